@@ -1,0 +1,54 @@
+"""Errors users see.  Each one renders as a single line naming the file and the problem.
+
+Codes are short stable slugs (``pdf-encrypted``) so users can search for them.
+"""
+from __future__ import annotations
+
+
+class PolicoderError(Exception):
+    """Base class: ``str()`` is one line, ``code`` a stable slug."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.code}]"
+
+
+class InputError(PolicoderError):
+    """One input file cannot be read; the batch goes on without it."""
+
+    code = "input-error"
+
+    def __init__(self, path: str, message: str, *, code: str):
+        super().__init__(message, code=code)
+        self.path = str(path)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message} [{self.code}]"
+
+
+class ConfigError(PolicoderError):
+    """policoder.toml (or a command-line option) is wrong; names the file and ``section.key``."""
+
+    code = "config-error"
+
+    def __init__(self, path: str, message: str, *, key: str | None = None, code: str | None = None):
+        super().__init__(message, code=code)
+        self.path = str(path)
+        self.key = key
+
+    def __str__(self) -> str:
+        where = f"{self.path}: {self.key}: " if self.key else f"{self.path}: "
+        return f"{where}{self.message} [{self.code}]"
+
+
+class ProjectError(PolicoderError):
+    """The project folder or its database is not usable (missing, wrong schema …)."""
+
+    code = "project-error"

@@ -1,0 +1,118 @@
+"""Plain records exchanged between stages.
+
+Every stage takes and returns these frozen dataclasses; none of them knows about the
+database or the console.  Field names are the column names used by ``pipeline.db``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LEVELS = ("national", "provincial", "municipal", "county")
+KINDS = ("policy", "transcript")
+ROLES = ("interviewer", "participant")
+
+
+@dataclass(frozen=True, slots=True)
+class PageSpan:
+    """Where one printed page lies in the canonical text (character offsets, end exclusive)."""
+
+    number: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceText:
+    """What a reader gets out of one file: canonical text (UTF-8, NFC, LF) and its page map."""
+
+    path: str
+    source_format: str  # pdf, docx, txt, md, html
+    text: str
+    pages: tuple[PageSpan, ...] = ()
+    page_count: int = 0
+    encoding: str = "utf-8"
+    # lines removed as running headers/footers; the first one often is the 发文机关标志
+    running_headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyMetadata:
+    """Metadata of a policy document, detected from its text or given by the sidecar."""
+
+    title: str | None = None
+    doc_number: str | None = None  # 发文字号, e.g. 浙政办发〔2023〕12号
+    issuer: str | None = None  # lead issuing body; joint issuers separated by "、"
+    date: str | None = None  # ISO yyyy-mm-dd (成文日期)
+    level: str | None = None  # one of LEVELS
+    province: str | None = None
+    city: str | None = None
+    county: str | None = None
+    # why the level is what it is, or why it could not be decided (e.g. "ambiguous: 宁政发 …")
+    level_evidence: str | None = None
+    level_ambiguous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One coding unit of a policy document.
+
+    ``path`` is the printed numbering below the document, e.g. ``"3-2"`` for 三、(二);
+    the project-wide unit id prefixes it with the document number (``"7-3-2"``).
+    Attachment units start with ``A<n>`` (``"A1-2"``).
+    """
+
+    path: str
+    heading: str  # the run-in heading or the numbered heading line, "" when none
+    heading_path: tuple[str, ...]  # headings of the enclosing levels, outermost first
+    text: str
+    start: int
+    end: int
+    page: int | None = None
+    section: str = "body"  # body | attachment
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One speaker turn of an interview transcript."""
+
+    number: int  # 1-based position in the transcript
+    speaker: str
+    role: str  # interviewer | participant
+    text: str
+    start: int
+    end: int
+    timestamp: str | None = None  # "00:01:23" when the transcript has one
+
+
+@dataclass(frozen=True, slots=True)
+class Attributes:
+    """Overrides and attributes from a corpus folder's metadata sidecar (one row)."""
+
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A fully read document: text, metadata and its units, ready to be stored."""
+
+    path: str  # as given relative to the project when possible
+    content_hash: str  # sha256 of the file's bytes
+    kind: str  # policy | transcript
+    source: SourceText
+    metadata: PolicyMetadata
+    language: str  # zh | en
+    clauses: tuple[Clause, ...] = ()
+    turns: tuple[Turn, ...] = ()
+    attributes: dict[str, str] = field(default_factory=dict)  # kind-independent: group, participant, role …
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A file that could not be (fully) ingested, with a short stable code."""
+
+    path: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message} [{self.code}]"
