@@ -33,6 +33,7 @@ class SourceText:
     encoding: str = "utf-8"
     # lines removed as running headers/footers; the first one often is the 发文机关标志
     running_headers: tuple[str, ...] = ()
+    pages_without_text: tuple[int, ...] = ()  # scanned pages inside an otherwise textual PDF
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,191 @@
+"""Ingestion: a file (plus its sidecar row) → a ``Document`` record.
+
+Readers are chosen by suffix; each turns a file into canonical text or raises ``InputError``.
+Nothing here touches the database: ``pipeline.project`` decides what to (re)ingest and stores it.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ..errors import InputError
+from ..metadata import detect_metadata
+from ..records import KINDS, LEVELS, Document, PolicyMetadata, Problem, SourceText
+from ..segment import segment_policy
+from ..turns import split_turns, looks_like_transcript
+from . import docx, html, pdf, text
+
+READERS: dict[str, Callable[..., SourceText]] = {
+    ".pdf": pdf.read,
+    ".docx": docx.read,
+    ".txt": text.read,
+    ".md": text.read,
+    ".markdown": text.read,
+    ".html": html.read,
+    ".htm": html.read,
+}
+SIDECAR_NAMES = ("metadata.csv", "metadata.xlsx")
+METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(PolicyMetadata) if not f.name.startswith("level_"))
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def _skipped_name(path: Path) -> bool:
+    # sidecars and the corpus's own README describe the corpus; they are not part of it
+    return path.name.startswith((".", "~$")) or path.name in SIDECAR_NAMES or path.stem.upper() == "README"
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """Files under the given files/folders (recursive, sorted), and problems for the rest."""
+    found: list[Path] = []
+    problems: list[Problem] = []
+    for given in map(Path, paths):
+        if given.is_dir():
+            for path in sorted(p for p in given.rglob("*") if p.is_file()):
+                if any(part.startswith(".") for part in path.relative_to(given).parts) or _skipped_name(path):
+                    continue
+                if path.suffix.lower() in READERS:
+                    found.append(path)
+                else:
+                    problems.append(Problem(str(path), "unsupported-type",
+                                            f"unsupported file type {path.suffix or '(none)'!r}; "
+                                            f"supported: {', '.join(sorted(READERS))}"))
+        elif given.is_file():
+            if given.suffix.lower() in READERS:
+                found.append(given)
+            else:
+                problems.append(Problem(str(given), "unsupported-type",
+                                        f"unsupported file type {given.suffix or '(none)'!r}; "
+                                        f"supported: {', '.join(sorted(READERS))}"))
+        else:
+            problems.append(Problem(str(given), "file-missing", "no such file or folder"))
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return unique, problems
+
+
+def _sidecar_rows(path: Path) -> list[dict[str, str]]:
+    if path.suffix == ".xlsx":
+        import openpyxl
+
+        sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).active
+        values = [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
+        header, body = (values[0], values[1:]) if values else ([], [])
+        return [dict(zip(header, row)) for row in body if any(row)]
+    content, _ = text.decode(path.read_bytes(), path)  # scholars' CSVs are often GBK from Excel
+    return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(io.StringIO(content))]
+
+
+def load_sidecars(files: Iterable[Path]) -> dict[Path, dict[str, str]]:
+    """Sidecar row for each file: from the nearest folder above it that has a metadata sheet.
+
+    The ``file`` column holds a name or a path relative to the sheet's folder.
+    """
+    sheets: dict[Path, dict[str, dict[str, str]]] = {}
+    result: dict[Path, dict[str, str]] = {}
+    for file in files:
+        for folder in file.parents:
+            if folder not in sheets:
+                sheets[folder] = {}
+                for name in SIDECAR_NAMES:
+                    if (folder / name).is_file():
+                        sheets[folder] = _read_sidecar(folder / name)
+                        break
+            sheet = sheets[folder]
+            key = file.relative_to(folder).as_posix()
+            row = sheet.get(key) or sheet.get(file.name)
+            if row is not None:
+                result[file] = row
+                break
+    return result
+
+
+def _read_sidecar(path: Path) -> dict[str, dict[str, str]]:
+    rows = _sidecar_rows(path)
+    if rows and "file" not in rows[0]:
+        raise InputError(path, "metadata sheet has no 'file' column", code="sidecar-invalid")
+    sheet = {}
+    for number, row in enumerate(rows, start=2):
+        kind, level = row.get("kind", ""), row.get("level", "")
+        if kind and kind not in KINDS:
+            raise InputError(path, f"row {number}: kind {kind!r} is not one of {', '.join(KINDS)}", code="sidecar-invalid")
+        if level and level not in LEVELS:
+            raise InputError(path, f"row {number}: level {level!r} is not one of {', '.join(LEVELS)}", code="sidecar-invalid")
+        sheet[row["file"].replace("\\", "/")] = {k: v for k, v in row.items() if k != "file" and v}
+    return sheet
+
+
+def detect_language(text: str) -> str:
+    """'zh' when Chinese characters make up at least a fifth of the letters, else 'en'."""
+    sample = text[:20000]
+    cjk, latin = len(_CJK.findall(sample)), len(_LATIN.findall(sample))
+    return "zh" if cjk and cjk * 5 >= cjk + latin else "en"
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_source(path: Path, *, pdf_engine: str = "pdfium") -> SourceText:
+    """Canonical text of one file, or InputError with a stable code."""
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(path, "file is empty (0 bytes)", code="file-empty")
+        reader = READERS.get(path.suffix.lower())
+        if reader is None:
+            raise InputError(path, f"unsupported file type {path.suffix!r}", code="unsupported-type")
+        return reader(path, engine=pdf_engine) if reader is pdf.read else reader(path)
+    except FileNotFoundError:
+        raise InputError(path, "file disappeared before it could be read", code="file-missing") from None
+    except PermissionError:
+        raise InputError(path, "file cannot be read (permission denied)", code="file-unreadable") from None
+
+
+def _override(metadata: PolicyMetadata, attributes: dict[str, str]) -> PolicyMetadata:
+    given = {k: attributes[k] for k in METADATA_FIELDS if attributes.get(k)}
+    if not given:
+        return metadata
+    if "level" in given:  # the scholar decided the level: it is no longer ambiguous
+        given |= {"level_evidence": "metadata sheet", "level_ambiguous": False}
+    return dataclasses.replace(metadata, **given)
+
+
+def read_document(path: str | Path, *, display_path: str | None = None, kind: str = "auto", unit: str = "item",
+                  pdf_engine: str = "pdfium", attributes: dict[str, str] | None = None,
+                  content_hash: str | None = None) -> Document:
+    """Read, clean, describe and segment one file."""
+    path = Path(path)
+    attributes = dict(attributes or {})
+    source = read_source(path, pdf_engine=pdf_engine)
+    kind = attributes.get("kind") or kind
+    if kind == "auto":
+        kind = "transcript" if looks_like_transcript(source.text) else "policy"
+    if kind == "policy":
+        metadata = _override(detect_metadata(source.text, running_headers=source.running_headers), attributes)
+        clauses, turns = segment_policy(source.text, pages=source.pages, unit=unit), ()
+    else:
+        metadata = _override(PolicyMetadata(), attributes)
+        clauses, turns = (), split_turns(source.text)
+        if not turns:
+            raise InputError(path, "no speaker turns found (expected labels such as 问：/答： or Q:/A:)",
+                             code="transcript-no-turns")
+    extra = {k: v for k, v in attributes.items() if k not in METADATA_FIELDS and k != "kind"}
+    return Document(
+        path=display_path or str(path),
+        content_hash=content_hash or file_hash(path),
+        kind=kind,
+        source=source,
+        metadata=metadata,
+        language=detect_language(source.text),
+        clauses=clauses,
+        turns=turns,
+        attributes=extra,
+    )

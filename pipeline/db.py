@@ -1,0 +1,298 @@
+"""The project store: the only module that knows table names and SQL.
+
+Schema changes are ordered migrations (sqlite-utils ``Migrations``).  Machine-derived rows
+(clauses, turns) are replaced wholesale when their document changes; human work (codings,
+memos) is only ever inserted and refers to documents by their stable number and to the
+exact text version (content hash) its offsets were made on, so re-ingesting never drops it.
+Every multi-row write runs inside ``db.atomic()``.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .records import Document, Problem
+
+migrations = Migrations("policoder")
+
+
+@migrations()
+def m001_documents_units_problems(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,   -- the stable document number in unit ids
+            path TEXT NOT NULL UNIQUE,
+            content_hash TEXT NOT NULL,             -- sha256 of the file's bytes
+            ingest_key TEXT NOT NULL,               -- hash of bytes + sidecar row + ingest settings
+            kind TEXT NOT NULL CHECK (kind IN ('policy', 'transcript')),
+            language TEXT NOT NULL,
+            source_format TEXT NOT NULL,
+            encoding TEXT,
+            title TEXT, doc_number TEXT, issuer TEXT, date TEXT,
+            level TEXT CHECK (level IN ('national', 'provincial', 'municipal', 'county')),
+            province TEXT, city TEXT, county TEXT,
+            level_evidence TEXT,
+            level_ambiguous INTEGER NOT NULL DEFAULT 0,
+            pages INTEGER,
+            running_headers TEXT NOT NULL DEFAULT '[]',   -- JSON list
+            attributes TEXT NOT NULL DEFAULT '{}',        -- JSON object from the sidecar
+            status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'warning', 'missing')),
+            text TEXT NOT NULL,
+            first_ingested TEXT NOT NULL,
+            last_ingested TEXT NOT NULL
+        ) STRICT;
+        -- every canonical text a document ever had: human offsets point into one of these
+        CREATE TABLE document_versions (
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            content_hash TEXT NOT NULL,
+            text TEXT NOT NULL,
+            ingested_at TEXT NOT NULL,
+            PRIMARY KEY (doc_id, content_hash)
+        ) STRICT;
+        CREATE TABLE clauses (
+            unit_id TEXT PRIMARY KEY,               -- "<doc>-<printed numbering>", e.g. 7-3-2
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            heading TEXT NOT NULL,
+            heading_path TEXT NOT NULL,             -- JSON list, outermost first
+            section TEXT NOT NULL,
+            text TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            page INTEGER,
+            CHECK (start <= "end")
+        ) STRICT;
+        CREATE INDEX clauses_doc ON clauses(doc_id, position);
+        CREATE TABLE turns (
+            turn_id TEXT PRIMARY KEY,               -- "<doc>-<turn number>"
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            speaker TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('interviewer', 'participant')),
+            timestamp TEXT,
+            text TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            CHECK (start <= "end")
+        ) STRICT;
+        CREATE INDEX turns_doc ON turns(doc_id, number);
+        CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            command TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            config TEXT NOT NULL                    -- JSON, the resolved settings
+        ) STRICT;
+        CREATE TABLE problems (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT REFERENCES runs(run_id),
+            path TEXT NOT NULL,
+            code TEXT NOT NULL,
+            severity TEXT NOT NULL CHECK (severity IN ('error', 'warning')),
+            message TEXT NOT NULL,
+            occurred_at TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX problems_run ON problems(run_id);
+        -- human work: append-only, anchored to a document number and a text version
+        CREATE TABLE codings (
+            id INTEGER PRIMARY KEY,
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            content_hash TEXT NOT NULL,
+            unit_id TEXT,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            coder TEXT NOT NULL,
+            memo TEXT,
+            created_at TEXT NOT NULL,
+            FOREIGN KEY (doc_id, content_hash) REFERENCES document_versions(doc_id, content_hash),
+            CHECK (start <= "end")
+        ) STRICT;
+        CREATE INDEX codings_doc ON codings(doc_id);
+        """
+    )
+
+
+def connect(path: str | Path) -> sqlite_utils.Database:
+    """Open (and create or migrate) a project database."""
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA busy_timeout = 10000")
+    if not db.memory:
+        db.enable_wal()
+    migrations.apply(db)
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> list[str]:
+    return [m.name for m in migrations.applied(db)]
+
+
+# --- documents ---------------------------------------------------------------------------
+
+def document_index(db: sqlite_utils.Database) -> dict[str, dict]:
+    """path → {id, content_hash, ingest_key, status} for every known document."""
+    rows = db.execute("SELECT id, path, content_hash, ingest_key, status FROM documents").fetchall()
+    return {path: {"id": i, "content_hash": h, "ingest_key": k, "status": s} for i, path, h, k, s in rows}
+
+
+def write_document(db: sqlite_utils.Database, document: Document, *, ingest_key: str, now: str,
+                   status: str = "ok") -> int:
+    """Insert or replace one document and its units in one transaction; return its number."""
+    meta = document.metadata
+    values = {
+        "content_hash": document.content_hash,
+        "ingest_key": ingest_key,
+        "kind": document.kind,
+        "language": document.language,
+        "source_format": document.source.source_format,
+        "encoding": document.source.encoding,
+        "title": meta.title, "doc_number": meta.doc_number, "issuer": meta.issuer, "date": meta.date,
+        "level": meta.level, "province": meta.province, "city": meta.city, "county": meta.county,
+        "level_evidence": meta.level_evidence,
+        "level_ambiguous": int(meta.level_ambiguous),
+        "pages": document.source.page_count or None,
+        "running_headers": json.dumps(list(document.source.running_headers), ensure_ascii=False),
+        "attributes": json.dumps(document.attributes, ensure_ascii=False, sort_keys=True),
+        "status": status,
+        "text": document.source.text,
+        "last_ingested": now,
+    }
+    with db.atomic():
+        row = db.execute("SELECT id FROM documents WHERE path = ?", [document.path]).fetchone()
+        if row:
+            doc_id = row[0]
+            assignments = ", ".join(f'"{k}" = :{k}' for k in values)
+            db.execute(f"UPDATE documents SET {assignments} WHERE id = :id", {**values, "id": doc_id})
+            db.execute("DELETE FROM clauses WHERE doc_id = ?", [doc_id])
+            db.execute("DELETE FROM turns WHERE doc_id = ?", [doc_id])
+        else:
+            values |= {"path": document.path, "first_ingested": now}
+            columns = ", ".join(f'"{k}"' for k in values)
+            cursor = db.execute(
+                f"INSERT INTO documents ({columns}) VALUES ({', '.join(':' + k for k in values)})", values
+            )
+            doc_id = cursor.lastrowid
+        db.execute(
+            "INSERT OR IGNORE INTO document_versions (doc_id, content_hash, text, ingested_at) VALUES (?, ?, ?, ?)",
+            [doc_id, document.content_hash, document.source.text, now],
+        )
+        db.conn.executemany(
+            'INSERT INTO clauses (unit_id, doc_id, position, path, heading, heading_path, section, text, start, "end", page)'
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (f"{doc_id}-{c.path}", doc_id, position, c.path, c.heading,
+                 json.dumps(list(c.heading_path), ensure_ascii=False), c.section, c.text, c.start, c.end, c.page)
+                for position, c in enumerate(document.clauses, start=1)
+            ],
+        )
+        db.conn.executemany(
+            'INSERT INTO turns (turn_id, doc_id, number, speaker, role, timestamp, text, start, "end")'
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(f"{doc_id}-{t.number}", doc_id, t.number, t.speaker, t.role, t.timestamp, t.text, t.start, t.end)
+             for t in document.turns],
+        )
+    return doc_id
+
+
+def move_document(db: sqlite_utils.Database, doc_id: int, new_path: str, now: str) -> None:
+    """A file moved or renamed: keep its number (and so its unit ids and codings)."""
+    with db.atomic():
+        db.execute("UPDATE documents SET path = ?, status = 'ok', last_ingested = ? WHERE id = ?",
+                   [new_path, now, doc_id])
+
+
+def mark_missing(db: sqlite_utils.Database, paths: Iterable[str]) -> None:
+    """Files that are gone keep their rows (and codings); they are only flagged."""
+    with db.atomic():
+        db.conn.executemany("UPDATE documents SET status = 'missing' WHERE path = ?", [(p,) for p in paths])
+
+
+# --- runs and problems ---------------------------------------------------------------------
+
+def start_run(db: sqlite_utils.Database, run_id: str, command: str, config: dict, now: str) -> None:
+    with db.atomic():
+        db.execute("INSERT INTO runs (run_id, command, started_at, config) VALUES (?, ?, ?, ?)",
+                   [run_id, command, now, json.dumps(config, ensure_ascii=False, sort_keys=True)])
+
+
+def finish_run(db: sqlite_utils.Database, run_id: str, now: str) -> None:
+    with db.atomic():
+        db.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", [now, run_id])
+
+
+def record_problems(db: sqlite_utils.Database, run_id: str | None, problems: Iterable[tuple[Problem, str]],
+                    now: str) -> None:
+    """Store (problem, severity) pairs; severity is 'error' (file skipped) or 'warning'."""
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT INTO problems (run_id, path, code, severity, message, occurred_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(run_id, p.path, p.code, severity, p.message, now) for p, severity in problems],
+        )
+
+
+# --- human work ----------------------------------------------------------------------------
+
+def add_coding(db: sqlite_utils.Database, *, doc_id: int, start: int, end: int, code: str, coder: str,
+               now: str, unit_id: str | None = None, memo: str | None = None) -> int:
+    """Record one human coding on the document's current text version."""
+    with db.atomic():
+        (content_hash,) = db.execute("SELECT content_hash FROM documents WHERE id = ?", [doc_id]).fetchone()
+        cursor = db.execute(
+            'INSERT INTO codings (doc_id, content_hash, unit_id, start, "end", code, coder, memo, created_at)'
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [doc_id, content_hash, unit_id, start, end, code, coder, memo, now],
+        )
+        return cursor.lastrowid
+
+
+# --- reading -------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = {
+    "documents": ("id", "path", "kind", "language", "source_format", "title", "doc_number", "issuer", "date",
+                  "level", "province", "city", "county", "level_evidence", "level_ambiguous", "pages",
+                  "encoding", "attributes", "status", "content_hash"),
+    "clauses": ("doc_id", "unit_id", "path", "section", "heading", "heading_path", "text", "page", "start", "end"),
+    "turns": ("doc_id", "turn_id", "number", "speaker", "role", "timestamp", "text", "start", "end"),
+    "problems": ("run_id", "path", "code", "severity", "message", "occurred_at"),
+    "codings": ("id", "doc_id", "content_hash", "unit_id", "start", "end", "code", "coder", "memo", "created_at"),
+}
+_ORDER = {"documents": "id", "clauses": "doc_id, position", "turns": "doc_id, number",
+          "problems": "id", "codings": "id"}
+
+
+def rows(db: sqlite_utils.Database, table: str, *, with_text: bool = False,
+         doc_id: int | None = None) -> Iterator[dict]:
+    """Rows of an exportable table as dicts, in a stable order."""
+    columns = list(EXPORT_COLUMNS[table]) + (["text"] if with_text and table == "documents" else [])
+    where = " WHERE doc_id = ?" if doc_id is not None and table != "documents" else ""
+    where = " WHERE id = ?" if doc_id is not None and table == "documents" else where
+    sql = f"SELECT {', '.join(chr(34) + c + chr(34) for c in columns)} FROM {table}{where} ORDER BY {_ORDER[table]}"
+    cursor = db.execute(sql, [doc_id] if doc_id is not None else [])
+    for values in cursor:
+        yield dict(zip(columns, values))
+
+
+def find_document(db: sqlite_utils.Database, reference: str) -> dict | None:
+    """A document by number or by (end of) path."""
+    if reference.isdigit():
+        row = next(rows(db, "documents", with_text=True, doc_id=int(reference)), None)
+        if row:
+            return row
+    found = db.execute("SELECT id FROM documents WHERE path = ? OR path LIKE ? ORDER BY id",
+                       [reference, f"%/{reference}"]).fetchall()
+    if len(found) == 1:
+        return next(rows(db, "documents", with_text=True, doc_id=found[0][0]))
+    return None
+
+
+def counts(db: sqlite_utils.Database) -> dict[str, int]:
+    return {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("documents", "clauses", "turns", "codings")}
+

@@ -1,0 +1,71 @@
+"""Tables → CSV (UTF-8 with BOM, so Excel shows Chinese), JSON or XLSX files."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import openpyxl
+
+FORMATS = ("csv", "json", "xlsx")
+# columns stored as JSON text in the database; JSON exports carry them as real lists/objects
+_NESTED = ("heading_path", "attributes")
+
+
+def _plain(row: dict) -> dict:
+    return {k: json.loads(v) if k in _NESTED and isinstance(v, str) else v for k, v in row.items()}
+
+
+def _atomic_write(out: Path, write) -> Path:
+    # a half-written export must never look like a finished one
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.partial")
+    write(temporary)
+    os.replace(temporary, out)
+    return out
+
+
+def write_table(rows: list[dict], fmt: str, out: Path, *, sheet: str = "table") -> Path:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "xlsx":
+        return write_workbook({sheet: rows}, out)
+    if fmt == "json":
+        text = json.dumps([_plain(r) for r in rows], ensure_ascii=False, indent=1)
+        return _atomic_write(out, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+
+    def write_csv(path: Path) -> None:
+        with path.open("w", encoding="utf-8-sig", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=list(rows[0]) if rows else [])
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return _atomic_write(out, write_csv)
+
+
+def dumps(rows: list[dict], fmt: str) -> str:
+    """csv or json as a string, for printing to stdout."""
+    if fmt == "json":
+        return json.dumps([_plain(r) for r in rows], ensure_ascii=False, indent=1)
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_workbook(tables: dict[str, list[dict]], out: Path) -> Path:
+    """One sheet per table; long texts are cut at Excel's cell limit of 32,767 characters."""
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for name, rows in tables.items():
+        sheet = workbook.create_sheet(name[:31])
+        if rows:
+            sheet.append(list(rows[0]))
+            for row in rows:
+                sheet.append([v[:32767] if isinstance(v, str) else v for v in row.values()])
+            sheet.freeze_panes = "A2"
+    return _atomic_write(out, lambda p: workbook.save(p))
