@@ -26,6 +26,7 @@ _PAGE_NUMBER = re.compile(
     r"|^\d{1,4}\s*/\s*\d{1,4}$"
 )
 _DIGITS = re.compile(r"\d+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
 # a line ending in these closes a sentence or introduces a list: never glue the next line on
 _CLOSING = tuple("。！？；：:;!?」』”")
 EDGE_LINES = 2  # header/footer candidates: this many lines at the top and bottom of a page
@@ -34,10 +35,11 @@ HEADER_MAX_CHARS = 40
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One printed line; ``full_width`` is True when it runs to the right margin (PDF only)."""
+    """One printed line (PDF only: whether it runs to the right margin, whether it is indented)."""
 
     text: str
     full_width: bool = False
+    indented: bool = False
 
 
 def normalize(text: str) -> str:
@@ -62,7 +64,11 @@ def running_furniture(pages: list[list[Line]]) -> set[str]:
         return set()
     seen: Counter[str] = Counter()
     for page in pages:
-        texts = [line.text for line in page if line.text.strip()]
+        lines = [line for line in page if line.text.strip()]
+        # the tail of a paragraph broken at the margin is body text, however often it repeats
+        # headers are short centred lines: never width-broken text or a paragraph's tail
+        texts = [line.text for previous, line in zip([None, *lines], lines)
+                 if not line.full_width and (previous is None or not previous.full_width)]
         edges = set(texts[:EDGE_LINES] + texts[-EDGE_LINES:])
         seen.update(
             _furniture_key(t) for t in edges if len(t.strip()) <= HEADER_MAX_CHARS and not is_page_number(t)
@@ -71,10 +77,11 @@ def running_furniture(pages: list[list[Line]]) -> set[str]:
     return {key for key, count in seen.items() if count >= needed}
 
 
-def _joins(previous: str, following: str, previous_full_width: bool) -> bool:
+def _joins(previous: str, following: str, *, previous_full_width: bool, following_indented: bool) -> bool:
     """Was the break between these two lines made by the page width rather than the author?"""
     return (
         previous_full_width
+        and not following_indented
         and bool(previous)
         and not previous.endswith(_CLOSING)
         and not starts_block(following)
@@ -82,10 +89,9 @@ def _joins(previous: str, following: str, previous_full_width: bool) -> bool:
 
 
 def _glue(previous: str, following: str) -> str:
-    # Chinese never takes a space at a line break; Latin words do
-    if previous[-1:].isascii() and previous[-1:].isalnum() and following[:1].isascii() and following[:1].isalnum():
-        return " "
-    return ""
+    # Latin words take a space at a line break; Chinese never does, digits inside it neither ("5|0万元")
+    latin = previous[-1:].isascii() and previous[-1:].isalnum() and following[:1].isascii() and following[:1].isalnum()
+    return " " if latin and not _CJK.search(previous[-40:]) else ""
 
 
 def clean_pages(pages: list[list[Line]]) -> tuple[str, tuple[PageSpan, ...], tuple[str, ...]]:
@@ -116,7 +122,7 @@ def clean_pages(pages: list[list[Line]]) -> tuple[str, tuple[PageSpan, ...], tup
                     removed_keys.add(key)
                     removed.append(text)
                 continue
-            if out and _joins(out[-1], text, carry_full_width):
+            if out and _joins(out[-1], text, previous_full_width=carry_full_width, following_indented=line.indented):
                 glue = _glue(out[-1], text)
                 out[-1] += glue + text
                 length += len(glue) + len(text)

@@ -121,3 +121,24 @@ def test_html_reader_finds_the_article_inside_site_chrome(tmp_path):
     assert source.text.split("\n") == ["关于开展市域产教联合体建设的通知", "各区（县、市）教育局：",
                                        "一、建设目标。到2025年建成3个联合体。", "二、支持政策。对成效显著的给予以奖代补。",
                                        "三、工作要求。不得弄虚作假。"]
+
+
+def test_read_source_names_a_file_that_disappeared(tmp_path):
+    from pipeline.ingest import read_source
+
+    gone = tmp_path / "gone.pdf"
+    with pytest.raises(InputError) as raised:
+        read_source(gone)
+    assert raised.value.code == "file-missing" and "gone.pdf" in str(raised.value)
+
+
+def test_pdf_reader_lists_pages_without_text_layer(tmp_path, bad_inputs):
+    import pypdf
+
+    text_pdf = make_pdf(tmp_path / "text.pdf", [[LONG], [SECOND]])
+    writer = pypdf.PdfWriter(clone_from=text_pdf)
+    writer.append(bad_inputs / "scanned.pdf")
+    writer.write(tmp_path / "mixed.pdf")
+    source = pdf_reader.read(tmp_path / "mixed.pdf")
+    assert source.page_count == 4 and source.pages_without_text == (3, 4)
+    assert source.text == f"{LONG}\n{SECOND}"

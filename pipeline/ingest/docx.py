@@ -5,6 +5,7 @@ import zipfile
 from pathlib import Path
 
 import docx
+from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
@@ -33,7 +34,7 @@ def read(path: str | Path) -> SourceText:
     path = Path(path)
     try:
         document = docx.Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as error:
         raise InputError(path, f"not a readable .docx file ({type(error).__name__})", code="docx-corrupt") from None
     text = normalize("\n".join(_blocks(document)))
     text = "\n".join(line.strip() for line in text.split("\n") if line.strip())

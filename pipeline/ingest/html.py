@@ -39,8 +39,12 @@ def _article(soup: BeautifulSoup):
     if not candidates:
         return body
     most = max(own for own, _, _ in candidates)
+    eligible = [c for c in candidates if c[0] >= _SHARE_OF_ARTICLE * most]
+    # the document's title is often a heading just outside the body's own block: keep it in
+    title = body.find("h1") or body.find("h2")
+    with_title = [c for c in eligible if title is not None and title in c[2].descendants]
     # wrappers add breadcrumbs and footers; the article itself is the smallest such block
-    return min((c for c in candidates if c[0] >= _SHARE_OF_ARTICLE * most), key=lambda c: c[1])[2]
+    return min(with_title or eligible, key=lambda c: c[1])[2]
 
 
 def read(path: str | Path) -> SourceText:

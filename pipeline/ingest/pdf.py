@@ -8,6 +8,8 @@ what distinguishes a line broken by the page width from one the author ended.
 """
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -20,6 +22,9 @@ from ..records import SourceText
 ENGINES = ("pdfium", "pdfplumber")
 # a line ending within this many character widths of the rightmost line is "full width"
 MARGIN_CHARS = 2.5
+# a line starting this many character widths right of the left margin is indented or aligned
+# elsewhere (a new paragraph, a centred title, a right-aligned 落款): never a continuation
+INDENT_CHARS = 0.8
 
 
 def read(path: str | Path, *, engine: str = "pdfium") -> SourceText:
@@ -47,15 +52,27 @@ def read(path: str | Path, *, engine: str = "pdfium") -> SourceText:
     )
 
 
+def _has_no_pages(path: Path) -> bool:
+    import pdfplumber
+
+    try:
+        with pdfplumber.open(path) as pdf:
+            return not pdf.pages
+    except Exception:  # noqa: BLE001 - any failure means "damaged", which the caller reports
+        return False
+
+
 def _open(path: Path) -> pdfium.PdfDocument:
     try:
         document = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as error:
+        # PDFium refuses a well-formed PDF with an empty page tree without setting an error
+        # code, so the code it reports is then a stale one: ask pdfminer about pages first
+        if _has_no_pages(path):
+            raise InputError(path, "PDF has no pages", code="pdf-no-pages") from None
         code = getattr(error, "err_code", None)
         if code == pdfium_c.FPDF_ERR_PASSWORD:
             raise InputError(path, "PDF is encrypted; remove the password and re-run", code="pdf-encrypted") from None
-        if code == pdfium_c.FPDF_ERR_SUCCESS:  # PDFium refuses a document without a page tree this way
-            raise InputError(path, "PDF has no pages", code="pdf-no-pages") from None
         if code == pdfium_c.FPDF_ERR_SECURITY:
             raise InputError(path, "PDF uses an unsupported security handler", code="pdf-encrypted") from None
         raise InputError(path, "not a readable PDF (damaged or truncated file)", code="pdf-corrupt") from None
@@ -65,15 +82,36 @@ def _open(path: Path) -> pdfium.PdfDocument:
     return document
 
 
-def _mark_full_width(texts: list[str], rights: list[float | None], widths: list[float]) -> list[Line]:
-    known = [right for right in rights if right is not None]
-    if not known:
-        return [Line(text) for text in texts]
-    margin = max(known)
-    tolerance = MARGIN_CHARS * (sorted(widths)[len(widths) // 2] if widths else 10.0)
+@dataclass(frozen=True, slots=True)
+class _Printed:
+    """A line as printed: text and, where known, where it starts and ends on the page."""
+
+    text: str
+    left: float | None = None
+    right: float | None = None
+    char_width: float | None = None
+
+
+def _to_lines(pages: list[list[_Printed]]) -> list[list[Line]]:
+    """Mark lines that run to the right margin and lines that start away from the left one.
+
+    Margins come from the whole document, not page by page: a last page holding only the
+    right-aligned 落款 must not make those lines look full-width.
+    """
+    printed = [line for page in pages for line in page if line.right is not None]
+    if not printed:
+        return [[Line(line.text) for line in page] for page in pages]
+    widths = sorted(line.char_width for line in printed if line.char_width)
+    char_width = widths[len(widths) // 2] if widths else 10.0
+    right_margin = max(line.right for line in printed)
+    # most lines start at the left margin; first lines of paragraphs are indented
+    left_margin = Counter(round(line.left) for line in printed).most_common(1)[0][0]
     return [
-        Line(text, full_width=right is not None and right >= margin - tolerance)
-        for text, right in zip(texts, rights)
+        [Line(line.text,
+              full_width=line.right is not None and line.right >= right_margin - MARGIN_CHARS * char_width,
+              indented=line.left is not None and line.left > left_margin + INDENT_CHARS * char_width)
+         for line in page]
+        for page in pages
     ]
 
 
@@ -84,55 +122,54 @@ def _pdfium_pages(path: Path) -> list[list[Line]]:
         for page in document:
             textpage = page.get_textpage()
             text = textpage.get_text_range()
-            lines = _pdfium_lines(textpage, text) if text.strip() else []
+            pages.append(_pdfium_lines(textpage, text) if text.strip() else [])
             textpage.close()
             page.close()
-            pages.append(lines)
-        return pages
+        return _to_lines(pages)
     finally:
         document.close()
 
 
-def _pdfium_lines(textpage: pdfium.PdfTextPage, text: str) -> list[Line]:
+def _pdfium_lines(textpage: pdfium.PdfTextPage, text: str) -> list[_Printed]:
     # PDFium separates lines with generated "\r\n" characters that count as characters,
-    # so a line's last character index is known without searching.
+    # so a line's first and last character indexes are known without searching.
     aligned = len(text) == textpage.count_chars()
-    texts, rights, widths = [], [], []
+    lines = []
     index = 0
     for raw in text.split("\r\n"):
-        right = None
-        if aligned and raw.strip():
+        stripped = raw.strip()
+        if stripped and aligned:
+            first = index + len(raw) - len(raw.lstrip())
             last = index + len(raw.rstrip()) - 1
-            left_x, _, right_x, _ = textpage.get_charbox(last)
-            right = right_x
-            if right_x > left_x:
-                widths.append(right_x - left_x)
-        texts.append(raw)
-        rights.append(right)
+            left, _, _, _ = textpage.get_charbox(first)
+            last_left, _, right, _ = textpage.get_charbox(last)
+            lines.append(_Printed(raw, left, right, right - last_left if right > last_left else None))
+        elif stripped:
+            lines.append(_Printed(raw))
         index += len(raw) + 2
-    return [line for line in _mark_full_width(texts, rights, widths) if line.text.strip()]
+    return lines
 
 
 def _pdfplumber_pages(path: Path) -> list[list[Line]]:
     import pdfplumber
     from pdfminer.pdfdocument import PDFPasswordIncorrect
-    from pdfminer.pdfparser import PDFSyntaxError
+    from pdfplumber.utils.exceptions import PdfminerException
 
     try:
         pdf = pdfplumber.open(path)
-    except PDFPasswordIncorrect:
-        raise InputError(path, "PDF is encrypted; remove the password and re-run", code="pdf-encrypted") from None
-    except (PDFSyntaxError, ValueError, KeyError, TypeError):
+        pdf.pages  # noqa: B018 - the page tree is parsed lazily; damage shows here
+    except PdfminerException as error:
+        if error.args and isinstance(error.args[0], PDFPasswordIncorrect):
+            raise InputError(path, "PDF is encrypted; remove the password and re-run", code="pdf-encrypted") from None
         raise InputError(path, "not a readable PDF (damaged or truncated file)", code="pdf-corrupt") from None
     with pdf:
         if not pdf.pages:
             raise InputError(path, "PDF has no pages", code="pdf-no-pages")
         pages = []
         for page in pdf.pages:
-            found = page.extract_text_lines(return_chars=True)
-            texts = [line["text"] for line in found]
-            rights = [line["x1"] for line in found]
-            widths = [char["x1"] - char["x0"] for line in found for char in line["chars"][-1:]]
-            pages.append([line for line in _mark_full_width(texts, rights, widths) if line.text.strip()])
+            pages.append([
+                _Printed(line["text"], line["x0"], line["x1"], line["chars"][-1]["x1"] - line["chars"][-1]["x0"])
+                for line in page.extract_text_lines(return_chars=True) if line["text"].strip()
+            ])
             page.close()
-        return pages
+        return _to_lines(pages)
