@@ -25,6 +25,7 @@ _PAGE_NUMBER = re.compile(
     r"|^(?:page|Page|PAGE)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$"
     r"|^\d{1,4}\s*/\s*\d{1,4}$"
 )
+_NOT_CANONICAL = re.compile("[" + "".join(map(chr, _INVISIBLE)) + "\u2028\r]")
 _DIGITS = re.compile(r"\d+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # a line ending in these closes a sentence or introduces a list: never glue the next line on
@@ -47,6 +48,10 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n")
     return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def _is_canonical(text: str) -> bool:
+    return unicodedata.is_normalized("NFC", text) and not _NOT_CANONICAL.search(text)
 
 
 def is_page_number(line: str) -> bool:
@@ -110,18 +115,20 @@ def clean_pages(pages: list[list[Line]]) -> tuple[str, tuple[PageSpan, ...], tup
     for number, page in enumerate(pages, start=1):
         page_start = None
         texts = [line for line in page if line.text.strip()]
+        # most pages are clean already: check the page once instead of normalising every line
+        clean = _is_canonical("\n".join(line.text for line in texts))
         last = len(texts) - 1
         for position, line in enumerate(texts):
-            text = normalize(line.text).strip()
-            at_edge = position < EDGE_LINES or position > last - EDGE_LINES
-            if at_edge and is_page_number(text):
-                continue
-            key = _furniture_key(text)
-            if at_edge and key in furniture:
-                if key not in removed_keys:
-                    removed_keys.add(key)
-                    removed.append(text)
-                continue
+            text = line.text.strip() if clean else normalize(line.text).strip()
+            if position < EDGE_LINES or position > last - EDGE_LINES:
+                if is_page_number(text):
+                    continue
+                key = _furniture_key(text)
+                if key in furniture:
+                    if key not in removed_keys:
+                        removed_keys.add(key)
+                        removed.append(text)
+                    continue
             if out and _joins(out[-1], text, previous_full_width=carry_full_width, following_indented=line.indented):
                 glue = _glue(out[-1], text)
                 out[-1] += glue + text

@@ -15,7 +15,11 @@ pytestmark = pytest.mark.slow
 
 
 def policoder(*args, cwd):
-    command = shutil.which("policoder") or pytest.fail("the `policoder` console script is not installed")
+    # the console script installed beside this interpreter (CI does not activate the venv)
+    beside = Path(sys.executable).parent / "policoder"
+    command = str(beside) if beside.exists() else shutil.which("policoder")
+    if command is None:
+        pytest.fail("the `policoder` console script is not installed: pip install .")
     return subprocess.run([command, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONIOENCODING": "utf-8"})
 

@@ -8,6 +8,7 @@ what distinguishes a line broken by the page width from one the author ended.
 """
 from __future__ import annotations
 
+import ctypes
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,10 +131,21 @@ def _pdfium_pages(path: Path) -> list[list[Line]]:
         document.close()
 
 
+_BOX = [ctypes.c_double() for _ in range(4)]
+_BOX_REFS = [ctypes.byref(value) for value in _BOX]
+
+
+def _char_box(textpage_handle, index: int) -> tuple[float, float]:
+    """(left, right) of one character: the raw call, as the helper's per-call cost dominated."""
+    pdfium_c.FPDFText_GetCharBox(textpage_handle, index, *_BOX_REFS)
+    return _BOX[0].value, _BOX[1].value
+
+
 def _pdfium_lines(textpage: pdfium.PdfTextPage, text: str) -> list[_Printed]:
     # PDFium separates lines with generated "\r\n" characters that count as characters,
     # so a line's first and last character indexes are known without searching.
     aligned = len(text) == textpage.count_chars()
+    handle = textpage.raw
     lines = []
     index = 0
     for raw in text.split("\r\n"):
@@ -141,8 +153,8 @@ def _pdfium_lines(textpage: pdfium.PdfTextPage, text: str) -> list[_Printed]:
         if stripped and aligned:
             first = index + len(raw) - len(raw.lstrip())
             last = index + len(raw.rstrip()) - 1
-            left, _, _, _ = textpage.get_charbox(first)
-            last_left, _, right, _ = textpage.get_charbox(last)
+            left = _char_box(handle, first)[0]
+            last_left, right = _char_box(handle, last)
             lines.append(_Printed(raw, left, right, right - last_left if right > last_left else None))
         elif stripped:
             lines.append(_Printed(raw))
