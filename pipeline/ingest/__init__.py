@@ -46,24 +46,21 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
     problems: list[Problem] = []
     for given in map(Path, paths):
         if given.is_dir():
-            for path in sorted(p for p in given.rglob("*") if p.is_file()):
-                if any(part.startswith(".") for part in path.relative_to(given).parts) or _skipped_name(path):
-                    continue
-                if path.suffix.lower() in READERS:
-                    found.append(path)
-                else:
-                    problems.append(Problem(str(path), "unsupported-type",
-                                            f"unsupported file type {path.suffix or '(none)'!r}; "
-                                            f"supported: {', '.join(sorted(READERS))}"))
+            candidates = [p for p in sorted(given.rglob("*")) if p.is_file()
+                          and not any(part.startswith(".") for part in p.relative_to(given).parts)
+                          and not _skipped_name(p)]
         elif given.is_file():
-            if given.suffix.lower() in READERS:
-                found.append(given)
-            else:
-                problems.append(Problem(str(given), "unsupported-type",
-                                        f"unsupported file type {given.suffix or '(none)'!r}; "
-                                        f"supported: {', '.join(sorted(READERS))}"))
+            candidates = [given]
         else:
             problems.append(Problem(str(given), "file-missing", "no such file or folder"))
+            continue
+        for path in candidates:
+            if path.suffix.lower() in READERS:
+                found.append(path)
+            else:
+                problems.append(Problem(str(path), "unsupported-type",
+                                        f"unsupported file type {path.suffix or '(none)'!r}; "
+                                        f"supported: {', '.join(sorted(READERS))}"))
     unique = list(dict.fromkeys(p.resolve() for p in found))
     return unique, problems
 
