@@ -12,6 +12,7 @@ well begin with ("Section 2 of the Act …"), so the cleaner must not see them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cn2an
@@ -114,7 +115,7 @@ def to_int(numeral: str) -> int:
 
 
 def _first_match(line: str, patterns: tuple[tuple[str, re.Pattern[str]], ...],
-                 convert) -> Heading | None:
+                 convert: Callable[[str, str], int]) -> Heading | None:
     for family, pattern in patterns:
         found = pattern.match(line)
         if found:

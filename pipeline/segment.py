@@ -61,6 +61,8 @@ MIN_SENTENCE_CHARS = 6
 
 _MARKDOWN = re.compile(r"^(#{1,6})\s+(.*?)\s*#*$")
 _COMMENT = re.compile(r"^<!--.*-->$")
+# a table-of-contents entry: its numbering is not the item, the item comes later
+_CONTENTS = re.compile(r"(?:\.{4,}|…{2,}|·{4,}|．{4,})\s*\d{0,4}$")
 _TERMINAL = tuple("。！？；.!?;")
 _SENTENCE_MARKS = re.compile(r"[。；！？;!?]")
 # 题注 under a law's title: "2010年7月30日 …第十六次会议修正", often in brackets
@@ -408,7 +410,7 @@ def _tree(lines: list[_Line], english: bool) -> _Node:
     depths = _Depths()
     last_article = None
     for line in lines:
-        if _COMMENT.match(line.text):
+        if _COMMENT.match(line.text) or _CONTENTS.search(line.text):
             continue
         heading = _heading_parts(line.text, english, stack, last_article)
         if heading is None:

@@ -24,7 +24,7 @@ from .records import Turn
 _TIMESTAMP = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
 # "[00:01:23] 张主任：说…", "**Interviewer 1:** So…", "问：…"
 _LABEL_LINE = re.compile(
-    rf"^(?:[\[【(（]?(?P<stamp>{_TIMESTAMP})[\]】)）]?\s*)?"
+    rf"^(?:[\[【(（]?(?P<stamp>{_TIMESTAMP})[\]】)）]?[\s\-–—]*)?"
     r"(?:\*\*)?(?P<label>[^:：*\s][^:：*\n]{0,39}?)\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?[ \t\u3000]*(?P<rest>.*)$"
 )
 # "说话人1 00:03" / "Speaker 1  0:03" alone on a line; the words follow below
@@ -72,6 +72,23 @@ _TITLES = ("主任", "老师", "校长", "书记", "经理", "局长", "处长",
            "董事长", "总监", "主管", "组长", "干事", "委员", "秘书")
 MIN_REPEATS = 2  # a name must open this many lines to count as a speaker
 MIN_TRANSCRIPT_LABELS = 3
+# labels open at least this share of the paragraphs from the first label on; a report that
+# quotes a few "Question 3:" lines in a long section stays a document
+MIN_LABEL_SHARE = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    start: int  # offset of the line in the text
+    text: str  # the line as it stands, indentation included
+
+    @property
+    def visible_start(self) -> int:
+        return self.start + len(self.text) - len(self.text.lstrip())
+
+    @property
+    def visible_end(self) -> int:
+        return self.start + len(self.text.rstrip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +107,13 @@ def split_turns(text: str) -> tuple[Turn, ...]:
     turns: list[Turn] = []
     for position, found in enumerate(accepted):
         after = accepted[position + 1].line if position + 1 < len(accepted) else len(lines)
-        spoken = [line for line in lines[found.line + 1:after] if line[2].strip()]
-        start = found.text_start if found.text_start is not None else (spoken[0][0] + _indent(spoken[0][2])
-                                                                       if spoken else None)
-        if start is None:
+        said = [line for line in lines[found.line + 1:after] if line.text.strip()]
+        if found.text_start is not None:
+            start, end = found.text_start, (said[-1] if said else lines[found.line]).visible_end
+        elif said:
+            start, end = said[0].visible_start, said[-1].visible_end
+        else:
             continue  # a label with nothing said after it
-        end = spoken[-1][0] + len(spoken[-1][2].rstrip()) if spoken else lines[found.line][0] + len(
-            lines[found.line][2].rstrip())
         turns.append(Turn(
             number=len(turns) + 1,
             speaker=found.label,
@@ -113,15 +130,20 @@ def looks_like_transcript(text: str) -> bool:
     """True when several lines open with speaker labels and some label recurs.
 
     Stricter than ``split_turns``: names that are not role labels must look like people
-    (张主任, 王老师, John Smith, P1), and the labels must outnumber the numbered headings,
-    so that a notice with a few "联系人：" or "牵头单位：" lines stays a policy.
+    (张主任, 王老师, John Smith, P1), the labels must outnumber the numbered headings and
+    open a fair share of the paragraphs, so that a notice with a few "联系人：" or
+    "牵头单位：" lines, or a report quoting survey questions, stays a document.
     """
     lines = _lines(text)
     accepted = [found for found in _accepted(_candidates(lines))
                 if found.kind != "inline" or _known_role(found.label) or _person_like(found.label)]
+    if len(accepted) < MIN_TRANSCRIPT_LABELS:
+        return False
     counts = Counter(_base(found.label).lower() for found in accepted)  # Interviewer 1 and 2 are one role
-    headings = sum(1 for _, _, line in lines if match_heading(line.strip()))
-    return len(accepted) >= MIN_TRANSCRIPT_LABELS and max(counts.values()) >= MIN_REPEATS and len(accepted) > headings
+    headings = sum(1 for line in lines if match_heading(line.text.strip()))
+    paragraphs = sum(1 for line in lines[accepted[0].line:] if line.text.strip())
+    return (max(counts.values()) >= MIN_REPEATS and len(accepted) > headings
+            and len(accepted) >= MIN_LABEL_SHARE * paragraphs)
 
 
 def role_of(label: str) -> str:
@@ -138,18 +160,14 @@ def role_of(label: str) -> str:
 
 # ---------------------------------------------------------------- labels
 
-def _lines(text: str) -> list[tuple[int, int, str]]:
-    """(offset, index, line) for every line, blank ones included."""
+def _lines(text: str) -> list[_Line]:
+    """Every line, blank ones included, so that a line's index is its position in the list."""
     found = []
     offset = 0
-    for index, line in enumerate(text.split("\n")):
-        found.append((offset, index, line))
+    for line in text.split("\n"):
+        found.append(_Line(offset, line))
         offset += len(line) + 1
     return found
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
 
 
 def _base(label: str) -> str:
@@ -175,9 +193,9 @@ def _shaped_like_label(label: str) -> bool:
             return False
     elif len(label) > 30 or len(label.split()) > 4:
         return False
-    lowered = base.lower()
-    return lowered not in _FIELDS and label.lower() not in _FIELDS and not (
-        not _known_role(label) and base.endswith(_FIELD_ENDINGS))
+    if base.lower() in _FIELDS or label.lower() in _FIELDS:
+        return False
+    return _known_role(label) or not base.endswith(_FIELD_ENDINGS)
 
 
 def _person_like(label: str) -> bool:
@@ -189,29 +207,24 @@ def _person_like(label: str) -> bool:
     return len(words) <= 3 and all(word[:1].isupper() or word.isdigit() for word in words)
 
 
-def _candidates(lines: list[tuple[int, int, str]]) -> list[_Candidate]:
+def _candidates(lines: list[_Line]) -> list[_Candidate]:
+    """Every line that opens with something shaped like a speaker label."""
     found = []
-    for offset, index, line in lines:
-        stripped = line.strip()
-        if not stripped:
-            continue
-        lead = offset + _indent(line)
+    for index, line in enumerate(lines):
+        stripped = line.text.strip()
         markdown = _MARKDOWN.match(stripped)
+        stamped = _STAMP_LINE.match(stripped)
+        labelled = _LABEL_LINE.match(stripped)
         if markdown:
             label = markdown.group("label").strip("* ")
             if _shaped_like_label(label):
                 found.append(_Candidate(index, label, None, None, "markdown"))
-            continue
-        stamped = _STAMP_LINE.match(stripped)
-        if stamped and _shaped_like_label(stamped.group("label").strip()):
+        elif stamped and _shaped_like_label(stamped.group("label").strip()):
             found.append(_Candidate(index, stamped.group("label").strip(), stamped.group("stamp"), None, "stamped"))
-            continue
-        labelled = _LABEL_LINE.match(stripped)
-        if labelled and _shaped_like_label(labelled.group("label").strip()):
-            rest = labelled.group("rest")
-            text_start = lead + labelled.start("rest") if rest.strip() else None
+        elif labelled and _shaped_like_label(labelled.group("label").strip()):
+            said = line.visible_start + labelled.start("rest") if labelled.group("rest") else None
             stamp = labelled.group("stamp")
-            found.append(_Candidate(index, labelled.group("label").strip(), stamp, text_start,
+            found.append(_Candidate(index, labelled.group("label").strip(), stamp, said,
                                     "stamped" if stamp else "inline"))
     return found
 

@@ -128,10 +128,27 @@ BROKEN = """\
 """
 
 PREAMBLE_ONLY = """\
-教育部办公厅关于公布第一批名单的通知
-各省、自治区、直辖市教育厅（教委）：
+教育部办公厅 国家发展改革委办公厅关于公布第一批名单的通知
+各省、自治区、直辖市教育厅（教委）、发展改革委：
 经申报、推荐和评审，确定了第一批名单，现予以公布。
 有关地方要加强政策支持，推动项目建设取得实效。
+教育部办公厅
+国家发展改革委办公厅
+2023年10月11日
+"""
+
+ORDER = """\
+某市人民政府令
+第8号
+《某市校企合作促进办法》已经2021年11月8日市人民政府常务会议审议通过，现予公布，自2022年1月1日起施行。
+市长　某某
+2021年11月18日
+某市校企合作促进办法
+第一章　总则
+第一条　为了促进校企合作，制定本办法。
+第二条　本办法适用于本市。
+第二章　附则
+第三条　本办法自2022年1月1日起施行。
 """
 
 DOCX_LINES = """\
@@ -185,6 +202,8 @@ ATTACHMENT_NUMBERED = """\
 ENGLISH_GUIDE = """\
 Guidelines on Work-Based Learning
 
+To the education departments of all provinces:
+
 1. Purpose
 These guidelines set out how colleges and employers share apprenticeships. They apply from 1 January 2024.
 
@@ -198,6 +217,9 @@ They do not apply to:
 (c) schools.
 3. Funding
 Colleges may receive up to 1.5 million dollars, e.g. for equipment. See Art. 4 for details.
+
+Ministry of Education
+June 3, 2024
 
 Annex 1 Model agreement
 The parties agree to share training costs.
@@ -242,6 +264,7 @@ CASES = {
     "skipped_levels": (SKIPPED_LEVELS, ["1-1", "1-2", "2-1-1", "2-1-2", "2-2-1"]),
     "broken_numbering": (BROKEN, ["1", "2-1", "2-2", "2-3", "2-5", "3", "4"]),
     "preamble_only": (PREAMBLE_ONLY, ["0-1", "0-2"]),
+    "order_format": (ORDER, ["1-1", "1-2", "2-3"]),
     "heading_on_own_line": (DOCX_LINES, ["1", "2"]),
     "markdown_unnumbered": (MARKDOWN_UNNUMBERED, ["1", "2", "2-1", "3"]),
     "plan_decimal": (PLAN_DECIMAL, ["1-1", "1-2", "2-1"]),
@@ -384,6 +407,28 @@ def test_segment_sentences_split_outside_brackets_and_merge_fragments():
     ]
     _check_offsets(text, sentences)
     assert all(s.heading == "加强领导" for s in sentences)
+
+
+def test_segment_joint_sign_off_and_english_tail_are_not_text():
+    last = segment_policy(PREAMBLE_ONLY)[-1]
+    assert last.text == "有关地方要加强政策支持，推动项目建设取得实效。"
+    english = {clause.path: clause for clause in segment_policy(ENGLISH_GUIDE)}
+    assert english["3"].text.endswith("See Art. 4 for details.")
+    assert "To the education" not in "".join(c.text for c in english.values())
+
+
+def test_segment_order_keeps_the_promulgation_out_of_the_units():
+    clauses = segment_policy(ORDER)
+    assert clauses[0].text == "第一条　为了促进校企合作，制定本办法。"
+    assert clauses[0].heading_path == ("第一章　总则",)
+
+
+def test_segment_english_sentences_respect_abbreviations():
+    sentences = [s for s in segment_policy(ENGLISH_GUIDE, unit="sentence") if s.path.startswith("3-")]
+    assert [s.text for s in sentences] == [
+        "3. Funding\nColleges may receive up to 1.5 million dollars, e.g. for equipment.",
+        "See Art. 4 for details.",
+    ]
 
 
 def test_segment_pages_come_from_the_page_map():

@@ -236,6 +236,14 @@ def test_turns_policy_texts_are_not_transcripts(text):
     assert split_turns(text) == ()
 
 
+def test_turns_report_quoting_survey_questions_is_not_a_transcript():
+    comments = "Most respondents agreed; several asked for evening courses.\n" * 20
+    report = "Consultation report\n" + "".join(
+        f"Question {n}: Should the college open a new workshop?\n{comments}" for n in range(1, 5))
+    assert len(split_turns(report)) == 4  # the labels are real, but the text is not an interview
+    assert not looks_like_transcript(report)
+
+
 @pytest.mark.parametrize("label, role", [
     ("问", "interviewer"), ("Q", "interviewer"), ("访谈者", "interviewer"), ("主持人", "interviewer"),
     ("Interviewer 2", "interviewer"), ("研究者", "interviewer"), ("Moderator", "interviewer"),
