@@ -14,12 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import export
+from . import export, stats
 from .config import CONFIG_NAME, KIND_CHOICES, UNIT_CHOICES
 from .errors import ConfigError, PolicoderError
 from .project import IngestReport, init_project, open_project
 
-out = Console(soft_wrap=True)
+# piped output (a file, a notebook cell) gets wide tables instead of 80 columns
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -181,6 +182,128 @@ def export_command(project, table, fmt, output, with_text) -> None:
         return
     project.export(table, fmt, output, with_text=with_text)
     err.print(f"wrote {output}", markup=False, highlight=False)
+
+
+REPORT_FORMATS = ("table", *export.FORMATS)
+
+
+def report_options(command):
+    """--format and -o for every reporting command."""
+    command = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                           help="Write to FILE instead of standard output (required for xlsx).")(command)
+    return click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True,
+                        help="Output format.")(command)
+
+
+def _emit(rows: list[dict], fmt: str, output: Path | None, title: str) -> None:
+    if output is not None:
+        if fmt == "table":
+            fmt = output.suffix.lstrip(".").lower() if output.suffix.lstrip(".").lower() in export.FORMATS else "csv"
+        export.write_table(rows, fmt, output, sheet=title)
+        err.print(f"wrote {len(rows)} rows to {output}", markup=False, highlight=False)
+    elif fmt == "xlsx":
+        raise UsageProblem("xlsx needs an output file: add -o FILE.xlsx")
+    elif fmt == "table":
+        table = Table(title=title, show_header=True, header_style="bold")
+        for column in rows[0] if rows else ():
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+        out.print(table)
+    else:
+        click.echo(export.dumps(rows, fmt))
+
+
+def _where(pairs: tuple[str, ...]) -> dict[str, str]:
+    where = {}
+    for pair in pairs:
+        field, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageProblem(f"--where expects FIELD=VALUE, got {pair!r}")
+        where[field] = value
+    return where
+
+
+KIND_OPTION = click.option("--kind", type=click.Choice(("policy", "transcript")), default=None,
+                           help="Only units of this document kind.")
+
+
+@cli.command()
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes.")
+@project_options
+def tokenize(project, workers) -> None:
+    """Tokenize every unit (cached per tokenizer configuration; a changed dictionary re-tokenizes)."""
+    progress, advance = _progress_bar("tokenize")
+    with progress:
+        report = project.tokenize(workers=workers, progress=advance)
+    rate = report.characters / report.seconds / 1e6 if report.seconds and report.characters else 0.0
+    out.print(f"tokenized {report.tokenized} units ({report.characters:,} characters, {rate:.2f} M chars/s), "
+              f"{report.cached} cached; tokenizer {report.tokenizer_hash[:12]}", markup=False, highlight=False)
+
+
+@cli.command()
+@click.option("--by", default=None, help="Count per group: level, year, issuer, kind, doc, group, …")
+@click.option("--min-freq", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--top", type=click.IntRange(min=1), default=None, help="Only the N most frequent rows.")
+@click.option("--tfidf", "tfidf_per", default=None, metavar="PER",
+              help="TF-IDF top terms per document (doc) or per group (level, year, …) instead of frequencies.")
+@click.option("--keyness", nargs=3, default=None, metavar="FIELD TARGET REFERENCE",
+              help="Log-likelihood keyness of TARGET against REFERENCE, e.g. --keyness level county national.")
+@KIND_OPTION
+@report_options
+@project_options
+def terms(project, by, min_freq, top, tfidf_per, keyness, kind, fmt, output) -> None:
+    """Term frequencies (freq, df), TF-IDF top terms, or keyness between two groups."""
+    if tfidf_per:
+        rows, title = project.tfidf(per=tfidf_per, top=top or 20, kind=kind), "tf-idf"
+    elif keyness:
+        field, target, reference = keyness
+        rows = project.keyness(field, target, reference, min_freq=min_freq, kind=kind)
+        rows, title = rows[:top] if top else rows, f"keyness {target} vs {reference}"
+    else:
+        rows = project.terms(by=by, min_freq=min_freq, kind=kind)
+        rows, title = rows[:top] if top else rows, "terms"
+    _emit(rows, fmt, output, title)
+
+
+@cli.command()
+@click.argument("term")
+@click.option("--window", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Characters of context on each side.")
+@click.option("--where", multiple=True, metavar="FIELD=VALUE", help="Only units whose group matches, e.g. level=county.")
+@KIND_OPTION
+@report_options
+@project_options
+def kwic(project, term, window, where, kind, fmt, output) -> None:
+    """Keyword in context: every occurrence of TERM with its document and unit IDs."""
+    _emit(project.kwic(term, window=window, where=_where(where), kind=kind), fmt, output, f"kwic {term}")
+
+
+@cli.command()
+@click.option("--top", type=click.IntRange(min=2), default=50, show_default=True, help="Most frequent N terms.")
+@click.option("--measure", type=click.Choice(("jaccard", "pmi")), default="jaccard", show_default=True)
+@click.option("--min-count", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Units in which both terms must occur.")
+@click.option("--threshold", type=float, default=0.0, show_default=True, help="Minimum value of the measure.")
+@click.option("--graphml", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write GraphML.")
+@click.option("--draw", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw the network to a PNG or SVG file.")
+@click.option("--font", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CJK font file for the drawing (default: one found on the system).")
+@KIND_OPTION
+@report_options
+@project_options
+def cooccur(project, top, measure, min_count, threshold, graphml, draw, font, kind, fmt, output) -> None:
+    """Co-occurrence network of the top terms within units: edge list, GraphML, drawing."""
+    nodes, edges = project.cooccurrence(top=top, measure=measure, min_count=min_count, threshold=threshold,
+                                        kind=kind)
+    if graphml:
+        stats.write_graphml(nodes, edges, graphml)
+        err.print(f"wrote {graphml}", markup=False, highlight=False)
+    if draw:
+        stats.draw_network(nodes, edges, draw, font_path=font, seed=project.config.project.seed)
+        err.print(f"wrote {draw}", markup=False, highlight=False)
+    _emit(edges, fmt, output, f"co-occurrence ({measure})")
 
 
 def main() -> None:

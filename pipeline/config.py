@@ -15,6 +15,7 @@ CONFIG_NAME = "policoder.toml"
 KIND_CHOICES = ("auto", "policy", "transcript")
 UNIT_CHOICES = ("item", "sentence")
 PDF_ENGINES = ("pdfium", "pdfplumber")
+TOKENIZER_ENGINES = ("rjieba", "jieba")
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,20 @@ class IngestSection:
 
 
 @dataclass(frozen=True)
+class TokenizeSection:
+    engine: str = "rjieba"  # rjieba (fast, same segmentation as jieba) | jieba
+    dictionaries: tuple[str, ...] = ()  # extra user dictionaries (jieba format), relative to the project
+    stopwords: tuple[str, ...] = ()  # extra stop-word files, one word per line
+    keep_stopwords: bool = False
+    workers: int = 1
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     project: ProjectSection = field(default_factory=ProjectSection)
     ingest: IngestSection = field(default_factory=IngestSection)
+    tokenize: TokenizeSection = field(default_factory=TokenizeSection)
 
     @property
     def path(self) -> Path:
@@ -49,15 +60,16 @@ class Config:
         return {
             name: {f.name: list(v) if isinstance(v := getattr(getattr(self, name), f.name), tuple) else v
                    for f in fields(getattr(self, name))}
-            for name in ("project", "ingest")
+            for name in _SECTIONS
         }
 
 
-_SECTIONS = {"project": ProjectSection, "ingest": IngestSection}
+_SECTIONS = {"project": ProjectSection, "ingest": IngestSection, "tokenize": TokenizeSection}
 _CHOICES = {
     ("ingest", "kind"): KIND_CHOICES,
     ("ingest", "unit"): UNIT_CHOICES,
     ("ingest", "pdf_engine"): PDF_ENGINES,
+    ("tokenize", "engine"): TOKENIZER_ENGINES,
 }
 
 
@@ -89,8 +101,8 @@ def _section(path: Path, name: str, values) -> object:
         choices = _CHOICES.get((name, key))
         if choices and settings[key] not in choices:
             raise ConfigError(path, f"{settings[key]!r} is not one of {', '.join(choices)}", key=dotted)
-    if name == "ingest" and settings.get("workers", 1) < 1:
-        raise ConfigError(path, "must be at least 1", key="ingest.workers")
+    if settings.get("workers", 1) < 1:
+        raise ConfigError(path, "must be at least 1", key=f"{name}.workers")
     return cls(**settings)
 
 
@@ -128,5 +140,12 @@ seed = 20261123
 kind = "auto"                # auto | policy | transcript
 unit = "item"                # item | sentence
 pdf_engine = "pdfium"        # pdfium (fast) | pdfplumber
+workers = 1
+
+[tokenize]
+engine = "rjieba"            # rjieba (fast) | jieba: the same segmentation and dictionary
+dictionaries = []            # your own dictionary files (jieba format: word [freq] [tag])
+stopwords = []               # your own stop-word files (one word per line)
+keep_stopwords = false
 workers = 1
 """

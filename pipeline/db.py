@@ -119,6 +119,23 @@ def m001_documents_units_problems(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_unit_tokens(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- machine-derived: tokens of one unit under one tokenizer configuration
+        CREATE TABLE unit_tokens (
+            unit_id TEXT NOT NULL,                  -- a clause's unit_id or a turn's turn_id
+            tokenizer_hash TEXT NOT NULL,
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            tokens TEXT NOT NULL,                   -- JSON [[start, end, norm, is_stop, is_punct], ...]
+            PRIMARY KEY (unit_id, tokenizer_hash)
+        ) STRICT;
+        CREATE INDEX unit_tokens_doc ON unit_tokens(doc_id);
+        """
+    )
+
+
 def connect(path: str | Path) -> sqlite_utils.Database:
     """Open (and create or migrate) a project database."""
     db = sqlite_utils.Database(path)
@@ -170,8 +187,8 @@ def write_document(db: sqlite_utils.Database, document: Document, *, ingest_key:
             doc_id = row[0]
             assignments = ", ".join(f'"{k}" = :{k}' for k in values)
             db.execute(f"UPDATE documents SET {assignments} WHERE id = :id", {**values, "id": doc_id})
-            db.execute("DELETE FROM clauses WHERE doc_id = ?", [doc_id])
-            db.execute("DELETE FROM turns WHERE doc_id = ?", [doc_id])
+            for table in ("clauses", "turns", "unit_tokens"):
+                db.execute(f"DELETE FROM {table} WHERE doc_id = ?", [doc_id])
         else:
             values |= {"path": document.path, "first_ingested": now}
             columns = ", ".join(f'"{k}"' for k in values)
@@ -212,6 +229,56 @@ def mark_missing(db: sqlite_utils.Database, paths: Iterable[str]) -> None:
     """Files that are gone keep their rows (and codings); they are only flagged."""
     with db.atomic():
         db.conn.executemany("UPDATE documents SET status = 'missing' WHERE path = ?", [(p,) for p in paths])
+
+
+# --- tokens ------------------------------------------------------------------------------
+
+_UNITS = """
+    SELECT doc_id, unit_id, start, text, position FROM clauses
+    UNION ALL
+    SELECT doc_id, turn_id, start, text, number FROM turns
+"""
+
+
+def units_without_tokens(db: sqlite_utils.Database, tokenizer_hash: str) -> list[dict]:
+    """Units (clauses and turns) not yet tokenized under this configuration, by document."""
+    sql = f"""
+        SELECT u.doc_id, u.unit_id, u.start, u.text FROM ({_UNITS}) u
+        WHERE NOT EXISTS (SELECT 1 FROM unit_tokens t WHERE t.unit_id = u.unit_id AND t.tokenizer_hash = ?)
+        ORDER BY u.doc_id, u.position
+    """
+    return [dict(zip(("doc_id", "unit_id", "start", "text"), row)) for row in db.execute(sql, [tokenizer_hash])]
+
+
+def write_tokens(db: sqlite_utils.Database, tokenizer_hash: str, rows: Iterable[tuple[int, str, list]]) -> None:
+    """Store (doc_id, unit_id, tokens) and drop tokens made under other configurations."""
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO unit_tokens (unit_id, tokenizer_hash, doc_id, tokens) VALUES (?, ?, ?, ?)",
+            [(unit_id, tokenizer_hash, doc_id, json.dumps(tokens, ensure_ascii=False, separators=(",", ":")))
+             for doc_id, unit_id, tokens in rows],
+        )
+        db.execute("DELETE FROM unit_tokens WHERE tokenizer_hash != ?", [tokenizer_hash])
+
+
+def tokenized_units(db: sqlite_utils.Database, tokenizer_hash: str) -> Iterator[dict]:
+    """Every unit with its tokens and its document's descriptive fields, in reading order."""
+    sql = f"""
+        SELECT u.doc_id, u.unit_id, u.start, u.text, t.tokens,
+               d.kind, d.level, d.date, d.issuer, d.province, d.city, d.county, d.attributes
+        FROM ({_UNITS}) u
+        JOIN unit_tokens t ON t.unit_id = u.unit_id AND t.tokenizer_hash = ?
+        JOIN documents d ON d.id = u.doc_id
+        WHERE d.status != 'missing'
+        ORDER BY u.doc_id, u.position
+    """
+    columns = ("doc_id", "unit_id", "start", "text", "tokens", "kind", "level", "date", "issuer", "province",
+               "city", "county", "attributes")
+    for row in db.execute(sql, [tokenizer_hash]):
+        record = dict(zip(columns, row))
+        record["tokens"] = json.loads(record["tokens"])
+        record["attributes"] = json.loads(record["attributes"])
+        yield record
 
 
 # --- runs and problems ---------------------------------------------------------------------

@@ -25,11 +25,12 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from . import db as store
-from . import export
+from . import export, stats
 from .config import CONFIG_NAME, TEMPLATE, Config, load_config
 from .errors import InputError, ProjectError
 from .ingest import discover, file_hash, load_sidecars, read_document
 from .records import Document, Problem
+from .tokens import TokenizerSettings, tokenize_texts, tokenizer_hash
 
 # bump when reading/cleaning/segmenting changes, so unchanged files are read again
 INGEST_VERSION = "1"
@@ -73,6 +74,26 @@ class RunReport:
     folder: Path
     ingest: IngestReport
     manifest: dict
+
+
+@dataclass
+class TokenizeReport:
+    tokenizer_hash: str
+    tokenized: int = 0  # units tokenized now
+    cached: int = 0  # units whose tokens were already stored for this configuration
+    characters: int = 0
+    seconds: float = 0.0
+
+
+def _tokenize_document(task: dict) -> list[tuple[int, str, list]]:
+    """Worker: one document's units → (doc_id, unit_id, compact tokens with document offsets)."""
+    units = task["units"]
+    tokenized = tokenize_texts(task["settings"], [u["text"] for u in units])
+    return [
+        (u["doc_id"], u["unit_id"],
+         [[u["start"] + t.start, u["start"] + t.end, t.norm, int(t.is_stop), int(t.is_punct)] for t in tokens])
+        for u, tokens in zip(units, tokenized)
+    ]
 
 
 def _read_one(task: dict) -> Document | Problem:
@@ -223,6 +244,80 @@ class Project:
 
         return results()
 
+    # --- tokens and corpus statistics --------------------------------------------------------
+
+    def tokenizer_settings(self) -> TokenizerSettings:
+        section = self.config.tokenize
+        return TokenizerSettings(
+            engine=section.engine,
+            dictionaries=tuple(str(self.root / p) for p in section.dictionaries),
+            stopwords=tuple(str(self.root / p) for p in section.stopwords),
+            keep_stopwords=section.keep_stopwords,
+        )
+
+    def tokenize(self, *, workers: int | None = None, progress: Progress | None = None) -> TokenizeReport:
+        """Tokenize every unit not yet stored under the current tokenizer configuration."""
+        started = time.perf_counter()
+        settings = self.tokenizer_settings()
+        report = TokenizeReport(tokenizer_hash(settings))
+        pending = store.units_without_tokens(self.db, report.tokenizer_hash)
+        by_document: dict[int, list[dict]] = {}
+        for unit in pending:
+            by_document.setdefault(unit["doc_id"], []).append(unit)
+        tasks = [{"settings": settings, "units": units} for units in by_document.values()]
+        workers = workers or self.config.tokenize.workers
+        for task, rows in zip(tasks, self._map(_tokenize_document, tasks, workers)):
+            store.write_tokens(self.db, report.tokenizer_hash, rows)
+            report.tokenized += len(rows)
+            report.characters += sum(len(u["text"]) for u in task["units"])
+            if progress:
+                progress(str(task["units"][0]["doc_id"]), len(tasks))
+        if not tasks:  # nothing new: still drop tokens of an older configuration
+            store.write_tokens(self.db, report.tokenizer_hash, [])
+        report.cached = self.db.execute("SELECT count(*) FROM unit_tokens").fetchone()[0] - report.tokenized
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def unit_terms(self, *, kind: str | None = None) -> list[stats.UnitTerms]:
+        """Every unit as terms (stop words and punctuation dropped unless configured) with its groups."""
+        self.tokenize()
+        keep = self.config.tokenize.keep_stopwords
+        units = []
+        for row in store.tokenized_units(self.db, tokenizer_hash(self.tokenizer_settings())):
+            if kind and row["kind"] != kind:
+                continue
+            kept = [t for t in row["tokens"] if not t[4] and (keep or not t[3])]
+            groups = {
+                "doc": str(row["doc_id"]), "kind": row["kind"], "year": (row["date"] or "")[:4],
+                **{k: row[k] or "" for k in ("level", "issuer", "province", "city", "county")},
+                **{k: str(v) for k, v in row["attributes"].items()},
+            }
+            units.append(stats.UnitTerms(
+                doc_id=row["doc_id"], unit_id=row["unit_id"], terms=tuple(t[2] for t in kept), groups=groups,
+                text=row["text"], spans=tuple((t[0] - row["start"], t[1] - row["start"]) for t in kept),
+            ))
+        return units
+
+    def terms(self, *, by: str | None = None, min_freq: int = 1, kind: str | None = None) -> list[dict]:
+        return stats.term_frequencies(self.unit_terms(kind=kind), by=by, min_freq=min_freq)
+
+    def tfidf(self, *, per: str = "doc", top: int = 20, kind: str | None = None) -> list[dict]:
+        return stats.tfidf_top(self.unit_terms(kind=kind), per=per, top=top)
+
+    def keyness(self, field: str, target: str, reference: str, *, min_freq: int = 5,
+                kind: str | None = None) -> list[dict]:
+        return stats.keyness(self.unit_terms(kind=kind), field=field, target=target, reference=reference,
+                             min_freq=min_freq)
+
+    def kwic(self, term: str, *, window: int = 15, where: dict[str, str] | None = None,
+             kind: str | None = None) -> list[dict]:
+        return stats.kwic(self.unit_terms(kind=kind), term, window=window, where=where)
+
+    def cooccurrence(self, *, top: int = 50, measure: str = "jaccard", min_count: int = 2, threshold: float = 0.0,
+                     kind: str | None = None) -> tuple[list[dict], list[dict]]:
+        return stats.cooccurrence(self.unit_terms(kind=kind), top=top, measure=measure, min_count=min_count,
+                                  threshold=threshold)
+
     # --- reading and exporting -------------------------------------------------------------
 
     def rows(self, table: str, *, with_text: bool = False) -> list[dict]:
@@ -247,7 +342,7 @@ class Project:
 
     def run(self, *, workers: int | None = None, force: bool = False,
             progress: Progress | None = None) -> RunReport:
-        """Ingest the configured corpus and write this run's tables and manifest to outputs/<run-id>/.
+        """Ingest and tokenize the configured corpus; write this run's tables and manifest to outputs/<run-id>/.
 
         The folder appears complete or not at all: it is written under a temporary name and
         renamed; ``outputs/latest`` then points at it.
@@ -259,6 +354,9 @@ class Project:
         ingest_report = self.ingest(workers=workers, force=force, run_id=run_id, progress=progress)
         timings["ingest"] = round(ingest_report.seconds, 3)
 
+        tokenize_report = self.tokenize(workers=workers)
+        timings["tokenize"] = round(tokenize_report.seconds, 3)
+
         outputs = self.root / self.config.project.outputs
         outputs.mkdir(parents=True, exist_ok=True)
         partial = outputs / f".incomplete-{run_id}"
@@ -266,6 +364,7 @@ class Project:
         began = time.perf_counter()
         tables = {name: self.rows(name) for name in RUN_TABLES}
         tables["problems"] = [r for r in tables["problems"] if r["run_id"] == run_id]
+        tables["terms"] = self.terms(min_freq=2)
         for name, table_rows in tables.items():
             export.write_table(table_rows, "csv", partial / f"{name}.csv", sheet=name)
         export.write_workbook(tables, partial / "policoder.xlsx")
@@ -279,6 +378,7 @@ class Project:
             "database": str(self.db_path),
             "config": self.config.as_dict(),
             "seed": self.config.project.seed,
+            "tokenizer_hash": tokenize_report.tokenizer_hash,
             "inputs": ingest_report.inputs,
             "counts": {
                 "inputs": len(ingest_report.inputs),

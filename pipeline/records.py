@@ -117,3 +117,21 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message} [{self.code}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One token of a unit's text; ``text == unit_text[start:end]`` (character offsets, end exclusive).
+
+    Whitespace is never a token.  ``norm`` is lower-cased for English and the text itself for
+    Chinese.  ``is_stop`` flags stop words (they are kept, so a stop-word switch needs no
+    re-tokenizing); ``is_punct`` flags tokens without a letter: punctuation, symbols and numbers,
+    which word statistics drop.
+    """
+
+    start: int
+    end: int
+    text: str
+    norm: str
+    is_stop: bool
+    is_punct: bool

@@ -1,0 +1,99 @@
+"""Tokens cached in the project store, and the statistics commands over them."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import open_project
+from pipeline.cli import cli
+
+NATIONAL = """教育部关于深化产教融合的通知
+各省、自治区、直辖市教育厅（教委）：
+一、支持企业举办职业教育，对产教融合型企业给予税收优惠。
+二、推进校企合作，建设产业学院。
+三、专项资金不得挪用，违者限期整改。
+教育部
+2023年5月6日
+"""
+COUNTY = """宁阳县人民政府关于推进校企合作的通知
+各乡镇人民政府：
+一、推进校企合作，对订单班给予以奖代补。
+二、建设实训基地，推进产教融合。
+三、对弄虚作假的企业一票否决，取消资格。
+宁阳县人民政府
+2023年8月30日
+"""
+
+
+@pytest.fixture
+def project(project_dir):
+    (project_dir / "corpus" / "national.txt").write_text(NATIONAL, encoding="utf-8")
+    (project_dir / "corpus" / "county.txt").write_text(COUNTY, encoding="utf-8")
+    opened = open_project(project_dir)
+    opened.ingest()
+    yield opened
+    opened.close()
+
+
+def test_tokens_are_cached_and_only_changed_units_are_redone(project):
+    first = project.tokenize()
+    assert first.tokenized == len(project.rows("clauses")) and first.cached == 0
+    assert project.tokenize().tokenized == 0
+    county = project.root / "corpus" / "county.txt"
+    county.write_text(COUNTY.replace("实训基地", "公共实训基地"), encoding="utf-8")
+    project.ingest()
+    county_units = [c for c in project.rows("clauses") if c["doc_id"] == project.document("county.txt")["id"]]
+    assert project.tokenize().tokenized == len(county_units)
+
+
+def test_tokens_keep_offsets_into_the_canonical_text(project):
+    project.tokenize()
+    texts = {d["id"]: d["text"] for d in project.rows("documents", with_text=True)}
+    rows = project.db.execute("SELECT doc_id, tokens FROM unit_tokens").fetchall()
+    for doc_id, tokens in rows:
+        for start, end, norm, _, _ in json.loads(tokens):
+            assert texts[doc_id][start:end] == norm
+
+
+def test_a_changed_user_dictionary_retokenizes_everything(project):
+    project.tokenize()
+    (project.root / "mywords.txt").write_text("公共实训基地 10 n\n", encoding="utf-8")
+    config = project.root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("dictionaries = []", 'dictionaries = ["mywords.txt"]'),
+                      encoding="utf-8")
+    reopened = open_project(project.root)
+    assert reopened.tokenize().tokenized == len(project.rows("clauses"))
+    assert project.db.execute("SELECT count(DISTINCT tokenizer_hash) FROM unit_tokens").fetchone()[0] == 1
+    reopened.close()
+
+
+def test_terms_keep_domain_words_whole_and_drop_stop_words(project):
+    rows = {r["term"]: r for r in project.terms()}
+    assert rows["校企合作"]["freq"] == 2 and rows["校企合作"]["df"] == 2
+    # the titles are not units; 产教融合型企业 is a term of its own
+    assert rows["产教融合"]["df"] == 1 and rows["产教融合型企业"]["freq"] == 1
+    assert "以奖代补" in rows and "一票否决" in rows
+    assert "推进" not in rows and "，" not in rows  # policy boilerplate and punctuation
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_terms_kwic_cooccur_formats(project, tmp_path):
+    root = project.root
+    terms = json.loads(invoke("terms", "--format", "json", "--project", root).output)
+    assert {"term", "freq", "df"} <= set(terms[0])
+    hits = json.loads(invoke("kwic", "校企合作", "--window", "4", "--format", "json", "--project", root).output)
+    # documents are numbered in path order: county.txt is 1, national.txt is 2
+    assert [(h["unit_id"], h["left"], h["match"], h["right"]) for h in hits] == [
+        ("1-1", "一、推进", "校企合作", "，对订单"), ("2-2", "二、推进", "校企合作", "，建设产")]
+    county_only = json.loads(invoke("kwic", "校企合作", "--where", "level=county", "--format", "json",
+                                    "--project", root).output)
+    assert len(county_only) == 1
+    assert invoke("terms", "--keyness", "level", "county", "national", "--min-freq", "1", "--format", "xlsx",
+                  "-o", tmp_path / "k.xlsx", "--project", root).exit_code == 0
+    result = invoke("cooccur", "--top", "10", "--min-count", "1", "--graphml", tmp_path / "n.graphml",
+                    "--draw", tmp_path / "n.png", "--format", "csv", "--project", root)
+    assert result.exit_code == 0 and "source" in result.output
+    assert (tmp_path / "n.graphml").stat().st_size > 0 and (tmp_path / "n.png").stat().st_size > 1000
