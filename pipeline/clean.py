@@ -11,7 +11,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from .numbering import starts_block
+from .numbering import DATE_LINE, starts_block
 from .records import PageSpan
 
 # zero-width characters, the BOM and C0 controls (other than tab and line ends) never carry
@@ -89,6 +89,7 @@ def _joins(previous: str, following: str, *, previous_full_width: bool, followin
         and not following_indented
         and bool(previous)
         and not previous.endswith(_CLOSING)
+        and not DATE_LINE.match(previous)  # a 落款 date that reaches the margin ends the line
         and not starts_block(following)
     )
 

@@ -22,6 +22,8 @@ from .project import IngestReport, init_project, open_project
 # piped output (a file, a notebook cell) gets wide tables instead of 80 columns
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
+# library errors that mean the command line asked for something that does not exist: exit 2
+USAGE_CODES = {"unknown-table", "unknown-document", "unknown-group-field"}
 
 
 class UsageProblem(click.UsageError):
@@ -44,10 +46,15 @@ def project_options(command):
             project = open_project(project_dir, db=db_path)
         except PolicoderError as error:
             raise UsageProblem(str(error)) from None
+        if db_path is not None and not db_path.resolve().parent.is_dir():
+            raise UsageProblem(f"--db {db_path}: folder {db_path.resolve().parent} does not exist")
+        outputs = (project.root / project.config.project.outputs).resolve()
+        if project.db_path.resolve().is_relative_to(outputs):
+            raise UsageProblem(f"--db {db_path}: the database must not live under outputs/ (outputs can be deleted)")
         try:
             return command(project, **kwargs)
         except PolicoderError as error:
-            if isinstance(error, ConfigError):
+            if isinstance(error, ConfigError) or error.code in USAGE_CODES:
                 raise UsageProblem(str(error)) from None
             err.print(f"policoder: {error}", markup=False, highlight=False)
             sys.exit(1)

@@ -10,11 +10,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
+from .records import PDF_ENGINES, UNIT_CHOICES
 
 CONFIG_NAME = "policoder.toml"
 KIND_CHOICES = ("auto", "policy", "transcript")
-UNIT_CHOICES = ("item", "sentence")
-PDF_ENGINES = ("pdfium", "pdfplumber")
 TOKENIZER_ENGINES = ("rjieba", "jieba")
 
 

@@ -170,13 +170,13 @@ class Project:
         roots = [Path(p) for p in paths] if paths else self.corpus_paths()
         report = IngestReport()
         now = utc_now()
+        owns_run = run_id is None
+        if owns_run:
+            run_id = self._start_run("ingest")
         files, problems = discover(roots)
-        report.problems += [(p, "error") for p in problems]
-        try:
-            sidecars = load_sidecars(files)
-        except InputError as error:
-            report.problems.append((Problem(error.path, error.code, error.message), "error"))
-            sidecars = {}
+        sidecars, sheet_problems = load_sidecars(files)
+        report.problems += [(Problem(self.display_path(Path(p.path)), p.code, p.message), "error")
+                            for p in problems + sheet_problems]
         known = store.document_index(self.db)
         by_hash = {entry["content_hash"]: path for path, entry in known.items()}
         tasks = []
@@ -229,8 +229,16 @@ class Project:
         ]
         store.mark_missing(self.db, report.missing)
         store.record_problems(self.db, run_id, report.problems, now)
+        if owns_run:
+            store.finish_run(self.db, run_id, utc_now())
         report.seconds = time.perf_counter() - started
         return report
+
+    def _start_run(self, command: str) -> str:
+        """Every command that writes has a run id, so problems and outputs can be traced to it."""
+        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+        store.start_run(self.db, run_id, command, self.config.as_dict(), utc_now())
+        return run_id
 
     @staticmethod
     def _map(function, tasks: list[dict], workers: int) -> Iterator:
@@ -348,8 +356,7 @@ class Project:
         renamed; ``outputs/latest`` then points at it.
         """
         started_at = utc_now()
-        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-        store.start_run(self.db, run_id, "run", self.config.as_dict(), started_at)
+        run_id = self._start_run("run")
         timings: dict[str, float] = {}
         ingest_report = self.ingest(workers=workers, force=force, run_id=run_id, progress=progress)
         timings["ingest"] = round(ingest_report.seconds, 3)
@@ -364,6 +371,10 @@ class Project:
         began = time.perf_counter()
         tables = {name: self.rows(name) for name in RUN_TABLES}
         tables["problems"] = [r for r in tables["problems"] if r["run_id"] == run_id]
+        # documents that left the corpus stay listed (status 'missing'); their units are not data
+        missing = {d["id"] for d in tables["documents"] if d["status"] == "missing"}
+        for name in ("clauses", "turns"):
+            tables[name] = [r for r in tables[name] if r["doc_id"] not in missing]
         tables["terms"] = self.terms(min_freq=2)
         for name, table_rows in tables.items():
             export.write_table(table_rows, "csv", partial / f"{name}.csv", sheet=name)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 LEVELS = ("national", "provincial", "municipal", "county")
 KINDS = ("policy", "transcript")
 ROLES = ("interviewer", "participant")
+UNIT_CHOICES = ("item", "sentence")  # coding-unit granularity
+PDF_ENGINES = ("pdfium", "pdfplumber")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,7 @@ class SourceText:
     text: str
     pages: tuple[PageSpan, ...] = ()
     page_count: int = 0
-    encoding: str = "utf-8"
+    encoding: str | None = None  # for decoded text files; PDF and DOCX carry no text encoding
     # lines removed as running headers/footers; the first one often is the 发文机关标志
     running_headers: tuple[str, ...] = ()
     pages_without_text: tuple[int, ...] = ()  # scanned pages inside an otherwise textual PDF
@@ -83,13 +85,6 @@ class Turn:
     start: int
     end: int
     timestamp: str | None = None  # "00:01:23" when the transcript has one
-
-
-@dataclass(frozen=True, slots=True)
-class Attributes:
-    """Overrides and attributes from a corpus folder's metadata sidecar (one row)."""
-
-    values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

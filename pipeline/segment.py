@@ -47,9 +47,8 @@ from .numbering import (
     match_outline,
     to_int,
 )
-from .records import Clause, PageSpan
+from .records import UNIT_CHOICES as UNITS, Clause, PageSpan
 
-UNITS = ("item", "sentence")
 
 HEAD_MAX_LINES = 12  # 份号 … 主送机关 never take more lines than this
 HEAD_LINE_MAX_CHARS = 80  # longer lines are paragraphs, not titles

@@ -76,3 +76,8 @@ def test_clean_short_lines_are_not_joined():
 def test_clean_latin_words_get_a_space_when_joined():
     text, _, _ = clean_pages([_page("Enterprises that host", "apprentices receive a grant.", full=(0,))])
     assert text == "Enterprises that host apprentices receive a grant."
+
+
+def test_clean_date_line_reaching_the_margin_is_not_glued_to_the_note():
+    text, _, _ = clean_pages([_page("宁阳县人民政府", "2023年6月15日", "（此件公开发布）", full=(1,))])
+    assert text == "宁阳县人民政府\n2023年6月15日\n（此件公开发布）"

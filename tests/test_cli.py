@@ -61,3 +61,13 @@ def test_cli_db_option_puts_the_store_where_asked(tmp_path):
     (root / "corpus" / "a.txt").write_text("关于推进产教融合的通知\n一、给予奖励。\n", encoding="utf-8")
     assert invoke("ingest", "--project", root, "--db", tmp_path / "elsewhere.db").exit_code == 0
     assert (tmp_path / "elsewhere.db").exists() and not (root / "policoder.db").exists()
+
+
+def test_cli_usage_errors_exit_2(tmp_path):
+    root = tmp_path / "p"
+    invoke("init", root)
+    assert CliRunner().invoke(cli, ["export", "nope", "--project", str(root)]).exit_code == 2
+    missing_dir = CliRunner().invoke(cli, ["docs", "--project", str(root), "--db", str(tmp_path / "no" / "x.db")])
+    assert missing_dir.exit_code == 2 and "does not exist" in missing_dir.output
+    under_outputs = CliRunner().invoke(cli, ["docs", "--project", str(root), "--db", str(root / "outputs" / "x.db")])
+    assert under_outputs.exit_code == 2 and "outputs" in under_outputs.output

@@ -10,7 +10,7 @@ from tests.conftest import DEMO, REPO
 
 with (REPO / "tests" / "fixtures" / "demo_expected.csv").open(encoding="utf-8") as stream:
     EXPECTED = list(csv.DictReader(stream))
-SIDECARS = load_sidecars([DEMO / row["file"] for row in EXPECTED])
+SIDECARS, _ = load_sidecars([DEMO / row["file"] for row in EXPECTED])
 ARTICLE = re.compile(r"第[一二三四五六七八九十百零]+条")
 FIELDS = ("title", "doc_number", "issuer", "date", "level", "province", "city", "county")
 

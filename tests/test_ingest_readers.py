@@ -142,3 +142,20 @@ def test_pdf_reader_lists_pages_without_text_layer(tmp_path, bad_inputs):
     source = pdf_reader.read(tmp_path / "mixed.pdf")
     assert source.page_count == 4 and source.pages_without_text == (3, 4)
     assert source.text == f"{LONG}\n{SECOND}"
+
+
+@pytest.mark.parametrize("content", ["file,group\na.txt,企业\n", "补贴", "file,group,role\ng01.txt,政府,局长\n"])
+def test_text_reader_short_gbk_is_not_read_as_big5(tmp_path, content):
+    # charset-normalizer alone reads these as Big5 ("企业" → "き珛")
+    path = tmp_path / "short.txt"
+    path.write_bytes(content.encode("gbk"))
+    assert text_reader.read(path).text == content.strip("\n")
+
+
+def test_html_reader_inline_markup_does_not_break_lines(tmp_path):
+    page = ("<html><body><div class='article'><h1>办法</h1><p>第三条　符合本办法<span>第二条</span>规定的企业，"
+            "可以申请<b>一、</b>二类补贴。</p><p>到<a href='#'>2025</a>年建成<em>10</em>个基地。</p></div></body></html>")
+    path = tmp_path / "inline.html"
+    path.write_text(page, encoding="utf-8")
+    assert html_reader.read(path).text.split("\n") == [
+        "办法", "第三条　符合本办法第二条规定的企业，可以申请一、二类补贴。", "到2025年建成10个基地。"]

@@ -113,3 +113,29 @@ def test_project_two_workers_give_the_same_result_as_one(project_dir, tmp_path):
     assert strip(one.rows("documents")) == strip(two.rows("documents"))
     assert one.rows("clauses") == two.rows("clauses")
     one.close(), two.close()
+
+
+def test_project_a_broken_metadata_sheet_is_a_problem_and_other_sheets_still_apply(project_dir):
+    import openpyxl
+
+    corpus = project_dir / "corpus"
+    (corpus / "a").mkdir()
+    (corpus / "b").mkdir()
+    (corpus / "a" / "x.txt").write_text(NOTICE, encoding="utf-8")
+    (corpus / "b" / "y.txt").write_text(NOTICE.replace("20万元", "10万元"), encoding="utf-8")
+    sheet = openpyxl.Workbook()
+    sheet.active.append(["file", "group", "date"])
+    import datetime
+    sheet.active.append(["x.txt", "示范", datetime.datetime(2024, 3, 6)])
+    sheet.save(corpus / "a" / "metadata.xlsx")
+    (corpus / "b" / "metadata.csv").write_text("file,level\ny.txt,township\n", encoding="utf-8")
+    opened = open_project(project_dir)
+    report = opened.ingest()
+    assert [(p.path, p.code) for p in report.skipped] == [("corpus/b/metadata.csv", "sidecar-invalid")]
+    assert "row 2: level 'township'" in report.skipped[0].message
+    x = opened.document("a/x.txt")
+    assert x["date"] == "2024-03-06" and '"group": "示范"' in x["attributes"]
+    assert len(report.ingested) == 2  # the documents themselves are fine
+    stored = opened.rows("problems")
+    assert len(stored) == 1 and stored[0]["run_id"]  # every problem belongs to a run
+    opened.close()

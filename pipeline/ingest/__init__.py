@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import hashlib
 import io
 import re
+import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -33,6 +35,7 @@ SIDECAR_NAMES = ("metadata.csv", "metadata.xlsx")
 METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(PolicyMetadata) if not f.name.startswith("level_"))
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _skipped_name(path: Path) -> bool:
@@ -65,32 +68,49 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
     return unique, problems
 
 
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):  # Excel stores dates as datetimes: keep the date
+        return value.date().isoformat()
+    return str(value).strip()
+
+
 def _sidecar_rows(path: Path) -> list[dict[str, str]]:
     if path.suffix == ".xlsx":
         import openpyxl
 
-        sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).active
-        values = [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
+        try:
+            sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).active
+            values = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+            raise InputError(path, f"metadata sheet is not a readable .xlsx ({type(error).__name__})",
+                             code="sidecar-invalid") from None
         header, body = (values[0], values[1:]) if values else ([], [])
         return [dict(zip(header, row)) for row in body if any(row)]
     content, _ = text.decode(path.read_bytes(), path)  # scholars' CSVs are often GBK from Excel
     return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(io.StringIO(content))]
 
 
-def load_sidecars(files: Iterable[Path]) -> dict[Path, dict[str, str]]:
+def load_sidecars(files: Iterable[Path]) -> tuple[dict[Path, dict[str, str]], list[Problem]]:
     """Sidecar row for each file: from the nearest folder above it that has a metadata sheet.
 
-    The ``file`` column holds a name or a path relative to the sheet's folder.
+    The ``file`` column holds a name or a path relative to the sheet's folder.  A broken sheet
+    is a problem of its own: it is skipped, and every other sheet still applies.
     """
     sheets: dict[Path, dict[str, dict[str, str]]] = {}
     result: dict[Path, dict[str, str]] = {}
+    problems: list[Problem] = []
     for file in files:
         for folder in file.parents:
             if folder not in sheets:
                 sheets[folder] = {}
                 for name in SIDECAR_NAMES:
                     if (folder / name).is_file():
-                        sheets[folder] = _read_sidecar(folder / name)
+                        try:
+                            sheets[folder] = _read_sidecar(folder / name)
+                        except InputError as error:
+                            problems.append(Problem(error.path, error.code, error.message))
                         break
             sheet = sheets[folder]
             key = file.relative_to(folder).as_posix()
@@ -98,7 +118,7 @@ def load_sidecars(files: Iterable[Path]) -> dict[Path, dict[str, str]]:
             if row is not None:
                 result[file] = row
                 break
-    return result
+    return result, problems
 
 
 def _read_sidecar(path: Path) -> dict[str, dict[str, str]]:
@@ -112,6 +132,9 @@ def _read_sidecar(path: Path) -> dict[str, dict[str, str]]:
             raise InputError(path, f"row {number}: kind {kind!r} is not one of {', '.join(KINDS)}", code="sidecar-invalid")
         if level and level not in LEVELS:
             raise InputError(path, f"row {number}: level {level!r} is not one of {', '.join(LEVELS)}", code="sidecar-invalid")
+        date = row.get("date", "")
+        if date and not _ISO_DATE.match(date):
+            raise InputError(path, f"row {number}: date {date!r} is not yyyy-mm-dd", code="sidecar-invalid")
         sheet[row["file"].replace("\\", "/")] = {k: v for k, v in row.items() if k != "file" and v}
     return sheet
 

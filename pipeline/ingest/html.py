@@ -18,6 +18,8 @@ from .text import decode
 _CHROME = ("script", "style", "nav", "header", "footer", "noscript", "form", "iframe", "aside")
 _BLOCKS = ("article", "main", "section", "div", "td")
 _MAX_LINK_DENSITY = 0.3
+_LINE_BLOCKS = ("p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "section", "article",
+                "blockquote", "pre", "dt", "dd", "ul", "ol")
 _SHARE_OF_ARTICLE = 0.85
 
 
@@ -56,7 +58,14 @@ def read(path: str | Path) -> SourceText:
     article = _article(soup)
     for br in article.find_all("br"):
         br.replace_with("\n")
-    text = normalize(article.get_text("\n"))
+    # only block elements end a line; inline markup (<span>第二条</span>, <a>2025</a>) is part of it
+    for block in article.find_all(_LINE_BLOCKS):
+        block.insert_before("\n")
+        block.insert_after("\n")
+    for cell in article.find_all(("td", "th")):  # a table row is one line, cells split by tabs, as from DOCX
+        if cell.find_previous_sibling(("td", "th")):
+            cell.insert_before("\t")
+    text = normalize(article.get_text(""))
     text = "\n".join(line.strip() for line in text.split("\n") if line.strip())
     if not text:
         raise InputError(path, "page has no text", code="file-empty")

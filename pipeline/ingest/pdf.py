@@ -18,9 +18,8 @@ import pypdfium2.raw as pdfium_c
 
 from ..clean import Line, clean_pages
 from ..errors import InputError
-from ..records import SourceText
+from ..records import PDF_ENGINES as ENGINES, SourceText
 
-ENGINES = ("pdfium", "pdfplumber")
 # a line ending within this many character widths of the rightmost line is "full width"
 MARGIN_CHARS = 2.5
 # a line starting this many character widths right of the left margin is indented or aligned
