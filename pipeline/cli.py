@@ -185,7 +185,7 @@ def export_command(project, table, fmt, output, with_text) -> None:
     if output is None:
         if fmt == "xlsx":
             raise UsageProblem("xlsx needs an output file: add -o FILE.xlsx")
-        click.echo(export.dumps(project.rows(table, with_text=with_text), fmt))
+        click.echo(export.dumps(project.rows(table, with_text=with_text), fmt), nl=False)
         return
     project.export(table, fmt, output, with_text=with_text)
     err.print(f"wrote {output}", markup=False, highlight=False)
@@ -218,7 +218,7 @@ def _emit(rows: list[dict], fmt: str, output: Path | None, title: str) -> None:
             table.add_row(*("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
         out.print(table)
     else:
-        click.echo(export.dumps(rows, fmt))
+        click.echo(export.dumps(rows, fmt), nl=False)
 
 
 def _where(pairs: tuple[str, ...]) -> dict[str, str]:

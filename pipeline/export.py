@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -26,46 +27,42 @@ def _atomic_write(out: Path, write) -> Path:
     return out
 
 
-def write_table(rows: list[dict], fmt: str, out: Path, *, sheet: str = "table") -> Path:
+def write_table(rows: list[dict], fmt: str, out: Path, *, sheet: str = "table",
+                columns: tuple[str, ...] = ()) -> Path:
+    """Write rows; ``columns`` gives the header when there are no rows."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "xlsx":
-        return write_workbook({sheet: rows}, out)
+        return write_workbook({sheet: rows}, out, columns={sheet: columns})
+    text = dumps(rows, fmt, columns)
+    # the BOM makes Excel open a UTF-8 CSV with its Chinese intact
+    encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
+    return _atomic_write(out, lambda p: p.write_text(text, encoding=encoding, newline=""))
+
+
+def dumps(rows: list[dict], fmt: str, columns: tuple[str, ...] = ()) -> str:
+    """csv or json as a string."""
     if fmt == "json":
-        text = json.dumps([_plain(r) for r in rows], ensure_ascii=False, indent=1)
-        return _atomic_write(out, lambda p: p.write_text(text + "\n", encoding="utf-8"))
-
-    def write_csv(path: Path) -> None:
-        with path.open("w", encoding="utf-8-sig", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=list(rows[0]) if rows else [])
-            writer.writeheader()
-            writer.writerows(rows)
-
-    return _atomic_write(out, write_csv)
-
-
-def dumps(rows: list[dict], fmt: str) -> str:
-    """csv or json as a string, for printing to stdout."""
-    if fmt == "json":
-        return json.dumps([_plain(r) for r in rows], ensure_ascii=False, indent=1)
-    import io
-
+        return json.dumps([_plain(r) for r in rows], ensure_ascii=False, indent=1) + "\n"
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else list(columns))
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
 
 
-def write_workbook(tables: dict[str, list[dict]], out: Path) -> Path:
+def write_workbook(tables: dict[str, list[dict]], out: Path, *,
+                   columns: dict[str, tuple[str, ...]] | None = None) -> Path:
     """One sheet per table; long texts are cut at Excel's cell limit of 32,767 characters."""
+    columns = columns or {}
     workbook = openpyxl.Workbook()
     workbook.remove(workbook.active)
     for name, rows in tables.items():
         sheet = workbook.create_sheet(name[:31])
-        if rows:
-            sheet.append(list(rows[0]))
-            for row in rows:
-                sheet.append([v[:32767] if isinstance(v, str) else v for v in row.values()])
+        header = list(rows[0]) if rows else list(columns.get(name, ()))
+        if header:
+            sheet.append(header)
             sheet.freeze_panes = "A2"
+        for row in rows:
+            sheet.append([v[:32767] if isinstance(v, str) else v for v in row.values()])
     return _atomic_write(out, lambda p: workbook.save(p))

@@ -344,7 +344,9 @@ class Project:
         return found
 
     def export(self, table: str, fmt: str, out: str | Path, *, with_text: bool = False) -> Path:
-        return export.write_table(self.rows(table, with_text=with_text), fmt, Path(out), sheet=table)
+        columns = store.EXPORT_COLUMNS.get(table, ())
+        return export.write_table(self.rows(table, with_text=with_text), fmt, Path(out), sheet=table,
+                                  columns=columns)
 
     # --- the batch run ---------------------------------------------------------------------
 
@@ -376,9 +378,10 @@ class Project:
         for name in ("clauses", "turns"):
             tables[name] = [r for r in tables[name] if r["doc_id"] not in missing]
         tables["terms"] = self.terms(min_freq=2)
+        columns = {name: store.EXPORT_COLUMNS.get(name, ()) for name in tables}
         for name, table_rows in tables.items():
-            export.write_table(table_rows, "csv", partial / f"{name}.csv", sheet=name)
-        export.write_workbook(tables, partial / "policoder.xlsx")
+            export.write_table(table_rows, "csv", partial / f"{name}.csv", sheet=name, columns=columns[name])
+        export.write_workbook(tables, partial / "policoder.xlsx", columns=columns)
         timings["export"] = round(time.perf_counter() - began, 3)
         store.finish_run(self.db, run_id, utc_now())
         manifest = {

@@ -71,3 +71,11 @@ def test_cli_usage_errors_exit_2(tmp_path):
     assert missing_dir.exit_code == 2 and "does not exist" in missing_dir.output
     under_outputs = CliRunner().invoke(cli, ["docs", "--project", str(root), "--db", str(root / "outputs" / "x.db")])
     assert under_outputs.exit_code == 2 and "outputs" in under_outputs.output
+
+
+def test_cli_empty_table_still_has_its_header(tmp_path):
+    root = tmp_path / "p"
+    invoke("init", root)
+    assert invoke("export", "codings", "--format", "csv", "-o", tmp_path / "c.csv", "--project", root).exit_code == 0
+    header = (tmp_path / "c.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert header == ["id,doc_id,content_hash,unit_id,start,end,code,coder,memo,created_at"]
