@@ -159,3 +159,15 @@ def test_html_reader_inline_markup_does_not_break_lines(tmp_path):
     path.write_text(page, encoding="utf-8")
     assert html_reader.read(path).text.split("\n") == [
         "办法", "第三条　符合本办法第二条规定的企业，可以申请一、二类补贴。", "到2025年建成10个基地。"]
+
+
+def test_docx_reader_renders_word_automatic_numbering(tmp_path):
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("关于推进产教融合的通知")
+    document.add_paragraph("给予产教融合型企业奖励。", style="List Number")
+    document.add_paragraph("专项资金不得挪用。", style="List Number")
+    document.save(tmp_path / "numbered.docx")
+    assert docx_reader.read(tmp_path / "numbered.docx").text.split("\n") == [
+        "关于推进产教融合的通知", "1.给予产教融合型企业奖励。", "2.专项资金不得挪用。"]
