@@ -204,7 +204,10 @@ def _title(head: list[str]) -> str | None:
         if kinds[index] != "text" or not _ends_title(line):
             continue
         title = line
-        if index and kinds[index - 1] == "text" and _continues(head[index - 1], line):
+        opening = _opening_line(head, kinds, index)
+        if opening is not None:
+            title = "".join(head[opening:index + 1])
+        elif index and kinds[index - 1] == "text" and _continues(head[index - 1], line):
             title = head[index - 1] + title
         if index + 1 < len(head) and kinds[index + 1] == "text" and _runs_on(title, head[index + 1]):
             title += head[index + 1]
@@ -215,6 +218,20 @@ def _title(head: list[str]) -> str | None:
         return max(fuller, key=len) if fuller else titles[0]
     english = [line for line, kind in zip(head, kinds) if kind == "text" and line[:1].isupper() and _EN_GENRE.search(line)]
     return english[0] if english else None
+
+
+def _opening_line(head: list[str], kinds: list[str], end: int) -> int | None:
+    """A 关于 title broken over three or four lines: where it opens, if the lines between fit."""
+    for start in range(end - 2, max(-1, end - 4), -1):
+        lines = head[start:end + 1]
+        if (
+            "关于" in lines[0]
+            and all(kinds[i] == "text" for i in range(start, end + 1))
+            and not any("关于" in line or _SENTENCE.search(line) or len(line) > 40 for line in lines[1:])
+            and not _SENTENCE.search(lines[0])
+        ):
+            return start
+    return None
 
 
 def _continues(previous: str, line: str) -> bool:

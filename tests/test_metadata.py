@@ -408,3 +408,9 @@ def test_divisions_addressees_are_one_level_down(addressees, level, ambiguous):
 def test_divisions_addressees_narrow_a_colliding_prefix():
     resolution = resolve_level(None, "宁政发〔2024〕16号", 2024, addressees="各市、县（区）人民政府，自治区政府各部门：")
     assert (resolution.level, resolution.province, resolution.ambiguous) == ("provincial", "宁夏回族自治区", False)
+
+
+def test_metadata_title_on_three_lines():
+    text = ("宁波市人民政府办公厅文件\n甬政办发〔2023〕30号\n宁波市人民政府办公厅关于印发宁波市\n"
+            "深化产教融合推进职业教育高质量发展\n三年行动计划的通知\n各区（县、市）人民政府：\n现印发给你们，请认真贯彻执行。\n")
+    assert detect_metadata(text).title == "宁波市人民政府办公厅关于印发宁波市深化产教融合推进职业教育高质量发展三年行动计划的通知"
