@@ -15,6 +15,8 @@ evidence leaves more than one candidate region; ``level`` is then set only if al
 """
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import re
 from dataclasses import dataclass
@@ -216,8 +218,13 @@ def _from_hints(
             steps.append(f"narrowed by {why} to {_labels(candidates)}")
     if not candidates:
         return LevelResolution(evidence="; ".join(steps) or "no evidence", ambiguous=bool(steps))
-    if len(candidates) == 1 and candidates[0].pinned:
+    if len(candidates) == 1 and candidates[0].pinned and candidates[0].level in ("provincial", "national"):
         return _resolution(_complete(candidates[0]), "; ".join(steps))
+    if len(candidates) == 1 and candidates[0].pinned:
+        # below province the prefix table cannot list every county and city that shares a 代字 (宁 is also 宁德,
+        # 西宁 …): a place known only from the 文号 is the best reading, flagged for a human check
+        resolved = _resolution(_complete(candidates[0]), "; ".join(steps))
+        return dataclasses.replace(resolved, evidence="unconfirmed: " + resolved.evidence, ambiguous=True)
     levels = {candidate.level for candidate in candidates}
     provinces = {candidate.province for candidate in candidates}
     province = provinces.pop() if len(provinces) == 1 else None

@@ -379,9 +379,11 @@ def test_metadata_title_place_when_no_issuer():
         (None, "发改社会〔2024〕327号", 2024, LevelResolution("national", evidence="文号 发改社会: national")),
         ("教育厅", None, 2023, LevelResolution(evidence="issuer 教育厅: no place, not a central organ", ambiguous=True)),
         ("县人民政府办公室", "宁政办发〔2023〕5号", 2023,
+         # the best reading, but flagged: the table cannot list every 宁… county (宁海县? 宁陵县?)
          LevelResolution("county", "山东省", "泰安市", "宁阳县",
-                         "文号 宁政办发: provincial 宁夏回族自治区 | county 山东省 宁阳县 | municipal 江苏省 南京市; "
-                         "narrowed by issuer 县人民政府办公室 (no place name) to county 山东省 宁阳县")),
+                         "unconfirmed: 文号 宁政办发: provincial 宁夏回族自治区 | county 山东省 宁阳县 | "
+                         "municipal 江苏省 南京市; narrowed by issuer 县人民政府办公室 (no place name) to county 山东省 宁阳县",
+                         ambiguous=True)),
         ("县人民政府办公室", None, 2023,
          LevelResolution("county", evidence="ambiguous: issuer 县人民政府办公室 (no place name): county", ambiguous=True)),
         (None, None, None, LevelResolution()),
