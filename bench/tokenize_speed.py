@@ -93,7 +93,7 @@ def _warm(settings: TokenizerSettings) -> None:
     """Worker initializer: load what a worker keeps for the whole batch before the clock starts."""
     jieba.initialize()
     rjieba.cut("作为")
-    # an English unit and a hyphenated run load spaCy and jieba as a real corpus does
+    # an English unit loads spaCy, as in a real corpus
     tokenize_rows(settings, ["产教融合", "Industry-education integration", "2023-2025年"])
 
 
@@ -102,7 +102,7 @@ def _pid_after_a_pause(_) -> int:
     return os.getpid()
 
 
-def run_pool(function, documents, settings, workers: int, warm: bool):
+def run_pool(function, documents, settings, workers: int, chunksize: int, warm: bool):
     tasks = [(settings, units) for units in documents]
     started = time.perf_counter()
     with ProcessPoolExecutor(workers, initializer=_warm if warm else None, initargs=(settings,) if warm else ()) as pool:
@@ -110,17 +110,8 @@ def run_pool(function, documents, settings, workers: int, warm: bool):
             while len(set(pool.map(_pid_after_a_pause, range(workers)))) < workers:
                 pass  # a worker answers only once its initializer is done: wait until all have
             started = time.perf_counter()
-        results = list(pool.map(function, tasks, chunksize=1))
+        results = list(pool.map(function, tasks, chunksize=chunksize))
         return results, time.perf_counter() - started
-
-
-def measure(name, function, documents, settings, workers, repeat, chars):
-    warm = min(run_pool(function, documents, settings, workers, warm=True)[1] for _ in range(repeat))
-    results, cold = run_pool(function, documents, settings, workers, warm=False)
-    return results, {"figure": name, "engine": settings.engine if name.startswith("policoder") else "-",
-                     "workers": workers, "warm_seconds": round(warm, 3),
-                     "warm_mchars_per_s": round(chars / warm / 1e6, 3), "cold_seconds": round(cold, 3),
-                     "cold_mchars_per_s": round(chars / cold / 1e6, 3)}
 
 
 def check(documents, results) -> dict:
@@ -143,7 +134,8 @@ def check(documents, results) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=float, default=3.0, help="corpus size in million characters")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; each warm figure is the best round")
+    parser.add_argument("--chunksize", type=int, default=1, help="documents per task (Project.tokenize: 1)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/tokenize_speed.json"))
     args = parser.parse_args()
     documents = make_corpus(args.mb)
@@ -154,17 +146,25 @@ def main() -> None:
             ("policoder tokenize_rows", stage_rows, fast),
             ("policoder tokenize_rows -> JSON", stage_json, fast),
             ("policoder tokenize_rows -> JSON", stage_json, reference)]
+    cases = [(name, function, settings, workers) for name, function, settings in plan for workers in (1, 2)]
+    warm = dict.fromkeys(range(len(cases)), float("inf"))
+    for _ in range(args.repeat):  # rounds, so that a noisy minute on the machine hurts every figure alike
+        for index, (_, function, settings, workers) in enumerate(cases):
+            seconds = run_pool(function, documents, settings, workers, args.chunksize, warm=True)[1]
+            warm[index] = min(warm[index], seconds)
     runs, verified = [], None
-    for name, function, settings in plan:
-        for workers in (1, 2):
-            results, run = measure(name, function, documents, settings, workers, args.repeat, chars)
-            runs.append(run)
-            if function is stage_json and settings is fast and workers == 2:
-                verified = check(documents, results)
+    for index, (name, function, settings, workers) in enumerate(cases):
+        results, cold = run_pool(function, documents, settings, workers, args.chunksize, warm=False)
+        if function is stage_json and settings is fast and workers == 2:
+            verified = check(documents, results)
+        runs.append({"figure": name, "engine": settings.engine if name.startswith("policoder") else "-",
+                     "workers": workers, "warm_seconds": round(warm[index], 3),
+                     "warm_mchars_per_s": round(chars / warm[index] / 1e6, 3), "cold_seconds": round(cold, 3),
+                     "cold_mchars_per_s": round(chars / cold / 1e6, 3)})
     baseline = next(r["warm_mchars_per_s"] for r in runs if r["figure"] == "jieba.lcut (raw)" and r["workers"] == 1)
     print(f"{chars / 1e6:.2f} M characters in {len(documents)} documents, "
           f"{sum(map(len, documents))} units; Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f"load average {os.getloadavg()[0]:.2f}; {args.chunksize} document(s) per task")
     print(f"{'figure':36} {'engine':>7} {'workers':>7} {'M chars/s':>10} {'vs jieba.lcut':>14} {'cold':>6}")
     for run in runs:
         print(f"{run['figure']:36} {run['engine']:>7} {run['workers']:>7} {run['warm_mchars_per_s']:>10.2f} "
@@ -173,6 +173,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "characters": chars, "documents": len(documents), "units": sum(map(len, documents)),
+        "chunksize": args.chunksize,
         "python": platform.python_version(), "cpus": os.cpu_count(), "load_average": os.getloadavg(),
         "tokenizer_hash": tokenizer_hash(fast), "check": verified, "runs": runs,
     }, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -393,7 +393,8 @@ class _Chinese:
         return rows
 
     def cut(self, text: str, cut_all: bool = False) -> list[str]:
-        """jieba's ``cut`` for spaCy's Chinese tokenizer, which puts the whitespace back itself."""
+        """jieba's ``cut`` for spaCy's Chinese tokenizer (which always passes ``cut_all=False`` and puts
+        the whitespace back itself)."""
         return [row[2] for row in self.rows(text)]
 
 
@@ -402,16 +403,20 @@ class _Tokenizer:
         self.chinese = chinese
         self.stop_words = stop_words
         self._pipelines: dict[str, spacy.language.Language] = {}
+        self._english_flags: dict[str, tuple[bool, bool]] = {}  # norm → (is_stop, is_punct)
 
     def rows(self, text: str, language: str) -> list[Row]:
         if language == "zh":
             return self.chinese.rows(text)
         rows = []
+        flags = self._english_flags
         for token in self.pipeline("en").make_doc(text):
             if not token.is_space:
                 norm = token.text.lower()
-                rows.append((token.idx, token.idx + len(token.text), norm, norm in self.stop_words,
-                             not any(char.isalpha() for char in norm)))
+                found = flags.get(norm)
+                if found is None:
+                    found = flags[norm] = (norm in self.stop_words, not any(char.isalpha() for char in norm))
+                rows.append((token.idx, token.idx + len(token.text), norm, *found))
         return rows
 
     def pipeline(self, language: str) -> spacy.language.Language:
