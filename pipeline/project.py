@@ -30,7 +30,7 @@ from .config import CONFIG_NAME, TEMPLATE, Config, load_config
 from .errors import InputError, ProjectError
 from .ingest import discover, file_hash, load_sidecars, read_document
 from .records import Document, Problem
-from .tokens import TokenizerSettings, tokenize_texts, tokenizer_hash
+from .tokens import TokenizerSettings, tokenize_rows, tokenizer_hash
 
 # bump when reading/cleaning/segmenting changes, so unchanged files are read again
 INGEST_VERSION = "1"
@@ -88,11 +88,11 @@ class TokenizeReport:
 def _tokenize_document(task: dict) -> list[tuple[int, str, list]]:
     """Worker: one document's units → (doc_id, unit_id, compact tokens with document offsets)."""
     units = task["units"]
-    tokenized = tokenize_texts(task["settings"], [u["text"] for u in units])
+    tokenized = tokenize_rows(task["settings"], [u["text"] for u in units])
     return [
         (u["doc_id"], u["unit_id"],
-         [[u["start"] + t.start, u["start"] + t.end, t.norm, int(t.is_stop), int(t.is_punct)] for t in tokens])
-        for u, tokens in zip(units, tokenized)
+         [[u["start"] + start, u["start"] + end, norm, int(stop), int(punct)] for start, end, norm, stop, punct in rows])
+        for u, rows in zip(units, tokenized)
     ]
 
 
