@@ -37,6 +37,7 @@ INGEST_VERSION = "1"
 MANIFEST_LIBRARIES = ("policoder", "jieba", "spacy", "scikit-learn", "gensim", "pdfplumber", "pypdfium2",
                       "sqlite-utils", "python-docx", "beautifulsoup4", "charset-normalizer", "cnloc", "cn2an",
                       "openpyxl")
+TOKENIZE_TASK_CHARS = 50_000
 RUN_TABLES = ("documents", "clauses", "turns", "problems")
 
 Progress = Callable[[str, int], None]  # (path just finished, total) → None
@@ -85,8 +86,8 @@ class TokenizeReport:
     seconds: float = 0.0
 
 
-def _tokenize_document(task: dict) -> list[tuple[int, str, list]]:
-    """Worker: one document's units → (doc_id, unit_id, compact tokens with document offsets)."""
+def _tokenize_units(task: dict) -> list[tuple[int, str, list]]:
+    """Worker: a batch of units → (doc_id, unit_id, compact tokens with document offsets)."""
     units = task["units"]
     tokenized = tokenize_rows(task["settings"], [u["text"] for u in units])
     return [
@@ -269,12 +270,19 @@ class Project:
         settings = self.tokenizer_settings()
         report = TokenizeReport(tokenizer_hash(settings))
         pending = store.units_without_tokens(self.db, report.tokenizer_hash)
-        by_document: dict[int, list[dict]] = {}
-        for unit in pending:
-            by_document.setdefault(unit["doc_id"], []).append(unit)
-        tasks = [{"settings": settings, "units": units} for units in by_document.values()]
+        # whole documents, batched to ~50,000 characters per task: one small document per task
+        # spends more on inter-process traffic than on segmenting (bench/tokenize_speed.py)
+        tasks: list[dict] = []
+        size = 0
+        for index, unit in enumerate(pending):
+            new_document = index == 0 or unit["doc_id"] != pending[index - 1]["doc_id"]
+            if not tasks or (new_document and size >= TOKENIZE_TASK_CHARS):
+                tasks.append({"settings": settings, "units": []})
+                size = 0
+            tasks[-1]["units"].append(unit)
+            size += len(unit["text"])
         workers = workers or self.config.tokenize.workers
-        for task, rows in zip(tasks, self._map(_tokenize_document, tasks, workers)):
+        for task, rows in zip(tasks, self._map(_tokenize_units, tasks, workers)):
             store.write_tokens(self.db, report.tokenizer_hash, rows)
             report.tokenized += len(rows)
             report.characters += sum(len(u["text"]) for u in task["units"])
