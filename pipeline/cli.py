@@ -6,6 +6,7 @@ Exit status: 0 = every input processed, 1 = the batch finished but some inputs w
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 
@@ -311,6 +312,134 @@ def cooccur(project, top, measure, min_count, threshold, graphml, draw, font, ki
         stats.draw_network(nodes, edges, draw, font_path=font, seed=project.config.project.seed)
         err.print(f"wrote {draw}", markup=False, highlight=False)
     _emit(edges, fmt, output, f"co-occurrence ({measure})")
+
+
+@cli.group()
+def instruments() -> None:
+    """Policy instruments of clauses: classify, coding sheets, training, evaluation and the paper's tables."""
+
+
+@instruments.command(name="classify")
+@click.option("--force", is_flag=True, help="Classify every unit again, even unchanged ones.")
+@report_options
+@project_options
+def instruments_classify(project, force, fmt, output) -> None:
+    """Label every policy clause (rules, or the configured model) and list the labels with their cues."""
+    result = project.classify_instruments(force=force)
+    err.print(f"scheme {result['scheme']}: {result['units']} units; newly classified: "
+              + ", ".join(f"{coder} {n}" for coder, n in result["classified"].items()), markup=False, highlight=False)
+    rows = [{k: row[k] for k in ("unit_id", "level", "year", "instruments", "primary_instrument", "instrument_source",
+                                 "instrument_cues", "text")} for row in project.instrument_rows()]
+    if fmt == "table" and output is None:
+        rows = [{**row, "instruments": ", ".join(row["instruments"]), "instrument_cues": " ".join(row["instrument_cues"]),
+                 "text": row["text"][:40]} for row in rows]
+    _emit(rows, fmt, output, "instruments")
+
+
+@instruments.command(name="sheet")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The XLSX coding sheet to write.")
+@click.option("--units", "unit_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Only the units listed in this file (one unit ID per line, or a CSV with a unit_id column).")
+@project_options
+def instruments_sheet(project, output, unit_file) -> None:
+    """Export a coding sheet: units, the machine's suggestion and cues, and empty columns for a coder."""
+    units = _unit_ids(unit_file) if unit_file else None
+    project.instrument_sheet(output, units=units)
+    err.print(f"wrote {output}", markup=False, highlight=False)
+
+
+@instruments.command(name="import")
+@click.argument("sheet", type=click.Path(path_type=Path))
+@click.option("--coder", required=True, help="The coder whose labels these are.")
+@project_options
+def instruments_import(project, sheet, coder) -> None:
+    """Import a filled coding sheet (XLSX, or CSV with the same columns) as CODER's labels: all or nothing."""
+    result = project.import_instrument_sheet(sheet, coder)
+    for warning in result.warnings:
+        err.print(f"warning: {sheet}: {warning}", markup=False, highlight=False)
+    out.print(f"imported {len(result.codings)} labels by {coder} from {sheet} ({result.blank} rows left blank)",
+              markup=False, highlight=False)
+
+
+@instruments.command(name="train")
+@click.option("--coder", "coders", multiple=True, help="Train on these coders' labels only (default: all human labels).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Model file (default: models/instruments-<id>.joblib).")
+@project_options
+def instruments_train(project, coders, output) -> None:
+    """Train the classifier on human labels; print its document-grouped cross-validation."""
+    model, path = project.train_instruments(coders=list(coders) or None, out=output)
+    _print_evaluation(model.evaluation, f"model {model.id}: {model.n_units} units in {model.n_documents} documents, "
+                                        f"{model.evaluation['protocol']}")
+    out.print(f"saved {path}; use it with [instruments] model = \"{project.display_path(path)}\" in {CONFIG_NAME}",
+              markup=False, highlight=False)
+
+
+@instruments.command(name="evaluate")
+@click.option("--coder", "coders", multiple=True, help="Compare with these coders' labels (default: all humans).")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@project_options
+def instruments_evaluate(project, coders, fmt) -> None:
+    """Precision, recall and F1 of the configured classifier against human labels."""
+    report = project.evaluate_instruments(coders=list(coders) or None)
+    if fmt == "json":
+        click.echo(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        _print_evaluation(report, f"{report['classifier']} against {report['n']} human-labelled units")
+
+
+@instruments.command(name="suggest")
+@click.option("--n", "count", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a coding sheet of these units (XLSX) instead of listing them.")
+@project_options
+def instruments_suggest(project, count, output) -> None:
+    """The uncoded units the classifier is least sure of: code these next."""
+    rows = project.suggest_instruments(count)
+    if output:
+        project.instrument_sheet(output, units=[row["unit_id"] for row in rows])
+        err.print(f"wrote {len(rows)} units to {output}", markup=False, highlight=False)
+        return
+    _emit([{k: row[k] for k in ("unit_id", "uncertainty_margin", "primary_instrument")} | {"text": row["text"][:50]}
+           for row in rows], "table", None, "least certain units")
+
+
+@instruments.command(name="report")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the tables (CSV, XLSX) and charts (PNG, SVG).")
+@click.option("--font", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CJK font file for the charts (default: one found on the system).")
+@project_options
+def instruments_report(project, output, font) -> None:
+    """Instrument frequencies, instrument × level and × year with χ² and Cramér's V, per-document shares, charts."""
+    summary = project.instruments_report(output, font_path=font)
+    for by, test in summary["tests"].items():
+        if test.get("chi2") is not None:
+            out.print(f"instrument × {by}: χ²={test['chi2']:.2f}, df={test['dof']}, p={test['p']:.3g}, "
+                      f"Cramér's V={test['cramers_v']:.3f} (n={test['n']})", markup=False, highlight=False)
+    out.print(f"wrote {len(summary['files'])} files to {output}", markup=False, highlight=False)
+
+
+def _print_evaluation(report: dict, title: str) -> None:
+    table = Table(title=title, show_header=True, header_style="bold")
+    for column in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="right")
+    for name, row in report["flags"].items():
+        table.add_row(f"{name} (flag)", *(str(row[k]) for k in ("precision", "recall", "f1", "support")))
+    for name, row in report["primary"].items():
+        table.add_row(f"{name} (primary)", *(str(row[k]) for k in ("precision", "recall", "f1", "support")))
+    out.print(table)
+    out.print(f"macro-F1 over the flags {report['macro_f1_flags']}; primary accuracy {report['primary_accuracy']}, "
+              f"primary macro-F1 {report['primary_macro_f1']}", markup=False, highlight=False)
+
+
+def _unit_ids(path: Path) -> list[str]:
+    lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    if lines and "unit_id" in lines[0].split(","):
+        column = lines[0].split(",").index("unit_id")
+        return [line.split(",")[column] for line in lines[1:]]
+    return lines
 
 
 def main() -> None:

@@ -44,11 +44,18 @@ class TokenizeSection:
 
 
 @dataclass(frozen=True)
+class InstrumentsSection:
+    scheme: str = "default"  # a shipped scheme (default, rothwell_zegveld) or a YAML file in the project
+    model: str = ""  # a trained model file (policoder instruments train); empty: the scheme's rules
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     project: ProjectSection = field(default_factory=ProjectSection)
     ingest: IngestSection = field(default_factory=IngestSection)
     tokenize: TokenizeSection = field(default_factory=TokenizeSection)
+    instruments: InstrumentsSection = field(default_factory=InstrumentsSection)
 
     @property
     def path(self) -> Path:
@@ -63,7 +70,8 @@ class Config:
         }
 
 
-_SECTIONS = {"project": ProjectSection, "ingest": IngestSection, "tokenize": TokenizeSection}
+_SECTIONS = {"project": ProjectSection, "ingest": IngestSection, "tokenize": TokenizeSection,
+             "instruments": InstrumentsSection}
 _CHOICES = {
     ("ingest", "kind"): KIND_CHOICES,
     ("ingest", "unit"): UNIT_CHOICES,
@@ -147,4 +155,8 @@ dictionaries = []            # your own dictionary files (jieba format: word [fr
 stopwords = []               # your own stop-word files (one word per line)
 keep_stopwords = false
 workers = 1
+
+[instruments]
+scheme = "default"           # default | rothwell_zegveld | a scheme YAML file of your own
+model = ""                   # a model from `policoder instruments train`; empty: the scheme's rules
 """

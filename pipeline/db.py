@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -128,12 +129,78 @@ def m002_unit_tokens(db: sqlite_utils.Database) -> None:
             unit_id TEXT NOT NULL,                  -- a clause's unit_id or a turn's turn_id
             tokenizer_hash TEXT NOT NULL,
             doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-            tokens TEXT NOT NULL,                   -- JSON [[start, end, norm, is_stop, is_punct], ...]
+            tokens TEXT NOT NULL,                   -- tokens.tokens_for_storage's JSON
             PRIMARY KEY (unit_id, tokenizer_hash)
         ) STRICT;
         CREATE INDEX unit_tokens_doc ON unit_tokens(doc_id);
         """
     )
+
+
+@migrations()
+def m003_instruments(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- machine coders' instrument labels ('rules', 'model:<id>'): derived, replaced when the unit's
+        -- text, its lead-in, the scheme, the tokenizer or the model change (all folded into key)
+        CREATE TABLE instrument_predictions (
+            unit_id TEXT NOT NULL,
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            scheme TEXT NOT NULL,
+            coder TEXT NOT NULL,
+            key TEXT NOT NULL,
+            labels TEXT NOT NULL,                   -- JSON list of label ids
+            primary_label TEXT NOT NULL,
+            scores TEXT NOT NULL,                   -- JSON {label: score or probability}
+            cues TEXT NOT NULL,                     -- JSON list of the cues that fired
+            PRIMARY KEY (unit_id, scheme, coder)
+        ) STRICT;
+        CREATE INDEX instrument_predictions_doc ON instrument_predictions(doc_id);
+        -- human coders' instrument labels: append-only; a coder's label of a unit is their latest row,
+        -- valid while the unit's text is the one they coded (unit_text_hash)
+        CREATE TABLE instrument_codings (
+            id INTEGER PRIMARY KEY,
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            content_hash TEXT NOT NULL,
+            unit_id TEXT NOT NULL,
+            unit_text_hash TEXT NOT NULL,
+            scheme TEXT NOT NULL,
+            coder TEXT NOT NULL,
+            labels TEXT NOT NULL,                   -- JSON list of label ids
+            primary_label TEXT NOT NULL,
+            confidence TEXT,
+            memo TEXT,
+            source TEXT NOT NULL,                   -- where it came from: a sheet file, the gold set …
+            created_at TEXT NOT NULL,
+            FOREIGN KEY (doc_id, content_hash) REFERENCES document_versions(doc_id, content_hash)
+        ) STRICT;
+        CREATE INDEX instrument_codings_unit ON instrument_codings(unit_id, scheme, coder);
+        -- human work is never changed or removed, by policoder or by a slip in a notebook
+        CREATE TRIGGER instrument_codings_no_update BEFORE UPDATE ON instrument_codings
+            BEGIN SELECT RAISE(ABORT, 'instrument codings are append-only'); END;
+        CREATE TRIGGER instrument_codings_no_delete BEFORE DELETE ON instrument_codings
+            BEGIN SELECT RAISE(ABORT, 'instrument codings are append-only'); END;
+        CREATE TRIGGER codings_no_update BEFORE UPDATE ON codings
+            BEGIN SELECT RAISE(ABORT, 'codings are append-only'); END;
+        CREATE TRIGGER codings_no_delete BEFORE DELETE ON codings
+            BEGIN SELECT RAISE(ABORT, 'codings are append-only'); END;
+        """
+    )
+
+
+@contextmanager
+def derived_writes(db: sqlite_utils.Database) -> Iterator[None]:
+    """Writes of data the pipeline can make again (tokens, model outputs) skip the fsync per commit.
+
+    In WAL mode with ``synchronous = NORMAL`` a power cut can undo the last such commits but never
+    corrupts the database; human work keeps the default ``FULL``, durable at every commit.  With
+    ``FULL`` the tokenize stage spent a third of its time waiting for the disk (bench/tokenize_speed.py).
+    """
+    db.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        db.execute("PRAGMA synchronous = FULL")
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:
@@ -250,15 +317,19 @@ def units_without_tokens(db: sqlite_utils.Database, tokenizer_hash: str) -> list
     return [dict(zip(("doc_id", "unit_id", "start", "text"), row)) for row in db.execute(sql, [tokenizer_hash])]
 
 
-def write_tokens(db: sqlite_utils.Database, tokenizer_hash: str, rows: Iterable[tuple[int, str, list]]) -> None:
-    """Store (doc_id, unit_id, tokens) and drop tokens made under other configurations."""
+def drop_tokens_except(db: sqlite_utils.Database, tokenizer_hash: str) -> None:
+    """Drop tokens made under any other tokenizer configuration: they can never be read again."""
+    with db.atomic():
+        db.execute("DELETE FROM unit_tokens WHERE tokenizer_hash != ?", [tokenizer_hash])
+
+
+def write_tokens(db: sqlite_utils.Database, tokenizer_hash: str, rows: Iterable[tuple[int, str, str]]) -> None:
+    """Store (doc_id, unit_id, tokens in ``tokens.tokens_for_storage``'s form) in one transaction."""
     with db.atomic():
         db.conn.executemany(
             "INSERT OR REPLACE INTO unit_tokens (unit_id, tokenizer_hash, doc_id, tokens) VALUES (?, ?, ?, ?)",
-            [(unit_id, tokenizer_hash, doc_id, json.dumps(tokens, ensure_ascii=False, separators=(",", ":")))
-             for doc_id, unit_id, tokens in rows],
+            [(unit_id, tokenizer_hash, doc_id, tokens) for doc_id, unit_id, tokens in rows],
         )
-        db.execute("DELETE FROM unit_tokens WHERE tokenizer_hash != ?", [tokenizer_hash])
 
 
 def tokenized_units(db: sqlite_utils.Database, tokenizer_hash: str) -> Iterator[dict]:
@@ -276,9 +347,82 @@ def tokenized_units(db: sqlite_utils.Database, tokenizer_hash: str) -> Iterator[
                "city", "county", "attributes")
     for row in db.execute(sql, [tokenizer_hash]):
         record = dict(zip(columns, row))
-        record["tokens"] = json.loads(record["tokens"])
         record["attributes"] = json.loads(record["attributes"])
         yield record
+
+
+# --- policy instruments ------------------------------------------------------------------
+
+def policy_units(db: sqlite_utils.Database) -> list[dict]:
+    """Every clause of a present policy document, with the document fields the instrument tables group by."""
+    sql = """
+        SELECT c.doc_id, c.unit_id, c.path, c.heading_path, c.text, c.start, c."end",
+               d.path, d.title, d.doc_number, d.issuer, d.date, d.level, d.language, d.content_hash
+        FROM clauses c JOIN documents d ON d.id = c.doc_id
+        WHERE d.kind = 'policy' AND d.status != 'missing'
+        ORDER BY c.doc_id, c.position
+    """
+    columns = ("doc_id", "unit_id", "unit_path", "heading_path", "text", "start", "end", "document", "title",
+               "doc_number", "issuer", "date", "level", "language", "content_hash")
+    rows = [dict(zip(columns, row)) for row in db.execute(sql)]
+    for row in rows:
+        row["heading_path"] = json.loads(row["heading_path"])
+    return rows
+
+
+def prediction_keys(db: sqlite_utils.Database, scheme: str, coder: str) -> dict[str, str]:
+    rows = db.execute("SELECT unit_id, key FROM instrument_predictions WHERE scheme = ? AND coder = ?", [scheme, coder])
+    return dict(rows.fetchall())
+
+
+def write_predictions(db: sqlite_utils.Database, scheme: str, coder: str, rows: list[dict]) -> None:
+    """Store a machine coder's labels (replacing its older ones) and drop those of units that are gone."""
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO instrument_predictions (unit_id, doc_id, scheme, coder, key, labels, primary_label,"
+            " scores, cues) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r["unit_id"], r["doc_id"], scheme, coder, r["key"], json.dumps(sorted(r["labels"])), r["primary"],
+              json.dumps(r["scores"], ensure_ascii=False, sort_keys=True), json.dumps(r["cues"], ensure_ascii=False))
+             for r in rows],
+        )
+        db.execute("DELETE FROM instrument_predictions WHERE unit_id NOT IN (SELECT unit_id FROM clauses)")
+
+
+def predictions(db: sqlite_utils.Database, scheme: str) -> dict[tuple[str, str], dict]:
+    """(unit_id, coder) → a machine coder's labels, for one scheme."""
+    rows = db.execute("SELECT unit_id, coder, labels, primary_label, scores, cues FROM instrument_predictions"
+                      " WHERE scheme = ?", [scheme])
+    return {(unit_id, coder): {"labels": json.loads(labels), "primary": primary, "scores": json.loads(scores),
+                               "cues": json.loads(cues)}
+            for unit_id, coder, labels, primary, scores, cues in rows}
+
+
+def add_instrument_codings(db: sqlite_utils.Database, rows: list[dict], now: str) -> int:
+    """Append human instrument labels, all or none (a sheet is imported whole or not at all)."""
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT INTO instrument_codings (doc_id, content_hash, unit_id, unit_text_hash, scheme, coder, labels,"
+            " primary_label, confidence, memo, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r["doc_id"], r["content_hash"], r["unit_id"], r["unit_text_hash"], r["scheme"], r["coder"],
+              json.dumps(sorted(r["labels"])), r["primary"], r.get("confidence"), r.get("memo"), r["source"], now)
+             for r in rows],
+        )
+    return len(rows)
+
+
+def instrument_codings(db: sqlite_utils.Database, scheme: str) -> list[dict]:
+    """Each human coder's current label per unit (their latest row), with the unit text hash it was made on."""
+    sql = """
+        SELECT unit_id, coder, labels, primary_label, confidence, memo, unit_text_hash, source, created_at
+        FROM instrument_codings
+        WHERE id IN (SELECT max(id) FROM instrument_codings WHERE scheme = ? GROUP BY unit_id, coder)
+        ORDER BY id
+    """
+    columns = ("unit_id", "coder", "labels", "primary", "confidence", "memo", "unit_text_hash", "source", "created_at")
+    rows = [dict(zip(columns, row)) for row in db.execute(sql, [scheme])]
+    for row in rows:
+        row["labels"] = json.loads(row["labels"])
+    return rows
 
 
 # --- runs and problems ---------------------------------------------------------------------

@@ -18,6 +18,11 @@ def _plain(row: dict) -> dict:
     return {k: json.loads(v) if k in _NESTED and isinstance(v, str) else v for k, v in row.items()}
 
 
+def _flat(row: dict) -> dict:
+    """For CSV and XLSX cells: a list (e.g. a unit's instruments) becomes "a; b"."""
+    return {k: "; ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in row.items()}
+
+
 def _atomic_write(out: Path, write) -> Path:
     # a half-written export must never look like a finished one
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +52,7 @@ def dumps(rows: list[dict], fmt: str, columns: tuple[str, ...] = ()) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else list(columns))
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(map(_flat, rows))
     return buffer.getvalue()
 
 
@@ -63,6 +68,6 @@ def write_workbook(tables: dict[str, list[dict]], out: Path, *,
         if header:
             sheet.append(header)
             sheet.freeze_panes = "A2"
-        for row in rows:
+        for row in map(_flat, rows):
             sheet.append([v[:32767] if isinstance(v, str) else v for v in row.values()])
     return _atomic_write(out, lambda p: workbook.save(p))

@@ -17,6 +17,7 @@ import platform
 import secrets
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -27,10 +28,12 @@ from pathlib import Path
 from . import db as store
 from . import export, stats
 from .config import CONFIG_NAME, TEMPLATE, Config, load_config
-from .errors import InputError, ProjectError
+from .errors import ConfigError, InputError, ProjectError
 from .ingest import discover, file_hash, load_sidecars, read_document
 from .records import Document, Problem
-from .tokens import TokenizerSettings, tokenize_rows, tokenizer_hash
+from . import instrument_model, instrument_report, instrument_sheets, instruments
+from .schemes import Scheme, load_scheme
+from .tokens import TokenizerSettings, rows_from_storage, tokenizer_hash, tokens_for_storage
 
 # bump when reading/cleaning/segmenting changes, so unchanged files are read again
 INGEST_VERSION = "1"
@@ -39,6 +42,7 @@ MANIFEST_LIBRARIES = ("policoder", "jieba", "spacy", "scikit-learn", "gensim", "
                       "openpyxl")
 TOKENIZE_TASK_CHARS = 50_000
 RUN_TABLES = ("documents", "clauses", "turns", "problems")
+INSTRUMENT_COLUMNS = ("instruments", "primary_instrument", "instrument_source")
 
 Progress = Callable[[str, int], None]  # (path just finished, total) → None
 
@@ -86,15 +90,11 @@ class TokenizeReport:
     seconds: float = 0.0
 
 
-def _tokenize_units(task: dict) -> list[tuple[int, str, list]]:
-    """Worker: a batch of units → (doc_id, unit_id, compact tokens with document offsets)."""
+def _tokenize_units(task: dict) -> list[tuple[int, str, str]]:
+    """Worker: a batch of units → (doc_id, unit_id, tokens as stored)."""
     units = task["units"]
-    tokenized = tokenize_rows(task["settings"], [u["text"] for u in units])
-    return [
-        (u["doc_id"], u["unit_id"],
-         [[u["start"] + start, u["start"] + end, norm, int(stop), int(punct)] for start, end, norm, stop, punct in rows])
-        for u, rows in zip(units, tokenized)
-    ]
+    stored = tokens_for_storage(task["settings"], [u["text"] for u in units])
+    return [(u["doc_id"], u["unit_id"], tokens) for u, tokens in zip(units, stored)]
 
 
 def _read_one(task: dict) -> Document | Problem:
@@ -269,6 +269,7 @@ class Project:
         started = time.perf_counter()
         settings = self.tokenizer_settings()
         report = TokenizeReport(tokenizer_hash(settings))
+        store.drop_tokens_except(self.db, report.tokenizer_hash)
         pending = store.units_without_tokens(self.db, report.tokenizer_hash)
         # whole documents, batched to ~50,000 characters per task: one small document per task
         # spends more on inter-process traffic than on segmenting (bench/tokenize_speed.py)
@@ -282,14 +283,13 @@ class Project:
             tasks[-1]["units"].append(unit)
             size += len(unit["text"])
         workers = workers or self.config.tokenize.workers
-        for task, rows in zip(tasks, self._map(_tokenize_units, tasks, workers)):
-            store.write_tokens(self.db, report.tokenizer_hash, rows)
-            report.tokenized += len(rows)
-            report.characters += sum(len(u["text"]) for u in task["units"])
-            if progress:
-                progress(str(task["units"][0]["doc_id"]), len(tasks))
-        if not tasks:  # nothing new: still drop tokens of an older configuration
-            store.write_tokens(self.db, report.tokenizer_hash, [])
+        with store.derived_writes(self.db):
+            for task, rows in zip(tasks, self._map(_tokenize_units, tasks, workers)):
+                store.write_tokens(self.db, report.tokenizer_hash, rows)
+                report.tokenized += len(rows)
+                report.characters += sum(len(u["text"]) for u in task["units"])
+                if progress:
+                    progress(str(task["units"][0]["doc_id"]), len(tasks))
         report.cached = self.db.execute("SELECT count(*) FROM unit_tokens").fetchone()[0] - report.tokenized
         report.seconds = time.perf_counter() - started
         return report
@@ -302,7 +302,7 @@ class Project:
         for row in store.tokenized_units(self.db, tokenizer_hash(self.tokenizer_settings())):
             if kind and row["kind"] != kind:
                 continue
-            kept = [t for t in row["tokens"] if not t[4] and (keep or not t[3])]
+            kept = [t for t in rows_from_storage(row["tokens"], row["text"]) if not t[4] and (keep or not t[3])]
             groups = {
                 "doc": str(row["doc_id"]), "kind": row["kind"], "year": (row["date"] or "")[:4],
                 **{k: row[k] or "" for k in ("level", "issuer", "province", "city", "county")},
@@ -310,7 +310,7 @@ class Project:
             }
             units.append(stats.UnitTerms(
                 doc_id=row["doc_id"], unit_id=row["unit_id"], terms=tuple(t[2] for t in kept), groups=groups,
-                text=row["text"], spans=tuple((t[0] - row["start"], t[1] - row["start"]) for t in kept),
+                text=row["text"], spans=tuple((t[0], t[1]) for t in kept),
             ))
         return units
 
@@ -334,13 +334,228 @@ class Project:
         return stats.cooccurrence(self.unit_terms(kind=kind), top=top, measure=measure, min_count=min_count,
                                   threshold=threshold)
 
+    # --- policy instruments ----------------------------------------------------------------
+
+    def scheme(self) -> Scheme:
+        return load_scheme(self.config.instruments.scheme, root=self.root)
+
+    def instrument_model(self, scheme: Scheme) -> instrument_model.TrainedModel | None:
+        """The trained model ``[instruments] model`` names, or None for the rules alone."""
+        path = self.config.instruments.model
+        return instrument_model.load(self.root / path, scheme) if path else None
+
+    def instrument_units(self) -> list[dict]:
+        """Policy clauses with their lead-in (the sentence a bare list item completes)."""
+        units = store.policy_units(self.db)
+        by_id = {unit["unit_id"]: unit for unit in units}
+        for unit in units:
+            parent = by_id.get(unit["unit_id"].rsplit("-", 1)[0])
+            unit["lead_in"] = parent["text"] if parent and parent["text"].rstrip().endswith(("：", ":")) else None
+            unit["year"] = (unit["date"] or "")[:4]
+        return units
+
+    def classify_instruments(self, *, force: bool = False) -> dict:
+        """Label every policy clause by the scheme's rules (and the configured model); units whose
+        text, lead-in, scheme, tokenizer and model are unchanged keep their stored labels."""
+        scheme, settings = self.scheme(), self.tokenizer_settings()
+        model = self.instrument_model(scheme)
+        units = self.instrument_units()
+        rules = instruments.rule_classifier(scheme, settings)
+        counts = {}
+        for coder in [instruments.RULES_SOURCE] + ([f"model:{model.id}"] if model else []):
+            known = store.prediction_keys(self.db, scheme.id, coder)
+            base = [tokenizer_hash(settings), scheme.digest, coder]
+            keys = {u["unit_id"]: hashlib.sha256(json.dumps([*base, u["text"], u["lead_in"]], ensure_ascii=False)
+                                                 .encode()).hexdigest() for u in units}
+            todo = [u for u in units if force or known.get(u["unit_id"]) != keys[u["unit_id"]]]
+            texts, contexts = [u["text"] for u in todo], [u["lead_in"] for u in todo]
+            if not todo:
+                predictions = []
+            elif model is None or coder == instruments.RULES_SOURCE:
+                predictions = [rules.predict(text, context=context) for text, context in zip(texts, contexts)]
+            else:
+                predictions = model.predict(*instrument_model.examples(rules, texts, contexts, settings))
+            store.write_predictions(self.db, scheme.id, coder, [
+                {"unit_id": u["unit_id"], "doc_id": u["doc_id"], "key": keys[u["unit_id"]], "labels": p.labels,
+                 "primary": p.primary, "scores": p.scores,
+                 "cues": [[hit.matched, hit.group, hit.weight, hit.in_context] for hit in p.hits]}
+                for u, p in zip(todo, predictions)])
+            counts[coder] = len(todo)
+        return {"scheme": scheme.id, "units": len(units), "classified": counts}
+
+    def instrument_rows(self) -> list[dict]:
+        """One row per policy clause: its instruments and where they come from — the latest human
+        label made on the unit's current text, else the configured model, else the rules."""
+        self.classify_instruments()
+        scheme = self.scheme()
+        model = self.instrument_model(scheme)
+        machine_coder = f"model:{model.id}" if model else instruments.RULES_SOURCE
+        machine = store.predictions(self.db, scheme.id)
+        units = self.instrument_units()
+        current = {u["unit_id"]: instrument_sheets.text_hash(u["text"]) for u in units}
+        human = {}
+        for coding in store.instrument_codings(self.db, scheme.id):  # oldest first: the latest wins
+            if current.get(coding["unit_id"]) == coding["unit_text_hash"]:
+                human[coding["unit_id"]] = coding
+        group_label = {group.id: group.label for group in scheme.groups}
+        rows = []
+        for unit in units:
+            rules = machine[unit["unit_id"], instruments.RULES_SOURCE]
+            chosen, source = machine[unit["unit_id"], machine_coder], machine_coder
+            if unit["unit_id"] in human:
+                chosen, source = human[unit["unit_id"]], f"human:{human[unit['unit_id']]['coder']}"
+            rows.append({
+                "doc_id": unit["doc_id"], "unit_id": unit["unit_id"], "document": unit["document"],
+                "level": unit["level"], "year": unit["year"], "issuer": unit["issuer"], "text": unit["text"],
+                "instruments": sorted(chosen["labels"], key=scheme.label_ids.index),
+                "primary_instrument": chosen["primary"], "instrument_source": source,
+                "rule_instruments": sorted(rules["labels"], key=scheme.label_ids.index),
+                "rule_primary": rules["primary"],
+                "instrument_cues": [("↑" if in_lead_in else "") + cue for cue, _, _, in_lead_in in rules["cues"]],
+                "subtools": _subtools(rules["cues"], group_label),
+            })
+        return rows
+
+    def instrument_sheet(self, out: str | Path, *, units: list[str] | None = None) -> Path:
+        """A coding sheet (XLSX) of the policy clauses (or of ``units``), with the machine's suggestion."""
+        rows = self.instrument_rows()
+        if units is not None:
+            wanted = set(units)
+            rows = [row for row in rows if row["unit_id"] in wanted]
+        heading = {u["unit_id"]: " / ".join(u["heading_path"]) for u in self.instrument_units()}
+        sheet_rows = [{**row, "heading": heading[row["unit_id"]], "suggested_primary": row["primary_instrument"],
+                       "suggested_labels": row["instruments"], "cues": row["instrument_cues"]} for row in rows]
+        return instrument_sheets.write_sheet(sheet_rows, self.scheme(), Path(out))
+
+    def import_instrument_sheet(self, path: str | Path, coder: str) -> instrument_sheets.SheetCodings:
+        """Store a coder's filled sheet as human labels: all rows or none; nothing is ever overwritten."""
+        if not coder.strip() or coder.startswith(("model:", instruments.RULES_SOURCE)):
+            raise ProjectError(f"{coder!r} is not a human coder's name", code="coder-invalid")
+        scheme = self.scheme()
+        units = {u["unit_id"]: u for u in self.instrument_units()}
+        # a sheet may name a document by any tail of its path (policy/x.pdf for corpora/demo/policy/x.pdf)
+        by_document = {}
+        for unit in units.values():
+            parts = unit["document"].split("/")
+            for start in range(len(parts)):
+                by_document.setdefault(("/".join(parts[start:]), unit["unit_path"]), unit["unit_id"])
+        result = instrument_sheets.read_sheet(Path(path), scheme, units, by_document=by_document)
+        source = f"sheet:{Path(path).name}"
+        store.add_instrument_codings(self.db, [
+            {**coding, "doc_id": units[coding["unit_id"]]["doc_id"],
+             "content_hash": units[coding["unit_id"]]["content_hash"], "scheme": scheme.id, "coder": coder,
+             "source": source} for coding in result.codings], utc_now())
+        return result
+
+    def human_instrument_labels(self, coders: list[str] | None = None) -> list[dict]:
+        """Units with a current human label (latest per unit among ``coders``), for training and evaluation."""
+        scheme = self.scheme()
+        units = {u["unit_id"]: u for u in self.instrument_units()}
+        chosen = {}
+        for coding in store.instrument_codings(self.db, scheme.id):
+            unit = units.get(coding["unit_id"])
+            if unit and (coders is None or coding["coder"] in coders) \
+                    and coding["unit_text_hash"] == instrument_sheets.text_hash(unit["text"]):
+                chosen[coding["unit_id"]] = {**unit, "labels": set(coding["labels"]), "primary": coding["primary"],
+                                             "coder": coding["coder"]}
+        return list(chosen.values())
+
+    def train_instruments(self, *, coders: list[str] | None = None, out: str | Path | None = None,
+                          folds: int = 5) -> tuple[instrument_model.TrainedModel, Path]:
+        """Train the model on the human labels, cross-validated by document; save it under models/."""
+        scheme, settings = self.scheme(), self.tokenizer_settings()
+        coded = self.human_instrument_labels(coders)
+        if len({u["doc_id"] for u in coded}) < 2:
+            raise ProjectError("training needs human labels on units of at least two documents; "
+                               "import a coding sheet first (`policoder instruments import`)", code="too-few-labels")
+        rules = instruments.rule_classifier(scheme, settings)
+        built, _ = instrument_model.examples(rules, [u["text"] for u in coded], [u["lead_in"] for u in coded],
+                                             settings)
+        model = instrument_model.train(built, [{"labels": u["labels"], "primary": u["primary"]} for u in coded],
+                                       [u["doc_id"] for u in coded], scheme=scheme, seed=self.config.project.seed,
+                                       folds=folds)
+        path = Path(out) if out else self.root / "models" / f"instruments-{model.id}.joblib"
+        return model, instrument_model.save(model, path)
+
+    def evaluate_instruments(self, *, coders: list[str] | None = None) -> dict:
+        """The configured classifier (rules, or the model) against the human labels.  A trained model is
+        scored on its own training units here: quote its cross-validated figures instead."""
+        coded = {u["unit_id"]: u for u in self.human_instrument_labels(coders)}
+        if not coded:
+            raise ProjectError("no human instrument labels to compare with; import a coding sheet first "
+                               "(`policoder instruments import`)", code="too-few-labels")
+        rows = {row["unit_id"]: row for row in self.instrument_rows()}
+        scheme = self.scheme()
+        model = self.instrument_model(scheme)
+        coder = f"model:{model.id}" if model else instruments.RULES_SOURCE
+        machine = store.predictions(self.db, scheme.id)
+        gold = [{"labels": u["labels"], "primary": u["primary"]} for u in coded.values()]
+        guess = [machine[unit_id, coder] for unit_id in coded if unit_id in rows]
+        report = instrument_model.evaluate(gold, [{"labels": set(g["labels"]), "primary": g["primary"]} for g in guess])
+        report["classifier"] = coder
+        return report
+
+    def suggest_instruments(self, n: int = 50) -> list[dict]:
+        """The uncoded units the configured model is least sure of (active learning); without a model,
+        those whose rule scores are closest to the threshold."""
+        scheme = self.scheme()
+        model = self.instrument_model(scheme)
+        coded = {u["unit_id"] for u in self.human_instrument_labels()}
+        machine = store.predictions(self.db, scheme.id)
+        coder = f"model:{model.id}" if model else instruments.RULES_SOURCE
+        candidates = []
+        for row in self.instrument_rows():
+            if row["unit_id"] in coded:
+                continue
+            scores = machine[row["unit_id"], coder]["scores"]
+            if model:  # distance of the least certain presence probability from 0.5
+                margin = min(abs(p - 0.5) for k, p in scores.items() if not k.startswith("primary:"))
+            else:
+                margin = min((abs(v - scheme.threshold) for v in scores.values()), default=scheme.threshold)
+            candidates.append((margin, row["unit_id"], row))
+        candidates.sort(key=lambda item: (item[0], item[1]))
+        return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
+
+    def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True) -> dict:
+        """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary."""
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        scheme = self.scheme()
+        rows = self.instrument_rows()
+        tables = {
+            "documents": instrument_report.document_list(self.rows("documents")),
+            "frequency": instrument_report.frequency_table(rows, scheme),
+            "doc_shares_by_level": instrument_report.document_shares(rows, scheme, "level"),
+        }
+        tests = {}
+        for by in ("level", "year"):
+            tables[f"by_{by}"], tests[by] = instrument_report.crosstab(rows, by, scheme)
+        tables["units"] = [{k: v for k, v in row.items() if k != "subtools"} for row in rows]
+        for name, table in tables.items():
+            export.write_table(table, "csv", folder / f"instruments_{name}.csv", sheet=name)
+        export.write_workbook(tables, folder / "instruments.xlsx")
+        drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path) if charts else []
+        summary = {"scheme": scheme.id, "scheme_version": scheme.version, "units": len(rows),
+                   "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,
+                   "files": sorted(p.name for p in folder.iterdir())}
+        (folder / "instruments_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
+                                                          encoding="utf-8")
+        summary["charts"] = [str(p) for p in drawn]
+        return summary
+
     # --- reading and exporting -------------------------------------------------------------
 
     def rows(self, table: str, *, with_text: bool = False) -> list[dict]:
         if table not in store.EXPORT_COLUMNS:
             raise ProjectError(f"unknown table {table!r}; choose one of {', '.join(store.EXPORT_COLUMNS)}",
                                code="unknown-table")
-        return list(store.rows(self.db, table, with_text=with_text))
+        rows = list(store.rows(self.db, table, with_text=with_text))
+        if table == "clauses":  # each clause with its instruments (human, model or rules: see instrument_rows)
+            labelled = {row["unit_id"]: row for row in self.instrument_rows()}
+            empty = {"instruments": [], "primary_instrument": None, "instrument_source": None}
+            rows = [{**row, **({k: labelled[row["unit_id"]][k] for k in INSTRUMENT_COLUMNS}
+                               if row["unit_id"] in labelled else empty)} for row in rows]
+        return rows
 
     def document(self, reference: str) -> dict:
         found = store.find_document(self.db, reference)
@@ -352,7 +567,7 @@ class Project:
         return found
 
     def export(self, table: str, fmt: str, out: str | Path, *, with_text: bool = False) -> Path:
-        columns = store.EXPORT_COLUMNS.get(table, ())
+        columns = export_columns(table)
         return export.write_table(self.rows(table, with_text=with_text), fmt, Path(out), sheet=table,
                                   columns=columns)
 
@@ -374,6 +589,10 @@ class Project:
         tokenize_report = self.tokenize(workers=workers)
         timings["tokenize"] = round(tokenize_report.seconds, 3)
 
+        began = time.perf_counter()
+        classified = self.classify_instruments()
+        timings["instruments"] = round(time.perf_counter() - began, 3)
+
         outputs = self.root / self.config.project.outputs
         outputs.mkdir(parents=True, exist_ok=True)
         partial = outputs / f".incomplete-{run_id}"
@@ -386,10 +605,19 @@ class Project:
         for name in ("clauses", "turns"):
             tables[name] = [r for r in tables[name] if r["doc_id"] not in missing]
         tables["terms"] = self.terms(min_freq=2)
-        columns = {name: store.EXPORT_COLUMNS.get(name, ()) for name in tables}
+        columns = {name: export_columns(name) for name in tables}
         for name, table_rows in tables.items():
             export.write_table(table_rows, "csv", partial / f"{name}.csv", sheet=name, columns=columns[name])
         export.write_workbook(tables, partial / "policoder.xlsx", columns=columns)
+        report_notes = []
+        if tables["clauses"]:
+            try:
+                self.instruments_report(partial / "instruments")
+            except ConfigError as error:  # no Chinese font: the tables still go out, the charts are named as missing
+                if error.code != "font-missing":
+                    raise
+                self.instruments_report(partial / "instruments", charts=False)
+                report_notes.append(str(error))
         timings["export"] = round(time.perf_counter() - began, 3)
         store.finish_run(self.db, run_id, utc_now())
         manifest = {
@@ -401,6 +629,7 @@ class Project:
             "config": self.config.as_dict(),
             "seed": self.config.project.seed,
             "tokenizer_hash": tokenize_report.tokenizer_hash,
+            "instruments": {**classified, "notes": report_notes},
             "inputs": ingest_report.inputs,
             "counts": {
                 "inputs": len(ingest_report.inputs),
@@ -421,6 +650,21 @@ class Project:
         partial.rename(folder)
         _point_latest(outputs, run_id)
         return RunReport(run_id, folder, ingest_report, manifest)
+
+
+def export_columns(table: str) -> tuple[str, ...]:
+    columns = store.EXPORT_COLUMNS.get(table, ())
+    return columns + INSTRUMENT_COLUMNS if table == "clauses" else columns
+
+
+def _subtools(cues: list[list], group_label: dict[str, str]) -> dict[str, str]:
+    """Label → the sub-tool (cue group) that speaks for it in a unit: the group of its heaviest cue."""
+    best: dict[str, tuple[float, str]] = {}
+    for _, group, weight, _ in cues:
+        label = group_label[group]
+        if weight > best.get(label, (0.0, ""))[0]:
+            best[label] = (weight, group)
+    return {label: group for label, (_, group) in best.items()}
 
 
 def _warnings(document: Document) -> list[Problem]:

@@ -5,7 +5,9 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline import open_project
+from pipeline import db as store
 from pipeline.cli import cli
+from pipeline.tokens import rows_from_storage, tokenize_rows
 
 NATIONAL = """教育部关于深化产教融合的通知
 各省、自治区、直辖市教育厅（教委）：
@@ -46,13 +48,16 @@ def test_tokens_are_cached_and_only_changed_units_are_redone(project):
     assert project.tokenize().tokenized == len(county_units)
 
 
-def test_tokens_keep_offsets_into_the_canonical_text(project):
-    project.tokenize()
+def test_stored_tokens_keep_offsets_into_the_canonical_text(project):
+    report = project.tokenize()
     texts = {d["id"]: d["text"] for d in project.rows("documents", with_text=True)}
-    rows = project.db.execute("SELECT doc_id, tokens FROM unit_tokens").fetchall()
-    for doc_id, tokens in rows:
-        for start, end, norm, _, _ in json.loads(tokens):
-            assert texts[doc_id][start:end] == norm
+    units = list(store.tokenized_units(project.db, report.tokenizer_hash))
+    assert len(units) == report.tokenized
+    for unit in units:
+        rows = rows_from_storage(unit["tokens"], unit["text"])
+        assert rows == tokenize_rows(project.tokenizer_settings(), [unit["text"]])[0]
+        for start, end, norm, _, _ in rows:
+            assert texts[unit["doc_id"]][unit["start"] + start:unit["start"] + end] == norm
 
 
 def test_a_changed_user_dictionary_retokenizes_everything(project):

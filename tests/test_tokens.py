@@ -5,6 +5,7 @@ Texts come from the demo corpus (both languages) read by the real readers; nothi
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from pipeline import tokens
 from pipeline.errors import ConfigError
 from pipeline.ingest import discover, read_source
 from pipeline.language import detect_language
-from pipeline.tokens import TokenizerSettings, spacy_doc, tokenize_rows, tokenize_texts, tokenizer_hash
+from pipeline.tokens import (TokenizerSettings, rows_from_storage, spacy_doc, tokenize_rows, tokenize_texts,
+                             tokenizer_hash, tokens_for_storage)
 
 DEMO = Path(__file__).resolve().parent.parent / "corpora" / "demo"
 RJIEBA = TokenizerSettings(engine="rjieba")
@@ -67,6 +69,16 @@ def test_tokens_rows_are_the_tokens(demo_units):
     rows = tokenize_rows(RJIEBA, demo_units)
     for unit_rows, unit_tokens in zip(rows, tokenize_texts(RJIEBA, demo_units)):
         assert unit_rows == [(t.start, t.end, t.norm, t.is_stop, t.is_punct) for t in unit_tokens]
+
+
+def test_tokens_stored_form_reads_back_to_the_same_rows(demo_units):
+    texts = [*demo_units, "2023-2025年 moe.gov.cn\u3000产教融合", "  The  Ministry\tdecides. ", "", "\n"]
+    stored = tokens_for_storage(RJIEBA, texts)
+    assert [rows_from_storage(form, text) for form, text in zip(stored, texts)] == tokenize_rows(RJIEBA, texts)
+    language, flags, ends = json.loads(stored[-4])
+    # contiguous segments, whitespace included, cover the whole text
+    assert (language, ends[-1], len(flags)) == ("zh", len(texts[-4]), len(ends))
+    assert json.loads(stored[-3])[0] == "en"
 
 
 def test_tokens_english_offsets_and_norms():

@@ -1,0 +1,171 @@
+"""The tables and charts of a policy-tool study, from one row per coded unit.
+
+Input rows (``Project.instrument_rows``) carry ``doc_id, level, year, issuer, instruments`` (the
+unit's labels), ``primary_instrument`` and ``subtools`` (label → the cue group that speaks for it).
+Outputs, each a list of plain rows:
+
+- ``frequency_table``: instruments and their sub-tools, n, % within the instrument, % of all
+  instrument-bearing units (a unit with two instruments counts once under each);
+- ``crosstab``: primary instrument × a second dimension (level, year …) with row and column %, and
+  Pearson's χ² with Cramér's V (scipy);
+- ``document_shares``: per-document normalised shares (units per instrument ÷ units of the
+  document), averaged per group — long documents do not outvote short ones;
+- ``document_list``: 编号, 名称, 文号, 发文机关, 年份, 层级, the first table of every such paper.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from .errors import ConfigError
+from .instruments import NONE
+from .records import LEVELS
+from .schemes import Scheme
+
+LEVEL_NAMES = {"national": "国家级", "provincial": "省级", "municipal": "市级", "county": "县级"}
+
+
+def frequency_table(rows: list[dict], scheme: Scheme) -> list[dict]:
+    with_instrument = [row for row in rows if set(row["instruments"]) - {NONE}]
+    total = sum(len(set(row["instruments"]) - {NONE}) for row in with_instrument)
+    table = []
+    names = {label.id: label.name for label in scheme.labels}
+    for label in scheme.label_ids:
+        if label == NONE:
+            continue
+        carrying = [row for row in with_instrument if label in row["instruments"]]
+        table.append({"instrument": label, "name": names[label], "subtool": "", "n": len(carrying),
+                      "pct_within_instrument": 100.0 if carrying else 0.0,
+                      "pct_of_total": _pct(len(carrying), total),
+                      "primary_n": sum(row["primary_instrument"] == label for row in rows)})
+        subtools = Counter(row["subtools"].get(label, "(no cue)") for row in carrying)
+        for subtool, n in sorted(subtools.items(), key=lambda item: (-item[1], item[0])):
+            table.append({"instrument": label, "name": names[label], "subtool": subtool, "n": n,
+                          "pct_within_instrument": _pct(n, len(carrying)), "pct_of_total": _pct(n, total),
+                          "primary_n": ""})
+    table.append({"instrument": "total", "name": "合计", "subtool": "", "n": total, "pct_within_instrument": "",
+                  "pct_of_total": 100.0 if total else 0.0, "primary_n": len(rows)})
+    return table
+
+
+def crosstab(rows: list[dict], by: str, scheme: Scheme) -> tuple[list[dict], dict]:
+    """Primary instrument (columns) × ``by`` (rows): counts with row and column shares, and the test."""
+    from scipy.stats import chi2_contingency
+    from scipy.stats.contingency import association
+
+    columns = [label for label in scheme.label_ids if any(row["primary_instrument"] == label for row in rows)]
+    groups = _ordered({row[by] or "(unknown)" for row in rows}, by)
+    counts = {group: Counter() for group in groups}
+    for row in rows:
+        counts[row[by] or "(unknown)"][row["primary_instrument"]] += 1
+    column_totals = {label: sum(counts[group][label] for group in groups) for label in columns}
+    table = []
+    for group in groups:
+        row_total = sum(counts[group].values())
+        for label in columns:
+            n = counts[group][label]
+            table.append({by: group, "instrument": label, "n": n, "row_pct": _pct(n, row_total),
+                          "col_pct": _pct(n, column_totals[label])})
+    matrix = [[counts[group][label] for label in columns] for group in groups]
+    test = {"dimension": by, "rows": groups, "columns": columns, "matrix": matrix, "n": len(rows)}
+    usable = [r for r in matrix if sum(r)]
+    if len(usable) >= 2 and len(columns) >= 2:
+        result = chi2_contingency(usable)
+        expected = result.expected_freq
+        test.update(chi2=round(float(result.statistic), 4), dof=int(result.dof), p=float(result.pvalue),
+                    cramers_v=round(float(association(usable, method="cramer")), 4),
+                    cells_expected_below_5=int((expected < 5).sum()), cells=int(expected.size))
+    else:
+        test.update(chi2=None, dof=None, p=None, cramers_v=None,
+                    note="χ² needs at least two groups and two instruments with units")
+    return table, test
+
+
+def document_shares(rows: list[dict], scheme: Scheme, by: str = "level") -> list[dict]:
+    """Mean over documents of (units with primary instrument ÷ units in the document), per group."""
+    per_document: dict[int, Counter] = defaultdict(Counter)
+    group_of = {}
+    for row in rows:
+        per_document[row["doc_id"]][row["primary_instrument"]] += 1
+        group_of[row["doc_id"]] = row[by] or "(unknown)"
+    table = []
+    for group in _ordered(set(group_of.values()), by):
+        documents = [doc for doc, g in group_of.items() if g == group]
+        for label in scheme.label_ids:
+            shares = [per_document[doc][label] / sum(per_document[doc].values()) for doc in documents]
+            table.append({by: group, "instrument": label, "documents": len(documents),
+                          "mean_share_pct": round(100 * sum(shares) / len(shares), 2)})
+    return table
+
+
+def document_list(documents: list[dict]) -> list[dict]:
+    return [{"编号": d["id"], "名称": d["title"] or "", "文号": d["doc_number"] or "", "发文机关": d["issuer"] or "",
+             "年份": (d["date"] or "")[:4], "层级": LEVEL_NAMES.get(d["level"] or "", d["level"] or "")}
+            for d in documents if d["kind"] == "policy" and d["status"] != "missing"]
+
+
+def draw_charts(rows: list[dict], scheme: Scheme, folder: Path, *, font_path: str | None = None) -> list[Path]:
+    """Stacked bars of instruments by level and by year, and a level × instrument heatmap, as PNG and SVG."""
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    from .stats import find_cjk_font
+
+    font = FontProperties(fname=find_cjk_font(font_path))
+    names = {label.id: f"{label.name}" for label in scheme.labels}
+    written = []
+    for by, title in (("level", "政策工具 × 层级"), ("year", "政策工具 × 年份")):
+        table, test = crosstab(rows, by, scheme)
+        if not test["rows"]:
+            continue
+        figure = Figure(figsize=(max(7, 0.8 * len(test["rows"]) + 4), 4.5), dpi=150)
+        axes = figure.add_subplot()
+        bottoms = [0] * len(test["rows"])
+        labels = [LEVEL_NAMES.get(group, group) for group in test["rows"]]
+        for index, label in enumerate(test["columns"]):
+            heights = [test["matrix"][r][index] for r in range(len(test["rows"]))]
+            axes.bar(labels, heights, bottom=bottoms, label=names[label])
+            bottoms = [b + h for b, h in zip(bottoms, heights)]
+        axes.set_title(title, fontproperties=font)
+        axes.set_ylabel("单元数", fontproperties=font)
+        for tick in axes.get_xticklabels():
+            tick.set_fontproperties(font)
+        axes.legend(prop=font, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        figure.tight_layout()
+        for suffix in (".png", ".svg"):
+            path = folder / f"instruments_by_{by}{suffix}"
+            figure.savefig(path)
+            written.append(path)
+        if by == "level":
+            heat = Figure(figsize=(7, 4), dpi=150)
+            axes = heat.add_subplot()
+            image = axes.imshow(test["matrix"], cmap="Blues", aspect="auto")
+            axes.set_xticks(range(len(test["columns"])), [names[c] for c in test["columns"]], fontproperties=font)
+            axes.set_yticks(range(len(labels)), labels, fontproperties=font)
+            for r, values in enumerate(test["matrix"]):
+                for c, value in enumerate(values):
+                    axes.text(c, r, str(value), ha="center", va="center", fontsize=8)
+            heat.colorbar(image)
+            axes.set_title(title, fontproperties=font)
+            heat.tight_layout()
+            for suffix in (".png", ".svg"):
+                path = folder / f"instruments_level_heatmap{suffix}"
+                heat.savefig(path)
+                written.append(path)
+    return written
+
+
+def _pct(n: float, total: float) -> float:
+    return round(100 * n / total, 2) if total else 0.0
+
+
+def _ordered(groups: set[str], by: str) -> list[str]:
+    if by == "level":
+        return [level for level in (*LEVELS, "(unknown)") if level in groups] + sorted(groups - {*LEVELS, "(unknown)"})
+    return sorted(groups)
+
+
+def check_dimension(by: str, available: tuple[str, ...]) -> None:
+    if by not in available:
+        raise ConfigError("instruments report", f"cannot group by {by!r}; choose one of {', '.join(available)}",
+                          code="unknown-dimension")

@@ -1,0 +1,179 @@
+"""Coding sheets: how Chinese policy-tool studies are really coded, in Excel.
+
+``write_sheet`` makes a workbook with one row per unit (ID, document, level, heading, text, the
+machine's suggestion and its cues) and empty columns for a coder: one 0/1 column per label of the
+scheme (``none`` aside), ``primary``, ``confidence`` and ``memo``; drop-down lists guard the
+values.  ``read_sheet`` reads a filled sheet (XLSX, or CSV with the same columns, such as the
+demo gold set) and checks every row before anything is stored: an unknown unit or label is an
+error naming the row, and one bad row refuses the whole sheet.  A unit whose text changed since the
+sheet was made is a warning: the label is kept with the text it was made on, and does not count
+for the changed unit.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openpyxl
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from .errors import InputError
+from .instruments import NONE
+from .schemes import Scheme
+
+CONFIDENCE = ("high", "medium", "low")
+INFO_COLUMNS = ("unit_id", "document", "level", "year", "heading", "text", "suggested_primary", "suggested_labels",
+                "cues", "text_hash")
+SHEET = "coding"
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def coder_columns(scheme: Scheme) -> tuple[str, ...]:
+    return (*[label for label in scheme.label_ids if label != NONE], "primary", "confidence", "memo")
+
+
+def write_sheet(rows: list[dict], scheme: Scheme, out: Path) -> Path:
+    """``rows``: units with ``unit_id, document, level, year, heading, text, suggested_primary,
+    suggested_labels, cues``."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = SHEET
+    header = [*INFO_COLUMNS, *coder_columns(scheme)]
+    sheet.append(header)
+    for row in rows:
+        values = [row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])]
+        sheet.append(["; ".join(v) if isinstance(v, (list, tuple)) else v for v in values])
+    last = len(rows) + 1
+    coder_start = len(INFO_COLUMNS) + 1
+    flags = [label for label in scheme.label_ids if label != NONE]
+    yes_no = DataValidation(type="list", formula1='"0,1"', allow_blank=True)
+    primary = DataValidation(type="list", formula1=f'"{",".join(scheme.label_ids)}"', allow_blank=True)
+    confidence = DataValidation(type="list", formula1=f'"{",".join(CONFIDENCE)}"', allow_blank=True)
+    for validation in (yes_no, primary, confidence):
+        sheet.add_data_validation(validation)
+    letter = openpyxl.utils.get_column_letter
+    for offset, _ in enumerate(flags):
+        yes_no.add(f"{letter(coder_start + offset)}2:{letter(coder_start + offset)}{last}")
+    primary.add(f"{letter(coder_start + len(flags))}2:{letter(coder_start + len(flags))}{last}")
+    confidence.add(f"{letter(coder_start + len(flags) + 1)}2:{letter(coder_start + len(flags) + 1)}{last}")
+    fill = PatternFill("solid", fgColor="FFF2CC")  # the coder's columns stand out
+    for column in range(1, len(header) + 1):
+        cell = sheet.cell(row=1, column=column)
+        cell.font = Font(bold=True)
+        if column >= coder_start:
+            cell.fill = fill
+    sheet.column_dimensions["F"].width = 80
+    for row_cells in sheet.iter_rows(min_row=2, min_col=6, max_col=6):
+        row_cells[0].alignment = Alignment(wrap_text=True, vertical="top")
+    sheet.column_dimensions[letter(len(INFO_COLUMNS))].hidden = True  # text_hash: for the import check
+    sheet.freeze_panes = "G2"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    workbook.save(out)
+    return out
+
+
+@dataclass
+class SheetCodings:
+    """What a sheet holds, checked: codings ready to store, and warnings."""
+
+    codings: list[dict] = field(default_factory=list)  # unit_id, labels, primary, confidence, memo, text_hash
+    blank: int = 0  # rows the coder left empty
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
+               by_document: dict[tuple[str, str], str] | None = None) -> SheetCodings:
+    """Read and check a filled sheet.  ``units``: unit_id → unit (with ``text``); ``by_document``:
+    (document path, unit path) → unit_id, for sheets that name units that way (the gold set)."""
+    header, rows = _read_rows(path)
+    flags = [label for label in scheme.label_ids if label != NONE]
+    if "primary" not in header:
+        raise InputError(str(path), "has no 'primary' column; make sheets with `policoder instruments sheet`",
+                         code="sheet-invalid")
+    if "unit_id" not in header and not {"document", "unit"} <= set(header):
+        raise InputError(str(path), "needs a 'unit_id' column (or 'document' and 'unit')", code="sheet-invalid")
+    if NONE in header:
+        raise InputError(str(path), "has a 'none' column; 'none' is a primary label only", code="sheet-invalid")
+    result = SheetCodings()
+    errors: list[str] = []
+    for number, row in rows:
+        values = {key: _text(row.get(key)) for key in (*flags, "primary", "confidence", "memo")}
+        if not any(values.values()):
+            result.blank += 1
+            continue
+        unit_id = _text(row.get("unit_id")) or (by_document or {}).get((_text(row.get("document")),
+                                                                        _text(row.get("unit"))), "")
+        problem = _check(values, flags, scheme, unit_id, units)
+        if problem:
+            errors.append(f"row {number}: {problem}")
+            continue
+        unit = units[unit_id]
+        labels = {flag for flag in flags if values[flag] == "1"} | {values["primary"]}
+        current, made_on = text_hash(unit["text"]), _text(row.get("text_hash"))
+        begins = _text(row.get("text_begins"))  # the gold set's check instead of a hash (line breaks as spaces)
+        if (made_on and made_on != current) or (begins and not unit["text"].replace("\n", " ").startswith(begins)):
+            result.warnings.append(f"row {number}: the text of unit {unit_id} changed since the sheet was made; "
+                                   f"the label is kept for the old text and does not count for the new one")
+        else:
+            made_on = current
+        result.codings.append({"unit_id": unit_id, "labels": labels, "primary": values["primary"],
+                               "confidence": values["confidence"] or None, "memo": values["memo"] or None,
+                               "unit_text_hash": made_on or "unknown"})
+    if errors:
+        shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+        raise InputError(str(path), f"nothing imported: {shown}", code="sheet-invalid")
+    return result
+
+
+def _check(values: dict, flags: list[str], scheme: Scheme, unit_id: str, units: dict) -> str | None:
+    if not unit_id or unit_id not in units:
+        return f"unknown unit {unit_id or '(empty)'!r}"
+    for flag in flags:
+        if values[flag] not in ("", "0", "1"):
+            return f"{flag} must be 0 or 1, got {values[flag]!r}"
+    if values["primary"] not in scheme.label_ids:
+        return f"unknown label {values['primary']!r} in primary (labels: {', '.join(scheme.label_ids)})"
+    if values["primary"] in flags and values[values["primary"]] == "0":
+        return f"primary is {values['primary']!r} but its column says 0"
+    if values["confidence"] and values["confidence"] not in CONFIDENCE:
+        return f"confidence must be one of {', '.join(CONFIDENCE)}, got {values['confidence']!r}"
+    return None
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():  # Excel gives numbers back as floats
+        value = int(value)
+    return str(value).strip()
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """(header, [(row number as the user sees it, row)]) of an XLSX sheet or a CSV file."""
+    if not path.is_file():
+        raise InputError(str(path), "file not found", code="file-missing")
+    if path.suffix.lower() == ".csv":
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                reader = csv.DictReader(handle)
+                return list(reader.fieldnames or []), [(number, row) for number, row in enumerate(reader, start=2)]
+        except UnicodeDecodeError:
+            raise InputError(str(path), "is not UTF-8 text; save the CSV as UTF-8", code="sheet-invalid") from None
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a file that is not a workbook
+        raise InputError(str(path), f"cannot be read as an XLSX workbook ({type(error).__name__})",
+                         code="sheet-invalid") from None
+    sheet = workbook[SHEET] if SHEET in workbook.sheetnames else workbook.worksheets[0]
+    values = list(sheet.iter_rows(values_only=True))
+    workbook.close()
+    if not values:
+        raise InputError(str(path), "is empty", code="sheet-invalid")
+    header = [_text(cell) for cell in values[0]]
+    return header, [(number, dict(zip(header, row))) for number, row in enumerate(values[1:], start=2)]

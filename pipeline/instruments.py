@@ -1,0 +1,222 @@
+"""Policy instruments of coding units: the rule classifier, and ``classify`` for texts.
+
+The rules need no training data.  A unit's text is tokenized as everywhere else in policoder
+(``pipeline.tokens``: jieba with the domain dictionary, or spaCy's English tokenizer), and the
+scheme's cues are found with spaCy's ``PhraseMatcher`` (words and phrases) and ``Matcher`` (``A…B``:
+A, then B within ``gap`` tokens with no punctuation between).  In groups marked ``inside_words``
+a Chinese cue is found in the text itself, inside longer words too (财政奖补资金 holds 奖补), because
+jieba keeps many compounds whole; elsewhere cues must fall on word boundaries (须 is not 无须).
+Then the context rules:
+
+- the longer cue wins where two overlap: 给予…处分 (a sanction) swallows 给予; 挪用…专项资金 is a
+  prohibition, and the money word inside it no longer counts as an incentive;
+- a negation word shortly before a benefit turns it into its denial (不得享受补贴 → constraint);
+- a group may yield to others: 鼓励/支持 are hortatory only when no money or benefit is offered;
+- a bare list item is read with its lead-in sentence (``context``): "企业应当做到：（一）…".
+
+Scores add the weights of the cues per label; every label reaching the scheme's threshold is
+present, and the primary label is the present label whose strongest group has the best priority
+(ties: higher score).  Each prediction keeps the cues that fired, so a scholar can see why.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .schemes import Cue, Scheme, load_scheme
+from .tokens import TokenizerSettings, spacy_pipeline
+from .language import detect_language
+
+RULES_SOURCE = "rules"
+NONE = "none"
+# punctuation an "A…B" gap does not cross
+_GAP_STOPS = list("，。；：！？,.;:!?（）()【】")
+
+
+@dataclass(frozen=True)
+class CueHit:
+    """One cue found in a unit: where (character offsets into the text it was found in) and what it counts for."""
+
+    cue: str  # the cue as the scheme writes it
+    matched: str  # the text it matched
+    group: str
+    label: str
+    weight: float
+    start: int
+    end: int
+    in_context: bool = False  # found in the lead-in sentence, not in the unit itself
+    negated_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    labels: frozenset[str]
+    primary: str
+    scores: dict[str, float]
+    hits: tuple[CueHit, ...] = ()
+    source: str = RULES_SOURCE
+    probabilities: dict[str, float] = field(default_factory=dict)  # trained models only
+
+    @property
+    def cues(self) -> list[str]:
+        """The matched cue strings, in text order (lead-in cues marked with a leading ↑)."""
+        return [("↑" if hit.in_context else "") + hit.matched for hit in self.hits]
+
+
+class RuleClassifier:
+    """The scheme's cues and rules over policoder's tokens."""
+
+    def __init__(self, scheme: Scheme, settings: TokenizerSettings | None = None):
+        from spacy.matcher import Matcher, PhraseMatcher
+
+        self.scheme = scheme
+        self.settings = settings or TokenizerSettings()
+        self._priority = {group.id: group.priority for group in scheme.groups}
+        self._label_order = {label: index for index, label in enumerate(scheme.label_ids)}
+        self._cues: list[Cue] = scheme.cues
+        # Chinese cues of groups with inside_words are found in the text itself, wherever they occur:
+        # 财政奖补资金 holds 奖补, and 1日起施行 is cut 日起/施行, past any token boundary
+        inside = {group.id for group in scheme.groups if group.inside_words}
+        stops = re.escape("".join(_GAP_STOPS))
+        self._in_text = {
+            index: re.compile(f"[^{stops}]{{0,{3 * scheme.gap}}}?".join(map(re.escape, cue.parts)))
+            for index, cue in enumerate(self._cues) if cue.language == "zh" and cue.group in inside
+        }
+        self._matchers = {}
+        for language in ("zh", "en"):
+            nlp = spacy_pipeline(self.settings, language)
+            attr = "LOWER" if language == "en" else "ORTH"
+            phrases, patterns = PhraseMatcher(nlp.vocab, attr=attr), Matcher(nlp.vocab)
+            for index, cue in enumerate(self._cues):
+                if cue.language != language or index in self._in_text:
+                    continue
+                parts = cue.parts
+                if len(parts) == 1:
+                    phrases.add(str(index), [nlp.make_doc(parts[0])])
+                else:
+                    pattern = []
+                    for number, part in enumerate(parts):
+                        if number:  # a gap stays inside one sentence part; 、 joins list items within it
+                            pattern.append({"ORTH": {"NOT_IN": _GAP_STOPS}, "IS_SPACE": False,
+                                            "OP": f"{{0,{scheme.gap}}}"})
+                        pattern += [{attr: token.lower_ if language == "en" else token.text}
+                                    for token in nlp.make_doc(part) if not token.is_space]
+                    patterns.add(str(index), [pattern])
+            self._matchers[language] = (nlp, phrases, patterns)
+
+    def predict(self, text: str, *, context: str | None = None, language: str | None = None) -> Prediction:
+        language = language or detect_language(text)
+        hits = self._hits(text, language)
+        if context:
+            hits += [_in_context(hit) for hit in self._hits(context, language)]
+        return self._decide(hits)
+
+    # --- finding cues ---------------------------------------------------------------------
+
+    def _hits(self, text: str, language: str) -> list[CueHit]:
+        nlp, phrases, patterns = self._matchers[language]
+        doc = nlp.make_doc(text)
+        found: dict[tuple[int, int], tuple[int, int]] = {}  # (cue, token start) → shortest token end
+        matches = [*phrases(doc), *(patterns(doc) if len(patterns) else [])]
+        for match_id, start, end in matches:
+            key = (int(nlp.vocab.strings[match_id]), start)
+            if key not in found or end < found[key][1]:
+                found[key] = (start, end)
+        hits = [self._hit(index, doc[start:end].start_char, doc[start:end].end_char, text)
+                for (index, _), (start, end) in found.items()]
+        if language == "zh":
+            for index, pattern in self._in_text.items():
+                hits += [self._hit(index, match.start(), match.end(), text) for match in pattern.finditer(text)]
+        hits = _without_overlaps(hits)
+        return [self._negate(hit, text) for hit in hits]
+
+    def _hit(self, index: int, start: int, end: int, text: str) -> CueHit:
+        cue = self._cues[index]
+        return CueHit(cue=cue.text, matched=text[start:end], group=cue.group, label=cue.label, weight=cue.weight,
+                      start=start, end=end)
+
+    def _negate(self, hit: CueHit, text: str) -> CueHit:
+        negation = self.scheme.negation
+        if negation is None or hit.group not in negation.applies_to:
+            return hit
+        before = text[max(0, hit.start - negation.window):hit.start]
+        word = next((word for word in negation.words if word in before), None)
+        if word is None:
+            return hit
+        group = self.scheme.group(negation.becomes)
+        return CueHit(cue=hit.cue, matched=hit.matched, group=group.id, label=group.label, weight=group.weight,
+                      start=hit.start, end=hit.end, in_context=hit.in_context, negated_by=word)
+
+    # --- deciding -------------------------------------------------------------------------
+
+    def _decide(self, hits: list[CueHit]) -> Prediction:
+        groups = {hit.group for hit in hits}
+        suppressed = {label for group in groups for label in self.scheme.group(group).suppresses}
+        hits = [hit for hit in hits if hit.label not in suppressed
+                and not groups.intersection(self.scheme.group(hit.group).yields_to)]
+        hits.sort(key=lambda hit: (hit.in_context, hit.start, hit.end))
+        # a cue counts once however often it recurs: 资金…资金…资金 is still one weak money word
+        weights: dict[tuple[str, str], float] = {}
+        for hit in hits:
+            weights[hit.label, hit.cue] = max(weights.get((hit.label, hit.cue), 0.0), hit.weight)
+        scores: dict[str, float] = defaultdict(float)
+        for (label, _), weight in weights.items():
+            scores[label] += weight
+        best_priority: dict[str, int] = {}
+        for hit in hits:
+            best_priority[hit.label] = min(best_priority.get(hit.label, 99), self._priority[hit.group])
+
+        def rank(labels):
+            return sorted(labels, key=lambda label: (best_priority[label], -scores[label], self._label_order[label]))
+
+        present = [label for label in scores if scores[label] >= self.scheme.threshold]
+        if present:
+            primary = rank(present)[0]
+        elif NONE in scores or not scores:
+            primary = NONE
+        else:  # only weak cues: the strongest of them, as a coder would read 支持企业参与 as hortatory
+            primary = rank(scores)[0]
+        labels = frozenset(label for label in present if label != NONE) | {primary}
+        return Prediction(labels=labels, primary=primary, scores={k: scores[k] for k in sorted(scores)},
+                          hits=tuple(hits))
+
+
+def _in_context(hit: CueHit) -> CueHit:
+    return CueHit(cue=hit.cue, matched=hit.matched, group=hit.group, label=hit.label, weight=hit.weight,
+                  start=hit.start, end=hit.end, in_context=True, negated_by=hit.negated_by)
+
+
+def _without_overlaps(hits: list[CueHit]) -> list[CueHit]:
+    """Where hits overlap, the longer one wins (then the heavier): 给予…处分 over 给予."""
+    kept: list[CueHit] = []
+    taken: set[int] = set()
+    for hit in sorted(hits, key=lambda h: (-(h.end - h.start), -h.weight, h.start)):
+        span = set(range(hit.start, hit.end))
+        if not span & taken:
+            kept.append(hit)
+            taken |= span
+    return kept
+
+
+# --- the API ------------------------------------------------------------------------------------
+
+_classifiers: dict[tuple, RuleClassifier] = {}
+
+
+def rule_classifier(scheme: Scheme | str = "default", settings: TokenizerSettings | None = None) -> RuleClassifier:
+    """A rule classifier for the scheme, built once per process and configuration."""
+    scheme = load_scheme(scheme) if isinstance(scheme, str) else scheme
+    settings = settings or TokenizerSettings()
+    key = (scheme.digest, settings)
+    if key not in _classifiers:
+        _classifiers[key] = RuleClassifier(scheme, settings)
+    return _classifiers[key]
+
+
+def classify(texts: list[str], scheme: Scheme | str = "default", *, contexts: list[str | None] | None = None,
+             settings: TokenizerSettings | None = None) -> list[Prediction]:
+    """The instruments of each text (``labels``, ``primary``, ``cues``, ``scores``), by the scheme's rules."""
+    classifier = rule_classifier(scheme, settings)
+    contexts = contexts or [None] * len(texts)
+    return [classifier.predict(text, context=context) for text, context in zip(texts, contexts)]

@@ -1,0 +1,313 @@
+"""Policy instruments: the rules and their context rules, the gold set, the trained model, coding
+sheets, human labels that machine runs never override, and the paper's tables."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import sqlite3
+
+import numpy as np
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from pipeline import db as store
+from pipeline import init_project, open_project
+from pipeline.cli import cli
+from pipeline.errors import ConfigError, InputError
+from pipeline.instrument_report import crosstab
+from pipeline.instruments import classify
+from pipeline.schemes import load_scheme
+
+from tests.conftest import DEMO, REPO
+
+GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
+
+
+@pytest.mark.parametrize(("text", "context", "labels", "primary"), [
+    ("对认定的企业给予一次性奖励50万元。", None, {"incentive"}, "incentive"),
+    ("对违反规定的人员，依法给予处分。", None, {"constraint"}, "constraint"),  # the object decides
+    ("弄虚作假的企业三年内不得享受相关补贴。", None, {"constraint"}, "constraint"),  # a denied benefit
+    ("任何单位和个人不得挪用、截留专项资金。", None, {"constraint"}, "constraint"),  # money as object of a wrong
+    ("严禁以虚假培训套取补贴资金。", None, {"constraint"}, "constraint"),
+    ("鼓励企业参与举办职业教育。", None, {"hortatory"}, "hortatory"),  # rhetoric without money
+    ("鼓励企业参与，对参与成效突出的企业给予奖励。", None, {"incentive"}, "incentive"),  # money wins
+    ("县级以上人民政府应当按照规定给予补贴。", None, {"incentive", "constraint"}, "incentive"),
+    ("本办法自2024年1月1日起施行。", None, {"none"}, "none"),
+    ("（一）弄虚作假、骗取资格的；", "有下列情形之一的，取消其认定资格：", {"constraint"}, "constraint"),  # lead-in
+    ("Colleges shall not charge students any extra fees.", None, {"constraint"}, "constraint"),
+    ("The Ministry will award grants to colleges that train teachers.", None, {"incentive", "capacity"},
+     "incentive"),
+])
+def test_rules_apply_the_context_rules(text, context, labels, primary):
+    prediction = classify([text], contexts=[context])[0]
+    assert (set(prediction.labels), prediction.primary) == (labels, primary), prediction.cues
+    assert prediction.source == "rules" and prediction.cues and set(prediction.scores) >= labels - {"none"}
+
+
+def test_rules_explain_themselves_with_cues_and_offsets():
+    text = "对弄虚作假的企业，取消其资格，不得享受补贴。"
+    prediction = classify([text])[0]
+    assert "取消其资格" in prediction.cues and "不得" in prediction.cues
+    for hit in prediction.hits:
+        assert text[hit.start:hit.end] == hit.matched
+    (denied,) = [hit for hit in prediction.hits if hit.matched == "补贴"]
+    assert (denied.group, denied.negated_by) == ("negated_benefit", "不得")
+
+
+def test_the_second_scheme_classifies_on_its_own_axis():
+    texts = ["对企业职工培训给予培训补贴。", "采取政府购买服务方式开展评估。", "依法在计算应纳税所得额时扣除。"]
+    predictions = classify(texts, scheme="rothwell_zegveld")
+    assert [p.primary for p in predictions] == ["supply", "demand", "environment"]
+
+
+# --- the demo corpus and its gold set ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def coded_demo(tmp_path_factory):
+    """The demo corpus ingested, with the gold set imported as coder 'gold'."""
+    root = init_project(tmp_path_factory.mktemp("instruments") / "demo", "demo copy")
+    shutil.copytree(DEMO, root / "corpus", dirs_exist_ok=True)
+    project = open_project(root)
+    project.ingest()
+    result = project.import_instrument_sheet(GOLD, "gold")
+    assert (len(result.codings), result.warnings) == (347, [])
+    yield project
+    project.close()
+
+
+def _gold_rows(split: str | None = None) -> list[dict]:
+    with GOLD.open(encoding="utf-8") as handle:
+        return [row for row in csv.DictReader(handle) if split in (None, row["split"])]
+
+
+def test_gold_rows_still_point_at_their_text(coded_demo):
+    units = {(u["document"].removeprefix("corpus/"), u["unit_path"]): u for u in coded_demo.instrument_units()}
+    for row in _gold_rows():
+        assert units[row["document"], row["unit"]]["text"].replace("\n", " ").startswith(row["text_begins"])
+
+
+def _scores(project, split: str | None) -> dict:
+    from pipeline.instrument_model import evaluate
+
+    units = {(u["document"].removeprefix("corpus/"), u["unit_path"]): u for u in project.instrument_units()}
+    gold = _gold_rows(split)
+    chosen = [units[row["document"], row["unit"]] for row in gold]
+    predicted = classify([u["text"] for u in chosen], contexts=[u["lead_in"] for u in chosen])
+    truth = [{"labels": {f for f in ("incentive", "constraint") if row[f] == "1"} | {row["primary"]},
+              "primary": row["primary"]} for row in gold]
+    return evaluate(truth, [{"labels": p.labels, "primary": p.primary} for p in predicted])
+
+
+def test_rules_reach_their_floors_on_the_gold_set(coded_demo):
+    # the rules were tuned on the dev documents only; test documents are held out (corpora/gold/README.md)
+    held_out = _scores(coded_demo, "test")
+    assert held_out["macro_f1_flags"] >= 0.68 and held_out["primary_accuracy"] >= 0.62, held_out
+    overall = _scores(coded_demo, None)
+    assert overall["macro_f1_flags"] >= 0.80 and overall["primary_accuracy"] >= 0.76, overall
+    assert overall["flags"]["incentive"]["recall"] >= 0.9
+
+
+def test_human_labels_win_and_are_exported(coded_demo):
+    rows = coded_demo.rows("clauses")
+    assert all(row["instrument_source"] == "human:gold" for row in rows)
+    result = CliRunner().invoke(cli, ["export", "clauses", "--format", "json", "--project", str(coded_demo.root)])
+    exported = json.loads(result.output)
+    gold = {(r["document"], r["unit"]): r for r in _gold_rows()}
+    paths = {d["id"]: d["path"].removeprefix("corpus/") for d in coded_demo.rows("documents")}
+    for row in exported:
+        expected = gold[paths[row["doc_id"]], row["path"]]
+        assert row["primary_instrument"] == expected["primary"]
+        assert ("constraint" in row["instruments"]) == (expected["constraint"] == "1")
+
+
+def test_trained_model_is_cross_validated_by_document_and_used_when_configured(coded_demo, tmp_path):
+    model, path = coded_demo.train_instruments(out=tmp_path / "model.joblib", folds=4)
+    evaluation = model.evaluation
+    assert evaluation["protocol"].startswith("GroupKFold(4) by document") and evaluation["n"] == 347
+    assert evaluation["macro_f1_flags"] >= 0.78 and evaluation["primary_accuracy"] >= 0.72, evaluation
+    assert set(evaluation["confusion"]) == {"labels", "matrix"}
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert meta["id"] == model.id and meta["seed"] == coded_demo.config.project.seed
+    assert meta["scheme_digest"] == load_scheme("default").digest and len(meta["training_hash"]) == 64
+    # the same labels and seed give the same model id
+    again, _ = coded_demo.train_instruments(out=tmp_path / "again.joblib", folds=4)
+    assert again.id == model.id and again.evaluation == evaluation
+
+    config = coded_demo.root / "policoder.toml"
+    original = config.read_text(encoding="utf-8")
+    config.write_text(original.replace('model = ""', f'model = "{path}"'), encoding="utf-8")
+    configured = open_project(coded_demo.root)
+    try:
+        configured.classify_instruments()
+        uncoded = [r for r in configured.instrument_rows() if r["instrument_source"] != "human:gold"]
+        assert uncoded == []  # human labels still win over the model
+        machine = configured.evaluate_instruments()
+        assert machine["classifier"] == f"model:{model.id}"
+        suggestions = configured.suggest_instruments(5)
+        assert suggestions == []  # every unit is coded
+    finally:
+        configured.close()
+        config.write_text(original, encoding="utf-8")
+
+
+def test_a_model_of_another_scheme_version_is_refused(coded_demo, tmp_path):
+    from pipeline import instrument_model
+
+    model, path = coded_demo.train_instruments(out=tmp_path / "m.joblib", folds=2)
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(load_scheme("default").source and open(load_scheme("default").source, encoding="utf-8").read()
+                      .replace("threshold: 2", "threshold: 3"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="another version of scheme 'default'"):
+        instrument_model.load(path, load_scheme(edited))
+
+
+# --- coding sheets ------------------------------------------------------------------------------------
+
+NOTICE = """县人民政府关于支持企业参与职业教育的通知
+各乡镇人民政府：
+一、对接收学生实习的企业，按每人每月500元给予补贴。
+二、企业不得挪用实习补贴资金。
+三、鼓励企业参与职业教育。
+县人民政府
+2023年8月30日
+"""
+
+
+@pytest.fixture
+def small(project_dir):
+    (project_dir / "corpus" / "notice.txt").write_text(NOTICE, encoding="utf-8")
+    project = open_project(project_dir)
+    project.ingest()
+    yield project
+    project.close()
+
+
+def _fill(path, labels: dict[str, dict]):
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook["coding"]
+    header = [cell.value for cell in sheet[1]]
+    for row in sheet.iter_rows(min_row=2):
+        values = labels.get(row[0].value)
+        for key, value in (values or {}).items():
+            row[header.index(key)].value = value
+    workbook.save(path)
+
+
+def test_a_coding_sheet_goes_out_and_comes_back(small, tmp_path):
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    workbook = openpyxl.load_workbook(sheet)
+    header = [cell.value for cell in workbook["coding"][1]]
+    assert header[:6] == ["unit_id", "document", "level", "year", "heading", "text"]
+    assert header[-8:] == ["incentive", "constraint", "capacity", "hortatory", "system_change", "primary",
+                           "confidence", "memo"]
+    units = [row[0].value for row in workbook["coding"].iter_rows(min_row=2)]
+    assert len(units) == 3
+    _fill(sheet, {units[0]: {"incentive": 1, "primary": "incentive", "confidence": "high"},
+                  units[1]: {"constraint": 1, "primary": "constraint", "memo": "资金监管"}})
+    result = small.import_instrument_sheet(sheet, "wang")
+    assert (len(result.codings), result.blank, result.warnings) == (2, 1, [])
+    rows = {row["unit_id"]: row for row in small.instrument_rows()}
+    assert rows[units[0]]["instrument_source"] == "human:wang"
+    assert rows[units[2]]["instrument_source"] == "rules"
+    # a machine run never overrides a human label
+    small.classify_instruments(force=True)
+    assert {row["unit_id"]: row["instrument_source"] for row in small.instrument_rows()}[units[1]] == "human:wang"
+
+
+def test_a_bad_sheet_is_refused_whole_with_the_row_named(small, tmp_path):
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    _fill(sheet, {units[0]: {"primary": "incentive", "incentive": 1}, units[1]: {"primary": "carrot"}})
+    with pytest.raises(InputError) as caught:
+        small.import_instrument_sheet(sheet, "wang")
+    assert "row 3: unknown label 'carrot' in primary" in str(caught.value) and "nothing imported" in str(caught.value)
+    assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 0
+    _fill(sheet, {units[1]: {"primary": "constraint", "constraint": 0}})
+    with pytest.raises(InputError, match="row 3: primary is 'constraint' but its column says 0"):
+        small.import_instrument_sheet(sheet, "wang")
+    with pytest.raises(InputError, match="cannot be read as an XLSX workbook"):
+        (tmp_path / "broken.xlsx").write_bytes(b"not a workbook")
+        small.import_instrument_sheet(tmp_path / "broken.xlsx", "wang")
+
+
+def test_a_label_made_on_older_text_is_kept_but_not_applied(small, project_dir, tmp_path):
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    first = next(openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2))[0].value
+    _fill(sheet, {first: {"incentive": 1, "primary": "incentive"}})
+    (project_dir / "corpus" / "notice.txt").write_text(NOTICE.replace("500元", "800元"), encoding="utf-8")
+    small.ingest()
+    result = small.import_instrument_sheet(sheet, "li")
+    assert len(result.codings) == 1 and "changed since the sheet was made" in result.warnings[0]
+    assert {row["unit_id"]: row for row in small.instrument_rows()}[first]["instrument_source"] == "rules"
+    assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 1
+
+
+def test_human_codings_cannot_be_changed_or_deleted(small, tmp_path):
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    first = next(openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2))[0].value
+    _fill(sheet, {first: {"incentive": 1, "primary": "incentive"}})
+    small.import_instrument_sheet(sheet, "wang")
+    doc_id = small.rows("documents")[0]["id"]
+    store.add_coding(small.db, doc_id=doc_id, start=0, end=4, code="incentive", coder="wang", now="2026-11-23")
+    for statement in ("DELETE FROM instrument_codings", "UPDATE instrument_codings SET coder = 'x'",
+                      "DELETE FROM codings", "UPDATE codings SET memo = 'x'"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            small.db.execute(statement)
+
+
+# --- the paper's tables -------------------------------------------------------------------------------
+
+def _units(cells: dict[tuple[str, str], int]) -> list[dict]:
+    rows, number = [], 0
+    for (level, instrument), n in cells.items():
+        for _ in range(n):
+            number += 1
+            rows.append({"doc_id": number % 3, "level": level, "year": "2023", "primary_instrument": instrument,
+                         "instruments": [instrument], "subtools": {}})
+    return rows
+
+
+def test_crosstab_chi_square_and_cramers_v_match_a_hand_computation():
+    cells = {("national", "incentive"): 10, ("national", "constraint"): 30, ("county", "incentive"): 25,
+             ("county", "constraint"): 15, ("county", "none"): 5, ("national", "none"): 5}
+    table, test = crosstab(_units(cells), "level", load_scheme("default"))
+    observed = np.array(test["matrix"], dtype=float)
+    assert test["rows"] == ["national", "county"] and test["columns"] == ["incentive", "constraint", "none"]
+    assert observed.tolist() == [[10, 30, 5], [25, 15, 5]]
+    expected = observed.sum(1, keepdims=True) * observed.sum(0, keepdims=True) / observed.sum()
+    chi2 = ((observed - expected) ** 2 / expected).sum()
+    assert test["chi2"] == pytest.approx(chi2, abs=1e-4) and test["dof"] == 2
+    assert test["cramers_v"] == pytest.approx(math.sqrt(chi2 / (observed.sum() * 1)), abs=1e-4)
+    national = {row["instrument"]: row for row in table if row["level"] == "national"}
+    assert national["constraint"]["row_pct"] == pytest.approx(100 * 30 / 45, abs=0.01)
+    assert national["constraint"]["col_pct"] == pytest.approx(100 * 30 / 45, abs=0.01)
+
+
+def test_instruments_report_writes_tables_and_charts(coded_demo, tmp_path):
+    summary = coded_demo.instruments_report(tmp_path / "report")
+    files = set(summary["files"])
+    assert {"instruments_frequency.csv", "instruments_by_level.csv", "instruments_by_year.csv", "instruments.xlsx",
+            "instruments_documents.csv", "instruments_by_level.png", "instruments_by_level.svg",
+            "instruments_level_heatmap.png"} <= files
+    with (tmp_path / "report" / "instruments_documents.csv").open(encoding="utf-8-sig") as handle:
+        documents = list(csv.DictReader(handle))
+    assert list(documents[0]) == ["编号", "名称", "文号", "发文机关", "年份", "层级"] and len(documents) == 16
+    assert summary["tests"]["level"]["n"] == 347 and summary["tests"]["level"]["cramers_v"] is not None
+
+
+def test_cli_instruments_commands(small, tmp_path):
+    root = str(small.root)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["instruments", "classify", "--format", "json", "--project", root])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [row["primary_instrument"] for row in rows] == ["incentive", "constraint", "hortatory"]
+    sheet = tmp_path / "s.xlsx"
+    assert runner.invoke(cli, ["instruments", "sheet", "-o", str(sheet), "--project", root]).exit_code == 0
+    result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", "rules", "--project", root])
+    assert result.exit_code == 1 and "is not a human coder's name" in result.output
+    result = runner.invoke(cli, ["instruments", "evaluate", "--project", root])
+    assert result.exit_code == 1 and "no human instrument labels" in result.output

@@ -1,0 +1,88 @@
+"""Instrument schemes are data: the shipped ones load, a malformed one is refused with file and line."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.schemes import load_scheme, shipped_schemes
+
+
+def test_shipped_schemes_load_with_definitions():
+    assert set(shipped_schemes()) >= {"default", "rothwell_zegveld"}
+    default = load_scheme("default")
+    assert default.label_ids == ("incentive", "constraint", "capacity", "hortatory", "system_change", "none")
+    assert all(label.definition for label in default.labels)
+    assert all(group.cues for group in default.groups if group.id != "negated_benefit")
+    assert {cue.language for cue in default.cues} == {"zh", "en"}
+    rz = load_scheme("rothwell_zegveld")
+    assert rz.label_ids == ("supply", "environment", "demand", "none")
+    subtools = {label: [g.id for g in rz.groups if g.label == label] for label in ("supply", "environment", "demand")}
+    assert all(len(groups) >= 4 for groups in subtools.values()), subtools
+
+
+GOOD = """\
+scheme: mine
+version: 2
+labels:
+  - id: carrot
+    name: 激励
+  - id: stick
+    name: 约束
+  - id: none
+    name: 非工具
+groups:
+  - id: money
+    label: carrot
+    priority: 1
+    weight: 3
+    cues:
+      zh: [补贴, 给予…奖励, {奖金: 2}]
+  - id: rules
+    label: stick
+    priority: 2
+    cues:
+      zh: [不得]
+      en: [shall not]
+"""
+
+
+def test_a_scheme_of_ones_own_is_read(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    scheme = load_scheme("mine.yaml", root=tmp_path)
+    assert (scheme.id, scheme.version, scheme.threshold) == ("mine", "2", 2.0)
+    cues = {cue.text: cue for cue in scheme.cues}
+    assert cues["奖金"].weight == 2.0 and cues["补贴"].weight == 3.0 and cues["不得"].weight == 1.0
+    assert cues["给予…奖励"].parts == ["给予", "奖励"]
+    assert len(scheme.digest) == 64
+
+
+@pytest.mark.parametrize(("change", "line", "message"), [
+    (("  - id: stick\n", "  - id: carrot\n"), 6, "label id 'carrot' appears twice"),
+    (("    label: stick\n", "    label: whip\n"), 18, "label 'whip' is not one of"),
+    (("    weight: 3\n", "    weight: lots\n"), 14, "weight must be a number"),
+    (("      en: [shall not]\n", "      fr: [ne doit pas]\n"), 22, "unknown cue language 'fr'"),
+    (("      zh: [补贴, 给予…奖励, {奖金: 2}]\n", "      zh: [补贴, …奖励]\n"), 16, "must stand between two words"),
+    (("version: 2\n", "version: 2\ncolour: red\n"), 3, "unknown key 'colour'"),
+    (("    priority: 2\n", "    priority: 2\n    yields_to: [money, bribes]\n"), 20, "unknown group 'bribes'"),
+    (("  - id: none\n    name: 非工具\n", "  - id: none\n    name: [非工具\n"), 10, "not valid YAML"),
+])
+def test_a_malformed_scheme_names_file_and_line(tmp_path, change, line, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(GOOD.replace(*change), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_scheme(path)
+    text = str(caught.value)
+    assert text.startswith(f"{path}: line {line}: ") and message in text and "[scheme-invalid]" in text
+    assert "\n" not in text
+
+
+def test_missing_or_empty_scheme_files(tmp_path):
+    with pytest.raises(ConfigError, match="no such scheme; shipped schemes: default, rothwell_zegveld"):
+        load_scheme("nowhere.yaml", root=tmp_path)
+    (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is empty"):
+        load_scheme(tmp_path / "empty.yaml")
+    (tmp_path / "gbk.yaml").write_bytes("scheme: 政策".encode("gbk"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_scheme(tmp_path / "gbk.yaml")
