@@ -30,6 +30,8 @@ from .language import detect_language
 
 RULES_SOURCE = "rules"
 NONE = "none"
+# what may stand before a "^cue" (one at the start of the unit): spaces and the unit's own number
+_NUMBERING = r"\s*(?:[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d+[.、．])?\s*"
 # punctuation an "A…B" gap does not cross
 _GAP_STOPS = list("，。；：！？,.;:!?（）()【】")
 
@@ -80,7 +82,8 @@ class RuleClassifier:
         inside = {group.id for group in scheme.groups if group.inside_words}
         stops = re.escape("".join(_GAP_STOPS))
         self._in_text = {
-            index: re.compile(f"[^{stops}]{{0,{3 * scheme.gap}}}?".join(map(re.escape, cue.parts)))
+            index: re.compile(("^" + _NUMBERING if cue.text.startswith("^") else "")
+                              + f"[^{stops}]{{0,{3 * scheme.gap}}}?".join(map(re.escape, cue.parts)).lstrip("\\^"))
             for index, cue in enumerate(self._cues) if cue.language == "zh" and cue.group in inside
         }
         self._matchers = {}
@@ -153,8 +156,13 @@ class RuleClassifier:
     def _decide(self, hits: list[CueHit]) -> Prediction:
         groups = {hit.group for hit in hits}
         suppressed = {label for group in groups for label in self.scheme.group(group).suppresses}
+        group_weight: dict[str, float] = defaultdict(float)
+        for hit in hits:
+            group_weight[hit.group] += hit.weight
+        # a group yields only to groups that fire in earnest: 鼓励…资助 (a weak money word) stays a call
+        strong = {group for group, weight in group_weight.items() if weight >= self.scheme.threshold}
         hits = [hit for hit in hits if hit.label not in suppressed
-                and not groups.intersection(self.scheme.group(hit.group).yields_to)]
+                and not strong.intersection(self.scheme.group(hit.group).yields_to)]
         hits.sort(key=lambda hit: (hit.in_context, hit.start, hit.end))
         # a cue counts once however often it recurs: 资金…资金…资金 is still one weak money word
         weights: dict[tuple[str, str], float] = {}
@@ -172,11 +180,15 @@ class RuleClassifier:
 
         present = [label for label in scores if scores[label] >= self.scheme.threshold]
         if present:
-            primary = rank(present)[0]
-        elif NONE in scores or not scores:
-            primary = NONE
-        else:  # only weak cues: the strongest of them, as a coder would read 支持企业参与 as hortatory
-            primary = rank(scores)[0]
+            ranked = rank(present)
+            primary = ranked[0]
+            # the unit is mainly about another instrument when that one carries over twice the weight
+            heavier = [label for label in ranked[1:] if label != NONE and scores[label] > 2 * scores[primary]]
+            primary = heavier[0] if heavier and primary != NONE else primary
+        else:  # only weak cues: the strongest of them, as a coder would read 支持企业参与 as hortatory;
+            # cues of weight below 1 (资金, 经费) never decide a unit on their own
+            weak = [label for label in scores if any(h.label == label and h.weight >= 1 for h in hits)]
+            primary = NONE if NONE in scores or not weak else rank(weak)[0]
         labels = frozenset(label for label in present if label != NONE) | {primary}
         return Prediction(labels=labels, primary=primary, scores={k: scores[k] for k in sorted(scores)},
                           hits=tuple(hits))

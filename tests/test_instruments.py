@@ -104,9 +104,9 @@ def _scores(project, split: str | None) -> dict:
 def test_rules_reach_their_floors_on_the_gold_set(coded_demo):
     # the rules were tuned on the dev documents only; test documents are held out (corpora/gold/README.md)
     held_out = _scores(coded_demo, "test")
-    assert held_out["macro_f1_flags"] >= 0.68 and held_out["primary_accuracy"] >= 0.62, held_out
+    assert held_out["macro_f1_flags"] >= 0.71 and held_out["primary_accuracy"] >= 0.63, held_out
     overall = _scores(coded_demo, None)
-    assert overall["macro_f1_flags"] >= 0.80 and overall["primary_accuracy"] >= 0.76, overall
+    assert overall["macro_f1_flags"] >= 0.83 and overall["primary_accuracy"] >= 0.78, overall
     assert overall["flags"]["incentive"]["recall"] >= 0.9
 
 
