@@ -10,8 +10,10 @@ the project folder, never under ``outputs/``, which every run regenerates.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import secrets
@@ -33,7 +35,9 @@ from .ingest import discover, file_hash, load_sidecars, read_document
 from .records import Document, Problem
 from . import instrument_model, instrument_report, instrument_sheets, instruments
 from .schemes import Scheme, load_scheme
-from .tokens import TokenizerSettings, rows_from_storage, tokenizer_hash, tokens_for_storage
+from .language import detect_language
+from .tokens import (TokenizerSettings, prepare_tokenizer, rows_from_storage, tokenizer_hash,
+                     tokens_for_storage)
 
 # bump when reading/cleaning/segmenting changes, so unchanged files are read again
 INGEST_VERSION = "1"
@@ -242,10 +246,19 @@ class Project:
         return run_id
 
     @staticmethod
-    def _map(function, tasks: list[dict], workers: int) -> Iterator:
+    def _map(function, tasks: list[dict], workers: int, *, shared: Callable[[], object] | None = None) -> Iterator:
+        """``function`` over ``tasks``, in ``workers`` processes when there are several tasks.
+
+        ``shared`` builds what every worker needs (a tokenizer) once, here, before the workers fork
+        from this process and inherit it; where processes cannot fork, each worker builds its own.
+        """
         if workers <= 1 or len(tasks) <= 1:
             return map(function, tasks)
-        pool = ProcessPoolExecutor(max_workers=workers)
+        context = None
+        if shared is not None and "fork" in multiprocessing.get_all_start_methods():
+            shared()
+            context = multiprocessing.get_context("fork")
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
         def results():
             with pool:
@@ -284,7 +297,9 @@ class Project:
             size += len(unit["text"])
         workers = workers or self.config.tokenize.workers
         with store.derived_writes(self.db):
-            for task, rows in zip(tasks, self._map(_tokenize_units, tasks, workers)):
+            languages = {detect_language(unit["text"]) for unit in pending} if workers > 1 else set()
+            shared = functools.partial(prepare_tokenizer, settings, tuple(sorted(languages)))
+            for task, rows in zip(tasks, self._map(_tokenize_units, tasks, workers, shared=shared)):
                 store.write_tokens(self.db, report.tokenizer_hash, rows)
                 report.tokenized += len(rows)
                 report.characters += sum(len(u["text"]) for u in task["units"])
@@ -535,6 +550,8 @@ class Project:
         for name, table in tables.items():
             export.write_table(table, "csv", folder / f"instruments_{name}.csv", sheet=name)
         export.write_workbook(tables, folder / "instruments.xlsx")
+        (folder / "instruments.json").write_text(json.dumps({**tables, "tests": tests}, ensure_ascii=False, indent=1),
+                                                 encoding="utf-8")
         drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path) if charts else []
         summary = {"scheme": scheme.id, "scheme_version": scheme.version, "units": len(rows),
                    "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,

@@ -149,6 +149,15 @@ def tokenizer_hash(settings: TokenizerSettings) -> str:
     return _Sources.read(settings).digest()
 
 
+def prepare_tokenizer(settings: TokenizerSettings, languages: tuple[str, ...] = ("zh",)) -> None:
+    """Build this process's tokenizer for ``settings`` now (and spaCy's English pipeline when
+    ``languages`` holds "en"), so that worker processes forked later share it instead of each
+    spending a second or more building their own."""
+    tokenizer = _tokenizer(settings)
+    if "en" in languages:
+        tokenizer.pipeline("en")
+
+
 def spacy_pipeline(settings: TokenizerSettings, language: str = "zh") -> spacy.language.Language:
     """A blank spaCy pipeline (``zh`` with the jieba segmenter, or ``en``) whose tokenizer gives these
     tokens, for rule matchers: build patterns with its ``make_doc``.  Shared within the process."""

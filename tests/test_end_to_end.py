@@ -46,6 +46,10 @@ def test_end_to_end_run_on_the_demo_corpus(demo_project):
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert manifest["libraries"]["jieba"] != "not installed" and manifest["seed"] == 20261123
     assert (latest / "policoder.xlsx").stat().st_size > 0
+    # every clause carries its instruments, from the rules (no human labels yet)
+    assert {c["instrument_source"] for c in clauses} == {"rules"} and all(c["primary_instrument"] for c in clauses)
+    assert manifest["instruments"]["units"] == len(clauses)
+    assert (latest / "instruments" / "instruments_by_level.csv").exists()
     # the database lives in the project, not under outputs/: deleting outputs loses nothing
     assert (demo_project / "policoder.db").exists()
 

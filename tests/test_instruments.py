@@ -289,6 +289,8 @@ def test_crosstab_chi_square_and_cramers_v_match_a_hand_computation():
 def test_instruments_report_writes_tables_and_charts(coded_demo, tmp_path):
     summary = coded_demo.instruments_report(tmp_path / "report")
     files = set(summary["files"])
+    tables = json.loads((tmp_path / "report" / "instruments.json").read_text(encoding="utf-8"))
+    assert tables["tests"]["level"]["matrix"] and tables["frequency"][0]["instrument"] == "incentive"
     assert {"instruments_frequency.csv", "instruments_by_level.csv", "instruments_by_year.csv", "instruments.xlsx",
             "instruments_documents.csv", "instruments_by_level.png", "instruments_by_level.svg",
             "instruments_level_heatmap.png"} <= files

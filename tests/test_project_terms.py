@@ -102,3 +102,20 @@ def test_cli_terms_kwic_cooccur_formats(project, tmp_path):
                     "--draw", tmp_path / "n.png", "--format", "csv", "--project", root)
     assert result.exit_code == 0 and "source" in result.output
     assert (tmp_path / "n.graphml").stat().st_size > 0 and (tmp_path / "n.png").stat().st_size > 1000
+
+
+def test_two_tokenize_workers_store_the_same_tokens_as_one(project, monkeypatch):
+    import pipeline.project
+
+    # one task per document, so that both documents go to worker processes (forked after the
+    # tokenizer was built here)
+    monkeypatch.setattr(pipeline.project, "TOKENIZE_TASK_CHARS", 1)
+    (project.root / "corpus" / "english.txt").write_text(
+        "Notice on apprenticeships\nTo all colleges:\n1. Colleges shall sign agreements with firms.\n", encoding="utf-8")
+    project.ingest()
+    two = project.tokenize(workers=2)
+    stored_two = project.db.execute("SELECT unit_id, tokens FROM unit_tokens ORDER BY unit_id").fetchall()
+    project.db.execute("DELETE FROM unit_tokens")
+    one = project.tokenize(workers=1)
+    stored_one = project.db.execute("SELECT unit_id, tokens FROM unit_tokens ORDER BY unit_id").fetchall()
+    assert two.tokenized == one.tokenized == len(stored_one) and stored_two == stored_one
