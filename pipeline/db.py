@@ -411,12 +411,11 @@ def add_instrument_codings(db: sqlite_utils.Database, rows: list[dict], now: str
 
 
 def instrument_codings(db: sqlite_utils.Database, scheme: str) -> list[dict]:
-    """Each human coder's current label per unit (their latest row), with the unit text hash it was made on."""
+    """Every human instrument label of the scheme, oldest first, with the unit text hash it was made on
+    (a coder's current label of a unit is their latest one made on the unit's current text)."""
     sql = """
         SELECT unit_id, coder, labels, primary_label, confidence, memo, unit_text_hash, source, created_at
-        FROM instrument_codings
-        WHERE id IN (SELECT max(id) FROM instrument_codings WHERE scheme = ? GROUP BY unit_id, coder)
-        ORDER BY id
+        FROM instrument_codings WHERE scheme = ? ORDER BY id
     """
     columns = ("unit_id", "coder", "labels", "primary", "confidence", "memo", "unit_text_hash", "source", "created_at")
     rows = [dict(zip(columns, row)) for row in db.execute(sql, [scheme])]

@@ -125,9 +125,16 @@ def cross_validate(examples_: list[Example], targets: list[dict], groups: list[i
         for position, index in enumerate(test_index):
             present = {label for label in labels if probabilities[label][position] >= 0.5}
             predicted[index] = {"labels": present | {primary[position]}, "primary": primary[position]}
-    report = evaluate(targets, predicted)
+    report = evaluate(targets, predicted, presence_flags(labels))
     report["protocol"] = f"GroupKFold({folds}) by document, pooled out-of-fold predictions"
     return report
+
+
+def presence_flags(labels: tuple[str, ...]) -> tuple[str, ...]:
+    """The presence flags a scheme is scored on: incentive and constraint where it has them (the
+    binary view of Chinese policy-tool studies), else every label but none."""
+    return ("incentive", "constraint") if {"incentive", "constraint"} <= set(labels) else \
+        tuple(label for label in labels if label != NONE)
 
 
 def evaluate(gold: list[dict], predicted: list[dict], flags: tuple[str, ...] = ("incentive", "constraint")) -> dict:

@@ -5,9 +5,11 @@ unit's labels), ``primary_instrument`` and ``subtools`` (label → the cue group
 Outputs, each a list of plain rows:
 
 - ``frequency_table``: instruments and their sub-tools, n, % within the instrument, % of all
-  instrument-bearing units (a unit with two instruments counts once under each);
+  instrument codings (a unit with two instruments counts once under each, so the total is the number
+  of codings, as in multi-label policy-tool tables);
 - ``crosstab``: primary instrument × a second dimension (level, year …) with row and column %, and
-  Pearson's χ² with Cramér's V (scipy);
+  Pearson's χ² with Cramér's V (scipy); ``none`` is a column like the others, so the test compares
+  whole distributions of units;
 - ``document_shares``: per-document normalised shares (units per instrument ÷ units of the
   document), averaged per group — long documents do not outvote short ones;
 - ``document_list``: 编号, 名称, 文号, 发文机关, 年份, 层级, the first table of every such paper.

@@ -24,12 +24,11 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from .schemes import Cue, Scheme, load_scheme
+from .schemes import NONE, Cue, Scheme, load_scheme
 from .tokens import TokenizerSettings, spacy_pipeline
 from .language import detect_language
 
 RULES_SOURCE = "rules"
-NONE = "none"
 # what may stand before a "^cue" (one at the start of the unit): spaces and the unit's own number
 _NUMBERING = r"\s*(?:[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d+[.、．])?\s*"
 # punctuation an "A…B" gap does not cross

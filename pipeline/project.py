@@ -18,6 +18,7 @@ import os
 import platform
 import secrets
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -255,7 +256,8 @@ class Project:
         if workers <= 1 or len(tasks) <= 1:
             return map(function, tasks)
         context = None
-        if shared is not None and "fork" in multiprocessing.get_all_start_methods():
+        # fork only on Linux: macOS's system libraries are not safe to use after a fork
+        if shared is not None and sys.platform.startswith("linux"):
             shared()
             context = multiprocessing.get_context("fork")
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
@@ -423,9 +425,9 @@ class Project:
                 "doc_id": unit["doc_id"], "unit_id": unit["unit_id"], "document": unit["document"],
                 "level": unit["level"], "addressed_levels": divisions.addressed_levels(unit["text"]),
                 "year": unit["year"], "issuer": unit["issuer"], "text": unit["text"],
-                "instruments": sorted(chosen["labels"], key=scheme.label_ids.index),
+                "instruments": _in_scheme_order(chosen["labels"], scheme),
                 "primary_instrument": chosen["primary"], "instrument_source": source,
-                "rule_instruments": sorted(rules["labels"], key=scheme.label_ids.index),
+                "rule_instruments": _in_scheme_order(rules["labels"], scheme),
                 "rule_primary": rules["primary"],
                 "instrument_cues": [("↑" if in_lead_in else "") + cue for cue, _, _, in_lead_in in rules["cues"]],
                 "subtools": _subtools(rules["cues"], group_label),
@@ -449,12 +451,14 @@ class Project:
             raise ProjectError(f"{coder!r} is not a human coder's name", code="coder-invalid")
         scheme = self.scheme()
         units = {u["unit_id"]: u for u in self.instrument_units()}
-        # a sheet may name a document by any tail of its path (policy/x.pdf for corpora/demo/policy/x.pdf)
-        by_document = {}
+        # a sheet may name a document by any tail of its path (policy/x.pdf for corpora/demo/policy/x.pdf);
+        # a tail two documents share names neither
+        by_document: dict[tuple[str, str], str] = {}
         for unit in units.values():
             parts = unit["document"].split("/")
             for start in range(len(parts)):
-                by_document.setdefault(("/".join(parts[start:]), unit["unit_path"]), unit["unit_id"])
+                key = ("/".join(parts[start:]), unit["unit_path"])
+                by_document[key] = "" if by_document.get(key, unit["unit_id"]) != unit["unit_id"] else unit["unit_id"]
         result = instrument_sheets.read_sheet(Path(path), scheme, units, by_document=by_document)
         source = f"sheet:{Path(path).name}"
         store.add_instrument_codings(self.db, [
@@ -496,18 +500,19 @@ class Project:
     def evaluate_instruments(self, *, coders: list[str] | None = None) -> dict:
         """The configured classifier (rules, or the model) against the human labels.  A trained model is
         scored on its own training units here: quote its cross-validated figures instead."""
-        coded = {u["unit_id"]: u for u in self.human_instrument_labels(coders)}
+        coded = self.human_instrument_labels(coders)
         if not coded:
             raise ProjectError("no human instrument labels to compare with; import a coding sheet first "
                                "(`policoder instruments import`)", code="too-few-labels")
-        rows = {row["unit_id"]: row for row in self.instrument_rows()}
+        self.classify_instruments()
         scheme = self.scheme()
         model = self.instrument_model(scheme)
         coder = f"model:{model.id}" if model else instruments.RULES_SOURCE
         machine = store.predictions(self.db, scheme.id)
-        gold = [{"labels": u["labels"], "primary": u["primary"]} for u in coded.values()]
-        guess = [machine[unit_id, coder] for unit_id in coded if unit_id in rows]
-        report = instrument_model.evaluate(gold, [{"labels": set(g["labels"]), "primary": g["primary"]} for g in guess])
+        gold = [{"labels": u["labels"], "primary": u["primary"]} for u in coded]
+        guess = [{"labels": set(machine[u["unit_id"], coder]["labels"]), "primary": machine[u["unit_id"], coder]["primary"]}
+                 for u in coded]
+        report = instrument_model.evaluate(gold, guess, instrument_model.presence_flags(scheme.label_ids))
         report["classifier"] = coder
         return report
 
@@ -552,10 +557,17 @@ class Project:
         export.write_workbook(tables, folder / "instruments.xlsx")
         (folder / "instruments.json").write_text(json.dumps({**tables, "tests": tests}, ensure_ascii=False, indent=1),
                                                  encoding="utf-8")
-        drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path) if charts else []
+        drawn, notes = [], []
+        if charts:
+            try:
+                drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path)
+            except ConfigError as error:  # no Chinese font: the tables still go out, the charts are named as missing
+                if error.code != "font-missing":
+                    raise
+                notes.append(f"charts not drawn: {error}")
         summary = {"scheme": scheme.id, "scheme_version": scheme.version, "units": len(rows),
                    "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,
-                   "files": sorted(p.name for p in folder.iterdir())}
+                   "files": sorted(p.name for p in folder.iterdir()), "notes": notes}
         (folder / "instruments_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                                           encoding="utf-8")
         summary["charts"] = [str(p) for p in drawn]
@@ -629,13 +641,7 @@ class Project:
         export.write_workbook(tables, partial / "policoder.xlsx", columns=columns)
         report_notes = []
         if tables["clauses"]:
-            try:
-                self.instruments_report(partial / "instruments")
-            except ConfigError as error:  # no Chinese font: the tables still go out, the charts are named as missing
-                if error.code != "font-missing":
-                    raise
-                self.instruments_report(partial / "instruments", charts=False)
-                report_notes.append(str(error))
+            report_notes = self.instruments_report(partial / "instruments")["notes"]
         timings["export"] = round(time.perf_counter() - began, 3)
         store.finish_run(self.db, run_id, utc_now())
         manifest = {
@@ -668,6 +674,12 @@ class Project:
         partial.rename(folder)
         _point_latest(outputs, run_id)
         return RunReport(run_id, folder, ingest_report, manifest)
+
+
+def _in_scheme_order(labels, scheme: Scheme) -> list[str]:
+    """Labels in the scheme's order; a label the scheme no longer has (an old human label) goes last."""
+    order = {label: index for index, label in enumerate(scheme.label_ids)}
+    return sorted(labels, key=lambda label: (order.get(label, len(order)), label))
 
 
 def export_columns(table: str) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from .errors import ConfigError
 from .yamlfile import Node, read_yaml
 
 GAP = "…"
+NONE = "none"
 LANGUAGES = ("zh", "en")
 CODE = "scheme-invalid"
 
@@ -114,6 +115,8 @@ def _parse(path: Path) -> Scheme:
     _known(root, {"scheme", "version", "title", "gap", "threshold", "labels", "negation", "groups"})
     labels = tuple(_label(node) for node in _items(root, "labels"))
     label_ids = [label.id for label in labels]
+    if NONE not in label_ids:  # what a unit with no instrument gets
+        raise root["labels"].error(f"the labels must include {NONE!r} (units without an instrument)", code=CODE)
     _unique(_items(root, "labels"), "label")
     groups_nodes = _items(root, "groups")
     _unique(groups_nodes, "group")
@@ -164,7 +167,11 @@ def _group(node: Node, label_ids: list[str], group_ids: set[str]) -> Group:
             if not isinstance(words.value, list):
                 raise words.error(f"group {group_id!r}: cues.{language} must be a list", code=CODE)
             for item in words.children:
-                cues.append(_cue(item, group_id, label, weight, language))
+                cue = _cue(item, group_id, label, weight, language)
+                if cue.text.startswith("^") and not (language == "zh" and inside and inside.value):
+                    raise item.error(f"cue {cue.text!r}: '^' (at the start of the unit) needs a Chinese cue in a "
+                                     f"group with inside_words: true", code=CODE)
+                cues.append(cue)
     return Group(id=group_id, label=label, priority=_number(node, "priority", 9, int), weight=weight,
                  yields_to=yields_to, suppresses=suppresses, inside_words=bool(inside and inside.value),
                  cues=tuple(cues))

@@ -245,6 +245,49 @@ def test_a_label_made_on_older_text_is_kept_but_not_applied(small, project_dir, 
     assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 1
 
 
+def test_a_stale_sheet_imported_later_does_not_hide_a_valid_label(small, project_dir, tmp_path):
+    old_sheet = small.instrument_sheet(tmp_path / "old.xlsx")
+    first = next(openpyxl.load_workbook(old_sheet)["coding"].iter_rows(min_row=2))[0].value
+    _fill(old_sheet, {first: {"constraint": 1, "primary": "constraint"}})
+    (project_dir / "corpus" / "notice.txt").write_text(NOTICE.replace("500元", "800元"), encoding="utf-8")
+    small.ingest()
+    new_sheet = small.instrument_sheet(tmp_path / "new.xlsx")
+    _fill(new_sheet, {first: {"incentive": 1, "primary": "incentive"}})
+    small.import_instrument_sheet(new_sheet, "wang")
+    assert small.import_instrument_sheet(old_sheet, "wang").warnings  # made on the old text: kept, flagged
+    row = {r["unit_id"]: r for r in small.instrument_rows()}[first]
+    assert (row["instrument_source"], row["primary_instrument"]) == ("human:wang", "incentive")
+
+
+def test_a_trained_model_labels_new_units_and_suggests_the_least_certain(coded_demo, small, tmp_path):
+    model, path = coded_demo.train_instruments(out=tmp_path / "m.joblib", folds=2)
+    config = small.root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('model = ""', f'model = "{path}"'), encoding="utf-8")
+    configured = open_project(small.root)
+    try:
+        rows = configured.instrument_rows()
+        assert {row["instrument_source"] for row in rows} == {f"model:{model.id}"}
+        assert rows[0]["primary_instrument"] == "incentive"  # 按每人每月500元给予补贴
+        suggestions = configured.suggest_instruments(2)
+        margins = [row["uncertainty_margin"] for row in suggestions]
+        assert len(suggestions) == 2 and margins == sorted(margins) and all(0 <= m <= 0.5 for m in margins)
+    finally:
+        configured.close()
+
+
+def test_evaluation_scores_the_flags_of_any_scheme():
+    from pipeline.instrument_model import evaluate, presence_flags
+
+    assert presence_flags(load_scheme("default").label_ids) == ("incentive", "constraint")
+    flags = presence_flags(load_scheme("rothwell_zegveld").label_ids)
+    assert flags == ("supply", "environment", "demand")
+    gold = [{"labels": {"supply"}, "primary": "supply"}, {"labels": {"demand", "environment"}, "primary": "demand"}]
+    guess = [{"labels": {"supply"}, "primary": "supply"}, {"labels": {"demand"}, "primary": "demand"}]
+    report = evaluate(gold, guess, flags)
+    assert report["flags"]["environment"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert report["flags"]["supply"]["f1"] == 1.0 and report["macro_f1_flags"] == pytest.approx(2 / 3, abs=1e-3)
+
+
 def test_human_codings_cannot_be_changed_or_deleted(small, tmp_path):
     sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
     first = next(openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2))[0].value

@@ -437,6 +437,7 @@ def test_divisions_ministry_code_behind_an_unknown_place_is_a_local_department()
     ("国务院有关部门和县级以上地方人民政府应当支持职业教育。", ["national", "county_and_above"]),
     ("企业应当按规定支付实习报酬。", []),
     ("本省职业学校应当开设实践课程。", []),
+    ("各市场主体要诚信经营，促进各区域协调发展。", []),
 ])
 def test_divisions_levels_a_clause_is_addressed_to(text, levels):
     from pipeline.divisions import addressed_levels

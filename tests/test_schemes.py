@@ -86,3 +86,13 @@ def test_missing_or_empty_scheme_files(tmp_path):
     (tmp_path / "gbk.yaml").write_bytes("scheme: 政策".encode("gbk"))
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_scheme(tmp_path / "gbk.yaml")
+
+
+def test_a_scheme_needs_none_and_anchors_only_in_text_groups(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(GOOD.replace("  - id: none\n    name: 非工具\n", ""), encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 4: the labels must include 'none'"):
+        load_scheme(path)
+    path.write_text(GOOD.replace("zh: [不得]", "zh: [^不得]"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 21: cue '\^不得': '\^' \(at the start of the unit\) needs"):
+        load_scheme(path)

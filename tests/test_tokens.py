@@ -81,6 +81,19 @@ def test_tokens_stored_form_reads_back_to_the_same_rows(demo_units):
     assert json.loads(stored[-3])[0] == "en"
 
 
+def test_tokens_stored_form_is_segment_ends_and_flag_digits():
+    texts = ["2023-2025年 产教融合", "The  Ministry decides."]
+    stored = tokens_for_storage(RJIEBA, texts)
+    # jieba's cut of 2023-2025 (three tokens), the space kept as a segment (flag 4), norms from the text
+    assert json.loads(stored[0]) == ["zh", "232060", [4, 5, 9, 10, 11, 15]]
+    assert rows_from_storage(stored[0], texts[0]) == [
+        (0, 4, "2023", False, True), (4, 5, "-", True, True), (5, 9, "2025", False, True),
+        (9, 10, "年", False, False), (11, 15, "产教融合", False, False)]
+    assert rows_from_storage(stored[1], texts[1]) == [
+        (0, 3, "the", True, False), (5, 13, "ministry", False, False), (14, 21, "decides", False, False),
+        (21, 22, ".", True, True)]
+
+
 def test_tokens_english_offsets_and_norms():
     text = "The Ministry of Education shall award grants of 50,000 yuan (2024)."
     unit = tokenize_texts(RJIEBA, [text])[0]
