@@ -233,24 +233,27 @@ def test_a_bad_sheet_is_refused_whole_with_the_row_named(small, tmp_path):
         small.import_instrument_sheet(tmp_path / "broken.xlsx", "wang")
 
 
-def test_a_label_made_on_older_text_is_kept_but_not_applied(small, project_dir, tmp_path):
-    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+def _coded_then_edited(project, sheet_path, labels: dict) -> tuple:
+    """A sheet coded for the first unit, whose text is then edited and ingested again."""
+    sheet = project.instrument_sheet(sheet_path)
     first = next(openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2))[0].value
-    _fill(sheet, {first: {"incentive": 1, "primary": "incentive"}})
-    (project_dir / "corpus" / "notice.txt").write_text(NOTICE.replace("500元", "800元"), encoding="utf-8")
-    small.ingest()
+    _fill(sheet, {first: labels})
+    notice = project.root / "corpus" / "notice.txt"
+    notice.write_text(NOTICE.replace("500元", "800元"), encoding="utf-8")
+    project.ingest()
+    return sheet, first
+
+
+def test_a_label_made_on_older_text_is_kept_but_not_applied(small, tmp_path):
+    sheet, first = _coded_then_edited(small, tmp_path / "coding.xlsx", {"incentive": 1, "primary": "incentive"})
     result = small.import_instrument_sheet(sheet, "li")
     assert len(result.codings) == 1 and "changed since the sheet was made" in result.warnings[0]
     assert {row["unit_id"]: row for row in small.instrument_rows()}[first]["instrument_source"] == "rules"
     assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 1
 
 
-def test_a_stale_sheet_imported_later_does_not_hide_a_valid_label(small, project_dir, tmp_path):
-    old_sheet = small.instrument_sheet(tmp_path / "old.xlsx")
-    first = next(openpyxl.load_workbook(old_sheet)["coding"].iter_rows(min_row=2))[0].value
-    _fill(old_sheet, {first: {"constraint": 1, "primary": "constraint"}})
-    (project_dir / "corpus" / "notice.txt").write_text(NOTICE.replace("500元", "800元"), encoding="utf-8")
-    small.ingest()
+def test_a_stale_sheet_imported_later_does_not_hide_a_valid_label(small, tmp_path):
+    old_sheet, first = _coded_then_edited(small, tmp_path / "old.xlsx", {"constraint": 1, "primary": "constraint"})
     new_sheet = small.instrument_sheet(tmp_path / "new.xlsx")
     _fill(new_sheet, {first: {"incentive": 1, "primary": "incentive"}})
     small.import_instrument_sheet(new_sheet, "wang")
