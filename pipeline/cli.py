@@ -314,6 +314,56 @@ def cooccur(project, top, measure, min_count, threshold, graphml, draw, font, ki
     _emit(edges, fmt, output, f"co-occurrence ({measure})")
 
 
+def _k_range(value: str) -> list[int]:
+    first, sep, last = value.partition("..")
+    try:
+        ks = list(range(int(first), int(last) + 1)) if sep else [int(first)]
+    except ValueError:
+        raise UsageProblem(f"--k expects A..B (e.g. 4..20) or one number, got {value!r}") from None
+    if not ks or min(ks) < 2:
+        raise UsageProblem(f"--k {value}: K starts at 2 and A..B must not be empty")
+    return ks
+
+
+PER_OPTION = click.option("--per", type=click.Choice(("document", "unit")), default="document", show_default=True,
+                          help="Model whole documents or single units.")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--k", "k", type=click.IntRange(min=2), default=None, help="Number of topics.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: the project's seed).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for topics.csv, doc_topics.csv, stability.csv, prevalence.csv.")
+@click.option("--stability-seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Fit this many seeds to measure how stable the topics are.")
+@PER_OPTION
+@project_options
+def topics(project, k, seed, output, stability_seeds, per) -> None:
+    """Topic models (gensim LDA): `policoder topics --k K -o DIR` fits one; `policoder topics sweep` chooses K."""
+    if click.get_current_context().invoked_subcommand is not None:
+        return
+    if k is None or output is None:
+        raise UsageProblem("policoder topics needs --k K and -o DIR (or use `policoder topics sweep`)")
+    summary = project.topics(k, output, seed=seed, per=per, stability_seeds=stability_seeds)
+    unstable = ", ".join(map(str, summary["unstable_topics"])) or "none"
+    out.print(f"{summary['k']} topics on {summary['texts']} {per}s ({summary['terms']} terms), seed {summary['seed']}; "
+              f"unstable topics: {unstable} → {output}", markup=False, highlight=False)
+
+
+@topics.command(name="sweep")
+@click.option("--k", "k_range", required=True, help="Range of K, e.g. 4..20.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: the project's seed).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for coherence_by_k.csv and its plot.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Fit K values in parallel.")
+@PER_OPTION
+@project_options
+def topics_sweep(project, k_range, seed, output, workers, per) -> None:
+    """Fit each K, score it (c_v and u_mass coherence, perplexity), and choose K."""
+    summary = project.topic_sweep(_k_range(k_range), output, seed=seed, per=per, workers=workers)
+    out.print(f"chosen K = {summary['chosen_k']}: {summary['reason']} → {output}", markup=False, highlight=False)
+
+
 @cli.group()
 def instruments() -> None:
     """Policy instruments of clauses: classify, coding sheets, training, evaluation and the paper's tables."""

@@ -29,7 +29,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from . import db as store
-from . import divisions, export, stats
+from . import divisions, export, stats, topics
 from .config import CONFIG_NAME, TEMPLATE, Config, load_config
 from .errors import ConfigError, InputError, ProjectError
 from .ingest import discover, file_hash, load_sidecars, read_document
@@ -350,6 +350,64 @@ class Project:
                      kind: str | None = None) -> tuple[list[dict], list[dict]]:
         return stats.cooccurrence(self.unit_terms(kind=kind), top=top, measure=measure, min_count=min_count,
                                   threshold=threshold)
+
+    # --- topic models ------------------------------------------------------------------------
+
+    def topic_texts(self, *, per: str = "document", kind: str | None = "policy") -> tuple[list[dict], list[list[str]]]:
+        """The texts a topic model reads: one per document (its units' terms joined) or per unit, with
+        their IDs and groups."""
+        units = self.unit_terms(kind=kind)
+        if per == "unit":
+            return ([{"doc_id": u.doc_id, "unit_id": u.unit_id, **u.groups} for u in units], [list(u.terms) for u in units])
+        if per != "document":
+            raise ProjectError(f"topics are fitted per 'document' or per 'unit', not {per!r}", code="unknown-group-field")
+        documents: dict[int, dict] = {}
+        for unit in units:
+            entry = documents.setdefault(unit.doc_id, {"meta": {"doc_id": unit.doc_id, "unit_id": "", **unit.groups},
+                                                       "terms": []})
+            entry["terms"] += unit.terms
+        return [d["meta"] for d in documents.values()], [d["terms"] for d in documents.values()]
+
+    def topics(self, k: int, out: str | Path, *, seed: int | None = None, per: str = "document",
+               kind: str | None = "policy", stability_seeds: int = 3, corpus: topics.CorpusSettings | None = None) -> dict:
+        """Fit LDA with K topics and write topics.csv, doc_topics.csv, stability.csv and prevalence.csv to ``out``."""
+        seed = self.config.project.seed if seed is None else seed
+        meta, texts = self.topic_texts(per=per, kind=kind)
+        built = topics.build_corpus(texts, corpus or topics.CorpusSettings())
+        model = topics.fit(built, topics.ModelSettings(k=k, seed=seed))
+        shares = topics.document_topics(model, built)
+        folder = Path(out)
+        described = topics.describe(model)
+        doc_rows = [{**{key: m[key] for key in ("doc_id", "unit_id")}, "dominant_topic": int(row.argmax()),
+                     **{f"topic_{t}": round(float(v), 6) for t, v in enumerate(row)}} for m, row in zip(meta, shares)]
+        stable = topics.stability(built, k, [seed + i for i in range(max(1, stability_seeds))])
+        prevalence = [{"covariate": field, **row} for field in ("level", "year", "issuer", "kind")
+                      for row in topics.prevalence(shares, [m.get(field, "") or "(unknown)" for m in meta], seed=seed)]
+        for name, rows in (("topics", described), ("doc_topics", doc_rows), ("stability", stable),
+                           ("prevalence", prevalence)):
+            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name)
+        summary = {"k": k, "seed": seed, "per": per, "texts": len(texts), "terms": len(built.dictionary),
+                   "unstable_topics": [row["topic"] for row in stable if row["unstable"]],
+                   "note": "prevalence is descriptive: mean topic shares per group with bootstrap CIs, not an STM"}
+        (folder / "topics_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+        return summary
+
+    def topic_sweep(self, ks: list[int], out: str | Path, *, seed: int | None = None, per: str = "document",
+                    kind: str | None = "policy", workers: int = 1, corpus: topics.CorpusSettings | None = None) -> dict:
+        """Fit every K, score it (c_v, u_mass, perplexity) and write coherence_by_k.csv and its plot."""
+        seed = self.config.project.seed if seed is None else seed
+        _, texts = self.topic_texts(per=per, kind=kind)
+        built = topics.build_corpus(texts, corpus or topics.CorpusSettings())
+        rows = topics.sweep(built, ks, seed, workers=workers)
+        chosen, reason = topics.choose_k(rows)
+        folder = Path(out)
+        export.write_table(rows, "csv", folder / "coherence_by_k.csv", sheet="coherence_by_k")
+        _plot_coherence(rows, folder / "coherence_by_k.png")
+        summary = {"chosen_k": chosen, "reason": reason, "seed": seed, "per": per, "texts": len(texts),
+                   "coherence": f"c_v (boolean sliding window {topics.CV_WINDOW}) and u_mass over the top "
+                                f"{topics.TOP_N} terms; reference corpus: the modelled texts"}
+        (folder / "sweep_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+        return summary
 
     # --- policy instruments ----------------------------------------------------------------
 
@@ -674,6 +732,23 @@ class Project:
         partial.rename(folder)
         _point_latest(outputs, run_id)
         return RunReport(run_id, folder, ingest_report, manifest)
+
+
+def _plot_coherence(rows: list[dict], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4), dpi=150)
+    axes = figure.add_subplot()
+    ks = [row["k"] for row in rows]
+    axes.plot(ks, [row["c_v"] for row in rows], marker="o", label="c_v")
+    axes.set_xlabel("K (topics)")
+    axes.set_ylabel("c_v coherence")
+    twin = axes.twinx()
+    twin.plot(ks, [row["u_mass"] for row in rows], marker="s", color="tab:orange", label="u_mass")
+    twin.set_ylabel("u_mass coherence")
+    figure.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
 
 
 def _in_scheme_order(labels, scheme: Scheme) -> list[str]:

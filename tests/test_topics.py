@@ -1,0 +1,78 @@
+"""Topic models: planted topics are found and the right K wins the sweep, same seed same topics,
+prevalence checked by hand, and the commands write their files."""
+from __future__ import annotations
+
+import csv
+import random
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pipeline import open_project, topics
+from pipeline.cli import cli
+
+VOCABULARY = [f"{prefix}{i}" for prefix in "甲乙丙丁" for i in range(12)]
+PLANTED = [VOCABULARY[i * 12:(i + 1) * 12] for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """400 texts, each drawn from one of four disjoint word groups, with a little noise."""
+    rng = random.Random(1)
+    texts = [[rng.choice(PLANTED[i % 4]) for _ in range(40)] + [rng.choice(VOCABULARY) for _ in range(4)]
+             for i in range(400)]
+    return topics.build_corpus(texts, topics.CorpusSettings(no_above=0.9))
+
+
+def test_the_planted_k_wins_the_sweep_and_topics_recover_the_groups(planted):
+    rows = topics.sweep(planted, [2, 3, 4, 5, 6], seed=7, workers=2)
+    assert [row["k"] for row in rows] == [2, 3, 4, 5, 6]
+    chosen, reason = topics.choose_k(rows)
+    assert chosen == 4 and "c_v" in reason
+    model = topics.fit(planted, topics.ModelSettings(k=4, seed=7))
+    described = topics.describe(model)
+    groups = [{row["term"][0] for row in described if row["topic"] == topic} for topic in range(4)]
+    assert sorted(map(tuple, groups)) == [("丁",), ("丙",), ("乙",), ("甲",)]  # each topic is one planted group
+    assert all(0 < row["frex"] <= 1 for row in described)
+
+
+def test_same_seed_same_topics(planted):
+    first = topics.describe(topics.fit(planted, topics.ModelSettings(k=4, seed=11)))
+    again = topics.describe(topics.fit(planted, topics.ModelSettings(k=4, seed=11)))
+    assert first == again
+    same = topics.stability(planted, 4, [11, 11])
+    assert all(row["mean_jaccard"] == 1.0 and not row["unstable"] for row in same)
+
+
+def test_prevalence_means_and_bootstrap_interval_by_hand():
+    shares = np.array([[0.2, 0.8], [0.4, 0.6], [0.6, 0.4], [1.0, 0.0]])
+    rows = {(r["group"], r["topic"]): r for r in topics.prevalence(shares, ["a", "a", "a", "b"], boot=2000, seed=3)}
+    assert rows["a", 0]["mean_share"] == pytest.approx(0.4) and rows["a", 1]["mean_share"] == pytest.approx(0.6)
+    assert rows["a", 0]["n"] == 3 and rows["b", 0]["mean_share"] == 1.0
+    # a bootstrap mean of three values lies between their extremes, and the interval holds the mean
+    assert 0.2 <= rows["a", 0]["ci_low"] < 0.4 < rows["a", 0]["ci_high"] <= 0.6
+    assert rows["b", 0]["ci_low"] == rows["b", 0]["ci_high"] == 1.0  # one document: no spread
+
+
+def test_topic_commands_write_their_files(demo_project, tmp_path):
+    open_project(demo_project).ingest()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["topics", "--k", "3", "--seed", "5", "-o", str(tmp_path / "fit"),
+                                 "--stability-seeds", "2", "--project", str(demo_project)])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "fit" / "topics.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["topic", "rank", "term", "weight", "frex"] and len(rows) == 3 * topics.TOP_N
+    with (tmp_path / "fit" / "doc_topics.csv").open(encoding="utf-8-sig") as handle:
+        shares = list(csv.DictReader(handle))
+    assert len(shares) == 16  # the demo's policy documents
+    assert all(abs(sum(float(row[f"topic_{t}"]) for t in range(3)) - 1) < 1e-4 for row in shares)
+    result = runner.invoke(cli, ["topics", "sweep", "--k", "2..4", "-o", str(tmp_path / "sweep"),
+                                 "--project", str(demo_project)])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "sweep" / "coherence_by_k.csv").open(encoding="utf-8-sig") as handle:
+        assert [int(row["k"]) for row in csv.DictReader(handle)] == [2, 3, 4]
+    assert (tmp_path / "sweep" / "coherence_by_k.png").stat().st_size > 0
+    bad = runner.invoke(cli, ["topics", "sweep", "--k", "9..3", "-o", str(tmp_path / "x"), "--project", str(demo_project)])
+    assert bad.exit_code == 2 and "must not be empty" in bad.output
