@@ -188,6 +188,41 @@ def m003_instruments(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m004_topics(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- fitted topic models (derived): the id hashes the texts, the corpus settings and the model settings
+        CREATE TABLE topic_models (
+            model_id TEXT PRIMARY KEY,
+            method TEXT NOT NULL,                   -- lda | nmf
+            k INTEGER NOT NULL,
+            seed INTEGER NOT NULL,
+            per TEXT NOT NULL,                      -- document | unit
+            settings TEXT NOT NULL,                 -- JSON
+            created_at TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE topic_terms (
+            model_id TEXT NOT NULL REFERENCES topic_models(model_id) ON DELETE CASCADE,
+            topic INTEGER NOT NULL,
+            rank INTEGER NOT NULL,
+            term TEXT NOT NULL,
+            weight REAL NOT NULL,
+            frex REAL NOT NULL,
+            PRIMARY KEY (model_id, topic, rank)
+        ) STRICT;
+        CREATE TABLE topic_shares (
+            model_id TEXT NOT NULL REFERENCES topic_models(model_id) ON DELETE CASCADE,
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            unit_id TEXT NOT NULL,                  -- '' when the model reads whole documents
+            topic INTEGER NOT NULL,
+            share REAL NOT NULL,
+            PRIMARY KEY (model_id, doc_id, unit_id, topic)
+        ) STRICT;
+        """
+    )
+
+
 @contextmanager
 def derived_writes(db: sqlite_utils.Database) -> Iterator[None]:
     """Writes of data the pipeline can make again (tokens, model outputs) skip the fsync per commit.
@@ -422,6 +457,28 @@ def instrument_codings(db: sqlite_utils.Database, scheme: str) -> list[dict]:
     for row in rows:
         row["labels"] = json.loads(row["labels"])
     return rows
+
+
+# --- topic models ----------------------------------------------------------------------------
+
+def write_topic_model(db: sqlite_utils.Database, model: dict, terms: list[dict], shares: list[dict]) -> None:
+    """Store a fitted model with its terms and shares, replacing an earlier fit of the same id."""
+    with db.atomic():
+        db.execute("DELETE FROM topic_models WHERE model_id = ?", [model["model_id"]])
+        db.execute("INSERT INTO topic_models (model_id, method, k, seed, per, settings, created_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [model["model_id"], model["method"], model["k"], model["seed"], model["per"],
+                    json.dumps(model["settings"], sort_keys=True), model["created_at"]])
+        db.conn.executemany("INSERT INTO topic_terms (model_id, topic, rank, term, weight, frex) VALUES (?, ?, ?, ?, ?, ?)",
+                            [(model["model_id"], t["topic"], t["rank"], t["term"], t["weight"], t["frex"]) for t in terms])
+        db.conn.executemany("INSERT INTO topic_shares (model_id, doc_id, unit_id, topic, share) VALUES (?, ?, ?, ?, ?)",
+                            [(model["model_id"], r["doc_id"], r["unit_id"], r["topic"], r["share"]) for r in shares])
+
+
+def topic_shares(db: sqlite_utils.Database, model_id: str) -> list[dict]:
+    rows = db.execute("SELECT doc_id, unit_id, topic, share FROM topic_shares WHERE model_id = ?"
+                      " ORDER BY doc_id, unit_id, topic", [model_id])
+    return [dict(zip(("doc_id", "unit_id", "topic", "share"), row)) for row in rows]
 
 
 # --- runs and problems ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ the project folder, never under ``outputs/``, which every run regenerates.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -27,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
+
+import numpy as np
 
 from . import db as store
 from . import divisions, export, stats, topics
@@ -369,26 +372,54 @@ class Project:
         return [d["meta"] for d in documents.values()], [d["terms"] for d in documents.values()]
 
     def topics(self, k: int, out: str | Path, *, seed: int | None = None, per: str = "document",
-               kind: str | None = "policy", stability_seeds: int = 3, corpus: topics.CorpusSettings | None = None) -> dict:
-        """Fit LDA with K topics and write topics.csv, doc_topics.csv, stability.csv and prevalence.csv to ``out``."""
+               kind: str | None = "policy", stability_seeds: int = 3, corpus: topics.CorpusSettings | None = None,
+               representatives: int = 5) -> dict:
+        """Fit LDA with K topics; store the shares in the database and write topics.csv, doc_topics.csv,
+        representative.csv, stability.csv, prevalence.csv (+ chart) and topics_summary.json to ``out``.
+
+        Topic labels are read from ``topic_labels/<model id>.yaml`` in the project (written as a template
+        on the first fit): the same texts, settings and seed give the same model id, so labels a scholar
+        wrote survive re-runs, and a changed model gets a fresh template instead of wrong labels."""
         seed = self.config.project.seed if seed is None else seed
+        settings, model_settings = corpus or topics.CorpusSettings(), topics.ModelSettings(k=k, seed=seed)
         meta, texts = self.topic_texts(per=per, kind=kind)
-        built = topics.build_corpus(texts, corpus or topics.CorpusSettings())
-        model = topics.fit(built, topics.ModelSettings(k=k, seed=seed))
+        built = topics.build_corpus(texts, settings)
+        model = topics.fit(built, model_settings)
         shares = topics.document_topics(model, built)
+        model_id = hashlib.sha256(json.dumps([texts, dataclasses.asdict(settings), dataclasses.asdict(model_settings),
+                                              per], ensure_ascii=False).encode()).hexdigest()[:12]
+        labels = topics.read_labels(self.root / "topic_labels" / f"{model_id}.yaml", k)
+        described = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(model)]
+        store.write_topic_model(
+            self.db, {"model_id": model_id, "method": "lda", "k": k, "seed": seed, "per": per, "created_at": utc_now(),
+                      "settings": {**dataclasses.asdict(settings), **dataclasses.asdict(model_settings)}},
+            described, [{"doc_id": m["doc_id"], "unit_id": m["unit_id"], "topic": t, "share": round(float(v), 6)}
+                        for m, row in zip(meta, shares) for t, v in enumerate(row)])
         folder = Path(out)
-        described = topics.describe(model)
         doc_rows = [{**{key: m[key] for key in ("doc_id", "unit_id")}, "dominant_topic": int(row.argmax()),
                      **{f"topic_{t}": round(float(v), 6) for t, v in enumerate(row)}} for m, row in zip(meta, shares)]
+        representative = [{"topic": topic, "rank": rank, "doc_id": meta[i]["doc_id"], "unit_id": meta[i]["unit_id"],
+                           "share": round(float(shares[i, topic]), 6), "label": labels.get(topic, "")}
+                          for topic in range(k)
+                          for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
         stable = topics.stability(built, k, [seed + i for i in range(max(1, stability_seeds))])
         prevalence = [{"covariate": field, **row} for field in ("level", "year", "issuer", "kind")
                       for row in topics.prevalence(shares, [m.get(field, "") or "(unknown)" for m in meta], seed=seed)]
-        for name, rows in (("topics", described), ("doc_topics", doc_rows), ("stability", stable),
-                           ("prevalence", prevalence)):
+        for name, rows in (("topics", described), ("doc_topics", doc_rows), ("representative", representative),
+                           ("stability", stable), ("prevalence", prevalence)):
             export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name)
-        summary = {"k": k, "seed": seed, "per": per, "texts": len(texts), "terms": len(built.dictionary),
-                   "unstable_topics": [row["topic"] for row in stable if row["unstable"]],
-                   "note": "prevalence is descriptive: mean topic shares per group with bootstrap CIs, not an STM"}
+        notes = []
+        try:
+            topics.draw_prevalence([row for row in prevalence if row["covariate"] == "level"], labels,
+                                   folder / "prevalence_by_level.png")
+        except ConfigError as error:
+            if error.code != "font-missing":
+                raise
+            notes.append(f"chart not drawn: {error}")
+        summary = {"model_id": model_id, "k": k, "seed": seed, "per": per, "texts": len(texts),
+                   "terms": len(built.dictionary), "unstable_topics": [row["topic"] for row in stable if row["unstable"]],
+                   "labels_file": self.display_path(self.root / "topic_labels" / f"{model_id}.yaml"), "notes": notes,
+                   "prevalence": "descriptive: mean topic shares per group with bootstrap CIs, not an STM"}
         (folder / "topics_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         return summary
 

@@ -185,3 +185,53 @@ def prevalence(shares: np.ndarray, groups: Sequence[str], *, boot: int = 1000, s
                          "ci_low": round(float(np.quantile(means[:, topic], low)), 6),
                          "ci_high": round(float(np.quantile(means[:, topic], high)), 6)})
     return rows
+
+
+def read_labels(path, k: int) -> dict[int, str]:
+    """Topic number → a scholar's label, from a YAML file; a missing file is written as a template."""
+    from .yamlfile import read_yaml
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = ["# Labels for the topics of one fitted model (its id is the file name). Write a short name after",
+                 "# each number; policoder reads them on every run of the same model and never overwrites this file.",
+                 "labels:"] + [f"  {topic}: \"\"" for topic in range(k)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return {}
+    node = read_yaml(path, code="topic-labels-invalid")
+    labels = node.get("labels")
+    if labels is None or not isinstance(labels.value, dict):
+        raise node.error("expected 'labels:' with one 'number: label' line per topic", code="topic-labels-invalid")
+    found = {}
+    for key, child in labels.children.items():
+        if not isinstance(key, int) or not 0 <= key < k:
+            raise child.error(f"topic {key!r} is not a topic number 0–{k - 1}", code="topic-labels-invalid")
+        found[key] = str(child.value or "").strip()
+    return found
+
+
+def draw_prevalence(rows: list[dict], labels: dict[int, str], path, *, font_path: str | None = None) -> None:
+    """Mean topic share per group with its bootstrap interval, one panel of bars per group."""
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    from .stats import find_cjk_font
+
+    font = FontProperties(fname=find_cjk_font(font_path))
+    groups = sorted({row["group"] for row in rows})
+    k = 1 + max(row["topic"] for row in rows)
+    figure = Figure(figsize=(max(6, 1.2 * k + 2), 4), dpi=150)
+    axes = figure.add_subplot()
+    width = 0.8 / len(groups)
+    for index, group in enumerate(groups):
+        mine = sorted((row for row in rows if row["group"] == group), key=lambda row: row["topic"])
+        positions = [row["topic"] + index * width for row in mine]
+        means = [row["mean_share"] for row in mine]
+        errors = [[m - row["ci_low"] for m, row in zip(means, mine)], [row["ci_high"] - m for m, row in zip(means, mine)]]
+        axes.bar(positions, means, width=width, yerr=errors, capsize=2, label=group)
+    axes.set_xticks([t + 0.4 - width / 2 for t in range(k)],
+                    [labels.get(t) or f"topic {t}" for t in range(k)], fontproperties=font)
+    axes.set_ylabel("mean topic share (95% bootstrap CI)")
+    axes.legend(prop=font, fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)

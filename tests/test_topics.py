@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from pipeline import open_project, topics
 from pipeline.cli import cli
+from pipeline.errors import ConfigError
 
 VOCABULARY = [f"{prefix}{i}" for prefix in "甲乙丙丁" for i in range(12)]
 PLANTED = [VOCABULARY[i * 12:(i + 1) * 12] for i in range(4)]
@@ -63,7 +64,7 @@ def test_topic_commands_write_their_files(demo_project, tmp_path):
     assert result.exit_code == 0, result.output
     with (tmp_path / "fit" / "topics.csv").open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["topic", "rank", "term", "weight", "frex"] and len(rows) == 3 * topics.TOP_N
+    assert list(rows[0]) == ["topic", "rank", "term", "weight", "frex", "label"] and len(rows) == 3 * topics.TOP_N
     with (tmp_path / "fit" / "doc_topics.csv").open(encoding="utf-8-sig") as handle:
         shares = list(csv.DictReader(handle))
     assert len(shares) == 16  # the demo's policy documents
@@ -76,3 +77,26 @@ def test_topic_commands_write_their_files(demo_project, tmp_path):
     assert (tmp_path / "sweep" / "coherence_by_k.png").stat().st_size > 0
     bad = runner.invoke(cli, ["topics", "sweep", "--k", "9..3", "-o", str(tmp_path / "x"), "--project", str(demo_project)])
     assert bad.exit_code == 2 and "must not be empty" in bad.output
+
+
+def test_topic_shares_are_stored_and_labels_survive_a_refit(demo_project, tmp_path):
+    project = open_project(demo_project)
+    project.ingest()
+    first = project.topics(3, tmp_path / "one", seed=5, stability_seeds=1)
+    labels = demo_project / first["labels_file"]
+    assert labels.read_text(encoding="utf-8").count(': ""') == 3  # a template, one line per topic
+    labels.write_text(labels.read_text(encoding="utf-8").replace('0: ""', "0: 校企合作"), encoding="utf-8")
+    again = project.topics(3, tmp_path / "two", seed=5, stability_seeds=1)
+    assert again["model_id"] == first["model_id"]
+    with (tmp_path / "two" / "topics.csv").open(encoding="utf-8-sig") as handle:
+        assert {row["label"] for row in csv.DictReader(handle) if row["topic"] == "0"} == {"校企合作"}
+    stored = project.db.execute("SELECT count(*), count(DISTINCT doc_id) FROM topic_shares WHERE model_id = ?",
+                                [first["model_id"]]).fetchone()
+    assert stored == (3 * 16, 16)
+    other = project.topics(3, tmp_path / "three", seed=6, stability_seeds=1)  # another model: fresh template
+    assert other["model_id"] != first["model_id"] and "校企合作" not in (demo_project / other["labels_file"]).read_text(
+        encoding="utf-8")
+    labels.write_text("labels:\n  7: 多余\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 2: topic 7 is not a topic number 0–2"):
+        project.topics(3, tmp_path / "four", seed=5, stability_seeds=1)
+    project.close()
