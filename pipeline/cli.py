@@ -336,17 +336,19 @@ PER_OPTION = click.option("--per", type=click.Choice(("document", "unit")), defa
               help="Folder for topics.csv, doc_topics.csv, stability.csv, prevalence.csv.")
 @click.option("--stability-seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Fit this many seeds to measure how stable the topics are.")
+@click.option("--method", type=click.Choice(("lda", "nmf")), default="lda", show_default=True,
+              help="gensim LDA, or scikit-learn NMF on TF-IDF as a robustness check.")
 @PER_OPTION
 @project_options
-def topics(project, k, seed, output, stability_seeds, per) -> None:
+def topics(project, k, seed, output, stability_seeds, method, per) -> None:
     """Topic models (gensim LDA): `policoder topics --k K -o DIR` fits one; `policoder topics sweep` chooses K."""
     if click.get_current_context().invoked_subcommand is not None:
         return
     if k is None or output is None:
         raise UsageProblem("policoder topics needs --k K and -o DIR (or use `policoder topics sweep`)")
-    summary = project.topics(k, output, seed=seed, per=per, stability_seeds=stability_seeds)
+    summary = project.topics(k, output, seed=seed, per=per, stability_seeds=stability_seeds, method=method)
     unstable = ", ".join(map(str, summary["unstable_topics"])) or "none"
-    out.print(f"{summary['k']} topics on {summary['texts']} {per}s ({summary['terms']} terms), seed {summary['seed']}; "
+    out.print(f"{summary['k']} {method.upper()} topics on {summary['texts']} {per}s ({summary['terms']} terms), seed {summary['seed']}; "
               f"unstable topics: {unstable} → {output}", markup=False, highlight=False)
 
 

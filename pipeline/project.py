@@ -373,8 +373,8 @@ class Project:
 
     def topics(self, k: int, out: str | Path, *, seed: int | None = None, per: str = "document",
                kind: str | None = "policy", stability_seeds: int = 3, corpus: topics.CorpusSettings | None = None,
-               representatives: int = 5) -> dict:
-        """Fit LDA with K topics; store the shares in the database and write topics.csv, doc_topics.csv,
+               representatives: int = 5, method: str = "lda") -> dict:
+        """Fit LDA (or NMF, ``method="nmf"``) with K topics; store the shares in the database and write topics.csv, doc_topics.csv,
         representative.csv, stability.csv, prevalence.csv (+ chart) and topics_summary.json to ``out``.
 
         Topic labels are read from ``topic_labels/<model id>.yaml`` in the project (written as a template
@@ -384,14 +384,14 @@ class Project:
         settings, model_settings = corpus or topics.CorpusSettings(), topics.ModelSettings(k=k, seed=seed)
         meta, texts = self.topic_texts(per=per, kind=kind)
         built = topics.build_corpus(texts, settings)
-        model = topics.fit(built, model_settings)
-        shares = topics.document_topics(model, built)
+        fitted = topics.fit_topics(built, model_settings, method)
+        shares = fitted.shares
         model_id = hashlib.sha256(json.dumps([texts, dataclasses.asdict(settings), dataclasses.asdict(model_settings),
-                                              per], ensure_ascii=False).encode()).hexdigest()[:12]
+                                              per, method], ensure_ascii=False).encode()).hexdigest()[:12]
         labels = topics.read_labels(self.root / "topic_labels" / f"{model_id}.yaml", k)
-        described = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(model)]
+        described = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted)]
         store.write_topic_model(
-            self.db, {"model_id": model_id, "method": "lda", "k": k, "seed": seed, "per": per, "created_at": utc_now(),
+            self.db, {"model_id": model_id, "method": method, "k": k, "seed": seed, "per": per, "created_at": utc_now(),
                       "settings": {**dataclasses.asdict(settings), **dataclasses.asdict(model_settings)}},
             described, [{"doc_id": m["doc_id"], "unit_id": m["unit_id"], "topic": t, "share": round(float(v), 6)}
                         for m, row in zip(meta, shares) for t, v in enumerate(row)])
@@ -402,7 +402,7 @@ class Project:
                            "share": round(float(shares[i, topic]), 6), "label": labels.get(topic, "")}
                           for topic in range(k)
                           for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
-        stable = topics.stability(built, k, [seed + i for i in range(max(1, stability_seeds))])
+        stable = topics.stability(built, k, [seed + i for i in range(max(1, stability_seeds))], method=method)
         prevalence = [{"covariate": field, **row} for field in ("level", "year", "issuer", "kind")
                       for row in topics.prevalence(shares, [m.get(field, "") or "(unknown)" for m in meta], seed=seed)]
         for name, rows in (("topics", described), ("doc_topics", doc_rows), ("representative", representative),
@@ -416,11 +416,12 @@ class Project:
             if error.code != "font-missing":
                 raise
             notes.append(f"chart not drawn: {error}")
-        summary = {"model_id": model_id, "k": k, "seed": seed, "per": per, "texts": len(texts),
+        summary = {"model_id": model_id, "method": method, "k": k, "seed": seed, "per": per, "texts": len(texts),
                    "terms": len(built.dictionary), "unstable_topics": [row["topic"] for row in stable if row["unstable"]],
                    "labels_file": self.display_path(self.root / "topic_labels" / f"{model_id}.yaml"), "notes": notes,
                    "prevalence": "descriptive: mean topic shares per group with bootstrap CIs, not an STM"}
         (folder / "topics_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+        topics.write_html(folder / "topics.html", described, representative, stable, summary)
         return summary
 
     def topic_sweep(self, ks: list[int], out: str | Path, *, seed: int | None = None, per: str = "document",
@@ -435,8 +436,8 @@ class Project:
         export.write_table(rows, "csv", folder / "coherence_by_k.csv", sheet="coherence_by_k")
         _plot_coherence(rows, folder / "coherence_by_k.png")
         summary = {"chosen_k": chosen, "reason": reason, "seed": seed, "per": per, "texts": len(texts),
-                   "coherence": f"c_v (boolean sliding window {topics.CV_WINDOW}) and u_mass over the top "
-                                f"{topics.TOP_N} terms; reference corpus: the modelled texts"}
+                   "coherence": f"c_v (boolean sliding window {topics.CV_WINDOW}), c_npmi (window 10) and u_mass over "
+                                f"the top {topics.TOP_N} terms; reference corpus: the modelled texts"}
         (folder / "sweep_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         return summary
 

@@ -8,8 +8,10 @@ already dropped) with their groups (level, year, issuer, kind).  The stages:
 - ``fit``: one LDA model with a fixed seed (same corpus and seed → the same topics);
 - ``describe``: top terms by probability and by FREX (Roberts et al.'s harmonic mean of a term's
   frequency rank and exclusivity rank within the topic, weight 0.5 by default);
-- ``sweep``: fit each K in its own process and score it with u_mass and c_v coherence (Röder et al.
-  2015, boolean sliding window of 110 tokens for c_v, top 10 terms) and per-word perplexity bound.
+- ``sweep``: fit each K in its own process and score it with c_v, c_npmi and u_mass coherence (Röder
+  et al. 2015; boolean sliding window of 110 tokens for c_v, gensim's 10 for c_npmi; top 10 terms)
+  and the per-word perplexity bound;
+- ``fit_topics(…, method="nmf")``: scikit-learn NMF on TF-IDF, the same outputs, to check robustness.
 
 What the numbers are, and how they were made, travels with them in the returned rows.
 """
@@ -74,24 +76,53 @@ def fit(corpus: Corpus, settings: ModelSettings):
                     alpha="auto", eta="auto", eval_every=None)
 
 
-def describe(model, top_n: int = TOP_N, frex_weight: float = 0.5) -> list[dict]:
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted topic model as plain arrays, whatever fitted it."""
+
+    method: str  # lda | nmf
+    beta: np.ndarray  # topics × terms, rows sum to 1
+    terms: list[str]  # column names of beta
+    shares: np.ndarray  # texts × topics, rows sum to 1
+
+
+def fit_topics(corpus: Corpus, settings: ModelSettings, method: str = "lda") -> Fitted:
+    """LDA (gensim), or NMF on TF-IDF (scikit-learn) as a comparison model with the same outputs."""
+    terms = [corpus.dictionary[i] for i in range(len(corpus.dictionary))]
+    if method == "lda":
+        model = fit(corpus, settings)
+        return Fitted("lda", model.get_topics(), terms, document_topics(model, corpus))
+    if method != "nmf":
+        raise ValueError(f"topic method {method!r} is not lda or nmf")
+    from gensim.matutils import corpus2csc
+    from sklearn.decomposition import NMF
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    counts = corpus2csc(corpus.bow, num_terms=len(terms)).T.tocsr()
+    weights = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    nmf = NMF(n_components=settings.k, init="nndsvda", random_state=settings.seed, max_iter=500)
+    shares = nmf.fit_transform(weights)
+    return Fitted("nmf", _rows_sum_to_one(nmf.components_), terms, _rows_sum_to_one(shares))
+
+
+def describe(fitted: Fitted, top_n: int = TOP_N, frex_weight: float = 0.5) -> list[dict]:
     """Rows ``topic, rank, term, weight, frex``: the top terms by probability, each with its FREX score
     (0–1; high when the term is both frequent in the topic and exclusive to it)."""
-    beta = model.get_topics()  # topics × terms, rows sum to 1
-    exclusivity = beta / beta.sum(axis=0, keepdims=True)
+    beta = fitted.beta
+    exclusivity = beta / np.maximum(beta.sum(axis=0, keepdims=True), 1e-12)
     rows = []
     for topic in range(beta.shape[0]):
         frequency_rank = _ecdf(beta[topic])
         exclusivity_rank = _ecdf(exclusivity[topic])
         frex = 1.0 / (frex_weight / exclusivity_rank + (1 - frex_weight) / frequency_rank)
-        for rank, term_id in enumerate(np.argsort(-beta[topic])[:top_n], start=1):
-            rows.append({"topic": topic, "rank": rank, "term": model.id2word[int(term_id)],
+        for rank, term_id in enumerate(np.argsort(-beta[topic], kind="stable")[:top_n], start=1):
+            rows.append({"topic": topic, "rank": rank, "term": fitted.terms[int(term_id)],
                          "weight": round(float(beta[topic, term_id]), 6), "frex": round(float(frex[term_id]), 4)})
     return rows
 
 
 def document_topics(model, corpus: Corpus) -> np.ndarray:
-    """Texts × topics shares (each row sums to 1), with no share dropped."""
+    """Texts × topics shares of an LDA model (each row sums to 1), with no share dropped."""
     shares = np.zeros((len(corpus.bow), model.num_topics))
     for index, bow in enumerate(corpus.bow):
         for topic, share in model.get_document_topics(bow, minimum_probability=0.0):
@@ -99,18 +130,22 @@ def document_topics(model, corpus: Corpus) -> np.ndarray:
     return shares
 
 
-def coherence(model, corpus: Corpus, measure: str, top_n: int = TOP_N) -> float:
+def coherence(beta: np.ndarray, corpus: Corpus, measure: str, top_n: int = TOP_N) -> float:
+    """Coherence of the topics' top terms (gensim ``CoherenceModel``; c_v and c_npmi read the texts with a
+    sliding window, u_mass the document co-occurrence counts)."""
     from gensim.models.coherencemodel import CoherenceModel
 
-    topics = [[model.id2word[int(i)] for i in np.argsort(-row)[:top_n]] for row in model.get_topics()]
-    kwargs = {"corpus": corpus.bow} if measure == "u_mass" else {"texts": corpus.texts, "window_size": CV_WINDOW}
+    topics = [[corpus.dictionary[int(i)] for i in np.argsort(-row, kind="stable")[:top_n]] for row in beta]
+    kwargs = {"corpus": corpus.bow} if measure == "u_mass" else {"texts": corpus.texts}
+    if measure == "c_v":
+        kwargs["window_size"] = CV_WINDOW
     scorer = CoherenceModel(topics=topics, dictionary=corpus.dictionary, coherence=measure, topn=top_n,
                             processes=1, **kwargs)
     return float(scorer.get_coherence())
 
 
 def sweep(corpus: Corpus, ks: Sequence[int], seed: int, *, workers: int = 1,
-          measures: Sequence[str] = ("c_v", "u_mass")) -> list[dict]:
+          measures: Sequence[str] = ("c_v", "c_npmi", "u_mass")) -> list[dict]:
     """One row per K: coherence by each measure and the per-word perplexity bound, K fitted in parallel."""
     tasks = [(corpus, ModelSettings(k=k, seed=seed), tuple(measures)) for k in ks]
     if workers > 1 and len(tasks) > 1:
@@ -131,10 +166,15 @@ def _score(task) -> dict:
     model = fit(corpus, settings)
     row = {"k": settings.k, "seed": settings.seed}
     for measure in measures:
-        row[measure] = round(coherence(model, corpus, measure), 6)
+        row[measure] = round(coherence(model.get_topics(), corpus, measure), 6)
     row["log_perplexity"] = round(float(model.log_perplexity(corpus.bow)), 6)
     row["perplexity"] = round(math.pow(2, -row["log_perplexity"]), 3)
     return row
+
+
+def _rows_sum_to_one(matrix: np.ndarray) -> np.ndarray:
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.where(totals > 0, matrix / np.where(totals > 0, totals, 1), 1.0 / matrix.shape[1])
 
 
 def _ecdf(values: np.ndarray) -> np.ndarray:
@@ -145,7 +185,7 @@ def _ecdf(values: np.ndarray) -> np.ndarray:
     return ranks / len(values)
 
 
-def stability(corpus: Corpus, k: int, seeds: Sequence[int], top_n: int = TOP_N) -> list[dict]:
+def stability(corpus: Corpus, k: int, seeds: Sequence[int], top_n: int = TOP_N, method: str = "lda") -> list[dict]:
     """How well each topic of the first seed's model is found again under the other seeds: topics are
     paired one-to-one by the Jaccard similarity of their top terms (Hungarian assignment, scipy) and
     the pairs' similarities averaged per topic.  A topic below 0.5 is flagged unstable."""
@@ -153,7 +193,7 @@ def stability(corpus: Corpus, k: int, seeds: Sequence[int], top_n: int = TOP_N) 
 
     tops = []
     for seed in seeds:
-        beta = fit(corpus, ModelSettings(k=k, seed=seed)).get_topics()
+        beta = fit_topics(corpus, ModelSettings(k=k, seed=seed), method).beta
         tops.append([set(np.argsort(-row)[:top_n].tolist()) for row in beta])
     reference, matches = tops[0], [[] for _ in range(k)]
     for other in tops[1:]:
@@ -235,3 +275,34 @@ def draw_prevalence(rows: list[dict], labels: dict[int, str], path, *, font_path
     axes.legend(prop=font, fontsize=8)
     figure.tight_layout()
     figure.savefig(path)
+
+
+def write_html(path, described: list[dict], representative: list[dict], stable: list[dict], summary: dict) -> None:
+    """A small self-contained page to browse the topics: per topic its label, stability, top terms as
+    bars (probability) with FREX, and the texts where it weighs most.  No script, no network."""
+    from html import escape
+
+    by_topic: dict[int, list[dict]] = {}
+    for row in described:
+        by_topic.setdefault(row["topic"], []).append(row)
+    flags = {row["topic"]: row for row in stable}
+    parts = [f"<!doctype html><meta charset=utf-8><title>topics {escape(summary['model_id'])}</title>",
+             "<style>body{font-family:sans-serif;margin:2em;max-width:60em}section{border-top:1px solid #ccc;"
+             "padding:.5em 0}.bar{background:#4c78a8;height:.8em;display:inline-block}td{padding:0 .6em}"
+             ".unstable{color:#b00}</style>",
+             f"<h1>{summary['k']} topics ({escape(summary['method'])}), {summary['texts']} {escape(summary['per'])}s</h1>",
+             f"<p>model {escape(summary['model_id'])}, seed {summary['seed']}; {escape(summary['prevalence'])}</p>"]
+    for topic, rows in sorted(by_topic.items()):
+        label = rows[0].get("label") or f"topic {topic}"
+        stability = flags.get(topic, {})
+        state = " <span class=unstable>unstable</span>" if stability.get("unstable") else ""
+        top = max(row["weight"] for row in rows) or 1
+        parts.append(f"<section><h2>{topic}: {escape(label)}{state}</h2>"
+                     f"<p>stability across seeds (mean Jaccard of top terms): {stability.get('mean_jaccard', '')}</p><table>")
+        for row in rows:
+            parts.append(f"<tr><td>{escape(row['term'])}</td><td><span class=bar style='width:{20 * row['weight'] / top:.1f}em'>"
+                         f"</span> {row['weight']:.4f}</td><td>FREX {row['frex']:.3f}</td></tr>")
+        parts.append("</table><p>weighs most in: " + ", ".join(
+            f"document {r['doc_id']}{' unit ' + escape(r['unit_id']) if r['unit_id'] else ''} ({r['share']:.2f})"
+            for r in representative if r["topic"] == topic) + "</p></section>")
+    path.write_text("\n".join(parts) + "\n", encoding="utf-8")

@@ -31,19 +31,25 @@ def test_the_planted_k_wins_the_sweep_and_topics_recover_the_groups(planted):
     assert [row["k"] for row in rows] == [2, 3, 4, 5, 6]
     chosen, reason = topics.choose_k(rows)
     assert chosen == 4 and "c_v" in reason
-    model = topics.fit(planted, topics.ModelSettings(k=4, seed=7))
-    described = topics.describe(model)
+    described = topics.describe(topics.fit_topics(planted, topics.ModelSettings(k=4, seed=7)))
     groups = [{row["term"][0] for row in described if row["topic"] == topic} for topic in range(4)]
     assert sorted(map(tuple, groups)) == [("丁",), ("丙",), ("乙",), ("甲",)]  # each topic is one planted group
     assert all(0 < row["frex"] <= 1 for row in described)
 
 
 def test_same_seed_same_topics(planted):
-    first = topics.describe(topics.fit(planted, topics.ModelSettings(k=4, seed=11)))
-    again = topics.describe(topics.fit(planted, topics.ModelSettings(k=4, seed=11)))
+    first = topics.describe(topics.fit_topics(planted, topics.ModelSettings(k=4, seed=11)))
+    again = topics.describe(topics.fit_topics(planted, topics.ModelSettings(k=4, seed=11)))
     assert first == again
     same = topics.stability(planted, 4, [11, 11])
     assert all(row["mean_jaccard"] == 1.0 and not row["unstable"] for row in same)
+
+
+def test_nmf_comparison_model_finds_the_same_planted_groups(planted):
+    fitted = topics.fit_topics(planted, topics.ModelSettings(k=4, seed=7), method="nmf")
+    assert fitted.method == "nmf" and np.allclose(fitted.shares.sum(axis=1), 1) and np.allclose(fitted.beta.sum(axis=1), 1)
+    groups = [{row["term"][0] for row in topics.describe(fitted) if row["topic"] == topic} for topic in range(4)]
+    assert sorted(map(tuple, groups)) == [("丁",), ("丙",), ("乙",), ("甲",)]
 
 
 def test_prevalence_means_and_bootstrap_interval_by_hand():
@@ -75,6 +81,11 @@ def test_topic_commands_write_their_files(demo_project, tmp_path):
     with (tmp_path / "sweep" / "coherence_by_k.csv").open(encoding="utf-8-sig") as handle:
         assert [int(row["k"]) for row in csv.DictReader(handle)] == [2, 3, 4]
     assert (tmp_path / "sweep" / "coherence_by_k.png").stat().st_size > 0
+    page = (tmp_path / "fit" / "topics.html").read_text(encoding="utf-8")
+    assert page.count("<section>") == 3 and "FREX" in page
+    nmf = runner.invoke(cli, ["topics", "--k", "3", "--method", "nmf", "-o", str(tmp_path / "nmf"),
+                              "--stability-seeds", "1", "--project", str(demo_project)])
+    assert nmf.exit_code == 0 and "3 NMF topics" in nmf.output
     bad = runner.invoke(cli, ["topics", "sweep", "--k", "9..3", "-o", str(tmp_path / "x"), "--project", str(demo_project)])
     assert bad.exit_code == 2 and "must not be empty" in bad.output
 
