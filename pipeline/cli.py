@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import export, stats
+from . import topics as topic_models
 from .config import CONFIG_NAME, KIND_CHOICES, UNIT_CHOICES
 from .errors import ConfigError, PolicoderError
 from .project import IngestReport, init_project, open_project
@@ -315,14 +316,10 @@ def cooccur(project, top, measure, min_count, threshold, graphml, draw, font, ki
 
 
 def _k_range(value: str) -> list[int]:
-    first, sep, last = value.partition("..")
     try:
-        ks = list(range(int(first), int(last) + 1)) if sep else [int(first)]
-    except ValueError:
-        raise UsageProblem(f"--k expects A..B (e.g. 4..20) or one number, got {value!r}") from None
-    if not ks or min(ks) < 2:
-        raise UsageProblem(f"--k {value}: K starts at 2 and A..B must not be empty")
-    return ks
+        return topic_models.k_range(value)
+    except ValueError as error:
+        raise UsageProblem(f"--k {error}") from None
 
 
 PER_OPTION = click.option("--per", type=click.Choice(("document", "unit")), default="document", show_default=True,

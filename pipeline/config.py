@@ -50,12 +50,24 @@ class InstrumentsSection:
 
 
 @dataclass(frozen=True)
+class TopicsSection:
+    k: int = 0  # topics; 0: choose K by the sweep's c_v coherence
+    sweep: str = "3..8"  # the K values `policoder run` tries when k = 0
+    per: str = "document"  # document | unit
+    method: str = "lda"  # lda | nmf
+    no_below: int = 2  # a term must occur in at least this many texts
+    no_above: float = 0.5  # and in at most this share of them
+    phrases: bool = False  # join frequent bigrams (gensim Phrases)
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     project: ProjectSection = field(default_factory=ProjectSection)
     ingest: IngestSection = field(default_factory=IngestSection)
     tokenize: TokenizeSection = field(default_factory=TokenizeSection)
     instruments: InstrumentsSection = field(default_factory=InstrumentsSection)
+    topics: TopicsSection = field(default_factory=TopicsSection)
 
     @property
     def path(self) -> Path:
@@ -71,12 +83,14 @@ class Config:
 
 
 _SECTIONS = {"project": ProjectSection, "ingest": IngestSection, "tokenize": TokenizeSection,
-             "instruments": InstrumentsSection}
+             "instruments": InstrumentsSection, "topics": TopicsSection}
 _CHOICES = {
     ("ingest", "kind"): KIND_CHOICES,
     ("ingest", "unit"): UNIT_CHOICES,
     ("ingest", "pdf_engine"): PDF_ENGINES,
     ("tokenize", "engine"): TOKENIZER_ENGINES,
+    ("topics", "per"): ("document", "unit"),
+    ("topics", "method"): ("lda", "nmf"),
 }
 
 
@@ -113,6 +127,19 @@ def _section(path: Path, name: str, values) -> object:
     return cls(**settings)
 
 
+def _check_topics(path: Path, section: TopicsSection) -> None:
+    from .topics import k_range
+
+    try:
+        k_range(section.sweep)
+    except ValueError as error:
+        raise ConfigError(path, str(error), key="topics.sweep") from None
+    if section.k == 1 or section.k < 0:
+        raise ConfigError(path, "must be 0 (choose by the sweep) or at least 2", key="topics.k")
+    if not 0 < section.no_above <= 1:
+        raise ConfigError(path, "must be a share above 0 and at most 1", key="topics.no_above")
+
+
 def load_config(root: str | Path) -> Config:
     """Read ``<root>/policoder.toml``; a folder without one is not a project."""
     root = Path(root).resolve()
@@ -127,6 +154,7 @@ def load_config(root: str | Path) -> Config:
         if name not in _SECTIONS:
             raise ConfigError(path, f"unknown section (known: {', '.join(_SECTIONS)})", key=name)
     sections = {name: _section(path, name, raw.get(name, {})) for name in _SECTIONS}
+    _check_topics(path, sections["topics"])
     database = Path(sections["project"].database)
     outputs = (root / sections["project"].outputs).resolve()
     if (root / database).resolve().is_relative_to(outputs):
@@ -159,4 +187,13 @@ workers = 1
 [instruments]
 scheme = "default"           # default | rothwell_zegveld | a scheme YAML file of your own
 model = ""                   # a model from `policoder instruments train`; empty: the scheme's rules
+
+[topics]
+k = 0                        # topics `policoder run` fits; 0: choose K by c_v coherence over `sweep`
+sweep = "3..8"
+per = "document"             # document | unit
+method = "lda"               # lda | nmf (a robustness check)
+no_below = 2                 # a term must occur in at least this many texts
+no_above = 0.5               # and in at most this share of them
+phrases = false              # join frequent bigrams first (gensim Phrases)
 """

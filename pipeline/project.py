@@ -441,6 +441,25 @@ class Project:
         (folder / "sweep_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         return summary
 
+    def _run_topics(self, folder: Path, *, workers: int) -> dict:
+        """The batch run's topic model: the configured K, or the K the sweep chooses; what and why for the manifest."""
+        section = self.config.topics
+        settings = topics.CorpusSettings(no_below=section.no_below, no_above=section.no_above, phrases=section.phrases)
+        _, texts = self.topic_texts(per=section.per)
+        if len(texts) < 2:
+            return {"skipped": f"{len(texts)} {section.per}(s) to model; a topic model needs at least two"}
+        k, reason = section.k, "configured ([topics] k)"
+        try:
+            if not k:
+                swept = self.topic_sweep(topics.k_range(section.sweep), folder, per=section.per, corpus=settings,
+                                         workers=workers)
+                k, reason = swept["chosen_k"], swept["reason"]
+            fitted = self.topics(k, folder, per=section.per, corpus=settings, method=section.method)
+        except ValueError as error:  # e.g. fewer terms left than topics asked for
+            return {"skipped": str(error)}
+        return {"k": k, "reason": reason, "method": section.method, "per": section.per, "seed": fitted["seed"],
+                "model_id": fitted["model_id"], "unstable_topics": fitted["unstable_topics"]}
+
     # --- policy instruments ----------------------------------------------------------------
 
     def scheme(self) -> Scheme:
@@ -732,6 +751,7 @@ class Project:
         report_notes = []
         if tables["clauses"]:
             report_notes = self.instruments_report(partial / "instruments")["notes"]
+        topic_summary = self._run_topics(partial / "topics", workers=workers or 1)
         timings["export"] = round(time.perf_counter() - began, 3)
         store.finish_run(self.db, run_id, utc_now())
         manifest = {
@@ -744,6 +764,7 @@ class Project:
             "seed": self.config.project.seed,
             "tokenizer_hash": tokenize_report.tokenizer_hash,
             "instruments": {**classified, "notes": report_notes},
+            "topics": topic_summary,
             "inputs": ingest_report.inputs,
             "counts": {
                 "inputs": len(ingest_report.inputs),

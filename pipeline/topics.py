@@ -154,6 +154,18 @@ def sweep(corpus: Corpus, ks: Sequence[int], seed: int, *, workers: int = 1,
     return [_score(task) for task in tasks]
 
 
+def k_range(text: str) -> list[int]:
+    """``"4..20"`` → [4, …, 20]; ``"6"`` → [6].  K starts at 2."""
+    first, separator, last = str(text).partition("..")
+    try:
+        ks = list(range(int(first), int(last) + 1)) if separator else [int(first)]
+    except ValueError:
+        raise ValueError(f"expected A..B (e.g. 4..20) or one number, got {text!r}") from None
+    if not ks or min(ks) < 2:
+        raise ValueError(f"{text!r}: K starts at 2 and A..B must not be empty")
+    return ks
+
+
 def choose_k(rows: list[dict], measure: str = "c_v") -> tuple[int, str]:
     """The K with the highest coherence (ties: the smaller K), and why, for the manifest."""
     best = max(rows, key=lambda row: (row[measure], -row["k"]))

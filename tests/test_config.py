@@ -24,6 +24,11 @@ def test_config_defaults_and_values(tmp_path):
     ("[project]\nseed = true\n", "project.seed"),
     ("[topicz]\nk = 3\n", "topicz"),
     ("[project]\ndatabase = 'outputs/p.db'\n", "project.database"),
+    ("[topics]\nsweep = '8..3'\n", "topics.sweep"),
+    ("[topics]\nk = 1\n", "topics.k"),
+    ("[topics]\nno_above = 1.5\n", "topics.no_above"),
+    ("[topics]\nmethod = 'bertopic'\n", "topics.method"),
+    ("[instruments]\nscheme = 3\n", "instruments.scheme"),
 ])
 def test_config_errors_name_section_and_key(tmp_path, body, key):
     with pytest.raises(ConfigError) as raised:

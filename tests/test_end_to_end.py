@@ -50,6 +50,9 @@ def test_end_to_end_run_on_the_demo_corpus(demo_project):
     assert {c["instrument_source"] for c in clauses} == {"rules"} and all(c["primary_instrument"] for c in clauses)
     assert manifest["instruments"]["units"] == len(clauses)
     assert (latest / "instruments" / "instruments_by_level.csv").exists()
+    # the topic model: K chosen by the sweep, and why, in the manifest
+    assert manifest["topics"]["k"] in range(3, 9) and "c_v" in manifest["topics"]["reason"]
+    assert (latest / "topics" / "coherence_by_k.csv").exists() and (latest / "topics" / "topics.csv").exists()
     # the database lives in the project, not under outputs/: deleting outputs loses nothing
     assert (demo_project / "policoder.db").exists()
 
