@@ -405,17 +405,19 @@ class Project:
         stable = topics.stability(built, k, [seed + i for i in range(max(1, stability_seeds))], method=method)
         prevalence = [{"covariate": field, **row} for field in ("level", "year", "issuer", "kind")
                       for row in topics.prevalence(shares, [m.get(field, "") or "(unknown)" for m in meta], seed=seed)]
-        for name, rows in (("topics", described), ("doc_topics", doc_rows), ("representative", representative),
-                           ("stability", stable), ("prevalence", prevalence)):
+        by_frex = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted, by="frex")]
+        for name, rows in (("topics", described), ("topics_frex", by_frex), ("doc_topics", doc_rows),
+                           ("representative", representative), ("stability", stable), ("prevalence", prevalence)):
             export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name)
         notes = []
         try:
-            topics.draw_prevalence([row for row in prevalence if row["covariate"] == "level"], labels,
-                                   folder / "prevalence_by_level.png")
+            for field in ("level", "year", "kind"):
+                topics.draw_prevalence([row for row in prevalence if row["covariate"] == field], labels,
+                                       folder / f"prevalence_by_{field}.png")
         except ConfigError as error:
             if error.code != "font-missing":
                 raise
-            notes.append(f"chart not drawn: {error}")
+            notes.append(f"charts not drawn: {error}")
         summary = {"model_id": model_id, "method": method, "k": k, "seed": seed, "per": per, "texts": len(texts),
                    "terms": len(built.dictionary), "unstable_topics": [row["topic"] for row in stable if row["unstable"]],
                    "labels_file": self.display_path(self.root / "topic_labels" / f"{model_id}.yaml"), "notes": notes,

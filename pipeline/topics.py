@@ -105,9 +105,9 @@ def fit_topics(corpus: Corpus, settings: ModelSettings, method: str = "lda") -> 
     return Fitted("nmf", _rows_sum_to_one(nmf.components_), terms, _rows_sum_to_one(shares))
 
 
-def describe(fitted: Fitted, top_n: int = TOP_N, frex_weight: float = 0.5) -> list[dict]:
-    """Rows ``topic, rank, term, weight, frex``: the top terms by probability, each with its FREX score
-    (0–1; high when the term is both frequent in the topic and exclusive to it)."""
+def describe(fitted: Fitted, top_n: int = TOP_N, frex_weight: float = 0.5, by: str = "weight") -> list[dict]:
+    """Rows ``topic, rank, term, weight, frex``: the top terms by probability (``by="weight"``) or by
+    FREX (``by="frex"``: high when the term is both frequent in the topic and exclusive to it, 0–1)."""
     beta = fitted.beta
     exclusivity = beta / np.maximum(beta.sum(axis=0, keepdims=True), 1e-12)
     rows = []
@@ -115,7 +115,8 @@ def describe(fitted: Fitted, top_n: int = TOP_N, frex_weight: float = 0.5) -> li
         frequency_rank = _ecdf(beta[topic])
         exclusivity_rank = _ecdf(exclusivity[topic])
         frex = 1.0 / (frex_weight / exclusivity_rank + (1 - frex_weight) / frequency_rank)
-        for rank, term_id in enumerate(np.argsort(-beta[topic], kind="stable")[:top_n], start=1):
+        order = np.argsort(-(frex if by == "frex" else beta[topic]), kind="stable")
+        for rank, term_id in enumerate(order[:top_n], start=1):
             rows.append({"topic": topic, "rank": rank, "term": fitted.terms[int(term_id)],
                          "weight": round(float(beta[topic, term_id]), 6), "frex": round(float(frex[term_id]), 4)})
     return rows

@@ -35,6 +35,10 @@ def test_the_planted_k_wins_the_sweep_and_topics_recover_the_groups(planted):
     groups = [{row["term"][0] for row in described if row["topic"] == topic} for topic in range(4)]
     assert sorted(map(tuple, groups)) == [("丁",), ("丙",), ("乙",), ("甲",)]  # each topic is one planted group
     assert all(0 < row["frex"] <= 1 for row in described)
+    by_frex = topics.describe(topics.fit_topics(planted, topics.ModelSettings(k=4, seed=7)), by="frex")
+    for topic in range(4):
+        scores = [row["frex"] for row in by_frex if row["topic"] == topic]
+        assert scores == sorted(scores, reverse=True) and len(scores) == topics.TOP_N
 
 
 def test_same_seed_same_topics(planted):
@@ -81,6 +85,8 @@ def test_topic_commands_write_their_files(demo_project, tmp_path):
     with (tmp_path / "sweep" / "coherence_by_k.csv").open(encoding="utf-8-sig") as handle:
         assert [int(row["k"]) for row in csv.DictReader(handle)] == [2, 3, 4]
     assert (tmp_path / "sweep" / "coherence_by_k.png").stat().st_size > 0
+    assert {"topics_frex.csv", "prevalence_by_level.png", "prevalence_by_year.png", "representative.csv"} <= {
+        p.name for p in (tmp_path / "fit").iterdir()}
     page = (tmp_path / "fit" / "topics.html").read_text(encoding="utf-8")
     assert page.count("<section>") == 3 and "FREX" in page
     nmf = runner.invoke(cli, ["topics", "--k", "3", "--method", "nmf", "-o", str(tmp_path / "nmf"),
