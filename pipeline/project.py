@@ -398,10 +398,16 @@ class Project:
         folder = Path(out)
         doc_rows = [{**{key: m[key] for key in ("doc_id", "unit_id")}, "dominant_topic": int(row.argmax()),
                      **{f"topic_{t}": round(float(v), 6) for t, v in enumerate(row)}} for m, row in zip(meta, shares)]
-        representative = [{"topic": topic, "rank": rank, "doc_id": meta[i]["doc_id"], "unit_id": meta[i]["unit_id"],
-                           "share": round(float(shares[i, topic]), 6), "label": labels.get(topic, "")}
-                          for topic in range(k)
-                          for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
+        # for a model of whole documents, the unit of each representative document that carries the topic most
+        units_of: dict[int, list] = {}
+        if per == "document":
+            for unit in self.unit_terms(kind=kind):
+                units_of.setdefault(unit.doc_id, []).append((unit.unit_id, unit.terms))
+        representative = [
+            {"topic": topic, "rank": rank, "doc_id": meta[i]["doc_id"],
+             "unit_id": meta[i]["unit_id"] or topics.best_unit(fitted, topic, units_of.get(meta[i]["doc_id"], [])),
+             "share": round(float(shares[i, topic]), 6), "label": labels.get(topic, "")}
+            for topic in range(k) for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
         stable = topics.stability(built, k, [seed + i for i in range(max(1, stability_seeds))], method=method)
         prevalence = [{"covariate": field, **row} for field in ("level", "year", "issuer", "kind")
                       for row in topics.prevalence(shares, [m.get(field, "") or "(unknown)" for m in meta], seed=seed)]

@@ -177,7 +177,8 @@ def choose_k(rows: list[dict], measure: str = "c_v") -> tuple[int, str]:
 def _score(task) -> dict:
     corpus, settings, measures = task
     model = fit(corpus, settings)
-    row = {"k": settings.k, "seed": settings.seed}
+    row = {"k": settings.k, "seed": settings.seed, "top_n": TOP_N,
+           "windows": f"c_v {CV_WINDOW}, c_npmi 10 (boolean sliding); u_mass: documents"}
     for measure in measures:
         row[measure] = round(coherence(model.get_topics(), corpus, measure), 6)
     row["log_perplexity"] = round(float(model.log_perplexity(corpus.bow)), 6)
@@ -319,3 +320,15 @@ def write_html(path, described: list[dict], representative: list[dict], stable: 
             f"document {r['doc_id']}{' unit ' + escape(r['unit_id']) if r['unit_id'] else ''} ({r['share']:.2f})"
             for r in representative if r["topic"] == topic) + "</p></section>")
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+
+
+def best_unit(fitted: Fitted, topic: int, units: list[tuple[str, Sequence[str]]]) -> str:
+    """Of a document's units ``(unit_id, terms)``, the one whose terms weigh most in ``topic`` on average."""
+    index = {term: i for i, term in enumerate(fitted.terms)}
+    best, best_score = "", -1.0
+    for unit_id, terms in units:
+        known = [index[term] for term in terms if term in index]
+        score = float(fitted.beta[topic, known].mean()) if known else 0.0
+        if score > best_score:
+            best, best_score = unit_id, score
+    return best

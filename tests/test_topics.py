@@ -83,10 +83,15 @@ def test_topic_commands_write_their_files(demo_project, tmp_path):
                                  "--project", str(demo_project)])
     assert result.exit_code == 0, result.output
     with (tmp_path / "sweep" / "coherence_by_k.csv").open(encoding="utf-8-sig") as handle:
-        assert [int(row["k"]) for row in csv.DictReader(handle)] == [2, 3, 4]
+        swept = list(csv.DictReader(handle))
+    assert [int(row["k"]) for row in swept] == [2, 3, 4] and swept[0]["top_n"] == "10"
+    assert {"c_v", "c_npmi", "u_mass", "perplexity", "windows"} <= set(swept[0])
     assert (tmp_path / "sweep" / "coherence_by_k.png").stat().st_size > 0
     assert {"topics_frex.csv", "prevalence_by_level.png", "prevalence_by_year.png", "representative.csv"} <= {
         p.name for p in (tmp_path / "fit").iterdir()}
+    with (tmp_path / "fit" / "representative.csv").open(encoding="utf-8-sig") as handle:
+        representative = list(csv.DictReader(handle))
+    assert len(representative) == 3 * 5 and all(row["unit_id"].startswith(row["doc_id"] + "-") for row in representative)
     page = (tmp_path / "fit" / "topics.html").read_text(encoding="utf-8")
     assert page.count("<section>") == 3 and "FREX" in page
     nmf = runner.invoke(cli, ["topics", "--k", "3", "--method", "nmf", "-o", str(tmp_path / "nmf"),
