@@ -73,8 +73,7 @@ class TrainedModel:
             shares = {label: round(float(probabilities[label][index]), 4) for label in self.labels}
             shares.update({f"primary:{c}": round(float(p), 4) for c, p in zip(classes, primary_probabilities[index])})
             predictions.append(Prediction(labels=frozenset(present | {primary}) - ({NONE} if present else set()),
-                                          primary=primary, scores=shares, hits=rule.hits, source=f"model:{self.id}",
-                                          probabilities=shares))
+                                          primary=primary, scores=shares, hits=rule.hits, source=f"model:{self.id}"))
         return predictions
 
 

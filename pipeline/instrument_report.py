@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .errors import ConfigError
 from .instruments import NONE
 from .records import LEVELS
 from .schemes import Scheme
@@ -165,9 +164,3 @@ def _ordered(groups: set[str], by: str) -> list[str]:
     if by == "level":
         return [level for level in (*LEVELS, "(unknown)") if level in groups] + sorted(groups - {*LEVELS, "(unknown)"})
     return sorted(groups)
-
-
-def check_dimension(by: str, available: tuple[str, ...]) -> None:
-    if by not in available:
-        raise ConfigError("instruments report", f"cannot group by {by!r}; choose one of {', '.join(available)}",
-                          code="unknown-dimension")

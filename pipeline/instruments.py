@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .schemes import NONE, Cue, Scheme, load_scheme
 from .tokens import TokenizerSettings, spacy_pipeline
@@ -57,7 +57,6 @@ class Prediction:
     scores: dict[str, float]
     hits: tuple[CueHit, ...] = ()
     source: str = RULES_SOURCE
-    probabilities: dict[str, float] = field(default_factory=dict)  # trained models only
 
     @property
     def cues(self) -> list[str]:

@@ -356,21 +356,6 @@ class Project:
 
     # --- topic models ------------------------------------------------------------------------
 
-    def topic_texts(self, *, per: str = "document", kind: str | None = "policy") -> tuple[list[dict], list[list[str]]]:
-        """The texts a topic model reads: one per document (its units' terms joined) or per unit, with
-        their IDs and groups."""
-        units = self.unit_terms(kind=kind)
-        if per == "unit":
-            return ([{"doc_id": u.doc_id, "unit_id": u.unit_id, **u.groups} for u in units], [list(u.terms) for u in units])
-        if per != "document":
-            raise ProjectError(f"topics are fitted per 'document' or per 'unit', not {per!r}", code="unknown-group-field")
-        documents: dict[int, dict] = {}
-        for unit in units:
-            entry = documents.setdefault(unit.doc_id, {"meta": {"doc_id": unit.doc_id, "unit_id": "", **unit.groups},
-                                                       "terms": []})
-            entry["terms"] += unit.terms
-        return [d["meta"] for d in documents.values()], [d["terms"] for d in documents.values()]
-
     def topics(self, k: int, out: str | Path, *, seed: int | None = None, per: str = "document",
                kind: str | None = "policy", stability_seeds: int = 3, corpus: topics.CorpusSettings | None = None,
                representatives: int = 5, method: str = "lda") -> dict:
@@ -382,7 +367,8 @@ class Project:
         wrote survive re-runs, and a changed model gets a fresh template instead of wrong labels."""
         seed = self.config.project.seed if seed is None else seed
         settings, model_settings = corpus or topics.CorpusSettings(), topics.ModelSettings(k=k, seed=seed)
-        meta, texts = self.topic_texts(per=per, kind=kind)
+        units = self.unit_terms(kind=kind)
+        meta, texts = _topic_texts(units, per)
         built = topics.build_corpus(texts, settings)
         fitted = topics.fit_topics(built, model_settings, method)
         shares = fitted.shares
@@ -401,7 +387,7 @@ class Project:
         # for a model of whole documents, the unit of each representative document that carries the topic most
         units_of: dict[int, list] = {}
         if per == "document":
-            for unit in self.unit_terms(kind=kind):
+            for unit in units:
                 units_of.setdefault(unit.doc_id, []).append((unit.unit_id, unit.terms))
         representative = [
             {"topic": topic, "rank": rank, "doc_id": meta[i]["doc_id"],
@@ -409,17 +395,18 @@ class Project:
              "share": round(float(shares[i, topic]), 6), "label": labels.get(topic, "")}
             for topic in range(k) for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
         stable = topics.stability(built, k, [seed + i for i in range(max(1, stability_seeds))], method=method)
-        prevalence = [{"covariate": field, **row} for field in ("level", "year", "issuer", "kind")
-                      for row in topics.prevalence(shares, [m.get(field, "") or "(unknown)" for m in meta], seed=seed)]
+        prevalence = [{"covariate": covariate, **row} for covariate in ("level", "year", "issuer", "kind")
+                      for row in topics.prevalence(shares, [m.get(covariate, "") or "(unknown)" for m in meta],
+                                                   seed=seed)]
         by_frex = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted, by="frex")]
         for name, rows in (("topics", described), ("topics_frex", by_frex), ("doc_topics", doc_rows),
                            ("representative", representative), ("stability", stable), ("prevalence", prevalence)):
             export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name)
         notes = []
         try:
-            for field in ("level", "year", "kind"):
-                topics.draw_prevalence([row for row in prevalence if row["covariate"] == field], labels,
-                                       folder / f"prevalence_by_{field}.png")
+            for covariate in ("level", "year", "kind"):
+                topics.draw_prevalence([row for row in prevalence if row["covariate"] == covariate], labels,
+                                       folder / f"prevalence_by_{covariate}.png")
         except ConfigError as error:
             if error.code != "font-missing":
                 raise
@@ -436,7 +423,7 @@ class Project:
                     kind: str | None = "policy", workers: int = 1, corpus: topics.CorpusSettings | None = None) -> dict:
         """Fit every K, score it (c_v, u_mass, perplexity) and write coherence_by_k.csv and its plot."""
         seed = self.config.project.seed if seed is None else seed
-        _, texts = self.topic_texts(per=per, kind=kind)
+        _, texts = _topic_texts(self.unit_terms(kind=kind), per)
         built = topics.build_corpus(texts, corpus or topics.CorpusSettings())
         rows = topics.sweep(built, ks, seed, workers=workers)
         chosen, reason = topics.choose_k(rows)
@@ -453,7 +440,7 @@ class Project:
         """The batch run's topic model: the configured K, or the K the sweep chooses; what and why for the manifest."""
         section = self.config.topics
         settings = topics.CorpusSettings(no_below=section.no_below, no_above=section.no_above, phrases=section.phrases)
-        _, texts = self.topic_texts(per=section.per)
+        _, texts = _topic_texts(self.unit_terms(kind="policy"), section.per)
         if len(texts) < 2:
             return {"skipped": f"{len(texts)} {section.per}(s) to model; a topic model needs at least two"}
         k, reason = section.k, "configured ([topics] k)"
@@ -793,6 +780,21 @@ class Project:
         partial.rename(folder)
         _point_latest(outputs, run_id)
         return RunReport(run_id, folder, ingest_report, manifest)
+
+
+def _topic_texts(units: list[stats.UnitTerms], per: str) -> tuple[list[dict], list[list[str]]]:
+    """The texts a topic model reads: one per document (its units' terms joined) or per unit, with
+    their IDs and groups."""
+    if per == "unit":
+        return [{"doc_id": u.doc_id, "unit_id": u.unit_id, **u.groups} for u in units], [list(u.terms) for u in units]
+    if per != "document":
+        raise ProjectError(f"topics are fitted per 'document' or per 'unit', not {per!r}", code="unknown-group-field")
+    documents: dict[int, dict] = {}
+    for unit in units:
+        entry = documents.setdefault(unit.doc_id, {"meta": {"doc_id": unit.doc_id, "unit_id": "", **unit.groups},
+                                                   "terms": []})
+        entry["terms"] += unit.terms
+    return [d["meta"] for d in documents.values()], [d["terms"] for d in documents.values()]
 
 
 def _plot_coherence(rows: list[dict], path: Path) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from pipeline import db as store
 from pipeline import open_project, topics
 from pipeline.cli import cli
 from pipeline.errors import ConfigError
@@ -112,9 +113,10 @@ def test_topic_shares_are_stored_and_labels_survive_a_refit(demo_project, tmp_pa
     assert again["model_id"] == first["model_id"]
     with (tmp_path / "two" / "topics.csv").open(encoding="utf-8-sig") as handle:
         assert {row["label"] for row in csv.DictReader(handle) if row["topic"] == "0"} == {"校企合作"}
-    stored = project.db.execute("SELECT count(*), count(DISTINCT doc_id) FROM topic_shares WHERE model_id = ?",
-                                [first["model_id"]]).fetchone()
-    assert stored == (3 * 16, 16)
+    stored = store.topic_shares(project.db, first["model_id"])
+    assert len(stored) == 3 * 16 and len({row["doc_id"] for row in stored}) == 16
+    for doc_id in {row["doc_id"] for row in stored}:  # each document's shares sum to 1
+        assert sum(row["share"] for row in stored if row["doc_id"] == doc_id) == pytest.approx(1, abs=1e-4)
     other = project.topics(3, tmp_path / "three", seed=6, stability_seeds=1)  # another model: fresh template
     assert other["model_id"] != first["model_id"] and "校企合作" not in (demo_project / other["labels_file"]).read_text(
         encoding="utf-8")
