@@ -183,7 +183,7 @@ def show(project, document) -> None:
 @click.option("--text", "with_text", is_flag=True, help="Include each document's canonical text.")
 @project_options
 def export_command(project, table, fmt, output, with_text) -> None:
-    """Export TABLE (documents, clauses, turns, problems, codings) as CSV, JSON or XLSX."""
+    """Export TABLE (documents, clauses, turns, codings, coding_history, problems) as CSV, JSON or XLSX."""
     if output is None:
         if fmt == "xlsx":
             raise UsageProblem("xlsx needs an output file: add -o FILE.xlsx")
@@ -481,6 +481,322 @@ def _print_evaluation(report: dict, title: str) -> None:
     out.print(table)
     out.print(f"macro-F1 over the flags {report['macro_f1_flags']}; primary accuracy {report['primary_accuracy']}, "
               f"primary macro-F1 {report['primary_macro_f1']}", markup=False, highlight=False)
+
+
+# --- codebook, coding, agreement -------------------------------------------------------------
+
+CODER_OPTION = click.option("--coder", "coders", multiple=True,
+                            help="Only these coders (repeat the option; default: every coder but the consensus).")
+
+
+@cli.group()
+def codebook() -> None:
+    """Codebooks: show, validate, compare and print them for coder training."""
+
+
+@codebook.command(name="show")
+@click.argument("name", required=False)
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@project_options
+def codebook_show(project, name, fmt) -> None:
+    """The codebook's tree (NAME: a file or a shipped codebook; default: the project's)."""
+    book = project.codebook(name)
+    counts = {}
+    if not name:
+        for row in project.coding_frequencies("code"):
+            counts[row["code"]] = row["codings"]
+    if fmt == "json":
+        click.echo(json.dumps({"id": book.id, "name": book.name, "version": book.version,
+                               "codes": [{"id": c.id, "name": c.name, "name_en": c.name_en, "parent": c.parent,
+                                          "definition": c.definition, "stance": c.stance, "codable": c.codable,
+                                          "codings": counts.get(c.id, 0)} for c in book.codes],
+                               "changes": [c.describe() for c in book.changes]}, ensure_ascii=False, indent=1))
+        return
+    out.print(f"{book.name}  ({book.id} v{book.version}, {len(book.codes)} codes)", markup=False, highlight=False)
+    for code in book.codes:
+        facts = [code.id] + ([code.stance] if code.stance else []) + ([] if code.codable else ["container"])
+        count = f"  [{counts[code.id]}]" if code.id in counts else ""
+        out.print(f"{'  ' * book.depth(code.id)}- {code.name} ({', '.join(facts)}){count}", markup=False,
+                  highlight=False)
+
+
+@codebook.command(name="validate")
+@click.argument("files", nargs=-1)
+@project_options
+def codebook_validate(project, files) -> None:
+    """Check codebook files (default: the project's); errors name the file and line."""
+    failed = False
+    for name in files or (None,):
+        try:
+            book = project.codebook(name)
+        except ConfigError as error:
+            err.print(f"policoder: {error}", markup=False, highlight=False)
+            failed = True
+            continue
+        out.print(f"ok: {book.source}: {book.id} v{book.version}, {len(book.codes)} codes "
+                  f"({len(book.codable)} codable, {sum(1 for c in book.codes if c.auto)} with auto-coding rules)",
+                  markup=False, highlight=False)
+    if failed:
+        sys.exit(1)
+
+
+@codebook.command(name="diff")
+@click.argument("old")
+@click.argument("new", required=False)
+@report_options
+@project_options
+def codebook_diff(project, old, new, fmt, output) -> None:
+    """What changed from codebook OLD to NEW (default: the project's)."""
+    from .codebook_docs import diff
+
+    _emit(diff(project.codebook(old), project.codebook(new)), fmt, output, "codebook changes")
+
+
+@codebook.command(name="export")
+@click.argument("name", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="FILE.md (Markdown) or FILE.xlsx.")
+@project_options
+def codebook_export(project, name, output) -> None:
+    """Write the codebook as a document for coder training (Markdown or XLSX)."""
+    from .codebook_docs import to_markdown, to_xlsx
+
+    book = project.codebook(name)
+    if output.suffix.lower() == ".xlsx":
+        to_xlsx(book, output)
+    elif output.suffix.lower() in (".md", ".markdown", ".txt"):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(to_markdown(book), encoding="utf-8")
+    else:
+        raise UsageProblem("-o must end in .md or .xlsx")
+    err.print(f"wrote {output}", markup=False, highlight=False)
+
+
+@cli.group()
+def code() -> None:
+    """Code transcripts and documents against the codebook: spans, sheets, auto-coding, memos, reports."""
+
+
+@code.command(name="add")
+@click.argument("document")
+@click.argument("start", type=click.IntRange(min=0))
+@click.argument("end", type=click.IntRange(min=1))
+@click.argument("code_id", metavar="CODE")
+@click.option("--coder", required=True)
+@click.option("--memo", default=None)
+@project_options
+def code_add(project, document, start, end, code_id, coder, memo) -> None:
+    """Code the span START–END (code points of DOCUMENT's text) with CODE."""
+    coding_id = project.code(document, start, end, code_id, coder, memo=memo)
+    out.print(f"coding {coding_id}", markup=False, highlight=False)
+
+
+@code.command(name="edit")
+@click.argument("coding_id", type=int)
+@click.option("--by", "by", required=True, help="Who makes the change.")
+@click.option("--code", "code_id", default=None)
+@click.option("--start", type=click.IntRange(min=0), default=None)
+@click.option("--end", type=click.IntRange(min=1), default=None)
+@click.option("--memo", default=None)
+@project_options
+def code_edit(project, coding_id, by, code_id, start, end, memo) -> None:
+    """Change a coding; the old version stays in its history."""
+    new_id = project.recode(coding_id, by=by, code=code_id, start=start, end=end, memo=memo)
+    out.print(f"coding {coding_id} → {new_id}", markup=False, highlight=False)
+
+
+@code.command(name="delete")
+@click.argument("coding_id", type=int)
+@click.option("--by", "by", required=True, help="Who removes it.")
+@project_options
+def code_delete(project, coding_id, by) -> None:
+    """Remove a coding (recorded as a deletion; its history stays)."""
+    project.uncode(coding_id, by=by)
+    out.print(f"coding {coding_id} removed", markup=False, highlight=False)
+
+
+@code.command(name="history")
+@click.argument("coding_id", type=int)
+@report_options
+@project_options
+def code_history(project, coding_id, fmt, output) -> None:
+    """Every version of a coding, oldest first."""
+    _emit(project.coding_history(coding_id), fmt, output, f"history of coding {coding_id}")
+
+
+@code.command(name="list")
+@CODER_OPTION
+@click.option("--no-machine", is_flag=True, help="Human codings only.")
+@report_options
+@project_options
+def code_list(project, coders, no_machine, fmt, output) -> None:
+    """The codings that stand now (re-anchored after re-ingestion; flagged ones say why)."""
+    rows = project.coded_segments(coders=list(coders) or None, machine=not no_machine)
+    if fmt == "table" and output is None:
+        rows = [{k: row[k] for k in ("coding_id", "unit_id", "start", "end", "code", "coder", "anchor", "review")}
+                | {"text": (row["text"] or "")[:30]} for row in rows]
+    _emit(rows, fmt, output, "codings")
+
+
+@code.command(name="sheet")
+@click.option("--coder", required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--layout", type=click.Choice(("matrix", "column")), default="matrix", show_default=True,
+              help="matrix: a 0/1 column per code; column: one 'codes' column.")
+@click.option("--assigned", is_flag=True, help="Only the units assigned to the coder.")
+@click.option("--show-others", is_flag=True, help="Show other coders' codes (sheets are blind by default).")
+@project_options
+def code_sheet(project, coder, output, layout, assigned, show_others) -> None:
+    """Export a coding sheet for CODER (XLSX): units, the codebook, the coder's current codes."""
+    project.coding_sheet(coder, output, layout=layout, blind=not show_others, assigned=assigned)
+    err.print(f"wrote {output}", markup=False, highlight=False)
+
+
+@code.command(name="import")
+@click.argument("sheet", type=click.Path(path_type=Path))
+@click.option("--coder", required=True)
+@project_options
+def code_import(project, sheet, coder) -> None:
+    """Import a filled coding sheet as CODER's codings: validated, all or nothing."""
+    result = project.import_coding_sheet(sheet, coder)
+    for warning in result["warnings"]:
+        err.print(f"warning: {sheet}: {warning}", markup=False, highlight=False)
+    out.print(f"{coder}: {result['units']} units read, {result['added']} codings added, {result['removed']} removed, "
+              f"{result['memos']} memos, {result['blank']} rows not yet coded", markup=False, highlight=False)
+
+
+@code.command(name="auto")
+@project_options
+def code_auto(project) -> None:
+    """Apply the codebook's auto-coding rules (stored as the machine coder 'auto')."""
+    result = project.autocode()
+    out.print(f"auto ({result['rule_version']}): {result['codings']} codings on {result['units_coded']} of "
+              f"{result['units']} units", markup=False, highlight=False)
+
+
+@code.command(name="assign")
+@click.option("--coder", "coders", multiple=True, required=True, help="Coders who get the same sample.")
+@click.option("--n", "count", type=click.IntRange(min=1), required=True, help="Units in the sample.")
+@click.option("--sample", required=True, help="A name for the sample (e.g. pilot-1).")
+@click.option("--stratify", default="group", show_default=True,
+              help="Document attribute to stratify by ('' for a simple random sample).")
+@click.option("--kind", type=click.Choice(("transcript", "policy")), default="transcript", show_default=True)
+@click.option("--seed", type=int, default=None, help="Random seed (default: the project's seed).")
+@project_options
+def code_assign(project, coders, count, sample, stratify, kind, seed) -> None:
+    """Give coders the same sample of units, so that their overlap for agreement is planned."""
+    rows = project.assign(list(coders), count, sample=sample, stratify=stratify or None, kind=kind, seed=seed)
+    out.print(f"sample {sample}: {len(rows) // len(coders)} units for {', '.join(coders)}", markup=False,
+              highlight=False)
+
+
+@code.command(name="memo")
+@click.argument("target_kind", type=click.Choice(("project", "document", "unit", "code", "coding")))
+@click.argument("target")
+@click.argument("text")
+@click.option("--coder", required=True)
+@click.option("--replaces", type=int, default=None, help="A memo this one is a new version of.")
+@project_options
+def code_memo(project, target_kind, target, text, coder, replaces) -> None:
+    """Write a memo on a document, unit, code, coding or the project."""
+    memo_id = project.write_memo(target_kind, target, text, coder, replaces=replaces)
+    out.print(f"memo {memo_id}", markup=False, highlight=False)
+
+
+@code.command(name="memos")
+@report_options
+@project_options
+def code_memos(project, fmt, output) -> None:
+    """All memos that stand (older versions stay in the database)."""
+    _emit(project.memos(), fmt, output, "memos")
+
+
+@code.command(name="report")
+@click.argument("what", type=click.Choice(("frequencies", "cooccurrence", "segments")))
+@click.option("--by", type=click.Choice(("code", "document", "participant", "group", "coder")), default="code",
+              show_default=True, help="frequencies: per code and ...")
+@click.option("--mode", type=click.Choice(("unit", "overlap")), default="unit", show_default=True,
+              help="cooccurrence: codes in the same unit, or overlapping spans.")
+@CODER_OPTION
+@report_options
+@project_options
+def code_report(project, what, by, mode, coders, fmt, output) -> None:
+    """Code frequencies, code co-occurrence, or the coded-segment table (one row per coded span)."""
+    coders = list(coders) or None
+    if what == "frequencies":
+        rows = project.coding_frequencies(by, coders=coders)
+    elif what == "cooccurrence":
+        rows = project.code_cooccurrence(mode, coders=coders)
+    else:
+        rows = project.coded_segments(coders=coders)
+    _emit(rows, fmt, output, what)
+
+
+@code.command(name="disagreements")
+@CODER_OPTION
+@report_options
+@project_options
+def code_disagreements(project, coders, fmt, output) -> None:
+    """Units where coders differ; with -o FILE.xlsx, a sheet to reconcile (fill its 'codes' column)."""
+    if output is not None and output.suffix.lower() == ".xlsx":
+        project.disagreement_sheet(output, coders=list(coders) or None)
+        err.print(f"wrote {output}", markup=False, highlight=False)
+        return
+    _emit(project.disagreements(coders=list(coders) or None), fmt, output, "disagreements")
+
+
+@code.command(name="reconcile")
+@click.argument("sheet", type=click.Path(path_type=Path), required=False)
+@CODER_OPTION
+@click.option("--no-agreed", is_flag=True, help="Do not copy the units all coders agree on.")
+@project_options
+def code_reconcile(project, sheet, coders, no_agreed) -> None:
+    """Record consensus codings (as their own coder): agreed units, and a filled disagreement SHEET."""
+    result = project.reconcile(sheet, coders=list(coders) or None, agreed=not no_agreed)
+    decided = result["sheet"]["units"] if result["sheet"] else 0
+    out.print(f"{result['coder']}: {result['agreed_units']} agreed units copied, {decided} units decided on the sheet",
+              markup=False, highlight=False)
+
+
+@cli.command()
+@click.option("--unit", type=click.Choice(("unit", "segment", "span")), default=None,
+              help="What is compared (default: [agreement] unit).")
+@CODER_OPTION
+@click.option("--code", "codes", multiple=True, help="Only these codes.")
+@click.option("--depth", type=click.IntRange(min=0), default=None,
+              help="Compare codes rolled up to their ancestor at this depth (0 = top level).")
+@click.option("--boot", type=click.IntRange(min=0), default=None, help="Bootstrap draws for alpha's interval.")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the JSON report to FILE.")
+@project_options
+def agreement(project, unit, coders, codes, depth, boot, fmt, output) -> None:
+    """Inter-coder agreement per code, overall, per coder pair and per document."""
+    result = export.json_ready(project.agreement(unit=unit, coders=list(coders) or None, codes=list(codes) or None,
+                                                 depth=depth, boot=boot))
+    text = json.dumps(result, ensure_ascii=False, indent=1)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}", markup=False, highlight=False)
+    if fmt == "json":
+        click.echo(text)
+        return
+    columns = ("units", "percent_agreement", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1",
+               "brennan_prediger")
+    overall = result["overall"]["nominal"]
+    rows = ([{"code": "(all codes, nominal)", **{k: overall[k] for k in columns},
+              "alpha_ci": _interval(overall["alpha_ci"])}] if overall else [])
+    rows += [{"code": code, **{k: row[k] for k in columns}, "alpha_ci": _interval(row["alpha_ci"])}
+             for code, row in result["codes"].items()]
+    _emit(rows, "table", None, f"agreement of {', '.join(result['coders'])} on {result['units']} {result['unit']}s")
+    _emit([{"coders": " × ".join(pair["coders"]), "units": pair["units"], "percent_agreement":
+            pair["percent_agreement"], "cohen_kappa": pair["cohen_kappa"]} for pair in result["pairs"]],
+          "table", None, "coder pairs (nominal)")
+
+
+def _interval(bounds) -> str:
+    low, high = bounds
+    return "" if low is None else f"[{low:.3f}, {high:.3f}]"
 
 
 def _unit_ids(path: Path) -> list[str]:

@@ -61,6 +61,22 @@ class TopicsSection:
 
 
 @dataclass(frozen=True)
+class CodingSection:
+    codebook: str = ""  # a codebook YAML in the project, or a shipped one (iei_interviews, performance_four_dimensions)
+    require_definitions: bool = True  # every code needs a definition
+    auto_kinds: tuple[str, ...] = ("transcript",)  # documents the codebook's auto-coding rules code
+    consensus_coder: str = "consensus"  # who reconciled codings are recorded as
+
+
+@dataclass(frozen=True)
+class AgreementSection:
+    unit: str = "unit"  # unit (turns, clauses) | segment (fixed length) | span (overlapping codings)
+    segment_length: int = 200  # code points per segment
+    overlap: float = 0.5  # spans match when intersection / union reaches this
+    boot: int = 500  # bootstrap draws for alpha's confidence interval
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     project: ProjectSection = field(default_factory=ProjectSection)
@@ -68,6 +84,8 @@ class Config:
     tokenize: TokenizeSection = field(default_factory=TokenizeSection)
     instruments: InstrumentsSection = field(default_factory=InstrumentsSection)
     topics: TopicsSection = field(default_factory=TopicsSection)
+    coding: CodingSection = field(default_factory=CodingSection)
+    agreement: AgreementSection = field(default_factory=AgreementSection)
 
     @property
     def path(self) -> Path:
@@ -83,7 +101,8 @@ class Config:
 
 
 _SECTIONS = {"project": ProjectSection, "ingest": IngestSection, "tokenize": TokenizeSection,
-             "instruments": InstrumentsSection, "topics": TopicsSection}
+             "instruments": InstrumentsSection, "topics": TopicsSection, "coding": CodingSection,
+             "agreement": AgreementSection}
 _CHOICES = {
     ("ingest", "kind"): KIND_CHOICES,
     ("ingest", "unit"): UNIT_CHOICES,
@@ -91,6 +110,7 @@ _CHOICES = {
     ("tokenize", "engine"): TOKENIZER_ENGINES,
     ("topics", "per"): ("document", "unit"),
     ("topics", "method"): ("lda", "nmf"),
+    ("agreement", "unit"): ("unit", "segment", "span"),
 }
 
 
@@ -140,6 +160,16 @@ def _check_topics(path: Path, section: TopicsSection) -> None:
         raise ConfigError(path, "must be a share above 0 and at most 1", key="topics.no_above")
 
 
+def _check_agreement(path: Path, section: AgreementSection, coding: CodingSection) -> None:
+    if section.segment_length < 1:
+        raise ConfigError(path, "must be at least 1", key="agreement.segment_length")
+    if not 0 < section.overlap <= 1:
+        raise ConfigError(path, "must be a share above 0 and at most 1", key="agreement.overlap")
+    for kind in coding.auto_kinds:
+        if kind not in ("policy", "transcript"):
+            raise ConfigError(path, f"{kind!r} is not one of policy, transcript", key="coding.auto_kinds")
+
+
 def load_config(root: str | Path) -> Config:
     """Read ``<root>/policoder.toml``; a folder without one is not a project."""
     root = Path(root).resolve()
@@ -155,6 +185,7 @@ def load_config(root: str | Path) -> Config:
             raise ConfigError(path, f"unknown section (known: {', '.join(_SECTIONS)})", key=name)
     sections = {name: _section(path, name, raw.get(name, {})) for name in _SECTIONS}
     _check_topics(path, sections["topics"])
+    _check_agreement(path, sections["agreement"], sections["coding"])
     database = Path(sections["project"].database)
     outputs = (root / sections["project"].outputs).resolve()
     if (root / database).resolve().is_relative_to(outputs):
@@ -196,4 +227,17 @@ method = "lda"               # lda | nmf (a robustness check)
 no_below = 2                 # a term must occur in at least this many texts
 no_above = 0.5               # and in at most this share of them
 phrases = false              # join frequent bigrams first (gensim Phrases)
+
+[coding]
+codebook = "iei_interviews"  # a codebook YAML of your own (codebooks/…) or a shipped example:
+                             # iei_interviews | performance_four_dimensions
+require_definitions = true   # every code needs a definition
+auto_kinds = ["transcript"]  # what the codebook's auto-coding rules code (transcript, policy)
+consensus_coder = "consensus"
+
+[agreement]
+unit = "unit"                # unit (turns, clauses) | segment | span (overlapping codings)
+segment_length = 200         # code points per segment (unit = "segment")
+overlap = 0.5                # spans match at this intersection / union (unit = "span")
+boot = 500                   # bootstrap draws for the interval of Krippendorff's alpha
 """

@@ -223,6 +223,64 @@ def m004_topics(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m005_coding(db: sqlite_utils.Database) -> None:
+    """Codings under a codebook version, with history (an edit or a delete is a new row that
+    supersedes one row, once); memos; assignments of units to coders; auto-coding output."""
+    db.executescript(
+        """
+        ALTER TABLE codings ADD COLUMN codebook TEXT;
+        ALTER TABLE codings ADD COLUMN codebook_version INTEGER;
+        ALTER TABLE codings ADD COLUMN supersedes INTEGER REFERENCES codings(id);
+        ALTER TABLE codings ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE codings ADD COLUMN changed_by TEXT;
+        ALTER TABLE codings ADD COLUMN source TEXT;
+        -- a coding is superseded at most once: two coders editing the same coding cannot fork it
+        CREATE UNIQUE INDEX codings_supersedes ON codings(supersedes);
+        CREATE TABLE memos (
+            id INTEGER PRIMARY KEY,
+            target_kind TEXT NOT NULL CHECK (target_kind IN ('project', 'document', 'unit', 'code', 'coding')),
+            target TEXT NOT NULL,                   -- document number, unit id, code id or coding id
+            text TEXT NOT NULL,
+            coder TEXT NOT NULL,
+            supersedes INTEGER UNIQUE REFERENCES memos(id),
+            deleted INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX memos_target ON memos(target_kind, target);
+        CREATE TRIGGER memos_no_update BEFORE UPDATE ON memos
+            BEGIN SELECT RAISE(ABORT, 'memos are append-only'); END;
+        CREATE TRIGGER memos_no_delete BEFORE DELETE ON memos
+            BEGIN SELECT RAISE(ABORT, 'memos are append-only'); END;
+        CREATE TABLE assignments (
+            id INTEGER PRIMARY KEY,
+            sample TEXT NOT NULL,
+            coder TEXT NOT NULL,
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            unit_id TEXT NOT NULL,
+            blind INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            UNIQUE (sample, coder, unit_id)
+        ) STRICT;
+        -- derived: remade whenever the codebook's rules or the units change
+        CREATE TABLE machine_codings (
+            coder TEXT NOT NULL,
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            content_hash TEXT NOT NULL,
+            unit_id TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            codebook TEXT NOT NULL,
+            codebook_version INTEGER NOT NULL,
+            rule_version TEXT NOT NULL,
+            cues TEXT NOT NULL,
+            PRIMARY KEY (coder, unit_id, code)
+        ) STRICT;
+        """
+    )
+
+
 @contextmanager
 def derived_writes(db: sqlite_utils.Database) -> Iterator[None]:
     """Writes of data the pipeline can make again (tokens, model outputs) skip the fsync per commit.
@@ -506,17 +564,113 @@ def record_problems(db: sqlite_utils.Database, run_id: str | None, problems: Ite
 
 # --- human work ----------------------------------------------------------------------------
 
-def add_coding(db: sqlite_utils.Database, *, doc_id: int, start: int, end: int, code: str, coder: str,
-               now: str, unit_id: str | None = None, memo: str | None = None) -> int:
-    """Record one human coding on the document's current text version."""
+CODING_COLUMNS = ("id", "doc_id", "content_hash", "unit_id", "start", "end", "code", "coder", "memo", "created_at",
+                  "codebook", "codebook_version", "supersedes", "deleted", "changed_by", "source")
+
+
+def add_codings(db: sqlite_utils.Database, rows: list[dict], now: str) -> list[int]:
+    """Append codings (new ones, or edits and deletions that supersede a row) in one transaction.
+
+    A row without ``content_hash`` is made on the document's current text.  A row that supersedes
+    one already superseded fails the whole batch (``sqlite3.IntegrityError``).
+    """
+    ids = []
     with db.atomic():
-        (content_hash,) = db.execute("SELECT content_hash FROM documents WHERE id = ?", [doc_id]).fetchone()
-        cursor = db.execute(
-            'INSERT INTO codings (doc_id, content_hash, unit_id, start, "end", code, coder, memo, created_at)'
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [doc_id, content_hash, unit_id, start, end, code, coder, memo, now],
-        )
-        return cursor.lastrowid
+        for row in rows:
+            content_hash = row.get("content_hash") or db.execute(
+                "SELECT content_hash FROM documents WHERE id = ?", [row["doc_id"]]).fetchone()[0]
+            cursor = db.execute(
+                'INSERT INTO codings (doc_id, content_hash, unit_id, start, "end", code, coder, memo, created_at,'
+                " codebook, codebook_version, supersedes, deleted, changed_by, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [row["doc_id"], content_hash, row.get("unit_id"), row["start"], row["end"], row["code"],
+                 row["coder"], row.get("memo"), now, row.get("codebook"), row.get("codebook_version"),
+                 row.get("supersedes"), int(bool(row.get("deleted"))), row.get("changed_by") or row["coder"],
+                 row.get("source")],
+            )
+            ids.append(cursor.lastrowid)
+    return ids
+
+
+def coding_rows(db: sqlite_utils.Database) -> list[dict]:
+    """Every coding row ever written, oldest first."""
+    cursor = db.execute(f"SELECT {', '.join(chr(34) + c + chr(34) for c in CODING_COLUMNS)} FROM codings ORDER BY id")
+    return [dict(zip(CODING_COLUMNS, values)) for values in cursor]
+
+
+def version_text(db: sqlite_utils.Database, doc_id: int, content_hash: str) -> str | None:
+    found = db.execute("SELECT text FROM document_versions WHERE doc_id = ? AND content_hash = ?",
+                       [doc_id, content_hash]).fetchone()
+    return found[0] if found else None
+
+
+def coding_units(db: sqlite_utils.Database) -> list[dict]:
+    """The units coders code: turns of transcripts and clauses of policy documents, in order."""
+    sql = """
+        SELECT d.id, d.path, d.kind, d.content_hash, d.attributes, t.turn_id, t.start, t."end", t.text, t.speaker,
+               t.role, t.number
+        FROM turns t JOIN documents d ON d.id = t.doc_id WHERE d.status != 'missing'
+        UNION ALL
+        SELECT d.id, d.path, d.kind, d.content_hash, d.attributes, c.unit_id, c.start, c."end", c.text, NULL,
+               NULL, c.position
+        FROM clauses c JOIN documents d ON d.id = c.doc_id WHERE d.status != 'missing'
+        ORDER BY 1, 12
+    """
+    columns = ("doc_id", "document", "kind", "content_hash", "attributes", "unit_id", "start", "end", "text",
+               "speaker", "role", "position")
+    return [dict(zip(columns, values)) for values in db.execute(sql)]
+
+
+def add_memo(db: sqlite_utils.Database, *, target_kind: str, target: str, text: str, coder: str, now: str,
+             supersedes: int | None = None, deleted: bool = False) -> int:
+    with db.atomic():
+        return db.execute(
+            "INSERT INTO memos (target_kind, target, text, coder, supersedes, deleted, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", [target_kind, target, text, coder, supersedes, int(deleted), now],
+        ).lastrowid
+
+
+def memo_rows(db: sqlite_utils.Database) -> list[dict]:
+    columns = ("id", "target_kind", "target", "text", "coder", "supersedes", "deleted", "created_at")
+    return [dict(zip(columns, values)) for values in db.execute(f"SELECT {', '.join(columns)} FROM memos ORDER BY id")]
+
+
+def add_assignments(db: sqlite_utils.Database, rows: list[dict], now: str) -> int:
+    """Plan who codes which unit; an assignment made twice is kept once."""
+    with db.atomic():
+        before = db.execute("SELECT count(*) FROM assignments").fetchone()[0]
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO assignments (sample, coder, doc_id, unit_id, blind, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(r["sample"], r["coder"], r["doc_id"], r["unit_id"], int(r.get("blind", True)), now) for r in rows])
+        return db.execute("SELECT count(*) FROM assignments").fetchone()[0] - before
+
+
+def assignment_rows(db: sqlite_utils.Database) -> list[dict]:
+    columns = ("sample", "coder", "doc_id", "unit_id", "blind", "created_at")
+    return [dict(zip(columns, values))
+            for values in db.execute(f"SELECT {', '.join(columns)} FROM assignments ORDER BY id")]
+
+
+def write_machine_codings(db: sqlite_utils.Database, coder: str, rows: list[dict]) -> None:
+    """Replace one machine coder's codings (derived data: remade from the rules)."""
+    columns = ("coder", "doc_id", "content_hash", "unit_id", "start", "end", "code", "codebook", "codebook_version",
+               "rule_version", "cues")
+    with derived_writes(db), db.atomic():
+        db.execute("DELETE FROM machine_codings WHERE coder = ?", [coder])
+        db.conn.executemany(
+            f"INSERT INTO machine_codings ({', '.join(chr(34) + c + chr(34) for c in columns)})"
+            f" VALUES ({', '.join('?' * len(columns))})",
+            [(coder, *[json.dumps(r[c], ensure_ascii=False) if c == "cues" else r[c] for c in columns[1:]])
+             for r in rows])
+
+
+def machine_coding_rows(db: sqlite_utils.Database) -> list[dict]:
+    columns = ("coder", "doc_id", "content_hash", "unit_id", "start", "end", "code", "codebook", "codebook_version",
+               "rule_version", "cues")
+    cursor = db.execute(f"SELECT {', '.join(chr(34) + c + chr(34) for c in columns)} FROM machine_codings"
+                        " ORDER BY coder, doc_id, start, code")
+    return [{**dict(zip(columns, values)), "cues": json.loads(values[-1])} for values in cursor]
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -528,10 +682,11 @@ EXPORT_COLUMNS = {
     "clauses": ("doc_id", "unit_id", "path", "section", "heading", "heading_path", "text", "page", "start", "end"),
     "turns": ("doc_id", "turn_id", "number", "speaker", "role", "timestamp", "text", "start", "end"),
     "problems": ("run_id", "path", "code", "severity", "message", "occurred_at"),
-    "codings": ("id", "doc_id", "content_hash", "unit_id", "start", "end", "code", "coder", "memo", "created_at"),
+    "coding_history": CODING_COLUMNS,  # every coding row ever written; `codings` (what stands) is computed
 }
 _ORDER = {"documents": "id", "clauses": "doc_id, position", "turns": "doc_id, number",
-          "problems": "id", "codings": "id"}
+          "problems": "id", "coding_history": "id"}
+_TABLE = {"coding_history": "codings"}
 
 
 def rows(db: sqlite_utils.Database, table: str, *, with_text: bool = False,
@@ -540,7 +695,8 @@ def rows(db: sqlite_utils.Database, table: str, *, with_text: bool = False,
     columns = list(EXPORT_COLUMNS[table]) + (["text"] if with_text and table == "documents" else [])
     where = " WHERE doc_id = ?" if doc_id is not None and table != "documents" else ""
     where = " WHERE id = ?" if doc_id is not None and table == "documents" else where
-    sql = f"SELECT {', '.join(chr(34) + c + chr(34) for c in columns)} FROM {table}{where} ORDER BY {_ORDER[table]}"
+    sql = (f"SELECT {', '.join(chr(34) + c + chr(34) for c in columns)} FROM {_TABLE.get(table, table)}{where}"
+           f" ORDER BY {_ORDER[table]}")
     cursor = db.execute(sql, [doc_id] if doc_id is not None else [])
     for values in cursor:
         yield dict(zip(columns, values))

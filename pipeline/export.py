@@ -14,6 +14,17 @@ FORMATS = ("csv", "json", "xlsx")
 _NESTED = ("heading_path", "attributes")
 
 
+def json_ready(value):
+    """NaN (an undefined statistic) becomes JSON null, at any depth."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
 def _plain(row: dict) -> dict:
     return {k: json.loads(v) if k in _NESTED and isinstance(v, str) else v for k, v in row.items()}
 
@@ -48,7 +59,7 @@ def write_table(rows: list[dict], fmt: str, out: Path, *, sheet: str = "table",
 def dumps(rows: list[dict], fmt: str, columns: tuple[str, ...] = ()) -> str:
     """csv or json as a string."""
     if fmt == "json":
-        return json.dumps([_plain(r) for r in rows], ensure_ascii=False, indent=1) + "\n"
+        return json.dumps([json_ready(_plain(r)) for r in rows], ensure_ascii=False, indent=1) + "\n"
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else list(columns))
     writer.writeheader()

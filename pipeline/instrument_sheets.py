@@ -11,27 +11,23 @@ for the changed unit.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import openpyxl
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from .errors import InputError
 from .instruments import NONE
 from .schemes import Scheme
+from .sheets import cell_text as _text
+from .sheets import read_rows, refuse, style_header, text_hash
 
 CONFIDENCE = ("high", "medium", "low")
 INFO_COLUMNS = ("unit_id", "document", "level", "year", "heading", "text", "suggested_primary", "suggested_labels",
                 "cues", "text_hash")
 SHEET = "coding"
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def coder_columns(scheme: Scheme) -> tuple[str, ...]:
@@ -62,12 +58,7 @@ def write_sheet(rows: list[dict], scheme: Scheme, out: Path) -> Path:
         yes_no.add(f"{letter(coder_start + offset)}2:{letter(coder_start + offset)}{last}")
     primary.add(f"{letter(coder_start + len(flags))}2:{letter(coder_start + len(flags))}{last}")
     confidence.add(f"{letter(coder_start + len(flags) + 1)}2:{letter(coder_start + len(flags) + 1)}{last}")
-    fill = PatternFill("solid", fgColor="FFF2CC")  # the coder's columns stand out
-    for column in range(1, len(header) + 1):
-        cell = sheet.cell(row=1, column=column)
-        cell.font = Font(bold=True)
-        if column >= coder_start:
-            cell.fill = fill
+    style_header(sheet, coder_start)
     sheet.column_dimensions["F"].width = 80
     for row_cells in sheet.iter_rows(min_row=2, min_col=6, max_col=6):
         row_cells[0].alignment = Alignment(wrap_text=True, vertical="top")
@@ -91,7 +82,7 @@ def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
                by_document: dict[tuple[str, str], str] | None = None) -> SheetCodings:
     """Read and check a filled sheet.  ``units``: unit_id → unit (with ``text``); ``by_document``:
     (document path, unit path) → unit_id, for sheets that name units that way (the gold set)."""
-    header, rows = _read_rows(path)
+    header, rows = read_rows(path, SHEET)
     flags = [label for label in scheme.label_ids if label != NONE]
     if "primary" not in header:
         raise InputError(str(path), "has no 'primary' column; make sheets with `policoder instruments sheet`",
@@ -125,9 +116,7 @@ def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
         result.codings.append({"unit_id": unit_id, "labels": labels, "primary": values["primary"],
                                "confidence": values["confidence"] or None, "memo": values["memo"] or None,
                                "unit_text_hash": made_on or "unknown"})
-    if errors:
-        shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
-        raise InputError(str(path), f"nothing imported: {shown}", code="sheet-invalid")
+    refuse(path, errors)
     return result
 
 
@@ -144,36 +133,3 @@ def _check(values: dict, flags: list[str], scheme: Scheme, unit_id: str, units: 
     if values["confidence"] and values["confidence"] not in CONFIDENCE:
         return f"confidence must be one of {', '.join(CONFIDENCE)}, got {values['confidence']!r}"
     return None
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():  # Excel gives numbers back as floats
-        value = int(value)
-    return str(value).strip()
-
-
-def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
-    """(header, [(row number as the user sees it, row)]) of an XLSX sheet or a CSV file."""
-    if not path.is_file():
-        raise InputError(str(path), "file not found", code="file-missing")
-    if path.suffix.lower() == ".csv":
-        try:
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                reader = csv.DictReader(handle)
-                return list(reader.fieldnames or []), [(number, row) for number, row in enumerate(reader, start=2)]
-        except UnicodeDecodeError:
-            raise InputError(str(path), "is not UTF-8 text; save the CSV as UTF-8", code="sheet-invalid") from None
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as error:  # openpyxl raises many kinds for a file that is not a workbook
-        raise InputError(str(path), f"cannot be read as an XLSX workbook ({type(error).__name__})",
-                         code="sheet-invalid") from None
-    sheet = workbook[SHEET] if SHEET in workbook.sheetnames else workbook.worksheets[0]
-    values = list(sheet.iter_rows(values_only=True))
-    workbook.close()
-    if not values:
-        raise InputError(str(path), "is empty", code="sheet-invalid")
-    header = [_text(cell) for cell in values[0]]
-    return header, [(number, dict(zip(header, row))) for number, row in enumerate(values[1:], start=2)]

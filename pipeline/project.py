@@ -36,7 +36,8 @@ from . import divisions, export, stats, topics
 from .config import CONFIG_NAME, TEMPLATE, Config, load_config
 from .errors import ConfigError, InputError, ProjectError
 from .ingest import discover, file_hash, load_sidecars, read_document
-from .records import Document, Problem
+from .records import Document, Problem, utc_now
+from .project_coding import CodingMethods
 from . import instrument_model, instrument_report, instrument_sheets, instruments
 from .schemes import Scheme, load_scheme
 from .language import detect_language
@@ -49,14 +50,13 @@ MANIFEST_LIBRARIES = ("policoder", "jieba", "spacy", "scikit-learn", "gensim", "
                       "sqlite-utils", "python-docx", "beautifulsoup4", "charset-normalizer", "cnloc", "cn2an",
                       "openpyxl")
 TOKENIZE_TASK_CHARS = 50_000
-RUN_TABLES = ("documents", "clauses", "turns", "problems")
+RUN_TABLES = ("documents", "clauses", "turns", "codings", "problems")
 INSTRUMENT_COLUMNS = ("instruments", "primary_instrument", "instrument_source")
+CODING_EXPORT = ("id", "doc_id", "document", "unit_id", "start", "end", "code", "code_path", "coder", "kind", "text",
+                 "memo", "codebook", "codebook_version", "anchor", "review", "source", "created_at")
+EXPORT_TABLES = ("documents", "clauses", "turns", "codings", "coding_history", "problems")
 
 Progress = Callable[[str, int], None]  # (path just finished, total) → None
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -135,7 +135,7 @@ def open_project(root: str | Path = ".", *, db: str | Path | None = None) -> "Pr
     return Project(config, Path(db) if db else config.root / config.project.database)
 
 
-class Project:
+class Project(CodingMethods):
     def __init__(self, config: Config, db_path: Path):
         self.config = config
         self.db_path = Path(db_path)
@@ -436,6 +436,20 @@ class Project:
         (folder / "sweep_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         return summary
 
+    def _run_agreement(self, folder: Path) -> dict | None:
+        """With a codebook and two coders or more: agreement.json and agreement per code as CSV."""
+        consensus = self.config.coding.consensus_coder
+        humans = {c["coder"] for c in self.codings(machine=False) if c["coder"] != consensus}
+        if not self.config.coding.codebook or len(humans) < 2:
+            return None
+        result = export.json_ready(self.agreement())
+        (folder / "agreement.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+        export.write_table([{"code": code, **{k: v for k, v in row.items() if k != "alpha_ci"},
+                             "alpha_low": row["alpha_ci"][0], "alpha_high": row["alpha_ci"][1]}
+                            for code, row in result["codes"].items()], "csv", folder / "agreement.csv")
+        return {"coders": result["coders"], "units": result["units"],
+                "alpha_nominal": (result["overall"]["nominal"] or {}).get("krippendorff_alpha")}
+
     def _run_topics(self, folder: Path, *, workers: int) -> dict:
         """The batch run's topic model: the configured K, or the K the sweep chooses; what and why for the manifest."""
         section = self.config.topics
@@ -680,9 +694,11 @@ class Project:
     # --- reading and exporting -------------------------------------------------------------
 
     def rows(self, table: str, *, with_text: bool = False) -> list[dict]:
-        if table not in store.EXPORT_COLUMNS:
-            raise ProjectError(f"unknown table {table!r}; choose one of {', '.join(store.EXPORT_COLUMNS)}",
+        if table not in (*store.EXPORT_COLUMNS, "codings"):
+            raise ProjectError(f"unknown table {table!r}; choose one of {', '.join(EXPORT_TABLES)}",
                                code="unknown-table")
+        if table == "codings":  # what stands now: anchored on the current texts, codes as the codebook has them
+            return [{column: row[column] for column in CODING_EXPORT} for row in self.codings()]
         rows = list(store.rows(self.db, table, with_text=with_text))
         if table == "clauses":  # each clause with its instruments (human, model or rules: see instrument_rows)
             labelled = {row["unit_id"]: row for row in self.instrument_rows()}
@@ -727,6 +743,10 @@ class Project:
         classified = self.classify_instruments()
         timings["instruments"] = round(time.perf_counter() - began, 3)
 
+        began = time.perf_counter()
+        autocoded = self.autocode() if self.config.coding.codebook else None
+        timings["autocode"] = round(time.perf_counter() - began, 3)
+
         outputs = self.root / self.config.project.outputs
         outputs.mkdir(parents=True, exist_ok=True)
         partial = outputs / f".incomplete-{run_id}"
@@ -747,6 +767,7 @@ class Project:
         if tables["clauses"]:
             report_notes = self.instruments_report(partial / "instruments")["notes"]
         topic_summary = self._run_topics(partial / "topics", workers=workers or 1)
+        agreement_summary = self._run_agreement(partial)
         timings["export"] = round(time.perf_counter() - began, 3)
         store.finish_run(self.db, run_id, utc_now())
         manifest = {
@@ -760,6 +781,8 @@ class Project:
             "tokenizer_hash": tokenize_report.tokenizer_hash,
             "instruments": {**classified, "notes": report_notes},
             "topics": topic_summary,
+            "autocode": autocoded,
+            "agreement": agreement_summary,
             "inputs": ingest_report.inputs,
             "counts": {
                 "inputs": len(ingest_report.inputs),
@@ -821,6 +844,8 @@ def _in_scheme_order(labels, scheme: Scheme) -> list[str]:
 
 
 def export_columns(table: str) -> tuple[str, ...]:
+    if table == "codings":
+        return CODING_EXPORT
     columns = store.EXPORT_COLUMNS.get(table, ())
     return columns + INSTRUMENT_COLUMNS if table == "clauses" else columns
 

@@ -6,6 +6,7 @@ database or the console.  Field names are the column names used by ``pipeline.db
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 LEVELS = ("national", "provincial", "municipal", "county")
 KINDS = ("policy", "transcript")
@@ -130,3 +131,8 @@ class Token:
     norm: str
     is_stop: bool
     is_punct: bool
+
+
+def utc_now() -> str:
+    """When human work and runs are recorded (UTC, to the second)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -79,23 +79,66 @@ def krippendorff_alpha(ratings: Ratings, level: str = "nominal") -> float:
 
 def krippendorff_alpha_ci(ratings: Ratings, level: str = "nominal", *, boot: int = 1000, seed: int = 0,
                           confidence: float = 0.95) -> tuple[float, float, float]:
-    """Alpha with a percentile bootstrap interval (units resampled with replacement): (alpha, low, high)."""
+    """Alpha with a percentile bootstrap interval (units resampled with replacement): (alpha, low, high).
+
+    The estimate is the ``krippendorff`` package's.  Each bootstrap draw reuses the per-unit
+    coincidence counts (alpha's sums are sums over units), so all draws are one matrix product
+    instead of ``boot`` calls; ``tests/test_reliability.py`` checks the draws against the package.
+    """
     import krippendorff
 
     data, domain = _matrix(ratings, level)
     if data is None:
         return math.nan, math.nan, math.nan
     estimate = float(krippendorff.alpha(reliability_data=data, level_of_measurement=level, value_domain=domain))
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(boot):
-        sample = data[:, rng.integers(0, data.shape[1], data.shape[1])]
-        if len(np.unique(sample[~np.isnan(sample)])) > 1:
-            draws.append(krippendorff.alpha(reliability_data=sample, level_of_measurement=level, value_domain=domain))
-    if not draws:
+    draws = bootstrap_alphas(data, domain, level, boot=boot, seed=seed)
+    draws = draws[~np.isnan(draws)]
+    if not draws.size:
         return estimate, math.nan, math.nan
     tail = (1 - confidence) / 2
     return estimate, float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
+
+
+def bootstrap_alphas(data: np.ndarray, domain: list, level: str, *, boot: int, seed: int) -> np.ndarray:
+    """Alpha of ``boot`` resamples of the units (columns of ``data``, coders × units, nan = missing);
+    nan where a resample holds a single value."""
+    rng = np.random.default_rng(seed)
+    values = np.asarray(domain, dtype=float)
+    units = data.shape[1]
+    counts = np.stack([(data == value).sum(axis=0) for value in values], axis=1).astype(float)  # units × values
+    pairable = counts.sum(axis=1)
+    scale = np.where(pairable >= 2, 1 / np.maximum(pairable - 1, 1), 0.0)
+    # each unit's coincidences: n_uc n_uk / (m_u - 1), without a value's pairing with itself
+    per_unit = (counts[:, :, None] * counts[:, None, :]
+                - counts[:, :, None] * np.eye(len(values))[None]) * scale[:, None, None]
+    weights = np.stack([np.bincount(rng.integers(0, units, units), minlength=units) for _ in range(boot)])
+    coincidences = np.einsum("bu,uck->bck", weights, per_unit)
+    totals = coincidences.sum(axis=2)  # n_c per draw
+    n = totals.sum(axis=1)
+    delta = _delta(values, totals, level)
+    observed = (coincidences * delta).sum(axis=(1, 2))
+    expected = (totals[:, :, None] * totals[:, None, :] * delta).sum(axis=(1, 2)) / np.maximum(n - 1, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(expected > 0, 1 - observed / expected, np.nan)
+
+
+def _delta(values: np.ndarray, totals: np.ndarray, level: str) -> np.ndarray:
+    """Squared distance between values (draws × values × values), as Krippendorff (2011) defines it."""
+    c, k = values[:, None], values[None, :]
+    if level == "nominal":
+        return np.broadcast_to(1.0 - np.eye(len(values)), (len(totals), len(values), len(values)))
+    if level == "interval":
+        return np.broadcast_to((c - k) ** 2, (len(totals), len(values), len(values)))
+    if level == "ratio":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.nan_to_num(((c - k) / (c + k)) ** 2)
+        return np.broadcast_to(ratio, (len(totals), len(values), len(values)))
+    # ordinal: the frequencies of the values between the two, each end counted half
+    cumulative = np.cumsum(totals, axis=1)
+    low, high = np.minimum.outer(range(len(values)), range(len(values))), \
+        np.maximum.outer(range(len(values)), range(len(values)))
+    between = cumulative[:, high] - cumulative[:, low] + totals[:, low]
+    return (between - (totals[:, low] + totals[:, high]) / 2) ** 2
 
 
 # --- internals -------------------------------------------------------------------------------------

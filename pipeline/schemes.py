@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-from .errors import ConfigError
-from .yamlfile import Node, read_yaml
+from .yamlfile import Node, items, locate, shipped_files, known, number, read_yaml, required, strings, text, unique
 
 GAP = "…"
 NONE = "none"
@@ -90,89 +88,79 @@ class Scheme:
 
 def shipped_schemes() -> dict[str, Path]:
     """Scheme name → file, for the schemes policoder ships."""
-    folder = resources.files("pipeline") / "data" / "codebooks" / "instruments"
-    return {Path(entry.name).stem: Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".yaml")}
+    return shipped_files("instruments")
 
 
 def load_scheme(name_or_path: str | Path, *, root: Path | None = None) -> Scheme:
     """A shipped scheme by name (``default``, ``rothwell_zegveld``) or a YAML file (relative to ``root``)."""
-    shipped = shipped_schemes()
-    if str(name_or_path) in shipped:
-        return _parse(shipped[str(name_or_path)])
-    path = Path(name_or_path)
-    if root is not None and not path.is_absolute():
-        path = root / path
-    if not path.exists():
-        raise ConfigError(str(path), f"no such scheme; shipped schemes: {', '.join(sorted(shipped))}",
-                          code="scheme-missing")
-    return _parse(path)
+    return _parse(locate(name_or_path, shipped_schemes(), root, what="scheme"))
 
 
 def _parse(path: Path) -> Scheme:
     root = read_yaml(path, code=CODE)
     if not isinstance(root.value, dict):
-        raise root.error("a scheme is a mapping with scheme, version, labels and groups", code=CODE)
-    _known(root, {"scheme", "version", "title", "gap", "threshold", "labels", "negation", "groups"})
-    labels = tuple(_label(node) for node in _items(root, "labels"))
+        raise root.error("a scheme is a mapping with scheme, version, labels and groups")
+    known(root, {"scheme", "version", "title", "gap", "threshold", "labels", "negation", "groups"})
+    labels = tuple(_label(node) for node in items(root, "labels"))
     label_ids = [label.id for label in labels]
     if NONE not in label_ids:  # what a unit with no instrument gets
-        raise root["labels"].error(f"the labels must include {NONE!r} (units without an instrument)", code=CODE)
-    _unique(_items(root, "labels"), "label")
-    groups_nodes = _items(root, "groups")
-    _unique(groups_nodes, "group")
+        raise root["labels"].error(f"the labels must include {NONE!r} (units without an instrument)")
+    unique(items(root, "labels"), "label")
+    groups_nodes = items(root, "groups")
+    unique(groups_nodes, "group")
     group_ids = {node["id"].value for node in groups_nodes}
     negation = _negation(root["negation"], group_ids) if "negation" in root.children else None
     groups = tuple(_group(node, label_ids, group_ids) for node in groups_nodes)
-    gap = _number(root, "gap", 8, int)
-    threshold = _number(root, "threshold", 2.0, float)
+    gap = number(root, "gap", 8, int)
+    threshold = number(root, "threshold", 2.0, float)
     return Scheme(
-        id=_text(root, "scheme"), version=str(_required(root, "version").value), title=_text(root, "title", ""),
+        id=text(root, "scheme"), version=str(required(root, "version").value), title=text(root, "title", ""),
         labels=labels, groups=groups, gap=gap, threshold=threshold, negation=negation, source=str(path),
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
 
 
 def _label(node: Node) -> Label:
-    _known(node, {"id", "name", "name_en", "definition", "notes"})
-    return Label(id=_text(node, "id"), name=_text(node, "name"), name_en=_text(node, "name_en", ""),
-                 definition=_text(node, "definition", ""), notes=_text(node, "notes", ""))
+    known(node, {"id", "name", "name_en", "definition", "notes"})
+    return Label(id=text(node, "id"), name=text(node, "name"), name_en=text(node, "name_en", ""),
+                 definition=text(node, "definition", ""), notes=text(node, "notes", ""))
 
 
 def _group(node: Node, label_ids: list[str], group_ids: set[str]) -> Group:
-    _known(node, {"id", "label", "priority", "weight", "yields_to", "suppresses", "inside_words", "cues"})
-    group_id, label = _text(node, "id"), _text(node, "label")
+    known(node, {"id", "label", "priority", "weight", "yields_to", "suppresses", "inside_words", "cues"})
+    group_id, label = text(node, "id"), text(node, "label")
     if label not in label_ids:
         raise node["label"].error(f"group {group_id!r}: label {label!r} is not one of the scheme's labels "
-                                  f"({', '.join(label_ids)})", code=CODE)
-    weight = _number(node, "weight", 1.0, float)
-    yields_to = tuple(_strings(node, "yields_to"))
+                                  f"({', '.join(label_ids)})")
+    weight = number(node, "weight", 1.0, float)
+    yields_to = tuple(strings(node, "yields_to"))
     for other, item in zip(yields_to, node.get("yields_to").children if node.get("yields_to") else []):
         if other not in group_ids:
-            raise item.error(f"group {group_id!r} yields to unknown group {other!r}", code=CODE)
-    suppresses = tuple(_strings(node, "suppresses"))
+            raise item.error(f"group {group_id!r} yields to unknown group {other!r}")
+    suppresses = tuple(strings(node, "suppresses"))
     for other, item in zip(suppresses, node.get("suppresses").children if node.get("suppresses") else []):
         if other not in label_ids:
-            raise item.error(f"group {group_id!r} suppresses unknown label {other!r}", code=CODE)
+            raise item.error(f"group {group_id!r} suppresses unknown label {other!r}")
     inside = node.get("inside_words")
     if inside is not None and not isinstance(inside.value, bool):
-        raise inside.error("inside_words must be true or false", code=CODE)
+        raise inside.error("inside_words must be true or false")
     cues: list[Cue] = []
     cue_node = node.get("cues")
     if cue_node is not None and cue_node.value not in ({}, None):
         if not isinstance(cue_node.value, dict):
-            raise cue_node.error(f"group {group_id!r}: cues is a mapping of language (zh, en) to a list", code=CODE)
+            raise cue_node.error(f"group {group_id!r}: cues is a mapping of language (zh, en) to a list")
         for language, words in cue_node.children.items():
             if language not in LANGUAGES:
-                raise words.error(f"group {group_id!r}: unknown cue language {language!r}; use zh or en", code=CODE)
+                raise words.error(f"group {group_id!r}: unknown cue language {language!r}; use zh or en")
             if not isinstance(words.value, list):
-                raise words.error(f"group {group_id!r}: cues.{language} must be a list", code=CODE)
+                raise words.error(f"group {group_id!r}: cues.{language} must be a list")
             for item in words.children:
                 cue = _cue(item, group_id, label, weight, language)
                 if cue.text.startswith("^") and not (language == "zh" and inside and inside.value):
                     raise item.error(f"cue {cue.text!r}: '^' (at the start of the unit) needs a Chinese cue in a "
-                                     f"group with inside_words: true", code=CODE)
+                                     f"group with inside_words: true")
                 cues.append(cue)
-    return Group(id=group_id, label=label, priority=_number(node, "priority", 9, int), weight=weight,
+    return Group(id=group_id, label=label, priority=number(node, "priority", 9, int), weight=weight,
                  yields_to=yields_to, suppresses=suppresses, inside_words=bool(inside and inside.value),
                  cues=tuple(cues))
 
@@ -181,84 +169,24 @@ def _cue(node: Node, group: str, label: str, weight: float, language: str) -> Cu
     """A cue is a string, or a one-entry mapping ``{cue: weight}``."""
     value = node.value
     if isinstance(value, dict) and len(value) == 1:
-        (text, cue_weight), = value.items()
+        (cue_text, cue_weight), = value.items()
         if not isinstance(cue_weight, (int, float)) or isinstance(cue_weight, bool):
-            raise node.error(f"cue {text!r}: weight must be a number", code=CODE)
-        weight, value = float(cue_weight), text
+            raise node.error(f"cue {text!r}: weight must be a number")
+        weight, value = float(cue_weight), cue_text
     if not isinstance(value, str) or not value.strip():
-        raise node.error(f"group {group!r}: a cue must be a non-empty word or phrase, got {value!r}", code=CODE)
+        raise node.error(f"group {group!r}: a cue must be a non-empty word or phrase, got {value!r}")
     parts = [part.strip() for part in value.split(GAP)]
     if any(not part for part in parts):
-        raise node.error(f"cue {value!r}: '{GAP}' must stand between two words", code=CODE)
+        raise node.error(f"cue {value!r}: '{GAP}' must stand between two words")
     return Cue(text=value.strip(), group=group, label=label, weight=weight, language=language)
 
 
 def _negation(node: Node, group_ids: set[str]) -> Negation:
-    _known(node, {"window", "words", "applies_to", "becomes"})
-    applies_to = tuple(_strings(node, "applies_to"))
-    becomes = _text(node, "becomes")
+    known(node, {"window", "words", "applies_to", "becomes"})
+    applies_to = tuple(strings(node, "applies_to"))
+    becomes = text(node, "becomes")
     for group in (*applies_to, becomes):
         if group not in group_ids:
-            raise node.error(f"negation names unknown group {group!r}", code=CODE)
-    return Negation(window=_number(node, "window", 6, int), words=tuple(_strings(node, "words")),
+            raise node.error(f"negation names unknown group {group!r}")
+    return Negation(window=number(node, "window", 6, int), words=tuple(strings(node, "words")),
                     applies_to=applies_to, becomes=becomes)
-
-
-# --- small validators: each error names the line --------------------------------------------------
-
-def _known(node: Node, keys: set[str]) -> None:
-    if not isinstance(node.value, dict):
-        raise node.error(f"expected a mapping with {', '.join(sorted(keys))}", code=CODE)
-    for key, child in node.children.items():
-        if key not in keys:
-            raise child.error(f"unknown key {key!r}; expected one of {', '.join(sorted(keys))}", code=CODE)
-
-
-def _required(node: Node, key: str) -> Node:
-    child = node.get(key)
-    if child is None:
-        raise node.error(f"missing {key!r}", code=CODE)
-    return child
-
-
-def _text(node: Node, key: str, default: str | None = None) -> str:
-    if default is not None and node.get(key) is None:
-        return default
-    child = _required(node, key)
-    if not isinstance(child.value, (str, int)) or isinstance(child.value, bool) or not str(child.value).strip():
-        raise child.error(f"{key} must be a non-empty text", code=CODE)
-    return str(child.value).strip()
-
-
-def _number(node: Node, key: str, default, kind):
-    child = node.get(key)
-    if child is None:
-        return default
-    if not isinstance(child.value, (int, float)) or isinstance(child.value, bool) or child.value < 0:
-        raise child.error(f"{key} must be a number of 0 or more", code=CODE)
-    return kind(child.value)
-
-
-def _strings(node: Node, key: str) -> list[str]:
-    child = node.get(key)
-    if child is None:
-        return []
-    if not isinstance(child.value, list) or not all(isinstance(v, str) and v for v in child.value):
-        raise child.error(f"{key} must be a list of words", code=CODE)
-    return list(child.value)
-
-
-def _items(node: Node, key: str) -> list[Node]:
-    child = _required(node, key)
-    if not isinstance(child.value, list) or not child.value:
-        raise child.error(f"{key} must be a non-empty list", code=CODE)
-    return child.children
-
-
-def _unique(items: list[Node], what: str) -> None:
-    seen: set[str] = set()
-    for item in items:
-        ident = _text(item, "id")
-        if ident in seen:
-            raise item["id"].error(f"{what} id {ident!r} appears twice", code=CODE)
-        seen.add(ident)

@@ -7,6 +7,7 @@ item, so that a validator that finds a bad value deep inside can say where it is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -22,6 +23,7 @@ class Node:
     line: int
     path: Path
     children: dict | list = field(default_factory=dict)
+    code: str = "yaml-invalid"  # the error code of the kind of file (scheme-invalid, codebook-invalid)
 
     def __getitem__(self, key) -> Node:
         return self.children[key]
@@ -29,8 +31,27 @@ class Node:
     def get(self, key, default=None):
         return self.children.get(key, default) if isinstance(self.children, dict) else default
 
-    def error(self, message: str, *, code: str) -> ConfigError:
-        return ConfigError(str(self.path), message, key=f"line {self.line}", code=code)
+    def error(self, message: str) -> ConfigError:
+        return ConfigError(str(self.path), message, key=f"line {self.line}", code=self.code)
+
+
+def shipped_files(*folder: str) -> dict[str, Path]:
+    """Name → file of the YAML files policoder ships in ``codebooks/<folder>`` (package data)."""
+    base = resources.files("pipeline").joinpath("data", "codebooks", *folder)
+    return {Path(entry.name).stem: Path(str(entry)) for entry in base.iterdir() if entry.name.endswith(".yaml")}
+
+
+def locate(name_or_path: str | Path, shipped: dict[str, Path], root: Path | None, *, what: str) -> Path:
+    """A shipped file by name, or a path (relative to the project ``root``) that must exist."""
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    path = Path(name_or_path)
+    if root is not None and not path.is_absolute():
+        path = root / path
+    if not path.exists():
+        raise ConfigError(str(path), f"no such {what}; shipped: {', '.join(sorted(shipped))}",
+                          code=f"{what}-missing")
+    return path
 
 
 def read_yaml(path: str | Path, *, code: str) -> Node:
@@ -67,8 +88,68 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path, code: str) ->
                 raise ConfigError(str(path), f"key {key!r} appears twice", key=f"line {key_node.start_mark.line + 1}",
                                   code=code)
             children[key] = _convert(loader, value_node, path, code)
-        return Node({k: v.value for k, v in children.items()}, line, path, children)
+        return Node({k: v.value for k, v in children.items()}, line, path, children, code)
     if isinstance(node, yaml.SequenceNode):
         items = [_convert(loader, item, path, code) for item in node.value]
-        return Node([item.value for item in items], line, path, items)
-    return Node(loader.construct_object(node), line, path)
+        return Node([item.value for item in items], line, path, items, code)
+    return Node(loader.construct_object(node), line, path, code=code)
+
+
+# --- validators for hand-written files: each error names the line ----------------------------------
+
+def known(node: Node, keys: set[str]) -> None:
+    if not isinstance(node.value, dict):
+        raise node.error(f"expected a mapping with {', '.join(sorted(keys))}")
+    for key, child in node.children.items():
+        if key not in keys:
+            raise child.error(f"unknown key {key!r}; expected one of {', '.join(sorted(keys))}")
+
+
+def required(node: Node, key: str) -> Node:
+    child = node.get(key)
+    if child is None:
+        raise node.error(f"missing {key!r}")
+    return child
+
+
+def text(node: Node, key: str, default: str | None = None) -> str:
+    if default is not None and node.get(key) is None:
+        return default
+    child = required(node, key)
+    if not isinstance(child.value, (str, int)) or isinstance(child.value, bool) or not str(child.value).strip():
+        raise child.error(f"{key} must be a non-empty text")
+    return str(child.value).strip()
+
+
+def number(node: Node, key: str, default, kind):
+    child = node.get(key)
+    if child is None:
+        return default
+    if not isinstance(child.value, (int, float)) or isinstance(child.value, bool) or child.value < 0:
+        raise child.error(f"{key} must be a number of 0 or more")
+    return kind(child.value)
+
+
+def strings(node: Node, key: str) -> list[str]:
+    child = node.get(key)
+    if child is None:
+        return []
+    if not isinstance(child.value, list) or not all(isinstance(v, str) and v for v in child.value):
+        raise child.error(f"{key} must be a list of words")
+    return list(child.value)
+
+
+def items(node: Node, key: str) -> list[Node]:
+    child = required(node, key)
+    if not isinstance(child.value, list) or not child.value:
+        raise child.error(f"{key} must be a non-empty list")
+    return child.children
+
+
+def unique(items: list[Node], what: str) -> None:
+    seen: set[str] = set()
+    for item in items:
+        ident = text(item, "id")
+        if ident in seen:
+            raise item["id"].error(f"{what} id {ident!r} appears twice")
+        seen.add(ident)

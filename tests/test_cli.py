@@ -4,6 +4,7 @@ import json
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.project import export_columns
 from tests.conftest import make_pdf
 
 
@@ -78,4 +79,5 @@ def test_cli_empty_table_still_has_its_header(tmp_path):
     invoke("init", root)
     assert invoke("export", "codings", "--format", "csv", "-o", tmp_path / "c.csv", "--project", root).exit_code == 0
     header = (tmp_path / "c.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert header == ["id,doc_id,content_hash,unit_id,start,end,code,coder,memo,created_at"]
+    assert header == [",".join(export_columns("codings"))]
+    assert header[0].startswith("id,doc_id,document,unit_id,start,end,code,code_path,coder")

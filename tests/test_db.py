@@ -28,7 +28,7 @@ def db(tmp_path):
 
 def test_db_schema_is_migrated_once_and_strict(db, tmp_path):
     assert store.schema_version(db) == ["m001_documents_units_problems", "m002_unit_tokens", "m003_instruments",
-                                        "m004_topics"]
+                                        "m004_topics", "m005_coding"]
     again = store.connect(tmp_path / "p.db")  # reopening applies nothing twice
     assert store.schema_version(again) == store.schema_version(db)
     assert "STRICT" in db.execute("SELECT sql FROM sqlite_master WHERE name = 'clauses'").fetchone()[0]
@@ -41,12 +41,12 @@ def test_db_schema_is_migrated_once_and_strict(db, tmp_path):
 def test_db_reingest_replaces_units_but_keeps_codings_and_versions(db):
     first = document("一、甲。\n二、乙。", [("1", 0, 4), ("2", 5, 9)], "h1")
     doc_id = store.write_document(db, first, ingest_key="k1", now=NOW)
-    coding = store.add_coding(db, doc_id=doc_id, start=5, end=9, code="incentive", coder="A", now=NOW,
-                              unit_id=f"{doc_id}-2")
+    (coding,) = store.add_codings(db, [{"doc_id": doc_id, "start": 5, "end": 9, "code": "incentive", "coder": "A",
+                                        "unit_id": f"{doc_id}-2"}], NOW)
     changed = document("一、甲。\n二、乙改。\n三、丙。", [("1", 0, 4), ("2", 5, 10), ("3", 11, 15)], "h2")
     assert store.write_document(db, changed, ingest_key="k2", now=NOW) == doc_id
     assert [r["unit_id"] for r in store.rows(db, "clauses")] == [f"{doc_id}-1", f"{doc_id}-2", f"{doc_id}-3"]
-    kept = list(store.rows(db, "codings"))
+    kept = list(store.rows(db, "coding_history"))
     assert [(c["id"], c["content_hash"], c["start"], c["end"]) for c in kept] == [(coding, "h1", 5, 9)]
     # the coded span still reads the same on the text version it was made on
     old_text = db.execute("SELECT text FROM document_versions WHERE doc_id = ? AND content_hash = 'h1'",

@@ -297,7 +297,8 @@ def test_human_codings_cannot_be_changed_or_deleted(small, tmp_path):
     _fill(sheet, {first: {"incentive": 1, "primary": "incentive"}})
     small.import_instrument_sheet(sheet, "wang")
     doc_id = small.rows("documents")[0]["id"]
-    store.add_coding(small.db, doc_id=doc_id, start=0, end=4, code="incentive", coder="wang", now="2026-11-23")
+    store.add_codings(small.db, [{"doc_id": doc_id, "start": 0, "end": 4, "code": "incentive", "coder": "wang"}],
+                      "2026-11-23")
     for statement in ("DELETE FROM instrument_codings", "UPDATE instrument_codings SET coder = 'x'",
                       "DELETE FROM codings", "UPDATE codings SET memo = 'x'"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):

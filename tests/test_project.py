@@ -53,8 +53,9 @@ def test_project_second_ingest_is_incremental_and_keeps_human_codings(project):
     project.ingest()
     notice_id = project.document("notice.txt")["id"]
     unit = project.rows("clauses")[1]
-    store.add_coding(project.db, doc_id=notice_id, start=unit["start"], end=unit["end"], code="incentive",
-                     coder="A", now="2026-11-23T00:00:00+00:00", unit_id=unit["unit_id"])
+    store.add_codings(project.db, [{"doc_id": notice_id, "start": unit["start"], "end": unit["end"],
+                                    "code": "incentive", "coder": "A", "unit_id": unit["unit_id"]}],
+                      "2026-11-23T00:00:00+00:00")
     again = project.ingest()
     assert again.ingested == [] and len(again.unchanged) == 2
     notice = project.root / "corpus" / "notice.txt"

@@ -1,0 +1,472 @@
+"""The coding half of the library API: codebook, codings, memos, assignments, coding sheets,
+auto-coding, agreement and reconciliation, and coding reports.  ``Project`` inherits these methods;
+the CLI (``policoder code``, ``policoder codebook``, ``policoder agreement``) and the workbench call
+them, and so can a notebook.
+
+Human work is only ever appended (``pipeline.db``); what stands now is computed by
+``pipeline.coding.current``.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from . import agreement as agreement_stats
+from . import coding, coding_report, coding_sheets
+from . import db as store
+from .autocode import AutoCoder
+from .codebook import Codebook, load_codebook
+from .errors import ProjectError
+from .records import utc_now
+
+MEMO_TARGETS = ("project", "document", "unit", "code", "coding")
+
+
+class CodingMethods:
+    """Mixed into ``Project`` (which gives ``db``, ``config``, ``root`` and ``tokenizer_settings``)."""
+
+    # --- codebook ---------------------------------------------------------------------------
+
+    def codebook(self, name_or_path: str | Path | None = None) -> Codebook:
+        """The project's codebook (``[coding] codebook``), or another one by name or path."""
+        chosen = name_or_path or self.config.coding.codebook
+        if not chosen:
+            raise ProjectError("no codebook: set [coding] codebook in policoder.toml (a YAML file, or a shipped "
+                               "example: iei_interviews, performance_four_dimensions)", code="no-codebook")
+        return load_codebook(chosen, root=self.root, require_definitions=self.config.coding.require_definitions)
+
+    def _codebook_or_none(self) -> Codebook | None:
+        return self.codebook() if self.config.coding.codebook else None
+
+    # --- reading codings --------------------------------------------------------------------
+
+    def _documents_now(self) -> dict[int, dict]:
+        cursor = self.db.execute("SELECT id, path, kind, content_hash, text, attributes FROM documents")
+        return {row[0]: {"path": row[1], "kind": row[2], "content_hash": row[3], "text": row[4],
+                         "attributes": json.loads(row[5] or "{}")} for row in cursor}
+
+    def coding_units(self) -> list[dict]:
+        """Units coders code and agreement compares: transcript turns (interviewer questions aside)
+        and policy clauses."""
+        return [unit for unit in store.coding_units(self.db) if unit["role"] != "interviewer"]
+
+    def codings(self, *, coders: list[str] | None = None, machine: bool = True) -> list[dict]:
+        """The codings that stand now, human and (with ``machine``) auto-coder ones."""
+        codebook = self._codebook_or_none()
+        documents = self._documents_now()
+        units = coding.UnitIndex(store.coding_units(self.db))
+        rows = coding.current(store.coding_rows(self.db), documents,
+                              lambda doc_id, digest: store.version_text(self.db, doc_id, digest), units, codebook)
+        if machine:
+            rows += coding.machine(store.machine_coding_rows(self.db), documents, codebook)
+        return [row for row in rows if coders is None or row["coder"] in coders]
+
+    def coding_history(self, coding_id: int) -> list[dict]:
+        chain = coding.history(store.coding_rows(self.db), coding_id)
+        if not chain:
+            raise ProjectError(f"no coding {coding_id}", code="unknown-coding")
+        return chain
+
+    # --- writing codings --------------------------------------------------------------------
+
+    def code(self, document: str | int, start: int, end: int, code: str, coder: str, *,
+             memo: str | None = None) -> int:
+        """Code the span [start, end) (code points of the document's current text); returns the coding id."""
+        codebook = self.codebook()
+        doc = self._document_row(document)
+        self._check_span(doc, start, end)
+        _check_coder(coder)
+        _check_code(codebook, code)
+        return self._append([{"doc_id": doc["id"], "start": start, "end": end, "code": code, "coder": coder,
+                              "memo": memo, "codebook": codebook.id, "codebook_version": codebook.version,
+                              "unit_id": self._unit_of(doc["id"], start, end), "source": "api"}])[0]
+
+    def recode(self, coding_id: int, *, by: str, code: str | None = None, start: int | None = None,
+               end: int | None = None, memo: str | None = None) -> int:
+        """Change a coding (its code, span or memo): a new row supersedes it; the old one stays in history."""
+        _check_coder(by)
+        old = self._standing(coding_id)
+        codebook = self.codebook()
+        start = old["start"] if start is None else start
+        end = old["end"] if end is None else end
+        if start is None:
+            raise ProjectError(f"coding {coding_id} lost its place in the text; give its new start and end",
+                               code="coding-unanchored")
+        doc = self._document_row(str(old["doc_id"]))
+        self._check_span(doc, start, end)
+        code = code or old["code"]
+        _check_code(codebook, code)
+        return self._append([{"doc_id": old["doc_id"], "start": start, "end": end, "code": code,
+                              "coder": old["coder"], "memo": old["memo"] if memo is None else memo,
+                              "codebook": codebook.id, "codebook_version": codebook.version,
+                              "unit_id": self._unit_of(old["doc_id"], start, end), "supersedes": coding_id,
+                              "changed_by": by, "source": "edit"}])[0]
+
+    def uncode(self, coding_id: int, *, by: str) -> int:
+        """Remove a coding: a deletion row supersedes it (history keeps it)."""
+        _check_coder(by)
+        row = next(r for r in store.coding_rows(self.db) if r["id"] == self._standing(coding_id)["id"])
+        return self._append([{**row, "supersedes": coding_id, "deleted": True, "changed_by": by,
+                              "source": "delete"}])[0]
+
+    def _standing(self, coding_id: int) -> dict:
+        for row in self.codings(machine=False):
+            if row["id"] == coding_id:
+                return row
+        chain = coding.history(store.coding_rows(self.db), coding_id)
+        if not chain:
+            raise ProjectError(f"no coding {coding_id}", code="unknown-coding")
+        last = chain[-1]
+        state = "deleted" if last["deleted"] else f"replaced by coding {last['id']}"
+        raise ProjectError(f"coding {coding_id} was already {state}; see `policoder code history {coding_id}`",
+                           code="coding-superseded")
+
+    def _append(self, rows: list[dict]) -> list[int]:
+        try:
+            return store.add_codings(self.db, rows, utc_now())
+        except sqlite3.IntegrityError as error:
+            raise ProjectError(f"nothing written: another change got there first ({error})",
+                               code="coding-conflict") from None
+
+    def _document_row(self, document: str | int) -> dict:
+        found = store.find_document(self.db, str(document))
+        if found is None:
+            raise ProjectError(f"no single document matches {document!r}; see `policoder docs`",
+                               code="unknown-document")
+        return found
+
+    @staticmethod
+    def _check_span(doc: dict, start: int, end: int) -> None:
+        if not 0 <= start < end <= len(doc["text"]):
+            raise ProjectError(f"span {start}–{end} is not inside document {doc['id']} "
+                               f"(0–{len(doc['text'])} code points)", code="bad-span")
+
+    def _unit_of(self, doc_id: int, start: int, end: int) -> str | None:
+        unit = coding.UnitIndex([u for u in store.coding_units(self.db) if u["doc_id"] == doc_id]).holding(
+            doc_id, start, end)
+        return unit["unit_id"] if unit else None
+
+    # --- memos ------------------------------------------------------------------------------
+
+    def write_memo(self, target_kind: str, target: str | int, text: str, coder: str, *,
+                   replaces: int | None = None) -> int:
+        """A memo on the project, a document, a unit, a code or a coding (a new version with ``replaces``)."""
+        if target_kind not in MEMO_TARGETS:
+            raise ProjectError(f"memo target must be one of {', '.join(MEMO_TARGETS)}", code="bad-memo")
+        _check_coder(coder)
+        if not text.strip():
+            raise ProjectError("a memo needs text", code="bad-memo")
+        try:
+            return store.add_memo(self.db, target_kind=target_kind, target=str(target), text=text, coder=coder,
+                                  now=utc_now(), supersedes=replaces)
+        except sqlite3.IntegrityError:
+            raise ProjectError(f"memo {replaces} was already replaced", code="memo-superseded") from None
+
+    def memos(self, *, target_kind: str | None = None, target: str | int | None = None) -> list[dict]:
+        rows = store.memo_rows(self.db)
+        standing = coding.current_rows(rows)
+        return [row for row in standing if (target_kind is None or row["target_kind"] == target_kind)
+                and (target is None or row["target"] == str(target))]
+
+    # --- assignment and coverage ------------------------------------------------------------
+
+    def assign(self, coders: list[str], n: int, *, sample: str, stratify: str | None = "group",
+               kind: str = "transcript", blind: bool = True, seed: int | None = None) -> list[dict]:
+        """Give every coder in ``coders`` the same sample of ``n`` units (stratified by a document
+        attribute such as the participant group), so that their overlap for agreement is planned."""
+        from sklearn.model_selection import train_test_split
+
+        for coder in coders:
+            _check_coder(coder)
+        documents = self._documents_now()
+        pool = [u for u in self.coding_units() if u["kind"] == kind]
+        if not 0 < n <= len(pool):
+            raise ProjectError(f"cannot sample {n} of {len(pool)} {kind} units", code="bad-sample")
+        seed = self.config.project.seed if seed is None else seed
+        strata = [documents[u["doc_id"]]["attributes"].get(stratify) or "(none)" for u in pool] if stratify else None
+        if n == len(pool):
+            chosen = pool
+        else:
+            try:
+                chosen, _ = train_test_split(pool, train_size=n, random_state=seed, stratify=strata)
+            except ValueError as error:
+                raise ProjectError(f"cannot stratify by {stratify!r}: {error}", code="bad-sample") from None
+        rows = [{"sample": sample, "coder": coder, "doc_id": unit["doc_id"], "unit_id": unit["unit_id"],
+                 "blind": blind} for coder in coders for unit in sorted(chosen, key=_unit_order)]
+        store.add_assignments(self.db, rows, utc_now())
+        return rows
+
+    def assignments(self, coder: str | None = None) -> list[dict]:
+        return [row for row in store.assignment_rows(self.db) if coder is None or row["coder"] == coder]
+
+    def coverage(self, codings: list[dict] | None = None) -> dict[str, set[str]]:
+        """Coder → the units they rated: units assigned to them (or on a sheet they imported); every
+        unit of a document they coded in where nothing was assigned to them; for the auto-coder,
+        every unit it was run on."""
+        units = self.coding_units()
+        by_doc: dict[int, set[str]] = defaultdict(set)
+        for unit in units:
+            by_doc[unit["doc_id"]].add(unit["unit_id"])
+        seen: dict[str, set[str]] = defaultdict(set)
+        assigned_docs = set()
+        for row in store.assignment_rows(self.db):
+            seen[row["coder"]].add(row["unit_id"])
+            assigned_docs.add((row["coder"], row["doc_id"]))
+        for row in codings if codings is not None else self.codings():
+            # coding freely in a document means reading all of it, unless the coder was given units there
+            if not coding.is_machine(row["coder"]) and (row["coder"], row["doc_id"]) not in assigned_docs:
+                seen[row["coder"]] |= by_doc.get(row["doc_id"], set())
+        kinds = set(self.config.coding.auto_kinds)
+        for coder in {row["coder"] for row in store.machine_coding_rows(self.db)} | (
+                {coding.MACHINE_PREFIX} if self._auto_ran() else set()):
+            seen[coder] |= {unit["unit_id"] for unit in units if unit["kind"] in kinds}
+        known = {unit["unit_id"] for unit in units}
+        return {coder: ids & known for coder, ids in seen.items()}
+
+    def _auto_ran(self) -> bool:
+        return self.db.execute("SELECT 1 FROM runs WHERE command = 'autocode' LIMIT 1").fetchone() is not None
+
+    # --- coding sheets ----------------------------------------------------------------------
+
+    def coding_sheet(self, coder: str, out: str | Path, *, layout: str = "matrix", blind: bool = True,
+                     assigned: bool = False) -> Path:
+        """A sheet of units for ``coder``: the units assigned to them (``assigned``), or every unit of
+        the auto-coded kinds; their current whole-unit codes filled in; others' hidden when ``blind``."""
+        _check_coder(coder)
+        codebook = self.codebook()
+        documents = self._documents_now()
+        units = self.coding_units()
+        if assigned:
+            mine = {row["unit_id"] for row in self.assignments(coder)}
+            if not mine:
+                raise ProjectError(f"nothing is assigned to {coder}; see `policoder code assign`",
+                                   code="no-assignment")
+            units = [unit for unit in units if unit["unit_id"] in mine]
+        else:
+            units = [unit for unit in units if unit["kind"] in self.config.coding.auto_kinds]
+        codings = self.codings(machine=False)
+        whole = _whole_unit_codes(codings, {unit["unit_id"]: unit for unit in units})
+        rated = self.coverage(codings).get(coder, set())
+        rows = []
+        for unit in units:
+            attributes = documents[unit["doc_id"]]["attributes"]
+            row = {"unit_id": unit["unit_id"], "document": unit["document"], "speaker": unit["speaker"] or "",
+                   "participant": attributes.get("participant", ""), "group": attributes.get("group", ""),
+                   "text": unit["text"],
+                   "codes": whole.get((unit["unit_id"], coder), set()) if unit["unit_id"] in rated else None}
+            if not blind:
+                row[coding_sheets.OTHERS] = "; ".join(
+                    f"{other}: {', '.join(sorted(codes))}" for (unit_id, other), codes in sorted(whole.items())
+                    if unit_id == unit["unit_id"] and other != coder)
+            rows.append(row)
+        return coding_sheets.write_sheet(rows, codebook, Path(out), layout=layout)
+
+    def import_coding_sheet(self, path: str | Path, coder: str, *, source: str = "sheet") -> dict:
+        """Read a filled sheet as ``coder``'s whole-unit codings: codes added or removed on the sheet
+        become new rows (removals supersede); all or nothing."""
+        _check_coder(coder)
+        path = Path(path)
+        codebook = self.codebook()
+        units = {unit["unit_id"]: unit for unit in self.coding_units()}
+        sheet = coding_sheets.read_sheet(path, codebook, units)
+        whole = _whole_unit_codings(self.codings(coders=[coder], machine=False), units)
+        rows, added, removed = [], 0, 0
+        for entry in sheet.units:
+            unit = units[entry["unit_id"]]
+            have = {code: row for (unit_id, code), row in whole.items() if unit_id == entry["unit_id"]}
+            for code in sorted(entry["codes"] - set(have)):
+                rows.append({"doc_id": unit["doc_id"], "start": unit["start"], "end": unit["end"], "code": code,
+                             "coder": coder, "codebook": codebook.id, "codebook_version": codebook.version,
+                             "unit_id": unit["unit_id"], "source": f"{source}:{path.name}"})
+                added += 1
+            for code in sorted(set(have) - entry["codes"]):
+                old = next(r for r in store.coding_rows(self.db) if r["id"] == have[code]["id"])
+                rows.append({**old, "supersedes": old["id"], "deleted": True, "changed_by": coder,
+                             "source": f"{source}:{path.name}"})
+                removed += 1
+        memos = [entry for entry in sheet.units if entry["memo"]
+                 and entry["memo"] not in {m["text"] for m in self.memos(target_kind="unit", target=entry["unit_id"])}]
+        with self.db.atomic():
+            self._append(rows)
+            store.add_assignments(self.db, [{"sample": f"{source}:{path.name}", "coder": coder,
+                                             "doc_id": units[e["unit_id"]]["doc_id"], "unit_id": e["unit_id"]}
+                                            for e in sheet.units], utc_now())
+            for entry in memos:
+                self.write_memo("unit", entry["unit_id"], entry["memo"], coder)
+        return {"coder": coder, "units": len(sheet.units), "added": added, "removed": removed,
+                "memos": len(memos), "blank": sheet.blank, "warnings": sheet.warnings}
+
+    # --- auto-coding ------------------------------------------------------------------------
+
+    def autocode(self) -> dict:
+        """Apply the codebook's rules to the configured kinds of units, as the machine coder ``auto``."""
+        codebook = self.codebook()
+        coder = AutoCoder(codebook, self.tokenizer_settings())
+        units = [u for u in self.coding_units() if u["kind"] in self.config.coding.auto_kinds]
+        by_id = {unit["unit_id"]: unit for unit in units}
+        found = coder.code_units(units)
+        store.write_machine_codings(self.db, coding.MACHINE_PREFIX, [
+            {"doc_id": by_id[c.unit_id]["doc_id"], "content_hash": by_id[c.unit_id]["content_hash"],
+             "unit_id": c.unit_id, "start": by_id[c.unit_id]["start"], "end": by_id[c.unit_id]["end"],
+             "code": c.code, "codebook": codebook.id, "codebook_version": codebook.version,
+             "rule_version": codebook.rule_version, "cues": list(c.cues)} for c in found])
+        run_id = self._start_run("autocode")
+        store.finish_run(self.db, run_id, utc_now())
+        return {"coder": coding.MACHINE_PREFIX, "units": len(units), "codings": len(found),
+                "units_coded": len({c.unit_id for c in found}), "rule_version": codebook.rule_version,
+                "codes": dict(sorted(Counter(c.code for c in found).items()))}
+
+    # --- agreement and reconciliation --------------------------------------------------------
+
+    def _ratings(self, *, unit: str | None, coders: list[str] | None, depth: int | None):
+        settings = self.config.agreement
+        unit = unit or settings.unit
+        if unit not in agreement_stats.UNIT_KINDS:
+            raise ProjectError(f"unit must be one of {', '.join(agreement_stats.UNIT_KINDS)}", code="bad-unit")
+        codebook = self._codebook_or_none()
+        codings = self.codings()
+        consensus = self.config.coding.consensus_coder
+        coders = coders or sorted({c["coder"] for c in codings if c["coder"] != consensus})
+        if len(coders) < 2:
+            raise ProjectError(f"agreement needs two coders or more; found {', '.join(coders) or 'none'}",
+                               code="too-few-coders")
+        roll_up = (lambda code: _ancestor(codebook, code, depth)) if depth is not None and codebook else str
+        coverage = self.coverage(codings)
+        units = self.coding_units()
+        doc_coverage = {coder: {u["doc_id"] for u in units if u["unit_id"] in ids} for coder, ids in coverage.items()}
+        if unit == "unit":
+            ratings = agreement_stats.unit_ratings(codings, units, coverage, coders, roll_up)
+        elif unit == "segment":
+            lengths = {doc_id: len(d["text"]) for doc_id, d in self._documents_now().items()
+                       if any(doc_id in docs for docs in doc_coverage.values())}
+            ratings = agreement_stats.segment_ratings(codings, lengths, doc_coverage, coders,
+                                                      settings.segment_length, roll_up)
+        else:
+            ratings = agreement_stats.span_ratings(codings, doc_coverage, coders, settings.overlap, roll_up)
+        codes = sorted({roll_up(c["code"]) for c in codings if c["coder"] in coders})
+        return ratings, codes, unit
+
+    def agreement(self, *, unit: str | None = None, coders: list[str] | None = None, codes: list[str] | None = None,
+                  depth: int | None = None, boot: int | None = None) -> dict:
+        """Agreement per code, overall, per coder pair and per document (see ``pipeline.agreement``).
+        ``depth``: compare codes rolled up to their ancestor at that depth (0 = top level)."""
+        ratings, found, unit = self._ratings(unit=unit, coders=coders, depth=depth)
+        settings = self.config.agreement
+        options = agreement_stats.Settings(unit=unit, segment_length=settings.segment_length,
+                                           overlap=settings.overlap, boot=settings.boot if boot is None else boot,
+                                           seed=self.config.project.seed)
+        paths = {doc_id: d["path"] for doc_id, d in self._documents_now().items()}
+        result = agreement_stats.report(ratings, codes or found, options, paths)
+        result["depth"] = depth
+        return result
+
+    def disagreements(self, *, coders: list[str] | None = None, depth: int | None = None) -> list[dict]:
+        ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=depth)
+        texts = {unit["unit_id"]: unit["text"] for unit in self.coding_units()}
+        return agreement_stats.disagreements(ratings, texts)
+
+    def disagreement_sheet(self, out: str | Path, *, coders: list[str] | None = None) -> Path:
+        """A sheet of the units coders disagree on, each coder's codes shown, a ``codes`` column for the
+        consensus; import it with ``reconcile``."""
+        rows = self.disagreements(coders=coders)
+        documents = self._documents_now()
+        units = {unit["unit_id"]: unit for unit in self.coding_units()}
+        sheet_rows = []
+        for row in rows:
+            unit = units[row["unit_id"]]
+            attributes = documents[unit["doc_id"]]["attributes"]
+            given = {k: v for k, v in row.items() if k not in ("doc_id", "unit_id", "text")}
+            sheet_rows.append({"unit_id": unit["unit_id"], "document": unit["document"], "speaker": unit["speaker"],
+                               "participant": attributes.get("participant", ""),
+                               "group": attributes.get("group", ""), "text": unit["text"], "codes": None,
+                               coding_sheets.OTHERS: " | ".join(f"{c}: {v or '-'}" for c, v in given.items())})
+        return coding_sheets.write_sheet(sheet_rows, self.codebook(), Path(out), layout="column")
+
+    def reconcile(self, sheet: str | Path | None = None, *, coders: list[str] | None = None,
+                  agreed: bool = True) -> dict:
+        """Record consensus codings as their own coder (``[coding] consensus_coder``), never touching
+        the originals: units all coders agree on (``agreed``), and the decisions of a filled
+        disagreement sheet."""
+        consensus = self.config.coding.consensus_coder
+        codebook = self.codebook()
+        summary = {"coder": consensus, "agreed_units": 0, "sheet": None}
+        if agreed:
+            ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=None)
+            units = {unit["unit_id"]: unit for unit in self.coding_units()}
+            have = _whole_unit_codings(self.codings(coders=[consensus], machine=False), units)
+            rows = [{"doc_id": unit["doc_id"], "start": units[unit["unit_id"]]["start"],
+                     "end": units[unit["unit_id"]]["end"], "code": code, "coder": consensus,
+                     "codebook": codebook.id, "codebook_version": codebook.version, "unit_id": unit["unit_id"],
+                     "source": "reconcile:agreed"}
+                    for unit, codes in agreement_stats.agreed(ratings) for code in sorted(codes)
+                    if (unit["unit_id"], code) not in have and code in codebook.by_id]
+            self._append(rows)
+            summary["agreed_units"] = len({row["unit_id"] for row in rows})
+        if sheet is not None:
+            summary["sheet"] = self.import_coding_sheet(sheet, consensus, source="reconcile")
+        return summary
+
+    # --- reports ----------------------------------------------------------------------------
+
+    def coding_frequencies(self, by: str = "code", *, coders: list[str] | None = None) -> list[dict]:
+        if by not in coding_report.BY:
+            raise ProjectError(f"by must be one of {', '.join(coding_report.BY)}", code="bad-option")
+        documents = self._documents_now()
+        return coding_report.frequencies(self.codings(coders=coders), {k: d["attributes"] for k, d in documents.items()},
+                                         by)
+
+    def code_cooccurrence(self, mode: str = "unit", *, coders: list[str] | None = None) -> list[dict]:
+        if mode not in coding_report.COOCCURRENCE:
+            raise ProjectError(f"mode must be one of {', '.join(coding_report.COOCCURRENCE)}", code="bad-option")
+        return coding_report.cooccurrence(self.codings(coders=coders), mode)
+
+    def coded_segments(self, *, coders: list[str] | None = None, machine: bool = True) -> list[dict]:
+        documents = self._documents_now()
+        units = {unit["unit_id"]: unit for unit in store.coding_units(self.db)}
+        return coding_report.segments(self.codings(coders=coders, machine=machine),
+                                      {k: d["attributes"] for k, d in documents.items()}, units,
+                                      self._codebook_or_none())
+
+
+def _check_coder(coder: str) -> None:
+    if not coder or not coder.strip():
+        raise ProjectError("a coder name is needed (--coder NAME)", code="no-coder")
+    if coding.is_machine(coder):
+        raise ProjectError(f"{coder!r} is the machine coder's name; choose another", code="reserved-coder")
+
+
+def _check_code(codebook: Codebook, code: str) -> None:
+    if code not in codebook.by_id:
+        raise ProjectError(f"code {code!r} is not in codebook {codebook.id} v{codebook.version}", code="unknown-code")
+    if not codebook.by_id[code].codable:
+        raise ProjectError(f"code {code!r} is a container; code with one of its children", code="not-codable")
+
+
+def _ancestor(codebook: Codebook, code: str, depth: int) -> str:
+    chain = codebook.ancestors(code)
+    return chain[min(depth, len(chain) - 1)].id if chain else code
+
+
+def _whole_unit(codings: list[dict], units: dict[str, dict]) -> list[dict]:
+    """The codings that cover exactly one unit (what coding sheets show and write)."""
+    return [row for row in codings if (unit := units.get(row["unit_id"] or ""))
+            and row["start"] == unit["start"] and row["end"] == unit["end"]]
+
+
+def _whole_unit_codings(codings: list[dict], units: dict[str, dict]) -> dict[tuple[str, str], dict]:
+    """(unit id, code) → one coder's coding that covers exactly that unit."""
+    return {(row["unit_id"], row["code"]): row for row in _whole_unit(codings, units)}
+
+
+def _whole_unit_codes(codings: list[dict], units: dict[str, dict]) -> dict[tuple[str, str], set[str]]:
+    """(unit id, coder) → codes of whole-unit codings."""
+    out: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for row in _whole_unit(codings, units):
+        out[row["unit_id"], row["coder"]].add(row["code"])
+    return out
+
+
+def _unit_order(unit: dict) -> tuple:
+    return unit["doc_id"], unit["position"]

@@ -1,0 +1,68 @@
+"""What every coding sheet shares: reading an XLSX (or CSV) sheet back with the row numbers a user
+sees, cell values as text, the header style of the columns a coder fills, and the hash that tells
+whether a unit's text changed since the sheet was made."""
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import openpyxl
+from openpyxl.styles import Font, PatternFill
+
+from .errors import InputError
+
+CODER_FILL = PatternFill("solid", fgColor="FFF2CC")  # the columns a coder fills stand out
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():  # Excel gives numbers back as floats
+        value = int(value)
+    return str(value).strip()
+
+
+def style_header(sheet, coder_start: int) -> None:
+    """Bold header; the coder's columns (from ``coder_start``, 1-based) shaded."""
+    for column in range(1, sheet.max_column + 1):
+        cell = sheet.cell(row=1, column=column)
+        cell.font = Font(bold=True)
+        if column >= coder_start:
+            cell.fill = CODER_FILL
+
+
+def read_rows(path: Path, sheet_name: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    """(header, [(row number as the user sees it, row)]) of an XLSX sheet or a CSV file."""
+    if not path.is_file():
+        raise InputError(str(path), "file not found", code="file-missing")
+    if path.suffix.lower() == ".csv":
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                reader = csv.DictReader(handle)
+                return list(reader.fieldnames or []), [(number, row) for number, row in enumerate(reader, start=2)]
+        except UnicodeDecodeError:
+            raise InputError(str(path), "is not UTF-8 text; save the CSV as UTF-8", code="sheet-invalid") from None
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a file that is not a workbook
+        raise InputError(str(path), f"cannot be read as an XLSX workbook ({type(error).__name__})",
+                         code="sheet-invalid") from None
+    sheet = workbook[sheet_name] if sheet_name in workbook.sheetnames else workbook.worksheets[0]
+    values = list(sheet.iter_rows(values_only=True))
+    workbook.close()
+    if not values:
+        raise InputError(str(path), "is empty", code="sheet-invalid")
+    header = [cell_text(cell) for cell in values[0]]
+    return header, [(number, dict(zip(header, row))) for number, row in enumerate(values[1:], start=2)]
+
+
+def refuse(path: Path, errors: list[str]) -> None:
+    """All or nothing: any bad row refuses the whole sheet, naming the first few."""
+    if errors:
+        shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+        raise InputError(str(path), f"nothing imported: {shown}", code="sheet-invalid")
