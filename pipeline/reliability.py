@@ -102,6 +102,8 @@ def krippendorff_alpha_ci(ratings: Ratings, level: str = "nominal", *, boot: int
 def bootstrap_alphas(data: np.ndarray, domain: list, level: str, *, boot: int, seed: int) -> np.ndarray:
     """Alpha of ``boot`` resamples of the units (columns of ``data``, coders × units, nan = missing);
     nan where a resample holds a single value."""
+    if boot < 1:
+        return np.array([])
     rng = np.random.default_rng(seed)
     values = np.asarray(domain, dtype=float)
     units = data.shape[1]

@@ -1,0 +1,281 @@
+"""Qualitative coding through the CLI, end to end, on a small real project of interview transcripts:
+codebook checks and exports, coding sheets, agreement, the append-only store, reconciliation and
+auto-coding."""
+import json
+import shutil
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+from sklearn.metrics import cohen_kappa_score
+
+from pipeline.cli import cli
+
+CODEBOOK = """\
+id: test_book
+name: 测试编码本
+version: 1
+codes:
+  - id: policy
+    name: 政策
+    definition: 受访者谈到政策及其落实。
+    codable: false
+    children:
+      - id: subsidy
+        name: 补贴
+        definition: 谈到补贴或专项资金。
+        auto:
+          keywords: [补贴]
+      - id: delay
+        name: 拖延
+        definition: 谈到拨付或落实得慢。
+        auto:
+          keywords: [慢]
+  - id: cooperation
+    name: 合作
+    definition: 谈到校企合作的具体形式。
+    auto:
+      keywords: [产业学院, 实习]
+"""
+TRANSCRIPTS = {  # doc ids follow the paths: c01 = 1, e01 = 2, g01 = 3; answers are turns 2, 4, 6
+    "c01.txt": "问：学院和企业合作多吗？\n答：我们有三个产业学院。\n问：有什么困难？\n答：企业积极性不高。\n",
+    "e01.txt": "问：您所在企业如何参与职业教育？\n答：我们和学院共建了产业学院。\n问：补贴到位吗？\n答：补贴拨付比较慢。\n"
+               "问：学生实习怎么样？\n答：实习安排得还可以。\n",
+    "g01.txt": "问：政府怎么推动校企合作？\n答：我们出台了补贴政策。\n问：落实情况呢？\n答：有些区县落实得慢。\n",
+}
+METADATA = "file,participant,group,role\nc01.txt,C01,college,院长\ne01.txt,E01,enterprise,HR经理\ng01.txt,G01,government,科长\n"
+CODES = ("subsidy", "delay", "cooperation")
+ANSWERS = ("1-2", "1-4", "2-2", "2-4", "2-6", "3-2", "3-4")  # interviewer questions are not units
+# what each coder decides, per answer turn
+ANN = {"1-2": {"cooperation"}, "1-4": set(), "2-2": {"cooperation"}, "2-4": {"subsidy", "delay"}, "2-6": set(),
+       "3-2": {"subsidy"}, "3-4": {"delay"}}
+BOB = {"1-2": {"cooperation"}, "1-4": {"delay"}, "2-2": {"cooperation"}, "2-4": {"subsidy"}, "2-6": {"cooperation"},
+       "3-2": {"subsidy", "cooperation"}, "3-4": {"delay"}}
+# the keywords: 产业学院 (1-2, 2-2), 补贴 (2-4, 3-2), 慢 (2-4, 3-4), 实习 (2-6); 补贴 and 实习 are in questions too
+AUTO = {"1-2": {"cooperation"}, "1-4": set(), "2-2": {"cooperation"}, "2-4": {"subsidy", "delay"},
+        "2-6": {"cooperation"}, "3-2": {"subsidy"}, "3-4": {"delay"}}
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def ok(*args):
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def as_json(root, *args):
+    return json.loads(ok(*args, "--format", "json", "--project", root).stdout)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    root = tmp_path_factory.mktemp("base") / "p"
+    ok("init", root)
+    (root / "codebooks").mkdir(exist_ok=True)
+    (root / "codebooks" / "test.yaml").write_text(CODEBOOK, encoding="utf-8")
+    toml = (root / "policoder.toml").read_text(encoding="utf-8")
+    assert 'codebook = "iei_interviews"' in toml
+    (root / "policoder.toml").write_text(toml.replace('codebook = "iei_interviews"', 'codebook = "codebooks/test.yaml"'),
+                                         encoding="utf-8")
+    for name, text in TRANSCRIPTS.items():
+        (root / "corpus" / name).write_text(text, encoding="utf-8")
+    (root / "corpus" / "metadata.csv").write_text(METADATA, encoding="utf-8")
+    ok("ingest", "--project", root)
+    return root
+
+
+@pytest.fixture
+def root(base, tmp_path):
+    return shutil.copytree(base, tmp_path / "p")
+
+
+def sheet_rows(path, name="coding"):
+    """(worksheet, header, {unit_id: row number}) of an XLSX sheet."""
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook[name]
+    header = [cell.value for cell in sheet[1]]
+    rows = {sheet.cell(r, header.index("unit_id") + 1).value: r for r in range(2, sheet.max_row + 1)}
+    return workbook, sheet, header, rows
+
+
+def fill_matrix(path, decisions):
+    workbook, sheet, header, rows = sheet_rows(path)
+    for unit_id, codes in decisions.items():
+        for code in CODES:
+            sheet.cell(rows[unit_id], header.index(code) + 1).value = int(code in codes) if isinstance(codes, set) \
+                else codes.get(code, 0)
+    workbook.save(path)
+
+
+def fill_column(path, decisions):
+    workbook, sheet, header, rows = sheet_rows(path)
+    for unit_id, codes in decisions.items():
+        value = codes if isinstance(codes, str) else ("; ".join(sorted(codes)) or "-")
+        sheet.cell(rows[unit_id], header.index("codes") + 1).value = value
+    workbook.save(path)
+
+
+def code_ann_and_bob(root, tmp):
+    ok("code", "sheet", "--coder", "ann", "-o", tmp / "ann.xlsx", "--project", root)
+    _, _, header, rows = sheet_rows(tmp / "ann.xlsx")
+    assert set(CODES) <= set(header) and sorted(rows) == sorted(ANSWERS)
+    fill_matrix(tmp / "ann.xlsx", ANN)
+    ok("code", "import", tmp / "ann.xlsx", "--coder", "ann", "--project", root)
+    ok("code", "sheet", "--coder", "bob", "--layout", "column", "-o", tmp / "bob.xlsx", "--project", root)
+    assert "codes" in sheet_rows(tmp / "bob.xlsx")[2]
+    fill_column(tmp / "bob.xlsx", BOB)
+    ok("code", "import", tmp / "bob.xlsx", "--coder", "bob", "--project", root)
+
+
+def coded(root, coder):
+    return {(c["unit_id"], c["code"]) for c in as_json(root, "export", "codings") if c["coder"] == coder}
+
+
+def pairs(decisions):
+    return {(unit, code) for unit, codes in decisions.items() for code in codes}
+
+
+def check_agreement(report, first, second):
+    for code in CODES:
+        a = [int(code in first[u]) for u in ANSWERS]
+        b = [int(code in second[u]) for u in ANSWERS]
+        row = report["codes"][code]
+        assert row["units"] == len(ANSWERS)
+        assert row["percent_agreement"] == pytest.approx(sum(x == y for x, y in zip(a, b)) / len(a))
+        assert row["cohen_kappa"] == pytest.approx(cohen_kappa_score(a, b)), code
+
+
+def test_codebook_validate_names_file_and_line_of_each_mistake(root):
+    books = {
+        "dup.yaml": ("id: dup\nname: dup\nversion: 1\ncodes:\n  - id: a\n    name: A\n    definition: one\n"
+                     "  - id: b\n    name: B\n    definition: two\n  - id: a\n    name: A again\n    definition: three\n",
+                     11),
+        "orphan.yaml": ("id: orphan\nname: orphan\nversion: 1\ncodes:\n  - id: a\n    name: A\n    definition: d\n"
+                        "  - id: b\n    name: B\n    parent: nowhere\n    definition: d\n", 8),
+        "badre.yaml": ("id: badre\nname: badre\nversion: 1\ncodes:\n  - id: a\n    name: A\n    definition: d\n"
+                       "    auto:\n      regex:\n        - '补贴'\n        - '(未闭合'\n", 11),
+    }
+    for name, (text, _) in books.items():
+        (root / "codebooks" / name).write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["codebook", "validate", "codebooks/test.yaml", *[f"codebooks/{n}" for n in books],
+                                      "--project", str(root)])
+    assert result.exit_code != 0
+    assert "ok: " in result.output and "test_book v1, 4 codes (3 codable" in result.output
+    for name, (_, line) in books.items():
+        mentions = [row for row in result.output.splitlines() if name in row]
+        assert len(mentions) == 1, result.output
+        assert f"{name}: line {line}: " in mentions[0], mentions[0]
+    assert "appears twice" in result.output and "'nowhere'" in result.output and "'(未闭合'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_codebook_export_markdown_and_xlsx(root, tmp_path):
+    ok("codebook", "export", "-o", tmp_path / "book.md", "--project", root)
+    ok("codebook", "export", "-o", tmp_path / "book.xlsx", "--project", root)
+    markdown = (tmp_path / "book.md").read_text(encoding="utf-8")
+    rows = list(openpyxl.load_workbook(tmp_path / "book.xlsx")["codebook"].iter_rows(values_only=True))
+    definitions = {row[rows[0].index("id")]: row[rows[0].index("definition")] for row in rows[1:]}
+    expected = {"policy": "受访者谈到政策及其落实。", "subsidy": "谈到补贴或专项资金。", "delay": "谈到拨付或落实得慢。",
+                "cooperation": "谈到校企合作的具体形式。"}
+    assert definitions == expected
+    for code, definition in expected.items():
+        assert f"`{code}`" in markdown and definition in markdown
+
+
+def test_sheets_import_and_agreement_match_sklearn(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    assert coded(root, "ann") == pairs(ANN) and coded(root, "bob") == pairs(BOB)
+    report = as_json(root, "agreement", "--coder", "ann", "--coder", "bob")
+    assert {"codes", "overall", "pairs"} <= set(report) and report["coders"] == ["ann", "bob"]
+    assert sorted(report["codes"]) == sorted(CODES) and report["units"] == len(ANSWERS)
+    check_agreement(report, ANN, BOB)
+    nominal_a = ["+".join(sorted(ANN[u])) or "(none)" for u in ANSWERS]
+    nominal_b = ["+".join(sorted(BOB[u])) or "(none)" for u in ANSWERS]
+    assert report["pairs"][0]["coders"] == ["ann", "bob"]
+    assert report["pairs"][0]["cohen_kappa"] == pytest.approx(cohen_kappa_score(nominal_a, nominal_b))
+    assert report["overall"]["nominal"]["percent_agreement"] == pytest.approx(
+        sum(a == b for a, b in zip(nominal_a, nominal_b)) / len(ANSWERS))
+
+
+@pytest.mark.parametrize("layout, bad", [("column", "no_such_code"), ("matrix", "maybe")])
+def test_import_is_all_or_nothing(root, tmp_path, layout, bad):
+    ok("code", "add", "1", 15, 25, "cooperation", "--coder", "zoe", "--project", root)
+    before = as_json(root, "export", "codings")
+    sheet = tmp_path / "carl.xlsx"
+    ok("code", "sheet", "--coder", "carl", "--layout", layout, "-o", sheet, "--project", root)
+    row = sheet_rows(sheet)[3]
+    if layout == "column":
+        fill_column(sheet, {"1-2": "cooperation", "2-4": f"subsidy; {bad}"})
+    else:
+        fill_matrix(sheet, {"1-2": {"cooperation"}, "2-4": {"subsidy": bad}})
+    result = CliRunner().invoke(cli, ["code", "import", str(sheet), "--coder", "carl", "--project", str(root)])
+    assert result.exit_code != 0
+    assert f"row {row['2-4']}:" in result.output and bad in result.output and "nothing imported" in result.output
+    assert f"row {row['1-2']}:" not in result.output
+    assert as_json(root, "export", "codings") == before
+    # the same sheet, corrected, goes in whole
+    fill_column(sheet, {"2-4": "subsidy"}) if layout == "column" else fill_matrix(sheet, {"2-4": {"subsidy"}})
+    ok("code", "import", sheet, "--coder", "carl", "--project", root)
+    assert coded(root, "carl") == {("1-2", "cooperation"), ("2-4", "subsidy")}
+
+
+def test_add_edit_delete_keep_their_history(root):
+    document = as_json(root, "export", "documents", "--text")[1]
+    assert document["path"] == "corpus/e01.txt"
+    start = document["text"].index("补贴拨付")
+    added = ok("code", "add", "2", start, start + 2, "subsidy", "--coder", "ann", "--memo", "钱", "--project", root)
+    first = int(added.stdout.split()[1])
+    codings = as_json(root, "export", "codings")
+    assert {"doc_id", "start", "end", "code", "coder"} <= set(codings[0])
+    assert [(c["doc_id"], c["start"], c["end"], c["code"], c["coder"], c["text"], c["unit_id"]) for c in codings] == [
+        (2, start, start + 2, "subsidy", "ann", "补贴", "2-4")]
+    edited = ok("code", "edit", first, "--by", "bob", "--code", "delay", "--project", root)
+    second = int(edited.stdout.split()[-1])
+    assert second != first
+    codings = as_json(root, "export", "codings")
+    assert [(c["id"], c["code"], c["coder"], c["start"]) for c in codings] == [(second, "delay", "ann", start)]
+    history = as_json(root, "code", "history", first)
+    assert [(h["id"], h["code"]) for h in history] == [(first, "subsidy"), (second, "delay")]
+    assert as_json(root, "code", "history", second) == history and history[1]["supersedes"] == first
+    refused = CliRunner().invoke(cli, ["code", "edit", str(first), "--by", "cy", "--code", "cooperation",
+                                       "--project", str(root)])
+    assert refused.exit_code == 1 and f"replaced by coding {second}" in refused.output
+    ok("code", "delete", second, "--by", "ann", "--project", root)
+    assert as_json(root, "export", "codings") == []
+    every = as_json(root, "export", "coding_history")
+    assert [(r["code"], r["supersedes"], bool(r["deleted"])) for r in every] == [
+        ("subsidy", None, False), ("delay", first, False), ("delay", second, True)]
+
+
+def test_disagreement_sheet_reconciles_into_consensus(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    sheet = tmp_path / "d.xlsx"
+    ok("code", "disagreements", "--coder", "ann", "--coder", "bob", "-o", sheet, "--project", root)
+    differ = sorted(u for u in ANSWERS if ANN[u] != BOB[u])
+    assert sorted(sheet_rows(sheet)[3]) == differ
+    decided = {"1-4": set(), "2-4": {"subsidy", "delay"}, "2-6": {"cooperation"}, "3-2": {"subsidy"}}
+    assert sorted(decided) == differ
+    fill_column(sheet, decided)
+    ok("code", "reconcile", sheet, "--coder", "ann", "--coder", "bob", "--project", root)
+    agreed = {u: ANN[u] for u in ANSWERS if ANN[u] == BOB[u]}
+    assert coded(root, "consensus") == pairs(agreed) | pairs(decided)
+    assert coded(root, "ann") == pairs(ANN) and coded(root, "bob") == pairs(BOB)
+    codings = as_json(root, "export", "codings")
+    assert sum(c["coder"] == "ann" for c in codings) == len(pairs(ANN))
+    assert sum(c["coder"] == "bob" for c in codings) == len(pairs(BOB))
+    assert as_json(root, "agreement")["coders"] == ["ann", "bob"]  # the consensus coder is left out
+
+
+def test_autocode_takes_part_in_agreement(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    ok("code", "auto", "--project", root)
+    auto = [c for c in as_json(root, "export", "codings") if c["coder"] == "auto"]
+    assert {(c["unit_id"], c["code"]) for c in auto} == pairs(AUTO)
+    keyword = {"subsidy": ("补贴",), "delay": ("慢",), "cooperation": ("产业学院", "实习")}
+    assert all(any(word in c["text"] for word in keyword[c["code"]]) for c in auto)
+    report = as_json(root, "agreement", "--coder", "ann", "--coder", "auto")
+    assert report["coders"] == ["ann", "auto"] and report["units"] == len(ANSWERS)
+    check_agreement(report, ANN, AUTO)
