@@ -98,7 +98,7 @@ def test_alpha_bootstrap_interval_holds_the_estimate_and_is_reproducible():
     assert r.krippendorff_alpha_ci(KRIPPENDORFF_2011, boot=300, seed=4) == (estimate, low, high)
 
 
-@pytest.mark.parametrize("level", reliability.LEVELS)
+@pytest.mark.parametrize("level", r.LEVELS)
 def test_bootstrap_draws_equal_the_package_on_the_same_resamples(level):
     """The vectorised bootstrap (one matrix product) gives, draw for draw, what the krippendorff
     package computes on the same resampled units."""
@@ -106,10 +106,10 @@ def test_bootstrap_draws_equal_the_package_on_the_same_resamples(level):
 
     generator = np.random.default_rng(3)
     ratings = [[int(v) if generator.random() > 0.2 else None for v in generator.integers(1, 5, 4)] for _ in range(60)]
-    data, domain = reliability._matrix(ratings, level)
-    fast = reliability.bootstrap_alphas(data, domain, level, boot=40, seed=7)
+    data, domain = r._matrix(ratings, level)
+    fast = r.bootstrap_alphas(data, domain, level, boot=40, seed=7)
     replay = np.random.default_rng(7)
     slow = [krippendorff.alpha(reliability_data=data[:, replay.integers(0, data.shape[1], data.shape[1])],
                                level_of_measurement=level, value_domain=domain) for _ in range(40)]
     assert fast == pytest.approx(slow, abs=1e-12)
-    assert reliability.bootstrap_alphas(data, domain, level, boot=0, seed=7).size == 0
+    assert r.bootstrap_alphas(data, domain, level, boot=0, seed=7).size == 0
