@@ -682,10 +682,12 @@ def code_auto(project) -> None:
               help="Document attribute to stratify by ('' for a simple random sample).")
 @click.option("--kind", type=click.Choice(("transcript", "policy")), default="transcript", show_default=True)
 @click.option("--seed", type=int, default=None, help="Random seed (default: the project's seed).")
+@click.option("--not-blind", is_flag=True, help="Let these coders see each other's work on their sheets.")
 @project_options
-def code_assign(project, coders, count, sample, stratify, kind, seed) -> None:
-    """Give coders the same sample of units, so that their overlap for agreement is planned."""
-    rows = project.assign(list(coders), count, sample=sample, stratify=stratify or None, kind=kind, seed=seed)
+def code_assign(project, coders, count, sample, stratify, kind, seed, not_blind) -> None:
+    """Give coders the same sample of units, so that their overlap for agreement is planned (blind by default)."""
+    rows = project.assign(list(coders), count, sample=sample, stratify=stratify or None, kind=kind, seed=seed,
+                          blind=not not_blind)
     out.print(f"sample {sample}: {len(rows) // len(coders)} units for {', '.join(coders)}", markup=False,
               highlight=False)
 

@@ -135,6 +135,9 @@ def _column_codes(value: str, codebook: Codebook) -> tuple[set | None, str | Non
     if value.lower() in NO_CODES:
         return set(), None
     codes = {code for code in SEPARATORS.split(value) if code}
+    containers = sorted(code for code in codes if code in codebook.by_id and code not in codebook.codable)
+    if containers:
+        return None, f"{', '.join(map(repr, containers))} only groups other codes; use one of its children"
     unknown = sorted(code for code in codes if code not in codebook.codable)
     if unknown:
         return None, f"unknown code {', '.join(map(repr, unknown))} (see the codebook sheet for the ids)"

@@ -235,6 +235,9 @@ class CodingMethods:
         """A sheet of units for ``coder``: the units assigned to them (``assigned``), or every unit of
         the auto-coded kinds; their current whole-unit codes filled in; others' hidden when ``blind``."""
         _check_coder(coder)
+        if not blind and any(row["blind"] for row in self.assignments(coder)):
+            raise ProjectError(f"{coder} has blind assignments: other coders' work stays hidden until the "
+                               f"agreement is measured", code="blind-assignment")
         codebook = self.codebook()
         documents = self._documents_now()
         units = self.coding_units()

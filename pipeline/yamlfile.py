@@ -49,7 +49,7 @@ def locate(name_or_path: str | Path, shipped: dict[str, Path], root: Path | None
     if root is not None and not path.is_absolute():
         path = root / path
     if not path.exists():
-        raise ConfigError(str(path), f"no such {what}; shipped: {', '.join(sorted(shipped))}",
+        raise ConfigError(str(path), f"no such {what}; shipped {what}s: {', '.join(sorted(shipped))}",
                           code=f"{what}-missing")
     return path
 

@@ -43,7 +43,8 @@ TRANSCRIPTS = {  # doc ids follow the paths: c01 = 1, e01 = 2, g01 = 3; answers 
                "问：学生实习怎么样？\n答：实习安排得还可以。\n",
     "g01.txt": "问：政府怎么推动校企合作？\n答：我们出台了补贴政策。\n问：落实情况呢？\n答：有些区县落实得慢。\n",
 }
-METADATA = "file,participant,group,role\nc01.txt,C01,college,院长\ne01.txt,E01,enterprise,HR经理\ng01.txt,G01,government,科长\n"
+METADATA = ("file,participant,group,role\nc01.txt,C01,college,院长\ne01.txt,E01,enterprise,HR经理\n"
+            "g01.txt,G01,government,科长\n")
 CODES = ("subsidy", "delay", "cooperation")
 ANSWERS = ("1-2", "1-4", "2-2", "2-4", "2-6", "3-2", "3-4")  # interviewer questions are not units
 # what each coder decides, per answer turn
@@ -78,8 +79,8 @@ def base(tmp_path_factory):
     (root / "codebooks" / "test.yaml").write_text(CODEBOOK, encoding="utf-8")
     toml = (root / "policoder.toml").read_text(encoding="utf-8")
     assert 'codebook = "iei_interviews"' in toml
-    (root / "policoder.toml").write_text(toml.replace('codebook = "iei_interviews"', 'codebook = "codebooks/test.yaml"'),
-                                         encoding="utf-8")
+    toml = toml.replace('codebook = "iei_interviews"', 'codebook = "codebooks/test.yaml"')
+    (root / "policoder.toml").write_text(toml, encoding="utf-8")
     for name, text in TRANSCRIPTS.items():
         (root / "corpus" / name).write_text(text, encoding="utf-8")
     (root / "corpus" / "metadata.csv").write_text(METADATA, encoding="utf-8")
@@ -93,7 +94,7 @@ def root(base, tmp_path):
 
 
 def sheet_rows(path, name="coding"):
-    """(worksheet, header, {unit_id: row number}) of an XLSX sheet."""
+    """(workbook, worksheet, header, {unit_id: row number}) of an XLSX coding sheet."""
     workbook = openpyxl.load_workbook(path)
     sheet = workbook[name]
     header = [cell.value for cell in sheet[1]]
@@ -120,8 +121,9 @@ def fill_column(path, decisions):
 
 def code_ann_and_bob(root, tmp):
     ok("code", "sheet", "--coder", "ann", "-o", tmp / "ann.xlsx", "--project", root)
-    _, _, header, rows = sheet_rows(tmp / "ann.xlsx")
+    _, sheet, header, rows = sheet_rows(tmp / "ann.xlsx")
     assert set(CODES) <= set(header) and sorted(rows) == sorted(ANSWERS)
+    assert sheet.cell(rows["3-2"], header.index("group") + 1).value == "government"
     fill_matrix(tmp / "ann.xlsx", ANN)
     ok("code", "import", tmp / "ann.xlsx", "--coder", "ann", "--project", root)
     ok("code", "sheet", "--coder", "bob", "--layout", "column", "-o", tmp / "bob.xlsx", "--project", root)
@@ -151,8 +153,8 @@ def check_agreement(report, first, second):
 def test_codebook_validate_names_file_and_line_of_each_mistake(root):
     books = {
         "dup.yaml": ("id: dup\nname: dup\nversion: 1\ncodes:\n  - id: a\n    name: A\n    definition: one\n"
-                     "  - id: b\n    name: B\n    definition: two\n  - id: a\n    name: A again\n    definition: three\n",
-                     11),
+                     "  - id: b\n    name: B\n    definition: two\n"
+                     "  - id: a\n    name: A again\n    definition: three\n", 11),
         "orphan.yaml": ("id: orphan\nname: orphan\nversion: 1\ncodes:\n  - id: a\n    name: A\n    definition: d\n"
                         "  - id: b\n    name: B\n    parent: nowhere\n    definition: d\n", 8),
         "badre.yaml": ("id: badre\nname: badre\nversion: 1\ncodes:\n  - id: a\n    name: A\n    definition: d\n"
@@ -259,13 +261,14 @@ def test_disagreement_sheet_reconciles_into_consensus(root, tmp_path):
     decided = {"1-4": set(), "2-4": {"subsidy", "delay"}, "2-6": {"cooperation"}, "3-2": {"subsidy"}}
     assert sorted(decided) == differ
     fill_column(sheet, decided)
+    before = [c["coder"] for c in as_json(root, "export", "codings")]
     ok("code", "reconcile", sheet, "--coder", "ann", "--coder", "bob", "--project", root)
     agreed = {u: ANN[u] for u in ANSWERS if ANN[u] == BOB[u]}
     assert coded(root, "consensus") == pairs(agreed) | pairs(decided)
     assert coded(root, "ann") == pairs(ANN) and coded(root, "bob") == pairs(BOB)
-    codings = as_json(root, "export", "codings")
-    assert sum(c["coder"] == "ann" for c in codings) == len(pairs(ANN))
-    assert sum(c["coder"] == "bob" for c in codings) == len(pairs(BOB))
+    after = [c["coder"] for c in as_json(root, "export", "codings")]
+    assert after.count("ann") == before.count("ann") == len(pairs(ANN))
+    assert after.count("bob") == before.count("bob") == len(pairs(BOB))
     assert as_json(root, "agreement")["coders"] == ["ann", "bob"]  # the consensus coder is left out
 
 
