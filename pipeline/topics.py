@@ -255,11 +255,11 @@ def read_labels(path, k: int) -> dict[int, str]:
     node = read_yaml(path, code="topic-labels-invalid")
     labels = node.get("labels")
     if labels is None or not isinstance(labels.value, dict):
-        raise node.error("expected 'labels:' with one 'number: label' line per topic", code="topic-labels-invalid")
+        raise node.error("expected 'labels:' with one 'number: label' line per topic")
     found = {}
     for key, child in labels.children.items():
         if not isinstance(key, int) or not 0 <= key < k:
-            raise child.error(f"topic {key!r} is not a topic number 0–{k - 1}", code="topic-labels-invalid")
+            raise child.error(f"topic {key!r} is not a topic number 0–{k - 1}")
         found[key] = str(child.value or "").strip()
     return found
 
