@@ -107,7 +107,8 @@ class CodingMethods:
     def uncode(self, coding_id: int, *, by: str) -> int:
         """Remove a coding: a deletion row supersedes it (history keeps it)."""
         _check_coder(by)
-        row = next(r for r in store.coding_rows(self.db) if r["id"] == self._standing(coding_id)["id"])
+        standing = self._standing(coding_id)["id"]
+        row = next(r for r in store.coding_rows(self.db) if r["id"] == standing)
         return self._append([{**row, "supersedes": coding_id, "deleted": True, "changed_by": by,
                               "source": "delete"}])[0]
 
@@ -275,6 +276,7 @@ class CodingMethods:
         units = {unit["unit_id"]: unit for unit in self.coding_units()}
         sheet = coding_sheets.read_sheet(path, codebook, units)
         whole = _whole_unit_codings(self.codings(coders=[coder], machine=False), units)
+        stored = {row["id"]: row for row in store.coding_rows(self.db)}
         rows, added, removed = [], 0, 0
         for entry in sheet.units:
             unit = units[entry["unit_id"]]
@@ -285,7 +287,7 @@ class CodingMethods:
                              "unit_id": unit["unit_id"], "source": f"{source}:{path.name}"})
                 added += 1
             for code in sorted(set(have) - entry["codes"]):
-                old = next(r for r in store.coding_rows(self.db) if r["id"] == have[code]["id"])
+                old = stored[have[code]["id"]]
                 rows.append({**old, "supersedes": old["id"], "deleted": True, "changed_by": coder,
                              "source": f"{source}:{path.name}"})
                 removed += 1
