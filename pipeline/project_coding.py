@@ -255,10 +255,7 @@ class CodingMethods:
         rated = self.coverage(codings).get(coder, set())
         rows = []
         for unit in units:
-            attributes = documents[unit["doc_id"]]["attributes"]
-            row = {"unit_id": unit["unit_id"], "document": unit["document"], "speaker": unit["speaker"] or "",
-                   "participant": attributes.get("participant", ""), "group": attributes.get("group", ""),
-                   "text": unit["text"],
+            row = {**_sheet_row(unit, documents),
                    "codes": whole.get((unit["unit_id"], coder), set()) if unit["unit_id"] in rated else None}
             if not blind:
                 row[coding_sheets.OTHERS] = "; ".join(
@@ -381,11 +378,8 @@ class CodingMethods:
         sheet_rows = []
         for row in rows:
             unit = units[row["unit_id"]]
-            attributes = documents[unit["doc_id"]]["attributes"]
             given = {k: v for k, v in row.items() if k not in ("doc_id", "unit_id", "text")}
-            sheet_rows.append({"unit_id": unit["unit_id"], "document": unit["document"], "speaker": unit["speaker"],
-                               "participant": attributes.get("participant", ""),
-                               "group": attributes.get("group", ""), "text": unit["text"], "codes": None,
+            sheet_rows.append({**_sheet_row(unit, documents), "codes": None,
                                coding_sheets.OTHERS: " | ".join(f"{c}: {v or '-'}" for c, v in given.items())})
         return coding_sheets.write_sheet(sheet_rows, self.codebook(), Path(out), layout="column")
 
@@ -452,6 +446,14 @@ def _check_code(codebook: Codebook, code: str) -> None:
 def _ancestor(codebook: Codebook, code: str, depth: int) -> str:
     chain = codebook.ancestors(code)
     return chain[min(depth, len(chain) - 1)].id if chain else code
+
+
+def _sheet_row(unit: dict, documents: dict[int, dict]) -> dict:
+    """What a coding sheet shows of a unit: where it is, who speaks, the participant's group, its text."""
+    attributes = documents[unit["doc_id"]]["attributes"]
+    return {"unit_id": unit["unit_id"], "document": unit["document"], "speaker": unit["speaker"] or "",
+            "participant": attributes.get("participant", ""), "group": attributes.get("group", ""),
+            "text": unit["text"]}
 
 
 def _whole_unit(codings: list[dict], units: dict[str, dict]) -> list[dict]:
