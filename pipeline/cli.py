@@ -20,6 +20,8 @@ from . import topics as topic_models
 from .config import CONFIG_NAME, KIND_CHOICES, UNIT_CHOICES
 from .errors import ConfigError, PolicoderError
 from .project import IngestReport, init_project, open_project
+from .themes import SOURCES
+from .triangulation import FITS, LABELS
 
 # piped output (a file, a notebook cell) gets wide tables instead of 80 columns
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -140,7 +142,10 @@ def run(project, workers, force) -> None:
     counts = result.manifest["counts"]
     out.print(f"run {result.run_id}: {counts['documents']} documents, {counts['clauses']} clauses, "
               f"{counts['turns']} turns → {result.folder}", markup=False, highlight=False)
-    sys.exit(result.ingest.exit_status)
+    triangulation = result.manifest.get("triangulation") or {}
+    if "error" in triangulation:
+        err.print(f"policoder: triangulation skipped: {triangulation['error']}", markup=False, highlight=False)
+    sys.exit(max(result.ingest.exit_status, int("error" in triangulation)))
 
 
 @cli.command()
@@ -807,6 +812,183 @@ def _unit_ids(path: Path) -> list[str]:
         column = lines[0].split(",").index("unit_id")
         return [line.split(",")[column] for line in lines[1:]]
     return lines
+
+
+# --- surveys, indicators and triangulation ----------------------------------------------------------
+
+@cli.group()
+def survey() -> None:
+    """Survey data ([survey] files): descriptives, group comparisons, Cronbach's alpha."""
+
+
+def _surveys(project, wanted: str | None) -> list:
+    loaded = project.surveys()
+    if not loaded:
+        raise UsageProblem("no survey: list survey schema files in [survey] files of policoder.toml")
+    chosen = [s for s in loaded if wanted in (None, s.id)]
+    if not chosen:
+        raise UsageProblem(f"no survey {wanted!r}; the project has {', '.join(s.id for s in loaded)}")
+    return chosen
+
+
+SURVEY_OPTION = click.option("--survey", "survey_id", default=None, help="Only this survey (its id).")
+
+
+@survey.command(name="describe")
+@click.argument("refs", nargs=-1)
+@click.option("--by", default=None, help="A respondent attribute: one block of rows per group.")
+@SURVEY_OPTION
+@report_options
+@project_options
+def survey_describe(project, refs, by, survey_id, fmt, output) -> None:
+    """Counts and shares, or mean, sd, median and 95% CI, per item or scale (all when none is named)."""
+    from . import survey as surveys
+
+    for loaded in _surveys(project, survey_id):
+        rows = ([row for ref in refs for row in surveys.describe(loaded, ref, by=by)] if refs
+                else surveys.describe_all(loaded, by=by))
+        _emit(rows, fmt, output, f"{loaded.title} (n = {len(loaded.responses)})")
+
+
+@survey.command(name="alpha")
+@SURVEY_OPTION
+@report_options
+@project_options
+def survey_alpha(project, survey_id, fmt, output) -> None:
+    """Cronbach's alpha of every scale, with its 95% interval and alpha if an item is deleted."""
+    from . import survey as surveys
+
+    for loaded in _surveys(project, survey_id):
+        _emit(surveys.reliability_table(loaded), fmt, output, f"{loaded.title}: scale reliability")
+
+
+@survey.command(name="compare")
+@click.argument("refs", nargs=-1, required=True)
+@click.option("--by", required=True, help="The respondent attribute that makes the groups.")
+@SURVEY_OPTION
+@report_options
+@project_options
+def survey_compare(project, refs, by, survey_id, fmt, output) -> None:
+    """Group comparison: chi-square with Cramér's V, Kruskal–Wallis or ANOVA with their effect sizes."""
+    from . import survey as surveys
+
+    for loaded in _surveys(project, survey_id):
+        _emit([surveys.compare(loaded, ref, by) for ref in refs], fmt, output, f"{loaded.title}: by {by}")
+
+
+@cli.command(name="indicators")
+@click.argument("names", nargs=-1)
+@click.option("--table", "table_id", default=None, help="Only this indicator table (its id).")
+@click.option("--by-year", is_flag=True, help="Per year across regions instead of per region.")
+@click.option("--values", "all_values", is_flag=True, help="Every region-year with derived values and bands.")
+@report_options
+@project_options
+def indicators_command(project, names, table_id, by_year, all_values, fmt, output) -> None:
+    """Indicator tables ([indicators] files): derived indicators, bands, change per region or per year."""
+    from . import indicators as indicator_tables
+
+    tables = [t for t in project.indicator_tables() if table_id in (None, t.id)]
+    if not tables:
+        raise UsageProblem("no indicator table: list schema files in [indicators] files of policoder.toml"
+                           + (f" (or check --table {table_id})" if table_id else ""))
+    for table in tables:
+        if all_values:
+            _emit(indicator_tables.values(table), fmt, output, table.title)
+            continue
+        chosen = names or tuple(table.derived) or tuple(table.columns)
+        view = indicator_tables.by_year if by_year else indicator_tables.compare
+        _emit([{"indicator": name, **row} for name in chosen for row in view(table, name)], fmt, output, table.title)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Report folder (default: <outputs>/triangulation).")
+@click.option("--format", "formats", default="html,md,xlsx", show_default=True,
+              help="Comma-separated: html, md, xlsx (the CSV tables are always written).")
+@click.option("--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"Project folder (holds {CONFIG_NAME}).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Project database (default: <project>/policoder.db).")
+@click.pass_context
+def triangulate(context, output, formats, project_dir, db_path) -> None:
+    """Triangulate policy texts, interviews, survey and indicators theme by theme (Farmer et al. 2006):
+    the joint display, convergence matrix, completeness and stakeholder tables."""
+    if context.invoked_subcommand is None:
+        context.invoke(_triangulate_report, project_dir=project_dir or Path("."), db_path=db_path, output=output,
+                       formats=formats)
+    elif project_dir is not None or db_path is not None:
+        raise UsageProblem(f"put --project/--db after the subcommand: policoder triangulate "
+                           f"{context.invoked_subcommand} … --project DIR")
+
+
+@project_options
+def _triangulate_report(project, output, formats) -> None:
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    unknown = set(chosen) - {"html", "md", "xlsx"}
+    if unknown:
+        raise UsageProblem(f"--format: unknown {', '.join(sorted(unknown))}; choose from html, md, xlsx")
+    folder = output or project.root / project.config.project.outputs / "triangulation"
+    report = project.triangulation_report(folder, formats=chosen)
+    err.print(f"wrote {len(report['files'])} files to {folder}: {report['themes']} themes, {report['cells']} "
+              f"convergence cells, {report['confirmed']} confirmed by a researcher, {report['silences']} silences "
+              f"suggested, {report['dissonances']} dissonances suggested", markup=False, highlight=False)
+
+
+RESEARCHER_OPTION = click.option("--researcher", required=True, help="Who makes this judgement.")
+
+
+@triangulate.command(name="label")
+@click.argument("theme")
+@click.argument("source_a", type=click.Choice(SOURCES))
+@click.argument("source_b", type=click.Choice(SOURCES))
+@click.argument("label", type=click.Choice(LABELS))
+@RESEARCHER_OPTION
+@click.option("--rationale", default="", help="Why: the meaning, prominence and examples compared.")
+@project_options
+def triangulate_label(project, theme, source_a, source_b, label, researcher, rationale) -> None:
+    """Record a researcher's Farmer label for one theme and pair of data sets (kept across runs)."""
+    project.record_convergence(theme, source_a, source_b, label, researcher, rationale)
+    err.print(f"recorded {label} for {theme} ({source_a}↔{source_b}) by {researcher}", markup=False, highlight=False)
+
+
+@triangulate.command(name="meta")
+@click.argument("theme")
+@RESEARCHER_OPTION
+@click.option("--fit", type=click.Choice(FITS), default=None, help="How the strands cohere (Fetters et al. 2013).")
+@click.option("--text", "text", default="", help="The meta-inference: the integrated conclusion for the theme.")
+@project_options
+def triangulate_meta(project, theme, researcher, fit, text) -> None:
+    """Record a researcher's fit and meta-inference for a theme (the joint display's last columns)."""
+    if not fit and not text:
+        raise UsageProblem("give --fit, --text or both")
+    project.record_meta_inference(theme, researcher, fit=fit or "", text=text)
+    err.print(f"recorded the meta-inference for {theme} by {researcher}", markup=False, highlight=False)
+
+
+@triangulate.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@RESEARCHER_OPTION
+@project_options
+def triangulate_import(project, file, researcher) -> None:
+    """Read the final labels and rationales a researcher filled into an exported convergence.csv."""
+    added = project.import_convergence(file, researcher)
+    err.print(f"recorded {added} label(s) by {researcher} from {file}", markup=False, highlight=False)
+
+
+@triangulate.command(name="member-check")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Packet folder (default: <outputs>/member_check).")
+@click.option("--participant", "participants", multiple=True, help="Only these participants (e.g. E01).")
+@click.option("--format", "formats", default="md,html,docx", show_default=True, help="Comma-separated: md, html, docx.")
+@project_options
+def triangulate_member_check(project, output, participants, formats) -> None:
+    """Per-interviewee packets: their coded passages and the themes drawn from them, to send back."""
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if set(chosen) - {"md", "html", "docx"}:
+        raise UsageProblem("--format: choose from md, html, docx")
+    folder = output or project.root / project.config.project.outputs / "member_check"
+    written = project.member_check(folder, formats=chosen, participants=list(participants) or None)
+    err.print(f"wrote {len(written)} packet files to {folder}", markup=False, highlight=False)
 
 
 def main() -> None:

@@ -77,6 +77,25 @@ class AgreementSection:
 
 
 @dataclass(frozen=True)
+class SurveySection:
+    files: tuple[str, ...] = ()  # survey schema YAML files (each names its CSV/XLSX data file)
+
+
+@dataclass(frozen=True)
+class IndicatorsSection:
+    files: tuple[str, ...] = ()  # indicator-table schema YAML files (columns, derived formulas, bands)
+
+
+@dataclass(frozen=True)
+class TriangulationSection:
+    themes: str = ""  # the themes file mapping each theme to its evidence in every source
+    judgements: str = "triangulation"  # folder of the researchers' convergence labels and meta-inferences
+    prominence: str = "tertiles"  # tertiles of the share within each data set, or two cut-offs "0.2,0.5"
+    min_sources: int = 1  # fewer documents / participants with the theme than this is a silence
+    exemplars: int = 2  # quotes per theme and source
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     project: ProjectSection = field(default_factory=ProjectSection)
@@ -86,6 +105,9 @@ class Config:
     topics: TopicsSection = field(default_factory=TopicsSection)
     coding: CodingSection = field(default_factory=CodingSection)
     agreement: AgreementSection = field(default_factory=AgreementSection)
+    survey: SurveySection = field(default_factory=SurveySection)
+    indicators: IndicatorsSection = field(default_factory=IndicatorsSection)
+    triangulation: TriangulationSection = field(default_factory=TriangulationSection)
 
     @property
     def path(self) -> Path:
@@ -102,7 +124,8 @@ class Config:
 
 _SECTIONS = {"project": ProjectSection, "ingest": IngestSection, "tokenize": TokenizeSection,
              "instruments": InstrumentsSection, "topics": TopicsSection, "coding": CodingSection,
-             "agreement": AgreementSection}
+             "agreement": AgreementSection, "survey": SurveySection, "indicators": IndicatorsSection,
+             "triangulation": TriangulationSection}
 _CHOICES = {
     ("ingest", "kind"): KIND_CHOICES,
     ("ingest", "unit"): UNIT_CHOICES,
@@ -170,6 +193,31 @@ def _check_agreement(path: Path, section: AgreementSection, coding: CodingSectio
             raise ConfigError(path, f"{kind!r} is not one of policy, transcript", key="coding.auto_kinds")
 
 
+def prominence_cutoffs(setting: str) -> tuple[float, float] | None:
+    """None for tertiles; else the two shares at which prominence turns medium and high."""
+    if setting == "tertiles":
+        return None
+    try:
+        low, high = (float(part) for part in setting.split(","))
+    except ValueError:
+        raise ValueError(f"{setting!r}: write tertiles or two shares, e.g. 0.2,0.5") from None
+    if not 0 <= low < high <= 1:
+        raise ValueError(f"{setting!r}: the cut-offs must rise within 0..1")
+    return low, high
+
+
+def _check_triangulation(path: Path, section: TriangulationSection, outputs: Path, root: Path) -> None:
+    try:
+        prominence_cutoffs(section.prominence)
+    except ValueError as error:
+        raise ConfigError(path, str(error), key="triangulation.prominence") from None
+    if section.min_sources < 1 or section.exemplars < 0:
+        raise ConfigError(path, "min_sources must be at least 1 and exemplars 0 or more", key="triangulation")
+    if (root / section.judgements).resolve().is_relative_to(outputs):
+        raise ConfigError(path, "researchers' judgements must not live under outputs/ (outputs can be deleted)",
+                          key="triangulation.judgements")
+
+
 def load_config(root: str | Path) -> Config:
     """Read ``<root>/policoder.toml``; a folder without one is not a project."""
     root = Path(root).resolve()
@@ -190,6 +238,7 @@ def load_config(root: str | Path) -> Config:
     outputs = (root / sections["project"].outputs).resolve()
     if (root / database).resolve().is_relative_to(outputs):
         raise ConfigError(path, "the database must not live under outputs/ (outputs can be deleted)", key="project.database")
+    _check_triangulation(path, sections["triangulation"], outputs, root)
     return Config(root=root, **sections)
 
 
@@ -240,4 +289,17 @@ unit = "unit"                # unit (turns, clauses) | segment | span (overlappi
 segment_length = 200         # code points per segment (unit = "segment")
 overlap = 0.5                # spans match at this intersection / union (unit = "span")
 boot = 500                   # bootstrap draws for the interval of Krippendorff's alpha
+
+[survey]
+files = []                   # survey schema YAML files, each naming its CSV/XLSX data file
+
+[indicators]
+files = []                   # indicator-table schema YAML files (columns, derived formulas, bands)
+
+[triangulation]
+themes = ""                  # the themes file: each theme mapped to its evidence in every source
+judgements = "triangulation" # researchers' convergence labels and meta-inferences (kept across runs)
+prominence = "tertiles"      # tertiles of the share within each data set, or two cut-offs "0.2,0.5"
+min_sources = 1              # fewer documents / participants with a theme than this: silence
+exemplars = 2                # quotes per theme and source
 """

@@ -38,6 +38,7 @@ from .errors import ConfigError, InputError, ProjectError
 from .ingest import discover, file_hash, load_sidecars, read_document
 from .records import Document, Problem, utc_now
 from .project_coding import CodingMethods
+from .project_triangulation import TriangulationMethods
 from . import instrument_model, instrument_report, instrument_sheets, instruments
 from .schemes import Scheme, load_scheme
 from .language import detect_language
@@ -135,7 +136,7 @@ def open_project(root: str | Path = ".", *, db: str | Path | None = None) -> "Pr
     return Project(config, Path(db) if db else config.root / config.project.database)
 
 
-class Project(CodingMethods):
+class Project(CodingMethods, TriangulationMethods):
     def __init__(self, config: Config, db_path: Path):
         self.config = config
         self.db_path = Path(db_path)
@@ -768,6 +769,7 @@ class Project(CodingMethods):
             report_notes = self.instruments_report(partial / "instruments")["notes"]
         topic_summary = self._run_topics(partial / "topics", workers=workers or 1)
         agreement_summary = self._run_agreement(partial)
+        triangulation_summary = self._run_triangulation(partial / "triangulation")
         timings["export"] = round(time.perf_counter() - began, 3)
         store.finish_run(self.db, run_id, utc_now())
         manifest = {
@@ -783,6 +785,7 @@ class Project(CodingMethods):
             "topics": topic_summary,
             "autocode": autocoded,
             "agreement": agreement_summary,
+            "triangulation": triangulation_summary,
             "inputs": ingest_report.inputs,
             "counts": {
                 "inputs": len(ingest_report.inputs),
