@@ -80,7 +80,8 @@ class TriangulationMethods:
         themes = self.themes(loaded_surveys, tables)
         documents = self._documents_now()
         texts = {doc_id: d["text"] for doc_id, d in documents.items()}
-        policy_units = self._policy_units() if any(t.policy for t in themes.themes) else []
+        policy_units = self._policy_units(topics=any(t.policy and t.policy.topics for t in themes.themes)) \
+            if any(t.policy for t in themes.themes) else []
         n_policy = sum(d["kind"] == "policy" for d in documents.values())
         participants = {doc_id: {"participant": d["attributes"].get("participant") or Path(d["path"]).stem,
                                  "group": d["attributes"].get("group") or "unknown",
@@ -196,9 +197,20 @@ class TriangulationMethods:
             raise ConfigError(self.config.path, f"{setting}: no such file", key=key, code="file-missing")
         return path
 
-    def _policy_units(self) -> list[dict]:
+    def _policy_units(self, *, topics: bool) -> list[dict]:
         offsets = {row[0]: (row[1], row[2]) for row in self.db.execute('SELECT unit_id, start, "end" FROM clauses')}
-        return [{**row, "start": offsets[row["unit_id"]][0], "end": offsets[row["unit_id"]][1]}
+        held: dict[tuple[int, str], set[int]] = {}
+        if topics:
+            latest = self.db.execute("SELECT model_id FROM topic_models ORDER BY created_at DESC LIMIT 1").fetchone()
+            if latest is None:
+                raise ProjectError("the themes file selects policy clauses by topic, but no topic model has been "
+                                   "fitted: run `policoder run` or `policoder topics`", code="no-topic-model")
+            for doc_id, unit_id, topic in self.db.execute(
+                    "SELECT doc_id, unit_id, topic FROM topic_shares WHERE model_id = ? AND share >= ?",
+                    (latest[0], tri.TOPIC_SHARE)):
+                held.setdefault((doc_id, unit_id), set()).add(topic)
+        return [{**row, "start": offsets[row["unit_id"]][0], "end": offsets[row["unit_id"]][1],
+                 "topics": held.get((row["doc_id"], row["unit_id"]), set()) | held.get((row["doc_id"], ""), set())}
                 for row in self.instrument_rows()]
 
     def _interview_codings(self, participants: dict[int, dict]) -> tuple[list[dict], str]:

@@ -14,7 +14,7 @@ is not a silence: silence is an absence of evidence where evidence was looked fo
         name: 激励政策的实际作用
         question: RQ1
         interviews: {codes: [incentives]}            # a code covers its descendants
-        policy: {instruments: [incentive], keywords: [补贴, 抵免], direction: positive}
+        policy: {instruments: [incentive], keywords: [补贴, 抵免], direction: positive}   # also topics: [2]
         survey: {refs: [incentive_perception]}      # items or scales of any loaded survey
         indicators: {refs: [coordination_index]}
 """
@@ -34,6 +34,7 @@ DIRECTIONS = {"positive": 1, "negative": -1}
 class PolicyQuery:
     instruments: tuple[str, ...] = ()   # a clause must carry one of these (any when empty)
     keywords: tuple[str, ...] = ()      # and contain one of these (any when empty)
+    topics: tuple[int, ...] = ()        # and belong to one of these topics of the latest topic model
     direction: int | None = None        # +1: the texts state the proposition, −1: they deny it
 
 
@@ -120,7 +121,11 @@ def _refs(node: Node | None, key: str, valid: set[str] | None, what: str) -> tup
 def _policy(node: Node | None, instruments: set[str] | None) -> PolicyQuery | None:
     if node is None:
         return None
-    known(node, {"instruments", "keywords", "direction"})
+    known(node, {"instruments", "keywords", "topics", "direction"})
+    topics = node.get("topics")
+    if topics is not None and (not isinstance(topics.value, list) or not all(
+            isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in topics.value)):
+        raise topics.error("topics must be a list of topic numbers (0, 1, …) of the project's topic model")
     labels = strings(node, "instruments")
     for label in labels:
         if instruments is not None and label not in instruments:
@@ -130,7 +135,8 @@ def _policy(node: Node | None, instruments: set[str] | None) -> PolicyQuery | No
     if direction is not None and direction.value not in DIRECTIONS:
         raise direction.error(f"direction must be one of {', '.join(DIRECTIONS)}")
     query = PolicyQuery(instruments=tuple(labels), keywords=tuple(strings(node, "keywords")),
+                        topics=tuple(topics.value) if topics is not None else (),
                         direction=DIRECTIONS[direction.value] if direction is not None else None)
-    if not query.instruments and not query.keywords:
-        raise node.error("policy evidence needs instruments or keywords")
+    if not query.instruments and not query.keywords and not query.topics:
+        raise node.error("policy evidence needs instruments, keywords or topics")
     return query

@@ -80,14 +80,16 @@ _UNIT_WORDS = {"policy": "clauses", "interviews": "coded segments", "survey": "a
 
 def policy_evidence(theme: Theme, units: list[dict], texts: dict[int, str], n_documents: int,
                     exemplars: int) -> Evidence:
-    """``units``: policy clauses with doc_id, document, unit_id, level, year, start, end, instruments."""
+    """``units``: policy clauses with doc_id, document, unit_id, level, year, start, end, instruments and
+    ``topics`` (the topics that hold at least TOPIC_SHARE of the clause or of its document)."""
     evidence = Evidence(theme.id, "policy", mapped=theme.policy is not None, n_total=n_documents)
     if theme.policy is None:
         return evidence
     query = theme.policy
     matched = [unit for unit in units
                if (not query.instruments or set(query.instruments) & set(unit["instruments"]))
-               and (not query.keywords or any(word in unit["text"] for word in query.keywords))]
+               and (not query.keywords or any(word in unit["text"] for word in query.keywords))
+               and (not query.topics or set(query.topics) & unit["topics"])]
     documents = {unit["doc_id"] for unit in matched}
     evidence.n_units, evidence.n_sources = len(matched), len(documents)
     evidence.breakdown = {
@@ -454,6 +456,7 @@ def _spread(rows: list[dict], n: int, *, key: str = "doc_id") -> list[dict]:
 
 
 QUOTE_LENGTH = 160
+TOPIC_SHARE = 0.3
 
 
 def _window(text: str, start: int, end: int, words: tuple[str, ...]) -> tuple[int, int]:

@@ -166,3 +166,20 @@ def test_quotes_are_exact_substrings_at_their_offsets():
     assert text[quote["start"]:quote["end"]] == quote["quote"]
     assert len(quote["quote"]) == tri.QUOTE_LENGTH and "抵免" in quote["quote"]
     assert unit["start"] <= quote["start"] and quote["end"] <= unit["end"]
+
+
+def test_policy_evidence_needs_every_filter_the_theme_gives():
+    from pipeline.themes import PolicyQuery, Theme
+
+    text = "第一条 给予补贴。第二条 申报程序。第三条 给予补贴并简化申报。"
+    units = [{"unit_id": f"1-{n}", "doc_id": 1, "document": "a.txt", "level": "county", "year": "2023",
+              "start": start, "end": start + 9, "text": text[start:start + 9], "instruments": instruments,
+              "primary_instrument": instruments[0], "topics": topics}
+             for n, start, instruments, topics in ((1, 0, ["incentive"], {0}), (2, 9, ["none"], {1}),
+                                                   (3, 18, ["incentive"], {1}))]
+    for query, expected in ((PolicyQuery(instruments=("incentive",)), 2),
+                            (PolicyQuery(instruments=("incentive",), topics=(1,)), 1),
+                            (PolicyQuery(keywords=("申报",), topics=(0,)), 0),
+                            (PolicyQuery(topics=(1,)), 2)):
+        found = tri.policy_evidence(Theme("t", "t", policy=query), units, {1: text}, 1, exemplars=2)
+        assert found.n_units == expected, query

@@ -234,3 +234,10 @@ def test_cli_triangulate_and_run(project):
     manifest = json.loads((root / "outputs" / "latest" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["triangulation"]["confirmed"] == 1
     assert (root / "triangulation" / "convergence.csv").exists()  # the researchers' file, beside outputs/
+
+
+def test_a_topic_query_without_a_topic_model_is_a_clear_error(project):
+    themes = project.root / "themes.yaml"
+    themes.write_text(THEMES.replace("policy: {keywords: [职业院校]}", "policy: {topics: [0, 2]}"), encoding="utf-8")
+    with pytest.raises(ProjectError, match="no topic model has been fitted"):
+        project.triangulation()
