@@ -313,12 +313,9 @@ def _check_judgement(themes: Themes, row: dict) -> None:
 def _joint_display(themes: Themes, evidence: list[tri.Evidence], convergence: list[dict], meta: dict,
                    consensus: str) -> list[dict]:
     """One row per theme: each data set's evidence side by side, Farmer labels, fit and meta-inference."""
-    index = {(e.theme, e.source): e for e in evidence}
     rows = []
-    for theme in themes.themes:
-        row = {"theme": theme.id, "name": theme.name, "question": theme.question}
-        for source in SOURCES:
-            item = index[theme.id, source]
+    for theme, row, items in tri.theme_rows(themes, evidence):
+        for source, item in items.items():
             row[source] = item.summary
             row[f"{source}_quotes"] = " | ".join(f"[{e['id']}] {e['quote']}" for e in item.exemplars)
         cells = [c for c in convergence if c["theme"] == theme.id]

@@ -307,14 +307,19 @@ def researcher_comparison(judged: dict, consensus: str) -> dict:
 
 # --- completeness and stakeholders ------------------------------------------------------------------
 
+def theme_rows(themes: Themes, evidence: list[Evidence]):
+    """Per theme in file order: the theme, the first columns of its table row, its evidence per data set."""
+    index = {(item.theme, item.source): item for item in evidence}
+    for theme in themes.themes:
+        yield (theme, {"theme": theme.id, "name": theme.name, "question": theme.question},
+               {source: index[theme.id, source] for source in SOURCES})
+
+
 def completeness(themes: Themes, evidence: list[Evidence]) -> tuple[list[dict], list[dict]]:
     """Farmer step 4: the theme × data-set presence grid, and per question what is unique and shared."""
-    index = {(item.theme, item.source): item for item in evidence}
     grid = []
-    for theme in themes.themes:
-        row = {"theme": theme.id, "name": theme.name, "question": theme.question}
-        for source in SOURCES:
-            item = index[theme.id, source]
+    for theme, row, items in theme_rows(themes, evidence):
+        for source, item in items.items():
             row[source] = "" if not item.mapped else int(item.present)
             row[f"{source}_n"] = item.n_units if item.mapped else ""
         grid.append(row)
