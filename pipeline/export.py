@@ -34,7 +34,7 @@ def _flat(row: dict) -> dict:
     return {k: "; ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in row.items()}
 
 
-def _atomic_write(out: Path, write) -> Path:
+def atomic_write(out: Path, write) -> Path:
     # a half-written export must never look like a finished one
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.partial")
@@ -53,7 +53,7 @@ def write_table(rows: list[dict], fmt: str, out: Path, *, sheet: str = "table",
     text = dumps(rows, fmt, columns)
     # the BOM makes Excel open a UTF-8 CSV with its Chinese intact
     encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
-    return _atomic_write(out, lambda p: p.write_text(text, encoding=encoding, newline=""))
+    return atomic_write(out, lambda p: p.write_text(text, encoding=encoding, newline=""))
 
 
 def dumps(rows: list[dict], fmt: str, columns: tuple[str, ...] = ()) -> str:
@@ -81,4 +81,4 @@ def write_workbook(tables: dict[str, list[dict]], out: Path, *,
             sheet.freeze_panes = "A2"
         for row in map(_flat, rows):
             sheet.append([v[:32767] if isinstance(v, str) else v for v in row.values()])
-    return _atomic_write(out, lambda p: workbook.save(p))
+    return atomic_write(out, lambda p: workbook.save(p))

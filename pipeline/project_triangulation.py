@@ -136,12 +136,13 @@ class TriangulationMethods:
                               [{"theme": theme, "researcher": researcher, "fit": fit, "meta_inference": text}])
 
     def import_convergence(self, path: str | Path, researcher: str) -> int:
-        """Read the ``final`` and ``rationale`` a researcher filled into an exported convergence.csv; all rows
+        """Read the ``final`` and ``rationale`` a researcher filled into an exported convergence.csv (or the
+        workbook's convergence sheet saved as XLSX); all rows
         are checked before any is recorded, and only labels that differ from theirs now are added."""
         themes = self.themes()
         judged, _ = tri.read_judgements(self.judgements_folder(), themes)
         rows = []
-        for line, row in tri._rows(Path(path), ("theme", "source_a", "source_b", "final", "rationale")):
+        for line, row in tri.sheet_rows(Path(path), ("theme", "source_a", "source_b", "final", "rationale")):
             if not row["final"]:
                 continue
             record = {"theme": row["theme"], "source_a": row["source_a"], "source_b": row["source_b"],

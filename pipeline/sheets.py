@@ -61,8 +61,13 @@ def read_rows(path: Path, sheet_name: str) -> tuple[list[str], list[tuple[int, d
     return header, [(number, dict(zip(header, row))) for number, row in enumerate(values[1:], start=2)]
 
 
+def listed(problems: list[str], limit: int) -> str:
+    """The first ``limit`` problems on one line, the rest counted."""
+    more = len(problems) - limit
+    return "; ".join(problems[:limit]) + (f"; and {more} more" if more > 0 else "")
+
+
 def refuse(path: Path, errors: list[str]) -> None:
     """All or nothing: any bad row refuses the whole sheet, naming the first few."""
     if errors:
-        shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
-        raise InputError(str(path), f"nothing imported: {shown}", code="sheet-invalid")
+        raise InputError(str(path), f"nothing imported: {listed(errors, 5)}", code="sheet-invalid")

@@ -56,7 +56,7 @@ from scipy import stats
 from scipy.stats.contingency import association
 
 from .errors import ConfigError, InputError, PolicoderError
-from .sheets import cell_text, read_rows
+from .sheets import cell_text, listed, read_rows
 from .yamlfile import Node, known, read_yaml, strings, text
 
 SCHEMA = "survey-schema"
@@ -201,7 +201,7 @@ def collect(problems: list[str], check, *args):
 def refuse(path: Path, problems: list[str], code: str) -> None:
     """All or nothing: any problem refuses the file, naming the first SHOWN of them on one line."""
     if problems:
-        shown = "; ".join(problems[:SHOWN]) + (f"; and {len(problems) - SHOWN} more" if len(problems) > SHOWN else "")
+        shown = listed(problems, SHOWN)
         raise InputError(str(path), f"{len(problems)} problems: {shown}" if len(problems) > 1 else shown, code=code)
 
 

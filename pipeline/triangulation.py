@@ -25,6 +25,7 @@ import numpy as np
 from . import reliability
 from .errors import InputError
 from .records import utc_now
+from .sheets import cell_text, read_rows
 from .themes import SOURCES, Theme, Themes
 
 LABELS = ("agreement", "partial_agreement", "silence", "dissonance")
@@ -366,7 +367,7 @@ def read_judgements(folder: Path, themes: Themes) -> tuple[dict, dict]:
     """
     known = {theme.id for theme in themes.themes}
     cells: dict[tuple, dict[str, dict]] = defaultdict(dict)
-    for line, row in _rows(folder / CONVERGENCE_FILE, CONVERGENCE_COLUMNS):
+    for line, row in sheet_rows(folder / CONVERGENCE_FILE, CONVERGENCE_COLUMNS):
         pair = tuple(sorted((row["source_a"], row["source_b"]), key=SOURCES.index)) \
             if {row["source_a"], row["source_b"]} <= set(SOURCES) else None
         problem = (f"unknown theme {row['theme']!r}" if row["theme"] not in known
@@ -377,7 +378,7 @@ def read_judgements(folder: Path, themes: Themes) -> tuple[dict, dict]:
             raise InputError(folder / CONVERGENCE_FILE, f"row {line}: {problem}", code="judgement-invalid")
         cells[(row["theme"], *pair)][row["researcher"]] = row
     meta: dict[str, dict[str, dict]] = defaultdict(dict)
-    for line, row in _rows(folder / META_FILE, META_COLUMNS):
+    for line, row in sheet_rows(folder / META_FILE, META_COLUMNS):
         problem = (f"unknown theme {row['theme']!r}" if row["theme"] not in known
                    else f"fit {row['fit']!r} is not one of {', '.join(FITS)}" if row["fit"] and row["fit"] not in FITS
                    else "no researcher named" if not row["researcher"] else "")
@@ -403,19 +404,17 @@ def append_judgements(folder: Path, name: str, rows: list[dict]) -> int:
     return len(rows)
 
 
-def _rows(path: Path, columns: tuple[str, ...]):
+def sheet_rows(path: Path, columns: tuple[str, ...]):
+    """(row number as the user sees it, the named cells as text) of a researchers' CSV or XLSX file;
+    nothing when the file does not exist yet."""
     if not path.exists():
         return
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(path, f"missing columns {', '.join(missing)}", code="judgement-invalid")
-            for line, row in enumerate(reader, start=2):
-                yield line, {c: (row.get(c) or "").strip() for c in columns}
-    except UnicodeDecodeError:
-        raise InputError(path, "not UTF-8; save it as UTF-8 CSV", code="judgement-invalid") from None
+    header, rows = read_rows(path, "")
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise InputError(path, f"missing columns {', '.join(missing)}", code="judgement-invalid")
+    for line, row in rows:
+        yield line, {c: cell_text(row.get(c)) for c in columns}
 
 
 # --- helpers ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from . import indicators as indicator_tables
 from . import survey as surveys
-from .export import _atomic_write, write_table, write_workbook
+from .export import atomic_write, write_table, write_workbook
 from .themes import SOURCES
 
 SOURCE_NAMES = {"policy": "Policy texts 政策文本", "interviews": "Interviews 访谈", "survey": "Survey 问卷",
@@ -79,7 +79,7 @@ def write_report(result, out: Path, *, formats: tuple[str, ...] = ("html", "md",
     for fmt, template in (("html", "triangulation.html"), ("md", "triangulation.md")):
         if fmt in formats:
             text = _environment(fmt).get_template(template).render(**context)
-            written[fmt] = _atomic_write(out / template, lambda p, t=text: p.write_text(t, encoding="utf-8"))
+            written[fmt] = atomic_write(out / template, lambda p, t=text: p.write_text(t, encoding="utf-8"))
     return written
 
 
@@ -103,7 +103,7 @@ def write_member_packets(result, codings: list[dict], out: Path, *, formats: tup
                 written.append(_docx(packet, stem.with_suffix(".docx")))
             else:
                 text = _environment(fmt).get_template(f"member_check.{fmt}").render(packet=packet)
-                written.append(_atomic_write(stem.with_suffix(f".{fmt}"),
+                written.append(atomic_write(stem.with_suffix(f".{fmt}"),
                                              lambda p, t=text: p.write_text(t, encoding="utf-8")))
     return written
 
@@ -148,7 +148,7 @@ def _docx(packet: dict, path: Path) -> Path:
             document.add_paragraph(f"{SOURCE_NAMES[source]}: {summary}", style="List Bullet")
         if theme["meta_inference"]:
             document.add_paragraph(f"Researchers' reading: {theme['meta_inference']}")
-    return _atomic_write(path, lambda p: document.save(str(p)))
+    return atomic_write(path, lambda p: document.save(str(p)))
 
 
 def _context(result, rows: dict) -> dict:

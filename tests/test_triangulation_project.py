@@ -13,6 +13,7 @@ from docx import Document
 from pipeline import open_project
 from pipeline.cli import cli
 from pipeline.errors import ProjectError
+from pipeline.export import write_workbook
 
 POLICY = """关于支持企业参与职业教育的若干措施
 第一条 对接收职业院校学生实习的企业，按每人每月500元给予实习补贴。
@@ -196,10 +197,16 @@ def test_researchers_labels_survive_reruns_and_the_sheet_round_trip(project, tmp
         writer.writerows(rows)
     assert project.import_convergence(sheet, "wang") == 5
     assert project.import_convergence(sheet, "wang") == 0  # nothing changed: nothing appended
+    workbook = tmp_path / "zhao.xlsx"  # the same sheet saved from Excel
+    write_workbook({"convergence": rows}, workbook)
+    assert project.import_convergence(workbook, "zhao") == 5
     result = project.triangulation()
     disputed = cell(result, "incentives", "policy", "interviews")
     assert (disputed["final"], disputed["status"]) == ("", "disputed")
-    assert result.researchers["double_labelled"] == 1 and result.researchers["percent_agreement"] == 0.0
+    assert result.researchers["double_labelled"] == 5
+    assert result.researchers["disagreements"] == [
+        {"theme": "incentives", "pair": "policy↔interviews", "li": "dissonance", "wang": "partial_agreement",
+         "zhao": "partial_agreement", "resolved_as": "", "resolution_note": ""}]
     project.record_convergence("incentives", "policy", "interviews", "dissonance", "consensus", "讨论后")
     assert cell(project.triangulation(), "incentives", "policy", "interviews")["final"] == "dissonance"
 
