@@ -15,10 +15,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import export, stats
+from . import batch, export, stats
 from . import topics as topic_models
 from .config import CONFIG_NAME, KIND_CHOICES, UNIT_CHOICES
 from .errors import ConfigError, PolicoderError
+from .executors import EXECUTORS
 from .project import IngestReport, init_project, open_project
 from .themes import SOURCES
 from .triangulation import FITS, LABELS
@@ -27,7 +28,8 @@ from .triangulation import FITS, LABELS
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 # library errors that mean the command line asked for something that does not exist: exit 2
-USAGE_CODES = {"unknown-table", "unknown-document", "unknown-group-field"}
+USAGE_CODES = {"unknown-table", "unknown-document", "unknown-group-field", "unknown-stage", "unknown-executor",
+               "dask-no-scheduler"}
 
 
 class UsageProblem(click.UsageError):
@@ -99,9 +101,13 @@ def _progress_bar(label: str):
     return progress, advance
 
 
-def _report(report: IngestReport) -> None:
+def _problems(report: IngestReport) -> None:
     for problem, severity in report.problems:
         err.print(f"{'warning' if severity == 'warning' else 'skipped'}: {problem}", markup=False, highlight=False)
+
+
+def _report(report: IngestReport) -> None:
+    _problems(report)
     table = Table(title="ingest", show_header=True, header_style="bold")
     for column in ("ingested", "unchanged", "moved", "missing", "skipped", "warnings", "seconds"):
         table.add_column(column, justify="right")
@@ -129,23 +135,70 @@ def ingest(project, paths, kind, unit, workers, force) -> None:
     sys.exit(report.exit_status)
 
 
-@cli.command()
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes.")
-@click.option("--force", is_flag=True, help="Re-read every file even when unchanged.")
-@project_options
-def run(project, workers, force) -> None:
-    """Run the pipeline on the configured corpus and write tables and a manifest to outputs/."""
-    progress, advance = _progress_bar("ingest")
-    with progress:
-        result = project.run(workers=workers, force=force, progress=advance)
-    _report(result.ingest)
+def _stage_bars():
+    """One progress bar per stage, added when the stage reports its first item."""
+    progress = Progress(TextColumn("{task.fields[stage]:<9}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
+                        disable=not err.is_terminal)
+    bars = {}
+
+    def advance(stage: str, item: str, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = progress.add_task("", total=total, stage=stage)
+        progress.update(bars[stage], advance=1, description=item)
+
+    return progress, advance
+
+
+def _stage_names(context, parameter, values) -> tuple[str, ...]:
+    """--only ingest,tokenize or --only ingest --only tokenize."""
+    return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
+
+
+def _run_summary(result) -> None:
+    table = Table(title=f"run {result.run_id}", show_header=True, header_style="bold")
+    for column in ("stage", "status", "seconds", "what"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for stage in result.stages:
+        what = ", ".join(f"{k} {v}" for k, v in stage.counts.items() if isinstance(v, (int, float, str))
+                         and k not in ("key", "model_id"))
+        table.add_row(stage.stage, stage.status, f"{stage.seconds:.1f}", what[:110])
+    out.print(table)
     counts = result.manifest["counts"]
-    out.print(f"run {result.run_id}: {counts['documents']} documents, {counts['clauses']} clauses, "
-              f"{counts['turns']} turns → {result.folder}", markup=False, highlight=False)
-    triangulation = result.manifest.get("triangulation") or {}
-    if "error" in triangulation:
-        err.print(f"policoder: triangulation skipped: {triangulation['error']}", markup=False, highlight=False)
-    sys.exit(max(result.ingest.exit_status, int("error" in triangulation)))
+    if result.folder is not None:
+        out.print(f"{counts.get('documents', 0)} documents, {counts.get('clauses', 0)} clauses, "
+                  f"{counts.get('turns', 0)} turns, {counts.get('codings', 0)} codings, "
+                  f"{counts.get('problems', 0)} problems in {result.manifest.get('seconds', 0):.1f} s "
+                  f"→ {result.folder}", markup=False, highlight=False)
+
+
+@cli.command()
+@click.option("--only", multiple=True, callback=_stage_names, metavar="STAGE[,STAGE]",
+              help=f"Run just these stages ({', '.join(batch.STAGES)}).")
+@click.option("--from", "start", type=click.Choice(batch.STAGES), default=None,
+              help="Run this stage and every later one.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (local executor).")
+@click.option("--force", is_flag=True, help="Run the chosen stages even when their inputs are unchanged.")
+@click.option("--executor", type=click.Choice(EXECUTORS), default=None,
+              help="Where per-document stages run (default: [run] executor).")
+@click.option("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.")
+@project_options
+def run(project, only, start, workers, force, executor, scheduler) -> None:
+    """Run the pipeline: ingest → segment → tokenize → instruments → topics → autocode → reliability →
+    triangulation → report; stages whose inputs are unchanged are skipped.  Writes outputs/<run id>/."""
+    options = batch.RunOptions(only=only, start=start, force=force, workers=workers, executor=executor,
+                               scheduler=scheduler)
+    options.selected()  # an unknown stage is a usage error before anything runs
+    progress, advance = _stage_bars()
+    with progress:
+        result = project.run(options, progress=advance)
+    if result.ingest is not None:
+        _problems(result.ingest)
+    for stage in result.stages:
+        if "error" in stage.counts:
+            err.print(f"policoder: {stage.stage} skipped: {stage.counts['error']}", markup=False, highlight=False)
+    _run_summary(result)
+    sys.exit(result.exit_status)
 
 
 @cli.command()

@@ -96,6 +96,12 @@ class TriangulationSection:
 
 
 @dataclass(frozen=True)
+class RunSection:
+    executor: str = "local"  # where the per-document stages run: local processes | dask
+    scheduler: str = ""  # the Dask scheduler's address (tcp://host:8786), for executor = "dask"
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     project: ProjectSection = field(default_factory=ProjectSection)
@@ -108,6 +114,7 @@ class Config:
     survey: SurveySection = field(default_factory=SurveySection)
     indicators: IndicatorsSection = field(default_factory=IndicatorsSection)
     triangulation: TriangulationSection = field(default_factory=TriangulationSection)
+    run: RunSection = field(default_factory=RunSection)
 
     @property
     def path(self) -> Path:
@@ -125,7 +132,7 @@ class Config:
 _SECTIONS = {"project": ProjectSection, "ingest": IngestSection, "tokenize": TokenizeSection,
              "instruments": InstrumentsSection, "topics": TopicsSection, "coding": CodingSection,
              "agreement": AgreementSection, "survey": SurveySection, "indicators": IndicatorsSection,
-             "triangulation": TriangulationSection}
+             "triangulation": TriangulationSection, "run": RunSection}
 _CHOICES = {
     ("ingest", "kind"): KIND_CHOICES,
     ("ingest", "unit"): UNIT_CHOICES,
@@ -134,6 +141,7 @@ _CHOICES = {
     ("topics", "per"): ("document", "unit"),
     ("topics", "method"): ("lda", "nmf"),
     ("agreement", "unit"): ("unit", "segment", "span"),
+    ("run", "executor"): ("local", "dask"),
 }
 
 
@@ -302,4 +310,8 @@ judgements = "triangulation" # researchers' convergence labels and meta-inferenc
 prominence = "tertiles"      # tertiles of the share within each data set, or two cut-offs "0.2,0.5"
 min_sources = 1              # fewer documents / participants with a theme than this: silence
 exemplars = 2                # quotes per theme and source
+
+[run]
+executor = "local"           # where ingest, segment and tokenize run: local (processes) | dask
+scheduler = ""               # the Dask scheduler's address for executor = "dask", e.g. tcp://10.0.0.5:8786
 """

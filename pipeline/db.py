@@ -8,6 +8,7 @@ Every multi-row write runs inside ``db.atomic()``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -281,6 +282,26 @@ def m005_coding(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m006_stages(db: sqlite_utils.Database) -> None:
+    """Segmenting is its own stage (a new unit setting re-segments the stored text, no file is read
+    again): each document keeps its page map and the key of its current units.  ``stages`` holds
+    the input key of each corpus-wide stage of ``policoder run`` when it last completed."""
+    db.executescript(
+        """
+        ALTER TABLE documents ADD COLUMN page_map TEXT NOT NULL DEFAULT '[]';   -- JSON [[page, start, end], …]
+        ALTER TABLE documents ADD COLUMN segment_key TEXT NOT NULL DEFAULT '';
+        CREATE TABLE stages (
+            stage TEXT PRIMARY KEY,
+            key TEXT NOT NULL,                      -- hash of everything the stage read
+            run_id TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            summary TEXT NOT NULL                   -- JSON: what the stage reported
+        ) STRICT;
+        """
+    )
+
+
 @contextmanager
 def derived_writes(db: sqlite_utils.Database) -> Iterator[None]:
     """Writes of data the pipeline can make again (tokens, model outputs) skip the fsync per commit.
@@ -319,7 +340,7 @@ def document_index(db: sqlite_utils.Database) -> dict[str, dict]:
     return {path: {"id": i, "content_hash": h, "ingest_key": k, "status": s} for i, path, h, k, s in rows}
 
 
-def write_document(db: sqlite_utils.Database, document: Document, *, ingest_key: str, now: str,
+def write_document(db: sqlite_utils.Database, document: Document, *, ingest_key: str, now: str, segment_key: str = "",
                    status: str = "ok") -> int:
     """Insert or replace one document and its units in one transaction; return its number."""
     meta = document.metadata
@@ -339,6 +360,7 @@ def write_document(db: sqlite_utils.Database, document: Document, *, ingest_key:
         "attributes": json.dumps(document.attributes, ensure_ascii=False, sort_keys=True),
         "status": status,
         "text": document.source.text,
+        "page_map": json.dumps([[p.number, p.start, p.end] for p in document.source.pages]),
         "last_ingested": now,
     }
     with db.atomic():
@@ -347,8 +369,6 @@ def write_document(db: sqlite_utils.Database, document: Document, *, ingest_key:
             doc_id = row[0]
             assignments = ", ".join(f'"{k}" = :{k}' for k in values)
             db.execute(f"UPDATE documents SET {assignments} WHERE id = :id", {**values, "id": doc_id})
-            for table in ("clauses", "turns", "unit_tokens"):
-                db.execute(f"DELETE FROM {table} WHERE doc_id = ?", [doc_id])
         else:
             values |= {"path": document.path, "first_ingested": now}
             columns = ", ".join(f'"{k}"' for k in values)
@@ -360,22 +380,91 @@ def write_document(db: sqlite_utils.Database, document: Document, *, ingest_key:
             "INSERT OR IGNORE INTO document_versions (doc_id, content_hash, text, ingested_at) VALUES (?, ?, ?, ?)",
             [doc_id, document.content_hash, document.source.text, now],
         )
-        db.conn.executemany(
-            'INSERT INTO clauses (unit_id, doc_id, position, path, heading, heading_path, section, text, start, "end", page)'
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (f"{doc_id}-{c.path}", doc_id, position, c.path, c.heading,
-                 json.dumps(list(c.heading_path), ensure_ascii=False), c.section, c.text, c.start, c.end, c.page)
-                for position, c in enumerate(document.clauses, start=1)
-            ],
-        )
-        db.conn.executemany(
-            'INSERT INTO turns (turn_id, doc_id, number, speaker, role, timestamp, text, start, "end")'
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(f"{doc_id}-{t.number}", doc_id, t.number, t.speaker, t.role, t.timestamp, t.text, t.start, t.end)
-             for t in document.turns],
-        )
+        _replace_units(db, doc_id, document.clauses, document.turns, segment_key)
     return doc_id
+
+
+def _replace_units(db: sqlite_utils.Database, doc_id: int, clauses, turns, segment_key: str) -> None:
+    """A document's units, all replaced (inside the caller's transaction): unit ids follow the numbering."""
+    for table in ("clauses", "turns", "unit_tokens"):
+        db.execute(f"DELETE FROM {table} WHERE doc_id = ?", [doc_id])
+    db.conn.executemany(
+        'INSERT INTO clauses (unit_id, doc_id, position, path, heading, heading_path, section, text, start, "end", page)'
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (f"{doc_id}-{c.path}", doc_id, position, c.path, c.heading,
+             json.dumps(list(c.heading_path), ensure_ascii=False), c.section, c.text, c.start, c.end, c.page)
+            for position, c in enumerate(clauses, start=1)
+        ],
+    )
+    db.conn.executemany(
+        'INSERT INTO turns (turn_id, doc_id, number, speaker, role, timestamp, text, start, "end")'
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(f"{doc_id}-{t.number}", doc_id, t.number, t.speaker, t.role, t.timestamp, t.text, t.start, t.end)
+         for t in turns],
+    )
+    db.execute("UPDATE documents SET segment_key = ? WHERE id = ?", [segment_key, doc_id])
+
+
+def segment_tasks(db: sqlite_utils.Database) -> list[dict]:
+    """What re-segmenting needs of every present document: its text, kind, page map and segment key."""
+    rows = db.execute("SELECT id, path, kind, text, page_map, segment_key, content_hash FROM documents"
+                      " WHERE status != 'missing' ORDER BY id").fetchall()
+    return [{"doc_id": i, "path": p, "kind": k, "text": t, "pages": [tuple(x) for x in json.loads(m)],
+             "segment_key": s, "content_hash": h} for i, p, k, t, m, s, h in rows]
+
+
+def write_units(db: sqlite_utils.Database, doc_id: int, clauses, turns, segment_key: str) -> None:
+    """Re-segmented units of one document, in one transaction."""
+    with db.atomic():
+        _replace_units(db, doc_id, clauses, turns, segment_key)
+
+
+def stage_state(db: sqlite_utils.Database, stage: str) -> dict | None:
+    row = db.execute("SELECT key, run_id, summary FROM stages WHERE stage = ?", [stage]).fetchone()
+    return {"key": row[0], "run_id": row[1], "summary": json.loads(row[2])} if row else None
+
+
+def record_stage(db: sqlite_utils.Database, stage: str, key: str, run_id: str, now: str, summary: dict) -> None:
+    with db.atomic():
+        db.execute("INSERT OR REPLACE INTO stages (stage, key, run_id, finished_at, summary) VALUES (?, ?, ?, ?, ?)",
+                   [stage, key, run_id, now, json.dumps(summary, ensure_ascii=False, sort_keys=True, default=str)])
+
+
+# what each part of the project is, for the input keys of the batch run's stages; human work is
+# append-only, so its row count and last id change whenever it does
+_CONTENT = {
+    "documents": "SELECT id, path, kind, title, doc_number, issuer, date, level, province, city, county, status,"
+                 " attributes, content_hash FROM documents ORDER BY id",
+    "clauses": "SELECT unit_id, text FROM clauses ORDER BY doc_id, position",
+    "turns": "SELECT turn_id, speaker, role, text FROM turns ORDER BY doc_id, number",
+    "codings": "SELECT count(*), max(id) FROM codings",
+    "instrument_codings": "SELECT count(*), max(id) FROM instrument_codings",
+    "memos": "SELECT count(*), max(id) FROM memos",
+    "assignments": "SELECT count(*), max(id) FROM assignments",
+    "machine_codings": "SELECT coder, unit_id, code, rule_version FROM machine_codings ORDER BY coder, unit_id, code",
+}
+
+
+def content_digest(db: sqlite_utils.Database, *parts: str) -> str:
+    """sha256 over the rows of the named parts (see ``_CONTENT``): changes when they do."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(part.encode())
+        for row in db.execute(_CONTENT[part]):
+            hasher.update(json.dumps(row, ensure_ascii=False).encode())
+            hasher.update(b"\n")
+    return hasher.hexdigest()
+
+
+def standing_warnings(db: sqlite_utils.Database) -> list[dict]:
+    """The warnings of present documents, as the run that last read each of them recorded them."""
+    rows = db.execute(
+        "SELECT p.path, p.code, p.severity, p.message FROM problems p JOIN documents d ON d.path = p.path"
+        " WHERE d.status = 'warning' AND p.severity = 'warning'"
+        " AND p.run_id = (SELECT q.run_id FROM problems q WHERE q.path = p.path ORDER BY q.id DESC LIMIT 1)"
+        " ORDER BY p.id").fetchall()
+    return [dict(zip(("path", "code", "severity", "message"), row)) for row in rows]
 
 
 def move_document(db: sqlite_utils.Database, doc_id: int, new_path: str, now: str) -> None:
@@ -684,6 +773,19 @@ EXPORT_COLUMNS = {
     "problems": ("run_id", "path", "code", "severity", "message", "occurred_at"),
     "coding_history": CODING_COLUMNS,  # every coding row ever written; `codings` (what stands) is computed
 }
+# computed tables: what stands of the codings, and each clause with its instruments
+CODING_EXPORT = ("id", "doc_id", "document", "unit_id", "start", "end", "code", "code_path", "coder", "kind", "text",
+                 "memo", "codebook", "codebook_version", "anchor", "review", "source", "created_at")
+INSTRUMENT_COLUMNS = ("instruments", "primary_instrument", "instrument_source")
+
+
+def export_columns(table: str) -> tuple[str, ...]:
+    if table == "codings":
+        return CODING_EXPORT
+    columns = EXPORT_COLUMNS.get(table, ())
+    return columns + INSTRUMENT_COLUMNS if table == "clauses" else columns
+
+
 _ORDER = {"documents": "id", "clauses": "doc_id, position", "turns": "doc_id, number",
           "problems": "id", "coding_history": "id"}
 _TABLE = {"coding_history": "codings"}

@@ -67,6 +67,19 @@ def dumps(rows: list[dict], fmt: str, columns: tuple[str, ...] = ()) -> str:
     return buffer.getvalue()
 
 
+def write_parquet(rows: list[dict], out: Path, *, columns: tuple[str, ...] = ()) -> Path:
+    """A Parquet copy of a table (needs pyarrow): lists become "a; b" as in CSV, and a column that
+    mixes kinds of values (numbers and text) is stored as text, which Parquet's typed columns need."""
+    import pandas
+
+    frame = pandas.DataFrame(list(map(_flat, rows)) if rows else [], columns=list(rows[0]) if rows else list(columns))
+    for name in frame.columns:
+        kinds = {type(v) for v in frame[name] if v is not None and v == v}
+        if len(kinds) > 1:
+            frame[name] = [None if v is None or v != v else str(v) for v in frame[name]]
+    return atomic_write(out, lambda p: frame.to_parquet(p, index=False))
+
+
 def write_workbook(tables: dict[str, list[dict]], out: Path, *,
                    columns: dict[str, tuple[str, ...]] | None = None) -> Path:
     """One sheet per table; long texts are cut at Excel's cell limit of 32,767 characters."""

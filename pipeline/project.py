@@ -14,29 +14,24 @@ import dataclasses
 import functools
 import hashlib
 import json
-import multiprocessing
-import os
-import platform
 import secrets
-import shutil
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
 
+from . import batch
 from . import db as store
 from . import divisions, export, stats, topics
 from .config import CONFIG_NAME, TEMPLATE, Config, load_config
 from .errors import ConfigError, InputError, ProjectError
-from .ingest import discover, file_hash, load_sidecars, read_document
-from .records import Document, Problem, utc_now
+from .executors import Executor, LocalExecutor
+from .ingest import INGEST_VERSION, discover, file_hash, load_sidecars, read_document, segment_key, segment_text
+from .records import Document, PageSpan, Problem, utc_now
 from .project_coding import CodingMethods
 from .project_triangulation import TriangulationMethods
 from . import instrument_model, instrument_report, instrument_sheets, instruments
@@ -45,16 +40,7 @@ from .language import detect_language
 from .tokens import (TokenizerSettings, prepare_tokenizer, rows_from_storage, tokenizer_hash,
                      tokens_for_storage)
 
-# bump when reading/cleaning/segmenting changes, so unchanged files are read again
-INGEST_VERSION = "1"
-MANIFEST_LIBRARIES = ("policoder", "jieba", "spacy", "scikit-learn", "gensim", "pdfplumber", "pypdfium2",
-                      "sqlite-utils", "python-docx", "beautifulsoup4", "charset-normalizer", "cnloc", "cn2an",
-                      "openpyxl")
 TOKENIZE_TASK_CHARS = 50_000
-RUN_TABLES = ("documents", "clauses", "turns", "codings", "problems")
-INSTRUMENT_COLUMNS = ("instruments", "primary_instrument", "instrument_source")
-CODING_EXPORT = ("id", "doc_id", "document", "unit_id", "start", "end", "code", "code_path", "coder", "kind", "text",
-                 "memo", "codebook", "codebook_version", "anchor", "review", "source", "created_at")
 EXPORT_TABLES = ("documents", "clauses", "turns", "codings", "coding_history", "problems")
 
 Progress = Callable[[str, int], None]  # (path just finished, total) → None
@@ -83,11 +69,11 @@ class IngestReport:
 
 
 @dataclass
-class RunReport:
-    run_id: str
-    folder: Path
-    ingest: IngestReport
-    manifest: dict
+class SegmentReport:
+    segmented: int = 0  # documents segmented again from their stored text
+    unchanged: int = 0
+    units: int = 0
+    seconds: float = 0.0
 
 
 @dataclass
@@ -104,6 +90,12 @@ def _tokenize_units(task: dict) -> list[tuple[int, str, str]]:
     units = task["units"]
     stored = tokens_for_storage(task["settings"], [u["text"] for u in units])
     return [(u["doc_id"], u["unit_id"], tokens) for u, tokens in zip(units, stored)]
+
+
+def _segment_one(task: dict) -> tuple:
+    """Worker: one stored text → its (clauses, turns)."""
+    pages = tuple(PageSpan(*page) for page in task["pages"])
+    return segment_text(task["path"], task["kind"], task["text"], pages, task["unit"])
 
 
 def _read_one(task: dict) -> Document | Problem:
@@ -171,12 +163,15 @@ class Project(CodingMethods, TriangulationMethods):
 
     def ingest(self, paths: list[str | Path] | None = None, *, kind: str | None = None, unit: str | None = None,
                workers: int | None = None, force: bool = False, run_id: str | None = None,
-               progress: Progress | None = None) -> IngestReport:
-        """Ingest files or folders (default: the configured corpus); unchanged files are skipped."""
+               progress: Progress | None = None, executor: Executor | None = None) -> IngestReport:
+        """Ingest files or folders (default: the configured corpus); unchanged files are skipped.
+
+        A file is read, described and segmented in one pass; ``segment`` later re-segments stored
+        texts alone when only the unit setting changed."""
         started = time.perf_counter()
         settings = self.config.ingest
         kind, unit = kind or settings.kind, unit or settings.unit
-        workers = workers or settings.workers
+        executor = executor or LocalExecutor(workers or settings.workers)
         roots = [Path(p) for p in paths] if paths else self.corpus_paths()
         report = IngestReport()
         now = utc_now()
@@ -201,7 +196,7 @@ class Project(CodingMethods, TriangulationMethods):
             report.inputs.append({"path": display, "sha256": content_hash, "bytes": path.stat().st_size})
             attributes = sidecars.get(path, {})
             key = hashlib.sha256(json.dumps(
-                [content_hash, sorted(attributes.items()), kind, unit, settings.pdf_engine, INGEST_VERSION]
+                [content_hash, sorted(attributes.items()), kind, settings.pdf_engine, INGEST_VERSION]
             ).encode()).hexdigest()
             entry = known.get(display)
             if entry is None and content_hash in by_hash and by_hash[content_hash] != display:
@@ -220,12 +215,13 @@ class Project(CodingMethods, TriangulationMethods):
             tasks.append({"path": str(path), "display": display, "kind": kind, "unit": unit,
                           "pdf_engine": settings.pdf_engine, "attributes": attributes,
                           "content_hash": content_hash, "ingest_key": key})
-        for task, result in zip(tasks, self._map(_read_one, tasks, workers)):
+        for task, result in zip(tasks, executor.map(_read_one, tasks)):
             if isinstance(result, Problem):
                 report.problems.append((result, "error"))
             else:
                 warnings = _warnings(result)
                 store.write_document(self.db, result, ingest_key=task["ingest_key"], now=now,
+                                     segment_key=segment_key(result.content_hash, result.kind, unit),
                                      status="warning" if warnings else "ok")
                 report.problems += [(w, "warning") for w in warnings]
                 report.ingested.append(task["display"])
@@ -250,27 +246,29 @@ class Project(CodingMethods, TriangulationMethods):
         store.start_run(self.db, run_id, command, self.config.as_dict(), utc_now())
         return run_id
 
-    @staticmethod
-    def _map(function, tasks: list[dict], workers: int, *, shared: Callable[[], object] | None = None) -> Iterator:
-        """``function`` over ``tasks``, in ``workers`` processes when there are several tasks.
-
-        ``shared`` builds what every worker needs (a tokenizer) once, here, before the workers fork
-        from this process and inherit it; where processes cannot fork, each worker builds its own.
-        """
-        if workers <= 1 or len(tasks) <= 1:
-            return map(function, tasks)
-        context = None
-        # fork only on Linux: macOS's system libraries are not safe to use after a fork
-        if shared is not None and sys.platform.startswith("linux"):
-            shared()
-            context = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-
-        def results():
-            with pool:
-                yield from pool.map(function, tasks, chunksize=1)
-
-        return results()
+    def segment(self, *, unit: str | None = None, force: bool = False, executor: Executor | None = None,
+                progress: Progress | None = None) -> SegmentReport:
+        """Re-segment the stored text of every document whose units were made with another unit
+        setting (or segmenter version); ``force``: every document."""
+        started = time.perf_counter()
+        unit = unit or self.config.ingest.unit
+        report = SegmentReport()
+        tasks = []
+        for task in store.segment_tasks(self.db):
+            key = segment_key(task["content_hash"], task["kind"], unit)
+            if task["segment_key"] == key and not force:
+                report.unchanged += 1
+            else:
+                tasks.append({**task, "unit": unit, "key": key})
+        executor = executor or LocalExecutor(self.config.ingest.workers)
+        for task, (clauses, turns) in zip(tasks, executor.map(_segment_one, tasks)):
+            store.write_units(self.db, task["doc_id"], clauses, turns, task["key"])
+            report.segmented += 1
+            report.units += len(clauses) + len(turns)
+            if progress:
+                progress(task["path"], len(tasks))
+        report.seconds = time.perf_counter() - started
+        return report
 
     # --- tokens and corpus statistics --------------------------------------------------------
 
@@ -283,12 +281,13 @@ class Project(CodingMethods, TriangulationMethods):
             keep_stopwords=section.keep_stopwords,
         )
 
-    def tokenize(self, *, workers: int | None = None, progress: Progress | None = None) -> TokenizeReport:
-        """Tokenize every unit not yet stored under the current tokenizer configuration."""
+    def tokenize(self, *, workers: int | None = None, progress: Progress | None = None,
+                 executor: Executor | None = None, force: bool = False) -> TokenizeReport:
+        """Tokenize every unit not yet stored under the current tokenizer configuration (``force``: every unit)."""
         started = time.perf_counter()
         settings = self.tokenizer_settings()
         report = TokenizeReport(tokenizer_hash(settings))
-        store.drop_tokens_except(self.db, report.tokenizer_hash)
+        store.drop_tokens_except(self.db, "" if force else report.tokenizer_hash)
         pending = store.units_without_tokens(self.db, report.tokenizer_hash)
         # whole documents, batched to ~50,000 characters per task: one small document per task
         # spends more on inter-process traffic than on segmenting (bench/tokenize_speed.py)
@@ -301,11 +300,11 @@ class Project(CodingMethods, TriangulationMethods):
                 size = 0
             tasks[-1]["units"].append(unit)
             size += len(unit["text"])
-        workers = workers or self.config.tokenize.workers
+        executor = executor or LocalExecutor(workers or self.config.tokenize.workers)
         with store.derived_writes(self.db):
-            languages = {detect_language(unit["text"]) for unit in pending} if workers > 1 else set()
-            shared = functools.partial(prepare_tokenizer, settings, tuple(sorted(languages)))
-            for task, rows in zip(tasks, self._map(_tokenize_units, tasks, workers, shared=shared)):
+            languages = {detect_language(unit["text"]) for unit in pending} if len(tasks) > 1 else set()
+            prepare = functools.partial(prepare_tokenizer, settings, tuple(sorted(languages)))
+            for task, rows in zip(tasks, executor.map(_tokenize_units, tasks, prepare=prepare)):
                 store.write_tokens(self.db, report.tokenizer_hash, rows)
                 report.tokenized += len(rows)
                 report.characters += sum(len(u["text"]) for u in task["units"])
@@ -496,7 +495,7 @@ class Project(CodingMethods, TriangulationMethods):
         scheme, settings = self.scheme(), self.tokenizer_settings()
         model = self.instrument_model(scheme)
         units = self.instrument_units()
-        rules = instruments.rule_classifier(scheme, settings)
+        rules = functools.cache(lambda: instruments.rule_classifier(scheme, settings))  # built only when needed
         counts = {}
         for coder in [instruments.RULES_SOURCE] + ([f"model:{model.id}"] if model else []):
             known = store.prediction_keys(self.db, scheme.id, coder)
@@ -508,9 +507,9 @@ class Project(CodingMethods, TriangulationMethods):
             if not todo:
                 predictions = []
             elif model is None or coder == instruments.RULES_SOURCE:
-                predictions = [rules.predict(text, context=context) for text, context in zip(texts, contexts)]
+                predictions = [rules().predict(text, context=context) for text, context in zip(texts, contexts)]
             else:
-                predictions = model.predict(*instrument_model.examples(rules, texts, contexts, settings))
+                predictions = model.predict(*instrument_model.examples(rules(), texts, contexts, settings))
             store.write_predictions(self.db, scheme.id, coder, [
                 {"unit_id": u["unit_id"], "doc_id": u["doc_id"], "key": keys[u["unit_id"]], "labels": p.labels,
                  "primary": p.primary, "scores": p.scores,
@@ -699,12 +698,12 @@ class Project(CodingMethods, TriangulationMethods):
             raise ProjectError(f"unknown table {table!r}; choose one of {', '.join(EXPORT_TABLES)}",
                                code="unknown-table")
         if table == "codings":  # what stands now: anchored on the current texts, codes as the codebook has them
-            return [{column: row[column] for column in CODING_EXPORT} for row in self.codings()]
+            return [{column: row[column] for column in store.CODING_EXPORT} for row in self.codings()]
         rows = list(store.rows(self.db, table, with_text=with_text))
         if table == "clauses":  # each clause with its instruments (human, model or rules: see instrument_rows)
             labelled = {row["unit_id"]: row for row in self.instrument_rows()}
             empty = {"instruments": [], "primary_instrument": None, "instrument_source": None}
-            rows = [{**row, **({k: labelled[row["unit_id"]][k] for k in INSTRUMENT_COLUMNS}
+            rows = [{**row, **({k: labelled[row["unit_id"]][k] for k in store.INSTRUMENT_COLUMNS}
                                if row["unit_id"] in labelled else empty)} for row in rows]
         return rows
 
@@ -718,94 +717,17 @@ class Project(CodingMethods, TriangulationMethods):
         return found
 
     def export(self, table: str, fmt: str, out: str | Path, *, with_text: bool = False) -> Path:
-        columns = export_columns(table)
+        columns = store.export_columns(table)
         return export.write_table(self.rows(table, with_text=with_text), fmt, Path(out), sheet=table,
                                   columns=columns)
 
     # --- the batch run ---------------------------------------------------------------------
 
-    def run(self, *, workers: int | None = None, force: bool = False,
-            progress: Progress | None = None) -> RunReport:
-        """Ingest and tokenize the configured corpus; write this run's tables and manifest to outputs/<run-id>/.
-
-        The folder appears complete or not at all: it is written under a temporary name and
-        renamed; ``outputs/latest`` then points at it.
-        """
-        started_at = utc_now()
-        run_id = self._start_run("run")
-        timings: dict[str, float] = {}
-        ingest_report = self.ingest(workers=workers, force=force, run_id=run_id, progress=progress)
-        timings["ingest"] = round(ingest_report.seconds, 3)
-
-        tokenize_report = self.tokenize(workers=workers)
-        timings["tokenize"] = round(tokenize_report.seconds, 3)
-
-        began = time.perf_counter()
-        classified = self.classify_instruments()
-        timings["instruments"] = round(time.perf_counter() - began, 3)
-
-        began = time.perf_counter()
-        autocoded = self.autocode() if self.config.coding.codebook else None
-        timings["autocode"] = round(time.perf_counter() - began, 3)
-
-        outputs = self.root / self.config.project.outputs
-        outputs.mkdir(parents=True, exist_ok=True)
-        partial = outputs / f".incomplete-{run_id}"
-        partial.mkdir()
-        began = time.perf_counter()
-        tables = {name: self.rows(name) for name in RUN_TABLES}
-        tables["problems"] = [r for r in tables["problems"] if r["run_id"] == run_id]
-        # documents that left the corpus stay listed (status 'missing'); their units are not data
-        missing = {d["id"] for d in tables["documents"] if d["status"] == "missing"}
-        for name in ("clauses", "turns"):
-            tables[name] = [r for r in tables[name] if r["doc_id"] not in missing]
-        tables["terms"] = self.terms(min_freq=2)
-        columns = {name: export_columns(name) for name in tables}
-        for name, table_rows in tables.items():
-            export.write_table(table_rows, "csv", partial / f"{name}.csv", sheet=name, columns=columns[name])
-        export.write_workbook(tables, partial / "policoder.xlsx", columns=columns)
-        report_notes = []
-        if tables["clauses"]:
-            report_notes = self.instruments_report(partial / "instruments")["notes"]
-        topic_summary = self._run_topics(partial / "topics", workers=workers or 1)
-        agreement_summary = self._run_agreement(partial)
-        triangulation_summary = self._run_triangulation(partial / "triangulation")
-        timings["export"] = round(time.perf_counter() - began, 3)
-        store.finish_run(self.db, run_id, utc_now())
-        manifest = {
-            "run_id": run_id,
-            "started_at": started_at,
-            "finished_at": utc_now(),
-            "project": str(self.root),
-            "database": str(self.db_path),
-            "config": self.config.as_dict(),
-            "seed": self.config.project.seed,
-            "tokenizer_hash": tokenize_report.tokenizer_hash,
-            "instruments": {**classified, "notes": report_notes},
-            "topics": topic_summary,
-            "autocode": autocoded,
-            "agreement": agreement_summary,
-            "triangulation": triangulation_summary,
-            "inputs": ingest_report.inputs,
-            "counts": {
-                "inputs": len(ingest_report.inputs),
-                "ingested": len(ingest_report.ingested),
-                "unchanged": len(ingest_report.unchanged),
-                "skipped": len(ingest_report.skipped),
-                **{name: len(rows) for name, rows in tables.items()},
-            },
-            "timings_seconds": timings,
-            "problems": [{"path": p.path, "code": p.code, "severity": s, "message": p.message}
-                         for p, s in ingest_report.problems],
-            "python": platform.python_version(),
-            "libraries": _library_versions(),
-            "ingest_version": INGEST_VERSION,
-        }
-        (partial / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-        folder = outputs / run_id
-        partial.rename(folder)
-        _point_latest(outputs, run_id)
-        return RunReport(run_id, folder, ingest_report, manifest)
+    def run(self, options: batch.RunOptions | None = None, *,
+            progress: batch.StageProgress | None = None) -> batch.RunReport:
+        """The batch run: every stage the options select, each only when its inputs changed; the
+        datasets, the HTML report and the manifest in outputs/<run id>/ (see ``pipeline.batch``)."""
+        return batch.run(self, options, progress=progress)
 
 
 def _topic_texts(units: list[stats.UnitTerms], per: str) -> tuple[list[dict], list[list[str]]]:
@@ -846,13 +768,6 @@ def _in_scheme_order(labels, scheme: Scheme) -> list[str]:
     return sorted(labels, key=lambda label: (order.get(label, len(order)), label))
 
 
-def export_columns(table: str) -> tuple[str, ...]:
-    if table == "codings":
-        return CODING_EXPORT
-    columns = store.EXPORT_COLUMNS.get(table, ())
-    return columns + INSTRUMENT_COLUMNS if table == "clauses" else columns
-
-
 def _subtools(cues: list[list], group_label: dict[str, str]) -> dict[str, str]:
     """Label → the sub-tool (cue group) that speaks for it in a unit: the group of its heaviest cue."""
     best: dict[str, tuple[float, str]] = {}
@@ -870,25 +785,3 @@ def _warnings(document: Document) -> list[Problem]:
     listed = ", ".join(map(str, pages))
     return [Problem(document.path, "pdf-partial-text-layer",
                     f"page(s) {listed} have no text layer (scanned?); run OCR to include them")]
-
-
-def _library_versions() -> dict[str, str]:
-    versions = {}
-    for name in MANIFEST_LIBRARIES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def _point_latest(outputs: Path, run_id: str) -> None:
-    """outputs/latest → the last complete run (symlink; a text file where symlinks are refused)."""
-    latest, temporary = outputs / "latest", outputs / f".latest-{run_id}"
-    try:
-        temporary.symlink_to(run_id, target_is_directory=True)
-    except OSError:
-        temporary.write_text(run_id + "\n", encoding="utf-8")
-    if latest.is_dir() and not latest.is_symlink():
-        shutil.rmtree(latest)
-    os.replace(temporary, latest)

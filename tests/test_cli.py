@@ -4,7 +4,7 @@ import json
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.project import export_columns
+from pipeline.db import export_columns
 from tests.conftest import make_pdf
 
 

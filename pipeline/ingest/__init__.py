@@ -10,6 +10,7 @@ import dataclasses
 import datetime
 import hashlib
 import io
+import json
 import re
 import zipfile
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..language import detect_language
 from ..metadata import detect_metadata
-from ..records import KINDS, LEVELS, Document, PolicyMetadata, Problem, SourceText
+from ..records import KINDS, LEVELS, Clause, Document, PageSpan, PolicyMetadata, Problem, SourceText, Turn
 from ..segment import segment_policy
 from ..turns import split_turns, looks_like_transcript
 from . import docx, html, pdf, text
@@ -33,6 +34,10 @@ READERS: dict[str, Callable[..., SourceText]] = {
     ".htm": html.read,
 }
 SIDECAR_NAMES = ("metadata.csv", "metadata.xlsx")
+# bump when reading or cleaning changes, so unchanged files are read again
+INGEST_VERSION = "2"
+# bump when segmenting changes, so every document is segmented again (from its stored text)
+SEGMENT_VERSION = "1"
 METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(PolicyMetadata) if not f.name.startswith("level_"))
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -170,6 +175,23 @@ def _override(metadata: PolicyMetadata, attributes: dict[str, str]) -> PolicyMet
     return dataclasses.replace(metadata, **given)
 
 
+def segment_text(path: str | Path, kind: str, text: str, pages: tuple[PageSpan, ...], unit: str
+                 ) -> tuple[tuple[Clause, ...], tuple[Turn, ...]]:
+    """A document's coding units: numbered clauses of a policy text, speaker turns of a transcript."""
+    if kind == "policy":
+        return segment_policy(text, pages=pages, unit=unit), ()
+    turns = split_turns(text)
+    if not turns:
+        raise InputError(path, "no speaker turns found (expected labels such as 问：/答： or Q:/A:)",
+                         code="transcript-no-turns")
+    return (), turns
+
+
+def segment_key(content_hash: str, kind: str, unit: str) -> str:
+    """What a document's units depend on: its text (by the file's hash), its kind and the unit setting."""
+    return hashlib.sha256(json.dumps([content_hash, kind, unit, SEGMENT_VERSION]).encode()).hexdigest()
+
+
 def read_document(path: str | Path, *, display_path: str | None = None, kind: str = "auto", unit: str = "item",
                   pdf_engine: str = "pdfium", attributes: dict[str, str] | None = None,
                   content_hash: str | None = None) -> Document:
@@ -182,13 +204,9 @@ def read_document(path: str | Path, *, display_path: str | None = None, kind: st
         kind = "transcript" if looks_like_transcript(source.text) else "policy"
     if kind == "policy":
         metadata = _override(detect_metadata(source.text, running_headers=source.running_headers), attributes)
-        clauses, turns = segment_policy(source.text, pages=source.pages, unit=unit), ()
     else:
         metadata = _override(PolicyMetadata(), attributes)
-        clauses, turns = (), split_turns(source.text)
-        if not turns:
-            raise InputError(path, "no speaker turns found (expected labels such as 问：/答： or Q:/A:)",
-                             code="transcript-no-turns")
+    clauses, turns = segment_text(path, kind, source.text, source.pages, unit)
     extra = {k: v for k, v in attributes.items() if k not in METADATA_FIELDS and k != "kind"}
     return Document(
         path=display_path or str(path),

