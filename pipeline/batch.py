@@ -80,7 +80,7 @@ class RunOptions:
 @dataclass
 class StageResult:
     stage: str
-    status: str  # ran | up to date | not selected | not configured
+    status: str  # ran | up to date | not selected | not configured | failed
     seconds: float = 0.0
     counts: dict = field(default_factory=dict)  # what the stage did, or what it did when it last ran
     key: str | None = None
@@ -97,7 +97,7 @@ class RunReport:
     @property
     def exit_status(self) -> int:
         """0 when every input was ingested and every stage finished, else 1."""
-        failed = any("error" in result.counts for result in self.stages)
+        failed = any("error" in result.counts or "not_built" in result.counts for result in self.stages)
         return 1 if failed or (self.ingest is not None and self.ingest.exit_status) else 0
 
 
@@ -263,6 +263,13 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
         reason = _configured(context, stage)
         if reason:
             return StageResult(stage, "not configured", counts={"reason": reason})
+        try:
+            return run_stage(context)
+        except PolicoderError as error:  # a malformed codebook or scheme: said once, the other stages go on
+            shutil.rmtree(context.cache / f".tmp-{stage}-{context.run_id}", ignore_errors=True)
+            return StageResult(stage, "failed", counts={"error": str(error)})
+
+    def run_stage(context: _Run) -> StageResult:
         key = _stage_key(context, stage)
         state = store.stage_state(context.project.db, stage)
         kept = context.cache / stage
@@ -285,7 +292,7 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
             fresh.rename(kept)
         if "error" not in summary:  # a stage that failed on bad input runs again next time
             store.record_stage(context.project.db, stage, key, context.run_id, utc_now(), summary)
-        return StageResult(stage, "ran", counts=summary, key=key)
+        return StageResult(stage, "failed" if "error" in summary else "ran", counts=summary, key=key)
 
     return runner
 
@@ -338,12 +345,13 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
         if kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
             shutil.copytree(kept, folder / result.stage, copy_function=_link_or_copy,
                             ignore=shutil.ignore_patterns(KEY_FILE))
-    tables = _datasets(context, results)
+    missed: dict[str, str] = {}
+    tables = _datasets(context, results, missed)
     columns = {name: _dataset_columns(name, tables[name]) for name in tables}
     for name, rows in tables.items():
         export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
     export.write_workbook(tables, folder / "policoder.xlsx", columns=columns)
-    counts = {name: len(rows) for name, rows in tables.items()}
+    counts = {name: len(rows) for name, rows in tables.items()} | ({"not_built": missed} if missed else {})
     try:
         importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
     except ImportError as error:
@@ -355,9 +363,19 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     return counts
 
 
-def _datasets(context: _Run, results: list[StageResult]) -> dict[str, list[dict]]:
+def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str]) -> dict[str, list[dict]]:
+    """Every dataset; one that a malformed codebook or scheme keeps from being built is empty, and
+    ``missed`` says why."""
     project = context.project
-    tables = {name: project.rows(name) for name in ("documents", "clauses", "turns", "codings")}
+
+    def rows(name: str) -> list[dict]:
+        try:
+            return project.rows(name)
+        except PolicoderError as error:
+            missed[name] = str(error)
+            return []
+
+    tables = {name: rows(name) for name in ("documents", "clauses", "turns", "codings")}
     # documents that left the corpus stay listed (status 'missing'); their units are not data
     missing = {d["id"] for d in tables["documents"] if d["status"] == "missing"}
     for name in ("clauses", "turns"):
@@ -366,7 +384,7 @@ def _datasets(context: _Run, results: list[StageResult]) -> dict[str, list[dict]
     tables["clauses"] = _with_topic_shares(project, tables["clauses"], topics.get("model_id"))
     tables["codings"] = _with_attributes(tables["codings"], tables["documents"], tables["turns"])
     tables["agreement"] = _stage_csv(context, "reliability", "agreement.csv")
-    tables["survey_summary"] = _survey_summary(project) if project.config.survey.files else []
+    tables["survey_summary"] = _survey_summary(project, missed) if project.config.survey.files else []
     tables["triangulation"] = _stage_csv(context, "triangulation", "joint_display.csv")
     tables["problems"] = _current_problems(context, missing)
     tables["terms"] = project.terms(min_freq=2)
@@ -410,11 +428,12 @@ def _stage_csv(context: _Run, stage: str, name: str) -> list[dict]:
         return list(csv.DictReader(stream))
 
 
-def _survey_summary(project) -> list[dict]:
+def _survey_summary(project, missed: dict[str, str]) -> list[dict]:
     """Every item and scale of every configured survey, described (counts and %, or n, mean, sd …)."""
     try:
         return [{"survey": loaded.id, **row} for loaded in project.surveys() for row in survey.describe_all(loaded)]
-    except PolicoderError:  # the triangulation stage reports the bad file; the other datasets still go out
+    except PolicoderError as error:
+        missed["survey_summary"] = str(error)
         return []
 
 

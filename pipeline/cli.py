@@ -197,6 +197,8 @@ def run(project, only, start, workers, force, executor, scheduler) -> None:
     for stage in result.stages:
         if "error" in stage.counts:
             err.print(f"policoder: {stage.stage} skipped: {stage.counts['error']}", markup=False, highlight=False)
+        for dataset, why in stage.counts.get("not_built", {}).items():
+            err.print(f"policoder: dataset {dataset} left empty: {why}", markup=False, highlight=False)
     _run_summary(result)
     sys.exit(result.exit_status)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
@@ -574,8 +575,8 @@ def predictions(db: sqlite_utils.Database, scheme: str) -> dict[tuple[str, str],
     """(unit_id, coder) → a machine coder's labels, for one scheme."""
     rows = db.execute("SELECT unit_id, coder, labels, primary_label, scores, cues FROM instrument_predictions"
                       " WHERE scheme = ?", [scheme])
-    return {(unit_id, coder): {"labels": json.loads(labels), "primary": primary, "scores": json.loads(scores),
-                               "cues": json.loads(cues)}
+    return {(unit_id, coder): {"labels": orjson.loads(labels), "primary": primary, "scores": orjson.loads(scores),
+                               "cues": orjson.loads(cues)}
             for unit_id, coder, labels, primary, scores, cues in rows}
 
 

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from . import batch
 from . import db as store
@@ -500,8 +501,8 @@ class Project(CodingMethods, TriangulationMethods):
         for coder in [instruments.RULES_SOURCE] + ([f"model:{model.id}"] if model else []):
             known = store.prediction_keys(self.db, scheme.id, coder)
             base = [tokenizer_hash(settings), scheme.digest, coder]
-            keys = {u["unit_id"]: hashlib.sha256(json.dumps([*base, u["text"], u["lead_in"]], ensure_ascii=False)
-                                                 .encode()).hexdigest() for u in units}
+            keys = {u["unit_id"]: hashlib.sha256(orjson.dumps([*base, u["text"], u["lead_in"]])).hexdigest()
+                    for u in units}
             todo = [u for u in units if force or known.get(u["unit_id"]) != keys[u["unit_id"]]]
             texts, contexts = [u["text"] for u in todo], [u["lead_in"] for u in todo]
             if not todo:
@@ -669,12 +670,15 @@ class Project(CodingMethods, TriangulationMethods):
         tests = {}
         for by in ("level", "year"):
             tables[f"by_{by}"], tests[by] = instrument_report.crosstab(rows, by, scheme)
-        tables["units"] = [{k: v for k, v in row.items() if k != "subtools"} for row in rows]
         for name, table in tables.items():
             export.write_table(table, "csv", folder / f"instruments_{name}.csv", sheet=name)
+        # the workbook and the JSON hold the paper's tables; every unit, which can run to tens of
+        # thousands of rows, is in instruments_units.csv (and in the run's clauses dataset)
         export.write_workbook(tables, folder / "instruments.xlsx")
         (folder / "instruments.json").write_text(json.dumps({**tables, "tests": tests}, ensure_ascii=False, indent=1),
                                                  encoding="utf-8")
+        export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",
+                           folder / "instruments_units.csv")
         drawn, notes = [], []
         if charts:
             try:

@@ -186,6 +186,22 @@ def test_run_folder_holds_workbook_parquet_database_copy_and_report(small_projec
     assert human[0]["doc_participant"] == "C01" and human[0]["doc_group"] == "college"
 
 
+def test_a_malformed_codebook_fails_its_stages_in_one_line_and_the_run_goes_on(small_project):
+    (small_project / "codebooks" / "broken.yaml").write_text("id: broken\ncodes:\n  - id: [unclosed\n",
+                                                               encoding="utf-8")
+    config = small_project / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('codebook = "iei_interviews"',
+                                                                 'codebook = "codebooks/broken.yaml"'),
+                      encoding="utf-8")
+    report = open_project(small_project).run()
+    assert statuses(report)["autocode"] == statuses(report)["reliability"] == "failed"
+    assert statuses(report)["instruments"] == statuses(report)["topics"] == "ran"
+    error = next(s.counts["error"] for s in report.stages if s.stage == "autocode")
+    assert "broken.yaml" in error and "\n" not in error
+    assert report.exit_status == 1 and (report.folder / "clauses.csv").is_file()
+    assert "codings" in next(s.counts for s in report.stages if s.stage == "report")["not_built"]
+
+
 def test_a_second_run_is_refused_while_another_holds_the_project(small_project):
     from filelock import FileLock
 
