@@ -14,7 +14,6 @@ transaction, and a stage's key is recorded only after its work).
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib
 import json
@@ -421,11 +420,7 @@ def _with_attributes(codings: list[dict], documents: list[dict], turns: list[dic
 
 
 def _stage_csv(context: _Run, stage: str, name: str) -> list[dict]:
-    path = context.cache / stage / name
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8-sig", newline="") as stream:
-        return list(csv.DictReader(stream))
+    return run_report.read_csv(context.cache / stage / name) or []
 
 
 def _survey_summary(project, missed: dict[str, str]) -> list[dict]:

@@ -90,15 +90,9 @@ def init(directory: Path, name: str | None) -> None:
 
 
 def _progress_bar(label: str):
-    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.description}"), console=err, transient=True,
-                        disable=not err.is_terminal)
-    task = progress.add_task("", total=None)
-
-    def advance(path: str, total: int) -> None:
-        progress.update(task, total=total, advance=1, description=path)
-
-    return progress, advance
+    """The bar of a one-stage command: advance(item, total)."""
+    progress, advance = _stage_bars()
+    return progress, functools.partial(advance, label)
 
 
 def _problems(report: IngestReport) -> None:
