@@ -34,6 +34,7 @@ from . import export, instruments, run_report, survey
 from .errors import PolicoderError, ProjectError
 from .executors import make_executor
 from .ingest import INGEST_VERSION, SEGMENT_VERSION
+from .project_topics import MODEL_FILE
 from .records import utc_now
 from .tokens import tokenizer_hash
 
@@ -49,6 +50,7 @@ MANIFEST_LIBRARIES = ("policoder", "jieba", "rjieba", "spacy", "scikit-learn", "
 DATASETS = ("documents", "clauses", "turns", "codings", "agreement", "survey_summary", "triangulation", "problems",
             "terms")
 PROBLEM_COLUMNS = ("path", "code", "severity", "message")
+WORKBOOK = "policoder.xlsx"
 
 StageProgress = Callable[[str, str, int], None]  # (stage, item just done, items in the stage) → None
 
@@ -113,6 +115,16 @@ class _Run:
     progress: StageProgress | None
     reports: dict = field(default_factory=dict)  # per-document stages' reports
     keys: dict = field(default_factory=dict)
+    digests: dict = field(default_factory=dict)
+    instrument_rows: list[dict] | None = None  # as the instruments stage made them, when it ran
+
+    def digest(self, *parts: str) -> list[str]:
+        """Content digests of parts of the project.  The corpus-wide stages write none of the parts
+        but machine codings, so the others are read once a run (after the per-document stages)."""
+        for part in parts:
+            if part not in self.digests or part == "machine_codings":
+                self.digests[part] = store.content_digest(self.project.db, part)
+        return [self.digests[part] for part in parts]
 
     def advance(self, stage: str) -> Callable[[str, int], None] | None:
         if self.progress is None:
@@ -161,7 +173,7 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
         manifest = _manifest(context, results, started_at, executed)
         if "report" in selected:
             stage_began = time.perf_counter()
-            report_result = StageResult("report", "ran", counts=_write_datasets(context, results))
+            report_result = _report(context, results)
             report_result.seconds = round(time.perf_counter() - stage_began, 3)
             results.append(report_result)
             manifest = _manifest(context, results, started_at, executed)
@@ -172,6 +184,8 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
             folder = outputs / run_id
             partial.rename(folder)
             _point_latest(outputs, run_id)
+            if report_result.status == "ran":  # this run's datasets stand until the report's inputs change
+                store.record_stage(project.db, "report", report_result.key, run_id, utc_now(), report_result.counts)
         else:
             results.append(StageResult("report", "not selected"))
             shutil.rmtree(partial)
@@ -222,23 +236,23 @@ def _stage_key(context: _Run, stage: str) -> str:
             scheme = project.scheme()
             parts = [scheme.digest, config.instruments.model, _files_digest([project.root / config.instruments.model]
                                                                              if config.instruments.model else []),
-                     tokenizer, store.content_digest(project.db, *corpus, "instrument_codings")]
+                     tokenizer, context.digest(*corpus, "instrument_codings")]
         elif stage == "topics":
-            parts = [asdict(config.topics), config.project.seed, tokenizer, store.content_digest(project.db, *corpus),
+            parts = [asdict(config.topics), config.project.seed, tokenizer, context.digest(*corpus),
                      _files_digest([project.root / "topic_labels"])]
         elif stage == "autocode":
             parts = [project.codebook().digest, config.coding.auto_kinds, tokenizer,
-                     store.content_digest(project.db, *corpus)]
+                     context.digest(*corpus)]
         elif stage == "reliability":
             parts = [project.codebook().digest, asdict(config.agreement), asdict(config.coding),
-                     store.content_digest(project.db, *corpus, "codings", "machine_codings", "assignments")]
+                     context.digest(*corpus, "codings", "machine_codings", "assignments")]
         else:  # triangulation: the themes, surveys and indicator tables, the researchers' files, and the rest
             files = [*config.survey.files, *config.indicators.files, config.triangulation.themes]
             parts = [asdict(config.triangulation), asdict(config.survey), asdict(config.indicators),
                      _files_digest([(project.root / f).parent for f in files]
                                    + [project.root / config.triangulation.judgements]),
                      *(_stage_key(context, s) for s in ("instruments", "topics") if _configured(context, s)),
-                     store.content_digest(project.db, "codings", "machine_codings", "memos")]
+                     context.digest("codings", "machine_codings", "memos")]
         context.keys[stage] = hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()
     return context.keys[stage]
 
@@ -299,12 +313,16 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
 def _instruments(context: _Run, folder: Path) -> dict:
     project = context.project
     classified = project.classify_instruments(force=context.options.force)
-    notes = project.instruments_report(folder)["notes"] if classified["units"] else []
+    # the report stage's clauses dataset reads the same rows: nothing between writes them
+    context.instrument_rows = project.instrument_rows()
+    notes = project.instruments_report(folder, rows=context.instrument_rows)["notes"] if classified["units"] else []
     return {**classified, "notes": notes}
 
 
 def _topics(context: _Run, folder: Path) -> dict:
-    return context.project._run_topics(folder, workers=context.options.workers or 1)
+    kept = context.cache / "topics"
+    return context.project._run_topics(folder, workers=context.options.workers or 1,
+                                       kept=None if context.options.force or not kept.is_dir() else kept)
 
 
 def _autocode(context: _Run, folder: Path) -> dict:
@@ -335,21 +353,63 @@ def _not_selected(context: _Run, stage: str) -> StageResult:
 
 # --- the report stage ------------------------------------------------------------------------
 
-def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
-    """The run's datasets as CSV, one workbook and Parquet (with pyarrow), each stage's files, a
-    copy of the database and the HTML report."""
+def _report(context: _Run, results: list[StageResult]) -> StageResult:
+    """The run folder's contents: each stage's files (linked), the datasets, a copy of the database.
+    When nothing the datasets are made from has changed since a complete run, that run's dataset
+    files are linked instead of written again."""
     project, folder = context.project, context.partial
     for result in results:
         kept = context.cache / result.stage
         if kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
             shutil.copytree(kept, folder / result.stage, copy_function=_link_or_copy,
-                            ignore=shutil.ignore_patterns(KEY_FILE))
+                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE))
+    key = _report_key(context, results)
+    state = store.stage_state(project.db, "report")
+    previous = folder.parent / state["run_id"] if state else None
+    if (not context.options.force and state and state["key"] == key
+            and all((previous / f"{name}.csv").is_file() for name in DATASETS)
+            and (previous / WORKBOOK).is_file()):
+        for name in [*(f"{name}.csv" for name in DATASETS), WORKBOOK, "parquet"]:
+            if (previous / name).is_dir():
+                shutil.copytree(previous / name, folder / name, copy_function=_link_or_copy)
+            elif (previous / name).is_file():
+                _link_or_copy(str(previous / name), str(folder / name))
+        result = StageResult("report", "up to date", counts=state["summary"], key=key)
+    else:
+        result = StageResult("report", "ran", counts=_write_datasets(context, results), key=key)
+    _copy_database(project.db.conn, folder / project.db_path.name)
+    return result
+
+
+def _report_key(context: _Run, results: list[StageResult]) -> str:
+    """Everything the datasets are made from: the settings, the corpus and the human work, and what
+    each corpus-wide stage last completed with (or why it failed)."""
+    project, config = context.project, context.project.config
+    stages = []
+    for result in results:
+        if result.stage in PER_DOCUMENT:
+            continue
+        state = store.stage_state(project.db, result.stage)
+        stages.append([result.stage, result.status if result.status in ("failed", "not configured") else "",
+                       result.counts.get("error"), result.key or (state or {}).get("key")])
+    parts = [DATASETS, importlib_metadata.version("policoder"), INGEST_VERSION, SEGMENT_VERSION, config.as_dict(),
+             tokenizer_hash(project.tokenizer_settings()), stages,
+             context.digest("documents", "clauses", "turns", "codings", "instrument_codings", "machine_codings",
+                            "memos", "assignments"),
+             _files_digest([project.root / f for f in config.survey.files]),
+             _current_problems(context)]
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
+    """The run's datasets as CSV, one workbook and Parquet (with pyarrow); their row counts."""
+    folder = context.partial
     missed: dict[str, str] = {}
     tables = _datasets(context, results, missed)
     columns = {name: _dataset_columns(name, tables[name]) for name in tables}
     for name, rows in tables.items():
         export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
-    export.write_workbook(tables, folder / "policoder.xlsx", columns=columns)
+    export.write_workbook(tables, folder / WORKBOOK, columns=columns)
     counts = {name: len(rows) for name, rows in tables.items()} | ({"not_built": missed} if missed else {})
     try:
         importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
@@ -358,7 +418,6 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     else:
         for name, rows in tables.items():
             export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
-    _copy_database(project.db.conn, folder / project.db_path.name)
     return counts
 
 
@@ -367,14 +426,15 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
     ``missed`` says why."""
     project = context.project
 
-    def rows(name: str) -> list[dict]:
+    def built(name: str, make: Callable[[], list[dict]]) -> list[dict]:
         try:
-            return project.rows(name)
+            return make()
         except PolicoderError as error:
             missed[name] = str(error)
             return []
 
-    tables = {name: rows(name) for name in ("documents", "clauses", "turns", "codings")}
+    tables = {name: built(name, lambda name=name: project.rows(name)) for name in ("documents", "turns", "codings")}
+    tables["clauses"] = built("clauses", lambda: project.clause_rows(context.instrument_rows))
     # documents that left the corpus stay listed (status 'missing'); their units are not data
     missing = {d["id"] for d in tables["documents"] if d["status"] == "missing"}
     for name in ("clauses", "turns"):
@@ -385,7 +445,7 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
     tables["agreement"] = _stage_csv(context, "reliability", "agreement.csv")
     tables["survey_summary"] = _survey_summary(project, missed) if project.config.survey.files else []
     tables["triangulation"] = _stage_csv(context, "triangulation", "joint_display.csv")
-    tables["problems"] = _current_problems(context, missing)
+    tables["problems"] = _current_problems(context)
     tables["terms"] = project.terms(min_freq=2)
     return {name: tables[name] for name in DATASETS}
 
@@ -432,7 +492,7 @@ def _survey_summary(project, missed: dict[str, str]) -> list[dict]:
         return []
 
 
-def _current_problems(context: _Run, missing: set[int]) -> list[dict]:
+def _current_problems(context: _Run) -> list[dict]:
     """This run's refusals and warnings, and the warnings still standing for documents read before."""
     project = context.project
     found = [{"path": p.path, "code": p.code, "severity": s, "message": p.message}

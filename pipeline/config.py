@@ -58,6 +58,7 @@ class TopicsSection:
     no_below: int = 2  # a term must occur in at least this many texts
     no_above: float = 0.5  # and in at most this share of them
     phrases: bool = False  # join frequent bigrams (gensim Phrases)
+    refit_after: float = 0.1  # `policoder run` folds changed texts into its model until this share has changed
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,8 @@ def _check_topics(path: Path, section: TopicsSection) -> None:
         raise ConfigError(path, "must be 0 (choose by the sweep) or at least 2", key="topics.k")
     if not 0 < section.no_above <= 1:
         raise ConfigError(path, "must be a share above 0 and at most 1", key="topics.no_above")
+    if not 0 <= section.refit_after <= 1:
+        raise ConfigError(path, "must be a share from 0 (refit on every change) to 1", key="topics.refit_after")
 
 
 def _check_agreement(path: Path, section: AgreementSection, coding: CodingSection) -> None:
@@ -284,6 +287,7 @@ method = "lda"               # lda | nmf (a robustness check)
 no_below = 2                 # a term must occur in at least this many texts
 no_above = 0.5               # and in at most this share of them
 phrases = false              # join frequent bigrams first (gensim Phrases)
+refit_after = 0.1            # run: fold changed texts into the model until this share changed; 0: always refit
 
 [coding]
 codebook = "iei_interviews"  # a codebook YAML of your own (codebooks/…) or a shipped example:

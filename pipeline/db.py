@@ -435,8 +435,9 @@ def record_stage(db: sqlite_utils.Database, stage: str, key: str, run_id: str, n
 # what each part of the project is, for the input keys of the batch run's stages; human work is
 # append-only, so its row count and last id change whenever it does
 _CONTENT = {
-    "documents": "SELECT id, path, kind, title, doc_number, issuer, date, level, province, city, county, status,"
-                 " attributes, content_hash FROM documents ORDER BY id",
+    "documents": "SELECT id, path, kind, language, source_format, title, doc_number, issuer, date, level, province,"
+                 " city, county, level_evidence, level_ambiguous, pages, encoding, attributes, status, content_hash"
+                 " FROM documents ORDER BY id",
     "clauses": "SELECT unit_id, text FROM clauses ORDER BY doc_id, position",
     "turns": "SELECT turn_id, speaker, role, text FROM turns ORDER BY doc_id, number",
     "codings": "SELECT count(*), max(id) FROM codings",
@@ -447,14 +448,12 @@ _CONTENT = {
 }
 
 
-def content_digest(db: sqlite_utils.Database, *parts: str) -> str:
-    """sha256 over the rows of the named parts (see ``_CONTENT``): changes when they do."""
-    hasher = hashlib.sha256()
-    for part in parts:
-        hasher.update(part.encode())
-        for row in db.execute(_CONTENT[part]):
-            hasher.update(json.dumps(row, ensure_ascii=False).encode())
-            hasher.update(b"\n")
+def content_digest(db: sqlite_utils.Database, part: str) -> str:
+    """sha256 over the rows of one part of the project (see ``_CONTENT``): changes when they do."""
+    hasher = hashlib.sha256(part.encode())
+    for row in db.execute(_CONTENT[part]):
+        hasher.update(orjson.dumps(row))
+        hasher.update(b"\n")
     return hasher.hexdigest()
 
 

@@ -10,7 +10,6 @@ the project folder, never under ``outputs/``, which every run regenerates.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
@@ -22,18 +21,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import orjson
 
 from . import batch
 from . import db as store
-from . import divisions, export, stats, topics
+from . import divisions, export, stats
 from .config import CONFIG_NAME, TEMPLATE, Config, load_config
 from .errors import ConfigError, InputError, ProjectError
 from .executors import Executor, LocalExecutor
 from .ingest import INGEST_VERSION, discover, file_hash, load_sidecars, read_document, segment_key, segment_text
 from .records import Document, PageSpan, Problem, utc_now
 from .project_coding import CodingMethods
+from .project_topics import TopicMethods
 from .project_triangulation import TriangulationMethods
 from . import instrument_model, instrument_report, instrument_sheets, instruments
 from .schemes import Scheme, load_scheme
@@ -129,7 +128,7 @@ def open_project(root: str | Path = ".", *, db: str | Path | None = None) -> "Pr
     return Project(config, Path(db) if db else config.root / config.project.database)
 
 
-class Project(CodingMethods, TriangulationMethods):
+class Project(CodingMethods, TopicMethods, TriangulationMethods):
     def __init__(self, config: Config, db_path: Path):
         self.config = config
         self.db_path = Path(db_path)
@@ -355,88 +354,6 @@ class Project(CodingMethods, TriangulationMethods):
         return stats.cooccurrence(self.unit_terms(kind=kind), top=top, measure=measure, min_count=min_count,
                                   threshold=threshold)
 
-    # --- topic models ------------------------------------------------------------------------
-
-    def topics(self, k: int, out: str | Path, *, seed: int | None = None, per: str = "document",
-               kind: str | None = "policy", stability_seeds: int = 3, corpus: topics.CorpusSettings | None = None,
-               representatives: int = 5, method: str = "lda") -> dict:
-        """Fit LDA (or NMF, ``method="nmf"``) with K topics; store the shares in the database and write topics.csv, doc_topics.csv,
-        representative.csv, stability.csv, prevalence.csv (+ chart) and topics_summary.json to ``out``.
-
-        Topic labels are read from ``topic_labels/<model id>.yaml`` in the project (written as a template
-        on the first fit): the same texts, settings and seed give the same model id, so labels a scholar
-        wrote survive re-runs, and a changed model gets a fresh template instead of wrong labels."""
-        seed = self.config.project.seed if seed is None else seed
-        settings, model_settings = corpus or topics.CorpusSettings(), topics.ModelSettings(k=k, seed=seed)
-        units = self.unit_terms(kind=kind)
-        meta, texts = _topic_texts(units, per)
-        built = topics.build_corpus(texts, settings)
-        fitted = topics.fit_topics(built, model_settings, method)
-        shares = fitted.shares
-        model_id = hashlib.sha256(json.dumps([texts, dataclasses.asdict(settings), dataclasses.asdict(model_settings),
-                                              per, method], ensure_ascii=False).encode()).hexdigest()[:12]
-        labels = topics.read_labels(self.root / "topic_labels" / f"{model_id}.yaml", k)
-        described = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted)]
-        store.write_topic_model(
-            self.db, {"model_id": model_id, "method": method, "k": k, "seed": seed, "per": per, "created_at": utc_now(),
-                      "settings": {**dataclasses.asdict(settings), **dataclasses.asdict(model_settings)}},
-            described, [{"doc_id": m["doc_id"], "unit_id": m["unit_id"], "topic": t, "share": round(float(v), 6)}
-                        for m, row in zip(meta, shares) for t, v in enumerate(row)])
-        folder = Path(out)
-        doc_rows = [{**{key: m[key] for key in ("doc_id", "unit_id")}, "dominant_topic": int(row.argmax()),
-                     **{f"topic_{t}": round(float(v), 6) for t, v in enumerate(row)}} for m, row in zip(meta, shares)]
-        # for a model of whole documents, the unit of each representative document that carries the topic most
-        units_of: dict[int, list] = {}
-        if per == "document":
-            for unit in units:
-                units_of.setdefault(unit.doc_id, []).append((unit.unit_id, unit.terms))
-        representative = [
-            {"topic": topic, "rank": rank, "doc_id": meta[i]["doc_id"],
-             "unit_id": meta[i]["unit_id"] or topics.best_unit(fitted, topic, units_of.get(meta[i]["doc_id"], [])),
-             "share": round(float(shares[i, topic]), 6), "label": labels.get(topic, "")}
-            for topic in range(k) for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
-        stable = topics.stability(built, k, [seed + i for i in range(max(1, stability_seeds))], method=method)
-        prevalence = [{"covariate": covariate, **row} for covariate in ("level", "year", "issuer", "kind")
-                      for row in topics.prevalence(shares, [m.get(covariate, "") or "(unknown)" for m in meta],
-                                                   seed=seed)]
-        by_frex = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted, by="frex")]
-        for name, rows in (("topics", described), ("topics_frex", by_frex), ("doc_topics", doc_rows),
-                           ("representative", representative), ("stability", stable), ("prevalence", prevalence)):
-            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name)
-        notes = []
-        try:
-            for covariate in ("level", "year", "kind"):
-                topics.draw_prevalence([row for row in prevalence if row["covariate"] == covariate], labels,
-                                       folder / f"prevalence_by_{covariate}.png")
-        except ConfigError as error:
-            if error.code != "font-missing":
-                raise
-            notes.append(f"charts not drawn: {error}")
-        summary = {"model_id": model_id, "method": method, "k": k, "seed": seed, "per": per, "texts": len(texts),
-                   "terms": len(built.dictionary), "unstable_topics": [row["topic"] for row in stable if row["unstable"]],
-                   "labels_file": self.display_path(self.root / "topic_labels" / f"{model_id}.yaml"), "notes": notes,
-                   "prevalence": "descriptive: mean topic shares per group with bootstrap CIs, not an STM"}
-        (folder / "topics_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-        topics.write_html(folder / "topics.html", described, representative, stable, summary)
-        return summary
-
-    def topic_sweep(self, ks: list[int], out: str | Path, *, seed: int | None = None, per: str = "document",
-                    kind: str | None = "policy", workers: int = 1, corpus: topics.CorpusSettings | None = None) -> dict:
-        """Fit every K, score it (c_v, u_mass, perplexity) and write coherence_by_k.csv and its plot."""
-        seed = self.config.project.seed if seed is None else seed
-        _, texts = _topic_texts(self.unit_terms(kind=kind), per)
-        built = topics.build_corpus(texts, corpus or topics.CorpusSettings())
-        rows = topics.sweep(built, ks, seed, workers=workers)
-        chosen, reason = topics.choose_k(rows)
-        folder = Path(out)
-        export.write_table(rows, "csv", folder / "coherence_by_k.csv", sheet="coherence_by_k")
-        _plot_coherence(rows, folder / "coherence_by_k.png")
-        summary = {"chosen_k": chosen, "reason": reason, "seed": seed, "per": per, "texts": len(texts),
-                   "coherence": f"c_v (boolean sliding window {topics.CV_WINDOW}), c_npmi (window 10) and u_mass over "
-                                f"the top {topics.TOP_N} terms; reference corpus: the modelled texts"}
-        (folder / "sweep_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-        return summary
-
     def _run_agreement(self, folder: Path) -> dict | None:
         """With a codebook and two coders or more: agreement.json and agreement per code as CSV."""
         consensus = self.config.coding.consensus_coder
@@ -450,25 +367,6 @@ class Project(CodingMethods, TriangulationMethods):
                             for code, row in result["codes"].items()], "csv", folder / "agreement.csv")
         return {"coders": result["coders"], "units": result["units"],
                 "alpha_nominal": (result["overall"]["nominal"] or {}).get("krippendorff_alpha")}
-
-    def _run_topics(self, folder: Path, *, workers: int) -> dict:
-        """The batch run's topic model: the configured K, or the K the sweep chooses; what and why for the manifest."""
-        section = self.config.topics
-        settings = topics.CorpusSettings(no_below=section.no_below, no_above=section.no_above, phrases=section.phrases)
-        _, texts = _topic_texts(self.unit_terms(kind="policy"), section.per)
-        if len(texts) < 2:
-            return {"skipped": f"{len(texts)} {section.per}(s) to model; a topic model needs at least two"}
-        k, reason = section.k, "configured ([topics] k)"
-        try:
-            if not k:
-                swept = self.topic_sweep(topics.k_range(section.sweep), folder, per=section.per, corpus=settings,
-                                         workers=workers)
-                k, reason = swept["chosen_k"], swept["reason"]
-            fitted = self.topics(k, folder, per=section.per, corpus=settings, method=section.method)
-        except ValueError as error:  # e.g. fewer terms left than topics asked for
-            return {"skipped": str(error)}
-        return {"k": k, "reason": reason, "method": section.method, "per": section.per, "seed": fitted["seed"],
-                "model_id": fitted["model_id"], "unstable_topics": fitted["unstable_topics"]}
 
     # --- policy instruments ----------------------------------------------------------------
 
@@ -656,12 +554,14 @@ class Project(CodingMethods, TriangulationMethods):
         candidates.sort(key=lambda item: (item[0], item[1]))
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 
-    def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True) -> dict:
-        """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary."""
+    def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
+                           rows: list[dict] | None = None) -> dict:
+        """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
+        ``rows`` are ``instrument_rows()`` when the caller has them already."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         scheme = self.scheme()
-        rows = self.instrument_rows()
+        rows = self.instrument_rows() if rows is None else rows
         tables = {
             "documents": instrument_report.document_list(self.rows("documents")),
             "frequency": instrument_report.frequency_table(rows, scheme),
@@ -703,13 +603,18 @@ class Project(CodingMethods, TriangulationMethods):
                                code="unknown-table")
         if table == "codings":  # what stands now: anchored on the current texts, codes as the codebook has them
             return [{column: row[column] for column in store.CODING_EXPORT} for row in self.codings()]
-        rows = list(store.rows(self.db, table, with_text=with_text))
-        if table == "clauses":  # each clause with its instruments (human, model or rules: see instrument_rows)
-            labelled = {row["unit_id"]: row for row in self.instrument_rows()}
-            empty = {"instruments": [], "primary_instrument": None, "instrument_source": None}
-            rows = [{**row, **({k: labelled[row["unit_id"]][k] for k in store.INSTRUMENT_COLUMNS}
-                               if row["unit_id"] in labelled else empty)} for row in rows]
-        return rows
+        if table == "clauses":
+            return self.clause_rows()
+        return list(store.rows(self.db, table, with_text=with_text))
+
+    def clause_rows(self, instrument_rows: list[dict] | None = None) -> list[dict]:
+        """Each clause with its instruments (human, model or rules: see ``instrument_rows``, which
+        the caller may pass when it has them already)."""
+        labelled = {row["unit_id"]: row for row in (self.instrument_rows() if instrument_rows is None
+                                                     else instrument_rows)}
+        empty = {"instruments": [], "primary_instrument": None, "instrument_source": None}
+        return [{**row, **({k: labelled[row["unit_id"]][k] for k in store.INSTRUMENT_COLUMNS}
+                           if row["unit_id"] in labelled else empty)} for row in store.rows(self.db, "clauses")]
 
     def document(self, reference: str) -> dict:
         found = store.find_document(self.db, reference)
@@ -732,38 +637,6 @@ class Project(CodingMethods, TriangulationMethods):
         """The batch run: every stage the options select, each only when its inputs changed; the
         datasets, the HTML report and the manifest in outputs/<run id>/ (see ``pipeline.batch``)."""
         return batch.run(self, options, progress=progress)
-
-
-def _topic_texts(units: list[stats.UnitTerms], per: str) -> tuple[list[dict], list[list[str]]]:
-    """The texts a topic model reads: one per document (its units' terms joined) or per unit, with
-    their IDs and groups."""
-    if per == "unit":
-        return [{"doc_id": u.doc_id, "unit_id": u.unit_id, **u.groups} for u in units], [list(u.terms) for u in units]
-    if per != "document":
-        raise ProjectError(f"topics are fitted per 'document' or per 'unit', not {per!r}", code="unknown-group-field")
-    documents: dict[int, dict] = {}
-    for unit in units:
-        entry = documents.setdefault(unit.doc_id, {"meta": {"doc_id": unit.doc_id, "unit_id": "", **unit.groups},
-                                                   "terms": []})
-        entry["terms"] += unit.terms
-    return [d["meta"] for d in documents.values()], [d["terms"] for d in documents.values()]
-
-
-def _plot_coherence(rows: list[dict], path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6, 4), dpi=150)
-    axes = figure.add_subplot()
-    ks = [row["k"] for row in rows]
-    axes.plot(ks, [row["c_v"] for row in rows], marker="o", label="c_v")
-    axes.set_xlabel("K (topics)")
-    axes.set_ylabel("c_v coherence")
-    twin = axes.twinx()
-    twin.plot(ks, [row["u_mass"] for row in rows], marker="s", color="tab:orange", label="u_mass")
-    twin.set_ylabel("u_mass coherence")
-    figure.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path)
 
 
 def _in_scheme_order(labels, scheme: Scheme) -> list[str]:

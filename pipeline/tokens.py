@@ -486,12 +486,12 @@ class _Tokenizer:
             import spacy
 
             if language == "zh":
-                import logging
+                from spacy.lang.zh import Segmenter
 
-                import jieba
-
-                jieba.setLogLevel(logging.WARNING)  # spaCy warms up jieba's default dictionary
-                nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+                # built with the char segmenter, then switched: asked for jieba, spaCy would first load
+                # jieba's default dictionary (one to two seconds) only for it to be replaced here
+                nlp = spacy.blank("zh")
+                nlp.tokenizer.segmenter = Segmenter.jieba.value
                 nlp.tokenizer.jieba_seg = self.chinese  # spaCy calls jieba_seg.cut(text, cut_all=False)
             else:
                 nlp = spacy.blank("en")

@@ -11,7 +11,9 @@ already dropped) with their groups (level, year, issuer, kind).  The stages:
 - ``sweep``: fit each K in its own process and score it with c_v, c_npmi and u_mass coherence (Röder
   et al. 2015; boolean sliding window of 110 tokens for c_v, gensim's 10 for c_npmi; top 10 terms)
   and the per-word perplexity bound;
-- ``fit_topics(…, method="nmf")``: scikit-learn NMF on TF-IDF, the same outputs, to check robustness.
+- ``fit_topics(…, method="nmf")``: scikit-learn NMF on TF-IDF, the same outputs, to check robustness;
+- ``fold_in``: shares of new or changed texts under a model already fitted (the model, its topics and
+  so the labels a scholar gave them stay as they are); ``save``/``load`` keep a model for that.
 
 What the numbers are, and how they were made, travels with them in the returned rows.
 """
@@ -20,7 +22,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -41,6 +44,7 @@ class Corpus:
     texts: list[list[str]]  # after phrase detection: what coherence reads
     dictionary: object  # gensim Dictionary
     bow: list[list[tuple[int, int]]]
+    phrases: object = None  # the gensim Phraser the texts went through, for texts folded in later
 
 
 @dataclass(frozen=True)
@@ -57,13 +61,14 @@ def build_corpus(texts: Sequence[Sequence[str]], settings: CorpusSettings = Corp
     from gensim.models.phrases import Phraser, Phrases
 
     texts = [list(text) for text in texts]
-    if settings.phrases:
-        bigrams = Phraser(Phrases(texts, min_count=5, threshold=10.0, delimiter="_"))
+    bigrams = Phraser(Phrases(texts, min_count=5, threshold=10.0, delimiter="_")) if settings.phrases else None
+    if bigrams:
         texts = [bigrams[text] for text in texts]
     dictionary = Dictionary(texts)
     dictionary.filter_extremes(no_below=settings.no_below, no_above=settings.no_above, keep_n=settings.keep_n)
     dictionary.compactify()
-    return Corpus(texts=texts, dictionary=dictionary, bow=[dictionary.doc2bow(text) for text in texts])
+    return Corpus(texts=texts, dictionary=dictionary, bow=[dictionary.doc2bow(text) for text in texts],
+                  phrases=bigrams)
 
 
 def fit(corpus: Corpus, settings: ModelSettings):
@@ -84,6 +89,8 @@ class Fitted:
     beta: np.ndarray  # topics × terms, rows sum to 1
     terms: list[str]  # column names of beta
     shares: np.ndarray  # texts × topics, rows sum to 1
+    seed: int = 0
+    model: object = field(default=None, repr=False)  # LdaModel, or (TfidfTransformer, NMF): to fold texts in
 
 
 def fit_topics(corpus: Corpus, settings: ModelSettings, method: str = "lda") -> Fitted:
@@ -91,7 +98,8 @@ def fit_topics(corpus: Corpus, settings: ModelSettings, method: str = "lda") -> 
     terms = [corpus.dictionary[i] for i in range(len(corpus.dictionary))]
     if method == "lda":
         model = fit(corpus, settings)
-        return Fitted("lda", model.get_topics(), terms, document_topics(model, corpus))
+        return Fitted("lda", model.get_topics(), terms, document_topics(model, corpus.bow, settings.seed),
+                      settings.seed, model)
     if method != "nmf":
         raise ValueError(f"topic method {method!r} is not lda or nmf")
     from gensim.matutils import corpus2csc
@@ -99,10 +107,56 @@ def fit_topics(corpus: Corpus, settings: ModelSettings, method: str = "lda") -> 
     from sklearn.feature_extraction.text import TfidfTransformer
 
     counts = corpus2csc(corpus.bow, num_terms=len(terms)).T.tocsr()
-    weights = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    tfidf = TfidfTransformer(sublinear_tf=True)
     nmf = NMF(n_components=settings.k, init="nndsvda", random_state=settings.seed, max_iter=500)
-    shares = nmf.fit_transform(weights)
-    return Fitted("nmf", _rows_sum_to_one(nmf.components_), terms, _rows_sum_to_one(shares))
+    shares = nmf.fit_transform(tfidf.fit_transform(counts))
+    return Fitted("nmf", _rows_sum_to_one(nmf.components_), terms, _rows_sum_to_one(shares), settings.seed,
+                  (tfidf, nmf))
+
+
+def fold_in(fitted: Fitted, corpus: Corpus, texts: Sequence[Sequence[str]]) -> np.ndarray:
+    """Texts × topics shares of texts the model was not fitted on, the model unchanged: the texts go
+    through the fit's phrases and dictionary (terms the fit never kept are ignored), then LDA's
+    inference or NMF's transform of the fit's TF-IDF weighting."""
+    if corpus.phrases:
+        texts = [corpus.phrases[list(text)] for text in texts]
+    bow = [corpus.dictionary.doc2bow(list(text)) for text in texts]
+    if fitted.method == "lda":
+        return document_topics(fitted.model, bow, fitted.seed)
+    from gensim.matutils import corpus2csc
+
+    tfidf, nmf = fitted.model
+    counts = corpus2csc(bow, num_terms=len(fitted.terms)).T.tocsr()
+    return _rows_sum_to_one(nmf.transform(tfidf.transform(counts)))
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A fitted model kept beside its outputs so that a later run can fold changed texts into it."""
+
+    fitted: Fitted
+    corpus: Corpus  # its dictionary and phrases; texts and bag-of-words are not kept
+    texts: dict[str, str]  # text key → fingerprint of the terms it was fitted on
+    info: dict  # what the fit was made from, and what it found (model id, sweep, stability)
+
+
+def save(path: Path, saved: Saved) -> None:
+    import joblib
+
+    slim = Corpus(texts=[], dictionary=saved.corpus.dictionary, bow=[], phrases=saved.corpus.phrases)
+    joblib.dump(Saved(saved.fitted, slim, saved.texts, saved.info), path, compress=3)
+
+
+def load(path: Path) -> Saved | None:
+    """The model kept at ``path``; None when there is none or it cannot be read (another library
+    version, a damaged file): the caller then fits afresh."""
+    import joblib
+
+    try:
+        saved = joblib.load(path)
+    except Exception:  # noqa: BLE001 — any unreadable file means "no model kept"
+        return None
+    return saved if isinstance(saved, Saved) else None
 
 
 def describe(fitted: Fitted, top_n: int = TOP_N, frex_weight: float = 0.5, by: str = "weight") -> list[dict]:
@@ -122,10 +176,13 @@ def describe(fitted: Fitted, top_n: int = TOP_N, frex_weight: float = 0.5, by: s
     return rows
 
 
-def document_topics(model, corpus: Corpus) -> np.ndarray:
-    """Texts × topics shares of an LDA model (each row sums to 1), with no share dropped."""
-    shares = np.zeros((len(corpus.bow), model.num_topics))
-    for index, bow in enumerate(corpus.bow):
+def document_topics(model, bows: Sequence[list[tuple[int, int]]], seed: int) -> np.ndarray:
+    """Texts × topics shares of an LDA model (each row sums to 1), with no share dropped.  Inference
+    starts from ``seed`` for every text, so a text's shares depend on its words alone, not on which
+    texts came before it: the same whether it was in the fit or folded in later."""
+    shares = np.zeros((len(bows), model.num_topics))
+    for index, bow in enumerate(bows):
+        model.random_state = np.random.RandomState(seed)
         for topic, share in model.get_document_topics(bow, minimum_probability=0.0):
             shares[index, topic] = share
     return shares

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster; the same nodes and marks
+
 from .errors import ConfigError
 
 
@@ -63,7 +65,7 @@ def read_yaml(path: str | Path, *, code: str) -> Node:
         raise ConfigError(str(path), "file not found", code=code) from None
     except UnicodeDecodeError:
         raise ConfigError(str(path), "is not UTF-8 text; save it as UTF-8", code=code) from None
-    loader = yaml.SafeLoader(text)
+    loader = _LOADER(text)
     try:
         root = loader.get_single_node()
         if root is None:

@@ -76,12 +76,22 @@ def test_first_run_runs_every_stage_and_a_second_run_skips_them(small_project):
     assert manifest["libraries"]["gensim"] != "not installed"
 
     second = open_project(small_project).run()
-    assert statuses(second) == {**{stage: "up to date" for stage in STAGES},
-                                "triangulation": "not configured", "report": "ran"}
-    # the skipped stages' files are still in the new run folder, and every dataset is the same
+    assert statuses(second) == {**{stage: "up to date" for stage in STAGES}, "triangulation": "not configured"}
+    # the skipped stages' files and the unchanged datasets are linked into the new run folder
     assert (second.folder / "topics" / "topics.csv").read_bytes() == (folder / "topics" / "topics.csv").read_bytes()
     assert datasets(second.folder) == datasets(folder)
+    for name in ("clauses.csv", "policoder.xlsx", "parquet/codings.parquet"):
+        assert os.path.samefile(second.folder / name, folder / name)
+    assert second.manifest["counts"]["clauses"] == first.manifest["counts"]["clauses"]
     assert second.manifest["timings_seconds"]["instruments"] < first.manifest["timings_seconds"]["instruments"]
+    # its own copy of the database, with this run in it
+    with sqlite3.connect(second.folder / "policoder.db") as copy:
+        assert copy.execute("SELECT count(*) FROM runs WHERE run_id = ?", [second.run_id]).fetchone()[0] == 1
+    # written again with --force: byte for byte what the first run wrote
+    forced = open_project(small_project).run(RunOptions(force=True))
+    assert statuses(forced)["report"] == "ran" and not os.path.samefile(forced.folder / "clauses.csv",
+                                                                         folder / "clauses.csv")
+    assert datasets(forced.folder) == datasets(folder)
 
 
 def test_two_projects_with_the_same_inputs_give_identical_datasets(small_project, tmp_path):
@@ -117,6 +127,48 @@ def test_a_changed_document_reruns_only_what_depends_on_it(small_project):
     edited = [c for c in clauses if "成效突出的基地给予奖励" in c["text"]]
     assert len(edited) == 1 and edited[0]["topic_0"]
     assert {"incentive", "constraint"} <= set(edited[0]["instruments"].split("; "))
+    assert counts["topics"]["fit"] == "fitted"  # one document of six is more than refit_after (0.1) allows
+
+
+def _set_refit_after(root: Path, share: float) -> None:
+    config = root / "policoder.toml"
+    text = config.read_text(encoding="utf-8")
+    start = text.index("refit_after = ")
+    config.write_text(text[:start] + f"refit_after = {share}" + text[text.index(" ", start + 14):], encoding="utf-8")
+
+
+def test_a_changed_document_is_folded_into_the_kept_topic_model(small_project):
+    """Within refit_after the model, its id (and so its labels file) stay; the changed document's shares
+    are inferred and marked, the others' are as fitted; past it, or with --force, the model is refitted."""
+    _set_refit_after(small_project, 0.2)
+    first = open_project(small_project).run()
+    fitted = {r["doc_id"]: r for r in read_csv(first.folder / "topics" / "doc_topics.csv")}
+    assert {r["fitted"] for r in fitted.values()} == {"True"}
+    changed = small_project / "corpus" / "policy" / "js_edu_2021_training_bases.txt"
+    text = changed.read_text(encoding="utf-8")
+    changed.write_text(text.replace("补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用"),
+                       encoding="utf-8")
+    project = open_project(small_project)
+    doc_id = str(project.document("js_edu_2021_training_bases.txt")["id"])
+    report = project.run()
+    topics = {s.stage: s.counts for s in report.stages}["topics"]
+    assert topics["fit"] == "kept" and topics["folded_in"] == 1 and topics["changed_since_fit"] == 1
+    assert topics["model_id"] == {s.stage: s.counts for s in first.stages}["topics"]["model_id"]
+    folded = {r["doc_id"]: r for r in read_csv(report.folder / "topics" / "doc_topics.csv")}
+    assert folded[doc_id]["fitted"] == "False"
+    assert folded[doc_id]["topic_0"] != fitted[doc_id]["topic_0"]  # its new words moved its shares
+    assert {d: r for d, r in folded.items() if d != doc_id} == {d: r for d, r in fitted.items() if d != doc_id}
+    assert abs(float(folded[doc_id]["topic_0"]) + float(folded[doc_id]["topic_1"]) - 1) < 1e-5
+    clause_shares = {(c["doc_id"], c["topic_0"]) for c in read_csv(report.folder / "clauses.csv")}
+    assert (doc_id, folded[doc_id]["topic_0"]) in clause_shares  # the datasets carry the folded-in shares
+    # a second changed document: two of six changed since the fit, past 0.2, so the model is refitted
+    other = small_project / "corpus" / "policy" / "nb_gov_2023_shiyu_consortium.txt"
+    text = other.read_text(encoding="utf-8")
+    other.write_text(text.replace("（二）理事会治理。", "（二）理事会治理。严禁挪用专项资金。"), encoding="utf-8")
+    refitted = {s.stage: s.counts for s in open_project(small_project).run().stages}["topics"]
+    assert refitted["fit"] == "fitted" and refitted["model_id"] != topics["model_id"]
+    forced = open_project(small_project).run(RunOptions(only=("topics", "report"), force=True))
+    assert {s.stage: s.counts for s in forced.stages}["topics"]["fit"] == "fitted"
 
 
 def test_a_new_unit_setting_resegments_stored_texts_without_reading_files(small_project):

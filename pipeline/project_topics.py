@@ -1,0 +1,256 @@
+"""The topic-model part of the library API: ``Project.topics`` (one K), ``Project.topic_sweep`` (a
+range of K scored by coherence) and the batch run's topic stage, which keeps its fitted model and
+folds changed documents into it instead of refitting on every edit.
+
+Why fold in: a model is a reading of the corpus that a scholar labels (``topic_labels/<model id>.yaml``)
+and cites; refitting because one document changed would renumber the topics and orphan the labels.
+The run refits when the settings change, with ``--force``, or once the texts changed since the fit
+exceed ``[topics] refit_after`` (a share of the fitted texts); ``doc_topics.csv`` marks which texts'
+shares were fitted and which folded in, and the stage's summary says how many.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from . import db as store
+from . import export, stats, topics
+from .errors import ConfigError, ProjectError
+from .records import utc_now
+from .tokens import tokenizer_hash
+
+MODEL_FILE = "topic_model.joblib"  # the fitted model beside its tables, for the next run to fold texts into
+SWEEP_FILES = ("coherence_by_k.csv", "coherence_by_k.png", "sweep_summary.json")
+
+
+class TopicMethods:
+    """Mixed into ``Project`` (which gives ``db``, ``config``, ``root``, ``unit_terms`` and ``display_path``)."""
+
+    def topics(self, k: int, out: str | Path, *, seed: int | None = None, per: str = "document",
+               kind: str | None = "policy", stability_seeds: int = 3, corpus: topics.CorpusSettings | None = None,
+               representatives: int = 5, method: str = "lda") -> dict:
+        """Fit LDA (or NMF, ``method="nmf"``) with K topics; store the shares in the database and write
+        topics.csv, doc_topics.csv, representative.csv, stability.csv, prevalence.csv (+ charts),
+        topics_summary.json and the model (``topic_model.joblib``) to ``out``.
+
+        Topic labels are read from ``topic_labels/<model id>.yaml`` in the project (written as a template
+        on the first fit): the same texts, settings and seed give the same model id, so labels a scholar
+        wrote survive re-runs, and a changed model gets a fresh template instead of wrong labels."""
+        seed = self.config.project.seed if seed is None else seed
+        units = self.unit_terms(kind=kind)
+        texts = _TopicTexts.of(units, per)
+        settings = corpus or topics.CorpusSettings()
+        built = topics.build_corpus(texts.terms, settings)
+        fitted, info = _fit(built, texts, settings, k, seed, method)
+        info["stability"] = topics.stability(built, k, [seed + i for i in range(max(1, stability_seeds))],
+                                             method=method)
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        topics.save(folder / MODEL_FILE, topics.Saved(fitted, built, texts.fingerprints(), info))
+        return self._write_topics(folder, fitted, texts, units, info, representatives=representatives)
+
+    def topic_sweep(self, ks: list[int], out: str | Path, *, seed: int | None = None, per: str = "document",
+                    kind: str | None = "policy", workers: int = 1, corpus: topics.CorpusSettings | None = None) -> dict:
+        """Fit every K, score it (c_v, u_mass, perplexity) and write coherence_by_k.csv and its plot."""
+        seed = self.config.project.seed if seed is None else seed
+        texts = _TopicTexts.of(self.unit_terms(kind=kind), per)
+        built = topics.build_corpus(texts.terms, corpus or topics.CorpusSettings())
+        return _sweep(built, ks, seed, per, Path(out), workers)
+
+    def _run_topics(self, folder: Path, *, workers: int, kept: Path | None) -> dict:
+        """The batch run's topic model: the configured K, or the K the sweep chooses; fitted afresh, or
+        the model kept in ``kept`` with the changed texts folded in.  What and why, for the manifest."""
+        section, seed = self.config.topics, self.config.project.seed
+        settings = topics.CorpusSettings(no_below=section.no_below, no_above=section.no_above, phrases=section.phrases)
+        units = self.unit_terms(kind="policy")
+        texts = _TopicTexts.of(units, section.per)
+        if len(texts.terms) < 2:
+            return {"skipped": f"{len(texts.terms)} {section.per}(s) to model; a topic model needs at least two"}
+        # what a fit depends on besides the texts: when any of it changes, the kept model is not used
+        fit_on = hashlib.sha256(orjson.dumps([
+            dataclasses.asdict(settings), section.k, section.sweep, section.per, section.method, seed,
+            tokenizer_hash(self.tokenizer_settings()), version("gensim"), version("scikit-learn")])).hexdigest()
+        saved = topics.load(kept / MODEL_FILE) if kept and (kept / MODEL_FILE).is_file() else None
+        changed = texts.changed_since(saved.texts) if saved and saved.info.get("fit_on") == fit_on else None
+        if changed is not None and changed <= section.refit_after * len(saved.texts):
+            shutil.copy2(kept / MODEL_FILE, folder / MODEL_FILE)  # still the fit's texts: drift adds up
+            for name in SWEEP_FILES:
+                if (kept / name).is_file():
+                    shutil.copy2(kept / name, folder / name)
+            fitted, info = _folded(saved, texts), saved.info
+            fit = {"fit": "kept", "folded_in": int((~texts.in_fit(saved.texts)).sum()), "changed_since_fit": changed}
+        else:
+            built = topics.build_corpus(texts.terms, settings)
+            k, reason = section.k, "configured ([topics] k)"
+            try:
+                if not k:
+                    swept = _sweep(built, topics.k_range(section.sweep), seed, section.per, folder, workers)
+                    k, reason = swept["chosen_k"], swept["reason"]
+                fitted, info = _fit(built, texts, settings, k, seed, section.method)
+            except ValueError as error:  # e.g. fewer terms left than topics asked for
+                return {"skipped": str(error)}
+            info |= {"stability": topics.stability(built, k, [seed + i for i in range(3)], method=section.method),
+                     "fit_on": fit_on, "k": k, "reason": reason}
+            topics.save(folder / MODEL_FILE, topics.Saved(fitted, built, texts.fingerprints(), info))
+            fit = {"fit": "fitted", "folded_in": 0, "changed_since_fit": 0}
+        summary = self._write_topics(folder, fitted, texts, units, info, fitted_texts=saved.texts if fit["fit"] == "kept" else None)
+        return {"k": info["k"], "reason": info["reason"], "method": section.method, "per": section.per,
+                "seed": seed, "model_id": info["model_id"], "unstable_topics": summary["unstable_topics"], **fit,
+                "refit_after": section.refit_after}
+
+    def _write_topics(self, folder: Path, fitted: topics.Fitted, texts: _TopicTexts, units: list[stats.UnitTerms],
+                      info: dict, *, representatives: int = 5, fitted_texts: dict[str, str] | None = None) -> dict:
+        """A model's tables, charts and summary into ``folder``, its terms and shares into the database;
+        ``fitted_texts`` are the texts of a kept model's fit (None: the model was fitted on these texts)."""
+        k, shares, meta, per = fitted.beta.shape[0], fitted.shares, texts.meta, texts.per
+        model_id, stable = info["model_id"], info["stability"]
+        labels = topics.read_labels(self.root / "topic_labels" / f"{model_id}.yaml", k)
+        described = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted)]
+        store.write_topic_model(
+            self.db, {"model_id": model_id, "method": fitted.method, "k": k, "seed": fitted.seed, "per": per,
+                      "created_at": utc_now(), "settings": info["settings"]},
+            described, [{"doc_id": m["doc_id"], "unit_id": m["unit_id"], "topic": t, "share": round(float(v), 6)}
+                        for m, row in zip(meta, shares) for t, v in enumerate(row)])
+        in_fit = texts.in_fit(fitted_texts) if fitted_texts is not None else np.ones(len(meta), dtype=bool)
+        doc_rows = [{**{key: m[key] for key in ("doc_id", "unit_id")}, "dominant_topic": int(row.argmax()),
+                     "fitted": bool(fitted_here),
+                     **{f"topic_{t}": round(float(v), 6) for t, v in enumerate(row)}}
+                    for m, row, fitted_here in zip(meta, shares, in_fit)]
+        # for a model of whole documents, the unit of each representative document that carries the topic most
+        units_of: dict[int, list] = {}
+        if per == "document":
+            for unit in units:
+                units_of.setdefault(unit.doc_id, []).append((unit.unit_id, unit.terms))
+        representative = [
+            {"topic": topic, "rank": rank, "doc_id": meta[i]["doc_id"],
+             "unit_id": meta[i]["unit_id"] or topics.best_unit(fitted, topic, units_of.get(meta[i]["doc_id"], [])),
+             "share": round(float(shares[i, topic]), 6), "label": labels.get(topic, "")}
+            for topic in range(k) for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
+        prevalence = [{"covariate": covariate, **row} for covariate in ("level", "year", "issuer", "kind")
+                      for row in topics.prevalence(shares, [m.get(covariate, "") or "(unknown)" for m in meta],
+                                                   seed=fitted.seed)]
+        by_frex = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted, by="frex")]
+        for name, rows in (("topics", described), ("topics_frex", by_frex), ("doc_topics", doc_rows),
+                           ("representative", representative), ("stability", stable), ("prevalence", prevalence)):
+            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name)
+        notes = []
+        try:
+            for covariate in ("level", "year", "kind"):
+                topics.draw_prevalence([row for row in prevalence if row["covariate"] == covariate], labels,
+                                       folder / f"prevalence_by_{covariate}.png")
+        except ConfigError as error:
+            if error.code != "font-missing":
+                raise
+            notes.append(f"charts not drawn: {error}")
+        summary = {"model_id": model_id, "method": fitted.method, "k": k, "seed": fitted.seed, "per": per,
+                   "texts": len(meta), "fitted_texts": int(in_fit.sum()), "terms": len(fitted.terms),
+                   "unstable_topics": [row["topic"] for row in stable if row["unstable"]],
+                   "labels_file": self.display_path(self.root / "topic_labels" / f"{model_id}.yaml"), "notes": notes,
+                   "prevalence": "descriptive: mean topic shares per group with bootstrap CIs, not an STM"}
+        (folder / "topics_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+        topics.write_html(folder / "topics.html", described, representative, stable, summary)
+        return summary
+
+
+@dataclasses.dataclass(frozen=True)
+class _TopicTexts:
+    """The texts a topic model reads: one per document (its units' terms joined) or one per unit,
+    with their IDs and groups."""
+
+    per: str
+    meta: list[dict]
+    terms: list[list[str]]
+
+    @classmethod
+    def of(cls, units: list[stats.UnitTerms], per: str) -> _TopicTexts:
+        if per == "unit":
+            return cls(per, [{"doc_id": u.doc_id, "unit_id": u.unit_id, **u.groups} for u in units],
+                       [list(u.terms) for u in units])
+        if per != "document":
+            raise ProjectError(f"topics are fitted per 'document' or per 'unit', not {per!r}",
+                               code="unknown-group-field")
+        documents: dict[int, dict] = {}
+        for unit in units:
+            entry = documents.setdefault(unit.doc_id, {"meta": {"doc_id": unit.doc_id, "unit_id": "", **unit.groups},
+                                                       "terms": []})
+            entry["terms"] += unit.terms
+        return cls(per, [d["meta"] for d in documents.values()], [d["terms"] for d in documents.values()])
+
+    def keys(self) -> list[str]:
+        return [f"{m['doc_id']}/{m['unit_id']}" for m in self.meta]
+
+    def fingerprints(self) -> dict[str, str]:
+        """Text key → a digest of its terms: what a later run compares to find changed texts."""
+        return {key: hashlib.sha256("\x1f".join(terms).encode()).hexdigest()[:16]
+                for key, terms in zip(self.keys(), self.terms)}
+
+    def in_fit(self, fitted: dict[str, str]) -> np.ndarray:
+        """Which texts the model was fitted on exactly as they are now."""
+        return np.array([fitted.get(key) == print_ for key, print_ in self.fingerprints().items()], dtype=bool)
+
+    def changed_since(self, fitted: dict[str, str]) -> int:
+        """Texts new, changed or gone since the fit."""
+        now = self.fingerprints()
+        return sum(fitted.get(key) != print_ for key, print_ in now.items()) + len(fitted.keys() - now.keys())
+
+
+def _fit(built: topics.Corpus, texts: _TopicTexts, settings: topics.CorpusSettings, k: int, seed: int,
+         method: str) -> tuple[topics.Fitted, dict]:
+    """The fitted model, and its id and settings: the same texts, settings and seed give the same id."""
+    model_settings = topics.ModelSettings(k=k, seed=seed)
+    fitted = topics.fit_topics(built, model_settings, method)
+    model_id = hashlib.sha256(json.dumps([texts.terms, dataclasses.asdict(settings), dataclasses.asdict(model_settings),
+                                          texts.per, method], ensure_ascii=False).encode()).hexdigest()[:12]
+    return fitted, {"model_id": model_id,
+                    "settings": {**dataclasses.asdict(settings), **dataclasses.asdict(model_settings)}}
+
+
+def _folded(saved: topics.Saved, texts: _TopicTexts) -> topics.Fitted:
+    """The kept model with the current texts' shares: as fitted for texts unchanged since the fit,
+    folded in for the others."""
+    order = {key: index for index, key in enumerate(saved.texts)}
+    in_fit = texts.in_fit(saved.texts)
+    shares = np.zeros((len(texts.terms), saved.fitted.beta.shape[0]))
+    keys = texts.keys()
+    for index in np.flatnonzero(in_fit):
+        shares[index] = saved.fitted.shares[order[keys[index]]]
+    new = np.flatnonzero(~in_fit)
+    if len(new):
+        shares[new] = topics.fold_in(saved.fitted, saved.corpus, [texts.terms[i] for i in new])
+    return dataclasses.replace(saved.fitted, shares=shares)
+
+
+def _sweep(built: topics.Corpus, ks: list[int], seed: int, per: str, folder: Path, workers: int) -> dict:
+    rows = topics.sweep(built, ks, seed, workers=workers)
+    chosen, reason = topics.choose_k(rows)
+    export.write_table(rows, "csv", folder / "coherence_by_k.csv", sheet="coherence_by_k")
+    _plot_coherence(rows, folder / "coherence_by_k.png")
+    summary = {"chosen_k": chosen, "reason": reason, "seed": seed, "per": per, "texts": len(built.bow),
+               "coherence": f"c_v (boolean sliding window {topics.CV_WINDOW}), c_npmi (window 10) and u_mass over "
+                            f"the top {topics.TOP_N} terms; reference corpus: the modelled texts"}
+    (folder / "sweep_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    return summary
+
+
+def _plot_coherence(rows: list[dict], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4), dpi=150)
+    axes = figure.add_subplot()
+    ks = [row["k"] for row in rows]
+    axes.plot(ks, [row["c_v"] for row in rows], marker="o", label="c_v")
+    axes.set_xlabel("K (topics)")
+    axes.set_ylabel("c_v coherence")
+    twin = axes.twinx()
+    twin.plot(ks, [row["u_mass"] for row in rows], marker="s", color="tab:orange", label="u_mass")
+    twin.set_ylabel("u_mass coherence")
+    figure.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)

@@ -1,0 +1,39 @@
+"""The file writers every export and run goes through, read back with independent readers."""
+from __future__ import annotations
+
+import csv
+
+import openpyxl
+import pandas
+
+from pipeline import export
+
+
+def test_workbook_keeps_text_as_text_types_headers_and_excels_cell_limit(tmp_path):
+    rows = [{"unit_id": "3-2-4", "n": 7, "share": 0.25, "coded": True, "codes": ["激励", "约束"],
+             "text": "=HYPERLINK(\"http://example.org\")", "long": "长" * 40_000, "missing": None},
+            {"unit_id": "3-2-5", "n": 8, "share": float("nan"), "coded": False, "codes": [],
+             "text": "第一行\n第二行\x0b", "long": "", "missing": None}]
+    out = export.write_workbook({"clauses": rows, "empty": []}, tmp_path / "book.xlsx",
+                                columns={"empty": ("doc_id", "theme")})
+    book = openpyxl.load_workbook(out)
+    sheet = book["clauses"]
+    assert sheet.freeze_panes == "A2"
+    header, first, second = [[cell for cell in row] for row in sheet.iter_rows()]
+    assert [c.value for c in header] == list(rows[0])
+    # a text that looks like a formula is stored as a string cell, not as a formula
+    assert first[5].data_type == "s" and first[5].value == rows[0]["text"]
+    assert first[4].value == "激励; 约束" and len(first[6].value) == 32_767
+    assert first[1].value == 7 and first[2].value == 0.25 and first[3].value is True
+    assert second[2].value is None  # NaN: an undefined statistic is a blank, not an error cell
+    assert second[5].value.startswith("第一行\n第二行")
+    assert [row for row in book["empty"].values] == [("doc_id", "theme")]
+    frame = pandas.read_excel(out, sheet_name="clauses")
+    assert frame["unit_id"].tolist() == ["3-2-4", "3-2-5"] and frame["n"].tolist() == [7, 8]
+
+
+def test_csv_has_a_bom_for_excel_and_lists_joined(tmp_path):
+    out = export.write_table([{"unit_id": "1-1", "codes": ["甲", "乙"]}], "csv", tmp_path / "t.csv")
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    with out.open(encoding="utf-8-sig", newline="") as stream:
+        assert list(csv.DictReader(stream)) == [{"unit_id": "1-1", "codes": "甲; 乙"}]
