@@ -10,7 +10,7 @@ constraint, capacity-building and hortatory sentences, saved as TXT, DOCX and PD
 interview transcripts with 问/答 turns.  Runs, each in a fresh project folder unless said:
 
   1. full: a new project, every stage, local executor with ``--workers`` processes;
-  2. unchanged: the same project again (every stage up to date; the report is written again);
+  2. unchanged: the same project again (every stage up to date; the datasets linked from run 1);
   3. one changed: one clause of one TXT document edited, the project run again;
   4. dask: a copy of the corpus in a new project, the per-document stages on a
      ``distributed.LocalCluster`` of ``--workers`` single-threaded worker processes.
