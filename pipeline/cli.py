@@ -198,6 +198,21 @@ def run(project, only, start, workers, force, executor, scheduler) -> None:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback requires the access token it prints.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@project_options
+def serve(project, host: str, port: int) -> None:
+    """The coding workbench in the browser: code transcripts, review policy clauses, several coders at once."""
+    from .workbench import serve as serve_workbench
+
+    root, db = project.root, project.db_path
+    project.close()  # the workbench opens one short connection per request
+    serve_workbench(root, host=host, port=port, db=db, announce=lambda line: out.print(line, markup=False,
+                                                                                       highlight=False))
+
+
+@cli.command()
 @project_options
 def docs(project) -> None:
     """List the project's documents."""

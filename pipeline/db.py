@@ -4,7 +4,7 @@ Schema changes are ordered migrations (sqlite-utils ``Migrations``).  Machine-de
 (clauses, turns) are replaced wholesale when their document changes; human work (codings,
 memos) is only ever inserted and refers to documents by their stable number and to the
 exact text version (content hash) its offsets were made on, so re-ingesting never drops it.
-Every multi-row write runs inside ``db.atomic()``.
+Every multi-row write runs inside ``transaction(db)`` (BEGIN IMMEDIATE: writers wait their turn).
 """
 from __future__ import annotations
 
@@ -304,6 +304,26 @@ def m006_stages(db: sqlite_utils.Database) -> None:
 
 
 @contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction, all or nothing, that takes the write lock when it begins (BEGIN
+    IMMEDIATE).  Several coders or processes writing at once then wait their turn (busy_timeout)
+    instead of failing: a deferred transaction that has read and then writes is refused at once
+    ("database is locked") when another connection wrote in between.  Nested: a savepoint."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
+
+
+@contextmanager
 def derived_writes(db: sqlite_utils.Database) -> Iterator[None]:
     """Writes of data the pipeline can make again (tokens, model outputs) skip the fsync per commit.
 
@@ -364,7 +384,7 @@ def write_document(db: sqlite_utils.Database, document: Document, *, ingest_key:
         "page_map": json.dumps([[p.number, p.start, p.end] for p in document.source.pages]),
         "last_ingested": now,
     }
-    with db.atomic():
+    with transaction(db):
         row = db.execute("SELECT id FROM documents WHERE path = ?", [document.path]).fetchone()
         if row:
             doc_id = row[0]
@@ -417,7 +437,7 @@ def segment_tasks(db: sqlite_utils.Database) -> list[dict]:
 
 def write_units(db: sqlite_utils.Database, doc_id: int, clauses, turns, segment_key: str) -> None:
     """Re-segmented units of one document, in one transaction."""
-    with db.atomic():
+    with transaction(db):
         _replace_units(db, doc_id, clauses, turns, segment_key)
 
 
@@ -427,7 +447,7 @@ def stage_state(db: sqlite_utils.Database, stage: str) -> dict | None:
 
 
 def record_stage(db: sqlite_utils.Database, stage: str, key: str, run_id: str, now: str, summary: dict) -> None:
-    with db.atomic():
+    with transaction(db):
         db.execute("INSERT OR REPLACE INTO stages (stage, key, run_id, finished_at, summary) VALUES (?, ?, ?, ?, ?)",
                    [stage, key, run_id, now, json.dumps(summary, ensure_ascii=False, sort_keys=True, default=str)])
 
@@ -469,14 +489,14 @@ def standing_warnings(db: sqlite_utils.Database) -> list[dict]:
 
 def move_document(db: sqlite_utils.Database, doc_id: int, new_path: str, now: str) -> None:
     """A file moved or renamed: keep its number (and so its unit ids and codings)."""
-    with db.atomic():
+    with transaction(db):
         db.execute("UPDATE documents SET path = ?, status = 'ok', last_ingested = ? WHERE id = ?",
                    [new_path, now, doc_id])
 
 
 def mark_missing(db: sqlite_utils.Database, paths: Iterable[str]) -> None:
     """Files that are gone keep their rows (and codings); they are only flagged."""
-    with db.atomic():
+    with transaction(db):
         db.conn.executemany("UPDATE documents SET status = 'missing' WHERE path = ?", [(p,) for p in paths])
 
 
@@ -501,13 +521,13 @@ def units_without_tokens(db: sqlite_utils.Database, tokenizer_hash: str) -> list
 
 def drop_tokens_except(db: sqlite_utils.Database, tokenizer_hash: str) -> None:
     """Drop tokens made under any other tokenizer configuration: they can never be read again."""
-    with db.atomic():
+    with transaction(db):
         db.execute("DELETE FROM unit_tokens WHERE tokenizer_hash != ?", [tokenizer_hash])
 
 
 def write_tokens(db: sqlite_utils.Database, tokenizer_hash: str, rows: Iterable[tuple[int, str, str]]) -> None:
     """Store (doc_id, unit_id, tokens in ``tokens.tokens_for_storage``'s form) in one transaction."""
-    with db.atomic():
+    with transaction(db):
         db.conn.executemany(
             "INSERT OR REPLACE INTO unit_tokens (unit_id, tokenizer_hash, doc_id, tokens) VALUES (?, ?, ?, ?)",
             [(unit_id, tokenizer_hash, doc_id, tokens) for doc_id, unit_id, tokens in rows],
@@ -559,7 +579,7 @@ def prediction_keys(db: sqlite_utils.Database, scheme: str, coder: str) -> dict[
 
 def write_predictions(db: sqlite_utils.Database, scheme: str, coder: str, rows: list[dict]) -> None:
     """Store a machine coder's labels (replacing its older ones) and drop those of units that are gone."""
-    with db.atomic():
+    with transaction(db):
         db.conn.executemany(
             "INSERT OR REPLACE INTO instrument_predictions (unit_id, doc_id, scheme, coder, key, labels, primary_label,"
             " scores, cues) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -581,7 +601,7 @@ def predictions(db: sqlite_utils.Database, scheme: str) -> dict[tuple[str, str],
 
 def add_instrument_codings(db: sqlite_utils.Database, rows: list[dict], now: str) -> int:
     """Append human instrument labels, all or none (a sheet is imported whole or not at all)."""
-    with db.atomic():
+    with transaction(db):
         db.conn.executemany(
             "INSERT INTO instrument_codings (doc_id, content_hash, unit_id, unit_text_hash, scheme, coder, labels,"
             " primary_label, confidence, memo, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -610,7 +630,7 @@ def instrument_codings(db: sqlite_utils.Database, scheme: str) -> list[dict]:
 
 def write_topic_model(db: sqlite_utils.Database, model: dict, terms: list[dict], shares: list[dict]) -> None:
     """Store a fitted model with its terms and shares, replacing an earlier fit of the same id."""
-    with db.atomic():
+    with transaction(db):
         db.execute("DELETE FROM topic_models WHERE model_id = ?", [model["model_id"]])
         db.execute("INSERT INTO topic_models (model_id, method, k, seed, per, settings, created_at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -631,20 +651,20 @@ def topic_shares(db: sqlite_utils.Database, model_id: str) -> list[dict]:
 # --- runs and problems ---------------------------------------------------------------------
 
 def start_run(db: sqlite_utils.Database, run_id: str, command: str, config: dict, now: str) -> None:
-    with db.atomic():
+    with transaction(db):
         db.execute("INSERT INTO runs (run_id, command, started_at, config) VALUES (?, ?, ?, ?)",
                    [run_id, command, now, json.dumps(config, ensure_ascii=False, sort_keys=True)])
 
 
 def finish_run(db: sqlite_utils.Database, run_id: str, now: str) -> None:
-    with db.atomic():
+    with transaction(db):
         db.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", [now, run_id])
 
 
 def record_problems(db: sqlite_utils.Database, run_id: str | None, problems: Iterable[tuple[Problem, str]],
                     now: str) -> None:
     """Store (problem, severity) pairs; severity is 'error' (file skipped) or 'warning'."""
-    with db.atomic():
+    with transaction(db):
         db.conn.executemany(
             "INSERT INTO problems (run_id, path, code, severity, message, occurred_at) VALUES (?, ?, ?, ?, ?, ?)",
             [(run_id, p.path, p.code, severity, p.message, now) for p, severity in problems],
@@ -664,7 +684,7 @@ def add_codings(db: sqlite_utils.Database, rows: list[dict], now: str) -> list[i
     one already superseded fails the whole batch (``sqlite3.IntegrityError``).
     """
     ids = []
-    with db.atomic():
+    with transaction(db):
         for row in rows:
             content_hash = row.get("content_hash") or db.execute(
                 "SELECT content_hash FROM documents WHERE id = ?", [row["doc_id"]]).fetchone()[0]
@@ -712,7 +732,7 @@ def coding_units(db: sqlite_utils.Database) -> list[dict]:
 
 def add_memo(db: sqlite_utils.Database, *, target_kind: str, target: str, text: str, coder: str, now: str,
              supersedes: int | None = None, deleted: bool = False) -> int:
-    with db.atomic():
+    with transaction(db):
         return db.execute(
             "INSERT INTO memos (target_kind, target, text, coder, supersedes, deleted, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)", [target_kind, target, text, coder, supersedes, int(deleted), now],
@@ -726,7 +746,7 @@ def memo_rows(db: sqlite_utils.Database) -> list[dict]:
 
 def add_assignments(db: sqlite_utils.Database, rows: list[dict], now: str) -> int:
     """Plan who codes which unit; an assignment made twice is kept once."""
-    with db.atomic():
+    with transaction(db):
         before = db.execute("SELECT count(*) FROM assignments").fetchone()[0]
         db.conn.executemany(
             "INSERT OR IGNORE INTO assignments (sample, coder, doc_id, unit_id, blind, created_at)"
@@ -745,7 +765,7 @@ def write_machine_codings(db: sqlite_utils.Database, coder: str, rows: list[dict
     """Replace one machine coder's codings (derived data: remade from the rules)."""
     columns = ("coder", "doc_id", "content_hash", "unit_id", "start", "end", "code", "codebook", "codebook_version",
                "rule_version", "cues")
-    with derived_writes(db), db.atomic():
+    with derived_writes(db), transaction(db):
         db.execute("DELETE FROM machine_codings WHERE coder = ?", [coder])
         db.conn.executemany(
             f"INSERT INTO machine_codings ({', '.join(chr(34) + c + chr(34) for c in columns)})"

@@ -74,14 +74,23 @@ class CodingMethods:
     def code(self, document: str | int, start: int, end: int, code: str, coder: str, *,
              memo: str | None = None) -> int:
         """Code the span [start, end) (code points of the document's current text); returns the coding id."""
+        return self.code_span(document, start, end, [code], coder, memo=memo)[0]
+
+    def code_span(self, document: str | int, start: int, end: int, codes: list[str], coder: str, *,
+                  memo: str | None = None, source: str = "api") -> list[int]:
+        """Apply one or more codes to the span [start, end) in one transaction: all or none."""
         codebook = self.codebook()
         doc = self._document_row(document)
         self._check_span(doc, start, end)
         _check_coder(coder)
-        _check_code(codebook, code)
+        if not codes or len(set(codes)) != len(codes):
+            raise ProjectError("give one or more different codes", code="unknown-code")
+        for code in codes:
+            _check_code(codebook, code)
+        unit_id = self._unit_of(doc["id"], start, end)
         return self._append([{"doc_id": doc["id"], "start": start, "end": end, "code": code, "coder": coder,
                               "memo": memo, "codebook": codebook.id, "codebook_version": codebook.version,
-                              "unit_id": self._unit_of(doc["id"], start, end), "source": "api"}])[0]
+                              "unit_id": unit_id, "source": source} for code in codes])
 
     def recode(self, coding_id: int, *, by: str, code: str | None = None, start: int | None = None,
                end: int | None = None, memo: str | None = None) -> int:
@@ -290,7 +299,7 @@ class CodingMethods:
                 removed += 1
         memos = [entry for entry in sheet.units if entry["memo"]
                  and entry["memo"] not in {m["text"] for m in self.memos(target_kind="unit", target=entry["unit_id"])}]
-        with self.db.atomic():
+        with store.transaction(self.db):
             self._append(rows)
             store.add_assignments(self.db, [{"sample": f"{source}:{path.name}", "coder": coder,
                                              "doc_id": units[e["unit_id"]]["doc_id"], "unit_id": e["unit_id"]}
