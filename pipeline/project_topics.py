@@ -11,6 +11,7 @@ shares were fitted and which folded in, and the stage's summary says how many.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import shutil
@@ -53,7 +54,7 @@ class TopicMethods:
                                              method=method)
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        topics.save(folder / MODEL_FILE, topics.Saved(fitted, built, texts.fingerprints(), info))
+        topics.save(folder / MODEL_FILE, topics.Saved(fitted, built, texts.fingerprints, info))
         return self._write_topics(folder, fitted, texts, units, info, representatives=representatives)
 
     def topic_sweep(self, ks: list[int], out: str | Path, *, seed: int | None = None, per: str = "document",
@@ -98,7 +99,7 @@ class TopicMethods:
                 return {"skipped": str(error)}
             info |= {"stability": topics.stability(built, k, [seed + i for i in range(3)], method=section.method),
                      "fit_on": fit_on, "k": k, "reason": reason}
-            topics.save(folder / MODEL_FILE, topics.Saved(fitted, built, texts.fingerprints(), info))
+            topics.save(folder / MODEL_FILE, topics.Saved(fitted, built, texts.fingerprints, info))
             fit = {"fit": "fitted", "folded_in": 0, "changed_since_fit": 0}
         summary = self._write_topics(folder, fitted, texts, units, info, fitted_texts=saved.texts if fit["fit"] == "kept" else None)
         return {"k": info["k"], "reason": info["reason"], "method": section.method, "per": section.per,
@@ -186,6 +187,7 @@ class _TopicTexts:
     def keys(self) -> list[str]:
         return [f"{m['doc_id']}/{m['unit_id']}" for m in self.meta]
 
+    @functools.cached_property
     def fingerprints(self) -> dict[str, str]:
         """Text key → a digest of its terms: what a later run compares to find changed texts."""
         return {key: hashlib.sha256("\x1f".join(terms).encode()).hexdigest()[:16]
@@ -193,11 +195,11 @@ class _TopicTexts:
 
     def in_fit(self, fitted: dict[str, str]) -> np.ndarray:
         """Which texts the model was fitted on exactly as they are now."""
-        return np.array([fitted.get(key) == print_ for key, print_ in self.fingerprints().items()], dtype=bool)
+        return np.array([fitted.get(key) == print_ for key, print_ in self.fingerprints.items()], dtype=bool)
 
     def changed_since(self, fitted: dict[str, str]) -> int:
         """Texts new, changed or gone since the fit."""
-        now = self.fingerprints()
+        now = self.fingerprints
         return sum(fitted.get(key) != print_ for key, print_ in now.items()) + len(fitted.keys() - now.keys())
 
 

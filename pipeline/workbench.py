@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from . import coding
@@ -209,8 +210,8 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         return {"id": project.write_memo(body.target_kind, body.target, body.text, coder_of(request),
                                          replaces=body.replaces)}
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own, and the router's (404, 405)
+    async def http_error(request: Request, error: StarletteHTTPException):
         return JSONResponse({"error": error.detail}, status_code=error.status_code)
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -110,6 +110,8 @@ def test_code_a_chinese_span_change_it_and_remove_it_with_history(workbench_proj
     ("post", "/api/memos", {"target_kind": "document", "target": "1", "text": ""}, 422),
     ("get", "/api/documents/999", None, 404),
     ("get", "/api/codings/999/history", None, 404),
+    ("get", "/api/nowhere", None, 404),
+    ("put", "/api/codings/1", {"memo": "x"}, 405),
 ])
 def test_bad_requests_get_a_4xx_with_a_message_and_write_nothing(workbench_project, method, path, body, status):
     client, csrf = signed_in(workbench_project)
