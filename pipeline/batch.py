@@ -314,7 +314,7 @@ def _instruments(context: _Run, folder: Path) -> dict:
     project = context.project
     classified = project.classify_instruments(force=context.options.force)
     # the report stage's clauses dataset reads the same rows: nothing between writes them
-    context.instrument_rows = project.instrument_rows()
+    context.instrument_rows = project.instrument_rows(classify=False)
     notes = project.instruments_report(folder, rows=context.instrument_rows)["notes"] if classified["units"] else []
     return {**classified, "notes": notes}
 

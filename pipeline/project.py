@@ -417,10 +417,12 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
             counts[coder] = len(todo)
         return {"scheme": scheme.id, "units": len(units), "classified": counts}
 
-    def instrument_rows(self) -> list[dict]:
+    def instrument_rows(self, *, classify: bool = True) -> list[dict]:
         """One row per policy clause: its instruments and where they come from — the latest human
-        label made on the unit's current text, else the configured model, else the rules."""
-        self.classify_instruments()
+        label made on the unit's current text, else the configured model, else the rules.
+        ``classify=False`` when the caller has just run ``classify_instruments``."""
+        if classify:
+            self.classify_instruments()
         scheme = self.scheme()
         model = self.instrument_model(scheme)
         machine_coder = f"model:{model.id}" if model else instruments.RULES_SOURCE

@@ -93,3 +93,46 @@ def demo_project(tmp_path: Path) -> Path:
     root = init_project(tmp_path / "demo", "demo copy")
     shutil.copytree(DEMO, root / "corpus", dirs_exist_ok=True)
     return root
+
+
+# --- the workbench's project (tests/test_workbench*.py) ---------------------------------------
+
+WORKBENCH_TRANSCRIPTS = {
+    "e01_enterprise.txt": "问：贵企业为什么参与产教融合？\n答：主要是招工难，我们和学院共建了产业学院，"
+                          "政府给了一部分补贴，但拨付很慢。\n问：还有什么困难？\n答：学生实习的安全责任，企业压力很大。\n",
+    "x01_script.txt": "问：请介绍一下。\n答：<script>window.hacked = 1</script>我们做订单班。\n",
+}
+
+
+@pytest.fixture
+def workbench_project(tmp_path):
+    """Two transcripts (one holding a <script> tag), ingested, with the shipped example codebook."""
+    from pipeline import init_project, open_project
+
+    root = init_project(tmp_path / "wb", "workbench test")
+    for name, text in WORKBENCH_TRANSCRIPTS.items():
+        (root / "corpus" / name).write_text(text, encoding="utf-8")
+    project = open_project(root)
+    project.ingest()
+    project.close()
+    return root
+
+
+def codable(root) -> list[str]:
+    from pipeline import open_project
+
+    project = open_project(root)
+    try:
+        return [code.id for code in project.codebook().codes if code.codable]
+    finally:
+        project.close()
+
+
+def document_id(root, name: str) -> int:
+    from pipeline import open_project
+
+    project = open_project(root)
+    try:
+        return project.document(name)["id"]
+    finally:
+        project.close()

@@ -6,42 +6,9 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline import init_project, open_project
+from pipeline import open_project
 from pipeline.workbench import create_app
-
-TRANSCRIPTS = {
-    "e01_enterprise.txt": "问：贵企业为什么参与产教融合？\n答：主要是招工难，我们和学院共建了产业学院，"
-                          "政府给了一部分补贴，但拨付很慢。\n问：还有什么困难？\n答：学生实习的安全责任，企业压力很大。\n",
-    "x01_script.txt": "问：请介绍一下。\n答：<script>window.hacked = 1</script>我们做订单班。\n",
-}
-
-
-@pytest.fixture
-def workbench_project(tmp_path):
-    root = init_project(tmp_path / "wb", "workbench test")
-    for name, text in TRANSCRIPTS.items():
-        (root / "corpus" / name).write_text(text, encoding="utf-8")
-    project = open_project(root)
-    project.ingest()
-    project.close()
-    return root
-
-
-def codable(root) -> list[str]:
-    project = open_project(root)
-    try:
-        return [code.id for code in project.codebook().codes if code.codable]
-    finally:
-        project.close()
-
-
-def document_id(root, name: str) -> int:
-    project = open_project(root)
-    try:
-        return project.document(name)["id"]
-    finally:
-        project.close()
-
+from tests.conftest import WORKBENCH_TRANSCRIPTS as TRANSCRIPTS, codable, document_id
 
 def signed_in(root, coder: str = "王老师", **app_options) -> tuple[TestClient, str]:
     client = TestClient(create_app(root, secret="test-secret", **app_options))
@@ -120,7 +87,9 @@ def test_bad_requests_get_a_4xx_with_a_message_and_write_nothing(workbench_proje
                 headers={"X-CSRF-Token": csrf})  # coding 1, so edits of it can be tried
     if isinstance(body, dict) and body.get("codes") == "CODE":
         body = {**body, "codes": [code]}
-    before = open_project(workbench_project).coding_history(1)
+    project = open_project(workbench_project)
+    before = project.coding_history(1)
+    project.close()
     kwargs = {"headers": {"X-CSRF-Token": csrf}}
     if body is not None:
         kwargs |= {"json": body} if isinstance(body, dict) else {"content": body}

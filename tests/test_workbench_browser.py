@@ -14,7 +14,7 @@ import uvicorn
 
 from pipeline import open_project
 from pipeline.workbench import create_app
-from tests.test_workbench import TRANSCRIPTS, codable, document_id, workbench_project  # noqa: F401 (fixture)
+from tests.conftest import WORKBENCH_TRANSCRIPTS as TRANSCRIPTS, codable, document_id
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -25,7 +25,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 @pytest.fixture
-def server(workbench_project):  # noqa: F811
+def server(workbench_project):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
