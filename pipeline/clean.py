@@ -28,6 +28,11 @@ _PAGE_NUMBER = re.compile(
 _NOT_CANONICAL = re.compile("[" + "".join(map(chr, _INVISIBLE)) + "\u2028\r]")
 _DIGITS = re.compile(r"\d+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+# pages reposted with reading aids gloss characters with pinyin: 关(guān)于, 的(de); a gloss with a tone
+# mark is never policy text, and once a text has those its toneless ones (de, me) are glosses too
+_TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
+_PINYIN_GLOSS = re.compile(rf"(?<=[\u3400-\u9fff])[(（][a-zü]{{0,5}}[{_TONED}][a-zü{_TONED}]{{0,5}}[)）]")
+_TONELESS_GLOSS = re.compile(r"(?<=[\u3400-\u9fff])[(（][a-zü]{1,6}[)）]")
 # a line ending in these closes a sentence or introduces a list: never glue the next line on
 _CLOSING = tuple("。！？；：:;!?」』”")
 EDGE_LINES = 2  # header/footer candidates: this many lines at the top and bottom of a page
@@ -44,14 +49,21 @@ class Line:
 
 
 def normalize(text: str) -> str:
-    """NFC, LF line ends, invisible characters removed, trailing spaces trimmed."""
-    text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))
+    """NFC, LF line ends, invisible characters and pinyin glosses removed, trailing spaces trimmed."""
+    text = strip_pinyin_glosses(unicodedata.normalize("NFC", text.translate(_INVISIBLE)))
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n")
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
+def strip_pinyin_glosses(text: str) -> str:
+    """国务(wù)院关(guān)于 → 国务院关于: pinyin after a character is a reading aid, not text."""
+    stripped, glosses = _PINYIN_GLOSS.subn("", text)
+    return _TONELESS_GLOSS.sub("", stripped) if glosses else text
+
+
 def _is_canonical(text: str) -> bool:
-    return unicodedata.is_normalized("NFC", text) and not _NOT_CANONICAL.search(text)
+    return (unicodedata.is_normalized("NFC", text) and not _NOT_CANONICAL.search(text)
+            and not _PINYIN_GLOSS.search(text))
 
 
 def is_page_number(line: str) -> bool:

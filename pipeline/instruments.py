@@ -180,9 +180,6 @@ class RuleClassifier:
         if present:
             ranked = rank(present)
             primary = ranked[0]
-            # the unit is mainly about another instrument when that one carries over twice the weight
-            heavier = [label for label in ranked[1:] if label != NONE and scores[label] > 2 * scores[primary]]
-            primary = heavier[0] if heavier and primary != NONE else primary
         else:  # only weak cues: the strongest of them, as a coder would read 支持企业参与 as hortatory;
             # cues of weight below 1 (资金, 经费) never decide a unit on their own
             weak = [label for label in scores if any(h.label == label and h.weight >= 1 for h in hits)]

@@ -18,6 +18,17 @@ def test_clean_normalize_nfc_lf_invisible():
     assert normalize("e\u0301") == "\u00e9"
 
 
+def test_clean_strips_pinyin_glosses_of_reposted_pages():
+    # decomposed tone marks (u + U+0304) are composed first, so they are glosses too
+    glossed = "教育部办公厅关(gua\u0304n)于公布第一批市域产(chǎn)教联(lián)合体名单的(de)通知（教职成厅函〔2023〕23号）"
+    assert normalize(glossed) == "教育部办公厅关于公布第一批市域产教联合体名单的通知（教职成厅函〔2023〕23号）"
+    # without a toned gloss nothing is a gloss: item letters and English asides stay
+    assert normalize("附件(a)和附件(b)；职业教育(TVET)") == "附件(a)和附件(b)；职业教育(TVET)"
+    # a PDF page with glosses is normalised line by line like any other
+    text, _, _ = clean_pages([_page("关于深化产(chǎn)教融合的", "若干意见(yì)", "第一条 总则")])
+    assert text == "关于深化产教融合的\n若干意见\n第一条 总则"
+
+
 def _page(*lines, full=()):
     return [Line(text, full_width=i in full) for i, text in enumerate(lines)]
 
