@@ -10,13 +10,14 @@ Then the context rules:
 
 - the longer cue wins where two overlap: 给予…处分 (a sanction) swallows 给予; 挪用…专项资金 is a
   prohibition, and the money word inside it no longer counts as an incentive;
-- a negation word shortly before a benefit turns it into its denial (不得享受补贴 → constraint);
+- a negation word shortly before a benefit turns it into its denial (不得享受补贴 → constraint), and
+  money owed to interns or apprentices is a duty to pay, not an inducement (给予实习学生补贴 → constraint);
 - a group may yield to others: 鼓励/支持 are hortatory only when no money or benefit is offered;
 - a bare list item is read with its lead-in sentence (``context``): "企业应当做到：（一）…".
 
 Scores add the weights of the cues per label; every label reaching the scheme's threshold is
 present, and the primary label is the present label whose strongest group has the best priority
-(ties: higher score).  Each prediction keeps the cues that fired, so a scholar can see why.
+(ties: higher score; GUIDE.md's order).  Each prediction keeps the cues that fired, so a scholar can see why.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ RULES_SOURCE = "rules"
 _NUMBERING = r"\s*(?:[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d+[.、．])?\s*"
 # punctuation an "A…B" gap does not cross
 _GAP_STOPS = list("，。；：！？,.;:!?（）()【】")
+_SENTENCE_PART = re.compile("[，。；：！？,;:!?]")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class CueHit:
     start: int
     end: int
     in_context: bool = False  # found in the lead-in sentence, not in the unit itself
-    negated_by: str | None = None
+    turned_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,24 +132,27 @@ class RuleClassifier:
             for index, pattern in self._in_text.items():
                 hits += [self._hit(index, match.start(), match.end(), text) for match in pattern.finditer(text)]
         hits = _without_overlaps(hits)
-        return [self._negate(hit, text) for hit in hits]
+        return [self._turn(hit, text) for hit in hits]
 
     def _hit(self, index: int, start: int, end: int, text: str) -> CueHit:
         cue = self._cues[index]
         return CueHit(cue=cue.text, matched=text[start:end], group=cue.group, label=cue.label, weight=cue.weight,
                       start=start, end=end)
 
-    def _negate(self, hit: CueHit, text: str) -> CueHit:
-        negation = self.scheme.negation
-        if negation is None or hit.group not in negation.applies_to:
-            return hit
-        before = text[max(0, hit.start - negation.window):hit.start]
-        word = next((word for word in negation.words if word in before), None)
-        if word is None:
-            return hit
-        group = self.scheme.group(negation.becomes)
-        return CueHit(cue=hit.cue, matched=hit.matched, group=group.id, label=group.label, weight=group.weight,
-                      start=hit.start, end=hit.end, in_context=hit.in_context, negated_by=word)
+    def _turn(self, hit: CueHit, text: str) -> CueHit:
+        for rule in (self.scheme.negation, self.scheme.owed_pay):
+            if rule is None or hit.group not in rule.applies_to:
+                continue
+            # only the same sentence part counts: 接收实习学生的，给予补贴 still rewards the firm
+            before = _SENTENCE_PART.split(text[max(0, hit.start - rule.window):hit.start])[-1]
+            where = before + (hit.matched if rule.inside else "")
+            word = next((word for word in rule.words if word in where), None)
+            if word is not None:
+                group = self.scheme.group(rule.becomes)
+                return CueHit(cue=hit.cue, matched=hit.matched, group=group.id, label=group.label,
+                              weight=group.weight, start=hit.start, end=hit.end, in_context=hit.in_context,
+                              turned_by=word)
+        return hit
 
     # --- deciding -------------------------------------------------------------------------
 
@@ -191,7 +196,7 @@ class RuleClassifier:
 
 def _in_context(hit: CueHit) -> CueHit:
     return CueHit(cue=hit.cue, matched=hit.matched, group=hit.group, label=hit.label, weight=hit.weight,
-                  start=hit.start, end=hit.end, in_context=True, negated_by=hit.negated_by)
+                  start=hit.start, end=hit.end, in_context=True, turned_by=hit.turned_by)
 
 
 def _without_overlaps(hits: list[CueHit]) -> list[CueHit]:

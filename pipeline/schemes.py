@@ -1,7 +1,7 @@
 """Policy-instrument schemes: YAML files (``codebooks/instruments/*.yaml``) → a validated ``Scheme``.
 
 A scheme names its labels, groups its cue words (each group belongs to one label, with a weight and
-a priority) and may declare a negation rule.  ``"A…B"`` in a cue means A, then B within ``gap``
+a priority) and may declare context rules (a negation; pay owed to someone).  ``"A…B"`` in a cue means A, then B within ``gap``
 tokens.  Schemes are data: a scholar writes their own, and every mistake in one is reported with
 the file and the line.  ``load_scheme("default")`` reads a shipped scheme; a path reads any file.
 """
@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .yamlfile import Node, items, locate, shipped_files, known, number, read_yaml, required, strings, text, unique
+from .yamlfile import Node, flag, items, locate, shipped_files, known, number, read_yaml, required, strings, text, unique
 
 GAP = "…"
 NONE = "none"
@@ -54,11 +54,14 @@ class Group:
 
 
 @dataclass(frozen=True)
-class Negation:
+class ContextRule:
+    """A word shortly before a cue (in the same sentence part) moves the cue to another group."""
+
     window: int  # characters before a cue
     words: tuple[str, ...]
     applies_to: tuple[str, ...]  # groups
     becomes: str  # group
+    inside: bool = False  # the word may also stand inside the matched cue (给予实习学生…补贴)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class Scheme:
     groups: tuple[Group, ...]
     gap: int = 8
     threshold: float = 2.0
-    negation: Negation | None = None
+    negation: ContextRule | None = None  # 不得享受补贴: a benefit denied
+    owed_pay: ContextRule | None = None  # 向实习学生支付补贴: pay owed to someone, a duty
     source: str = ""  # the file it was read from
     digest: str = ""  # sha256 of that file: a model trained under another digest is stale
 
@@ -100,7 +104,7 @@ def _parse(path: Path) -> Scheme:
     root = read_yaml(path, code=CODE)
     if not isinstance(root.value, dict):
         raise root.error("a scheme is a mapping with scheme, version, labels and groups")
-    known(root, {"scheme", "version", "title", "gap", "threshold", "labels", "negation", "groups"})
+    known(root, {"scheme", "version", "title", "gap", "threshold", "labels", "negation", "owed_pay", "groups"})
     labels = tuple(_label(node) for node in items(root, "labels"))
     label_ids = [label.id for label in labels]
     if NONE not in label_ids:  # what a unit with no instrument gets
@@ -109,13 +113,15 @@ def _parse(path: Path) -> Scheme:
     groups_nodes = items(root, "groups")
     unique(groups_nodes, "group")
     group_ids = {node["id"].value for node in groups_nodes}
-    negation = _negation(root["negation"], group_ids) if "negation" in root.children else None
+    negation, owed_pay = (_context_rule(root[key], key, group_ids) if key in root.children else None
+                          for key in ("negation", "owed_pay"))
     groups = tuple(_group(node, label_ids, group_ids) for node in groups_nodes)
     gap = number(root, "gap", 8, int)
     threshold = number(root, "threshold", 2.0, float)
     return Scheme(
         id=text(root, "scheme"), version=str(required(root, "version").value), title=text(root, "title", ""),
-        labels=labels, groups=groups, gap=gap, threshold=threshold, negation=negation, source=str(path),
+        labels=labels, groups=groups, gap=gap, threshold=threshold, negation=negation, owed_pay=owed_pay,
+        source=str(path),
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
 
@@ -141,9 +147,7 @@ def _group(node: Node, label_ids: list[str], group_ids: set[str]) -> Group:
     for other, item in zip(suppresses, node.get("suppresses").children if node.get("suppresses") else []):
         if other not in label_ids:
             raise item.error(f"group {group_id!r} suppresses unknown label {other!r}")
-    inside = node.get("inside_words")
-    if inside is not None and not isinstance(inside.value, bool):
-        raise inside.error("inside_words must be true or false")
+    inside = flag(node, "inside_words")
     cues: list[Cue] = []
     cue_node = node.get("cues")
     if cue_node is not None and cue_node.value not in ({}, None):
@@ -156,12 +160,12 @@ def _group(node: Node, label_ids: list[str], group_ids: set[str]) -> Group:
                 raise words.error(f"group {group_id!r}: cues.{language} must be a list")
             for item in words.children:
                 cue = _cue(item, group_id, label, weight, language)
-                if cue.text.startswith("^") and not (language == "zh" and inside and inside.value):
+                if cue.text.startswith("^") and not (language == "zh" and inside):
                     raise item.error(f"cue {cue.text!r}: '^' (at the start of the unit) needs a Chinese cue in a "
                                      f"group with inside_words: true")
                 cues.append(cue)
     return Group(id=group_id, label=label, priority=number(node, "priority", 9, int), weight=weight,
-                 yields_to=yields_to, suppresses=suppresses, inside_words=bool(inside and inside.value),
+                 yields_to=yields_to, suppresses=suppresses, inside_words=inside,
                  cues=tuple(cues))
 
 
@@ -181,12 +185,12 @@ def _cue(node: Node, group: str, label: str, weight: float, language: str) -> Cu
     return Cue(text=value.strip(), group=group, label=label, weight=weight, language=language)
 
 
-def _negation(node: Node, group_ids: set[str]) -> Negation:
-    known(node, {"window", "words", "applies_to", "becomes"})
+def _context_rule(node: Node, key: str, group_ids: set[str]) -> ContextRule:
+    known(node, {"window", "words", "applies_to", "becomes", "inside"})
     applies_to = tuple(strings(node, "applies_to"))
     becomes = text(node, "becomes")
     for group in (*applies_to, becomes):
         if group not in group_ids:
-            raise node.error(f"negation names unknown group {group!r}")
-    return Negation(window=number(node, "window", 6, int), words=tuple(strings(node, "words")),
-                    applies_to=applies_to, becomes=becomes)
+            raise node.error(f"{key} names unknown group {group!r}")
+    return ContextRule(window=number(node, "window", 6, int), words=tuple(strings(node, "words")),
+                       applies_to=applies_to, becomes=becomes, inside=flag(node, "inside"))

@@ -132,6 +132,14 @@ def number(node: Node, key: str, default, kind):
     return kind(child.value)
 
 
+def flag(node: Node, key: str) -> bool:
+    """An optional true/false key (false when absent)."""
+    value = node.get(key)
+    if value is not None and not isinstance(value.value, bool):
+        raise value.error(f"{key} must be true or false")
+    return bool(value and value.value)
+
+
 def strings(node: Node, key: str) -> list[str]:
     child = node.get(key)
     if child is None:

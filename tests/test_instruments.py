@@ -36,6 +36,15 @@ GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
     ("鼓励企业参与，对参与成效突出的企业给予奖励。", None, {"incentive"}, "incentive"),  # money wins
     ("县级以上人民政府应当按照规定给予补贴。", None, {"incentive", "constraint"}, "incentive"),
     ("本办法自2024年1月1日起施行。", None, {"none"}, "none"),
+    # a duty laid on a government body is a mandate even when its act is a planning word
+    ("市、区（市）人民政府应当加强职业教育公共实训基地建设。", None, {"constraint"}, "constraint"),
+    ("职业教育应当坚持立德树人。", None, {"none"}, "none"),  # a value, no checkable duty
+    # pay owed to interns is an obligation on the firm; a firm rewarded for taking interns is induced
+    ("实习单位可以给予实习学生适当补贴。", None, {"constraint"}, "constraint"),
+    ("企业应当按时足额发放实习补贴。", None, {"constraint"}, "constraint"),
+    ("对接收实习学生的企业，给予每人每月500元补贴。", None, {"incentive"}, "incentive"),
+    ("当事人对行政处罚决定不服的，可以依法申请行政复议。", None, {"none"}, "none"),  # a remedy, no sanction
+    ("对有关责任人员，由主管部门免除其职务。", None, {"constraint"}, "constraint"),
     ("（一）弄虚作假、骗取资格的；", "有下列情形之一的，取消其认定资格：", {"constraint"}, "constraint"),  # lead-in
     ("Colleges shall not charge students any extra fees.", None, {"constraint"}, "constraint"),
     ("The Ministry will award grants to colleges that train teachers.", None, {"incentive", "capacity"},
@@ -54,7 +63,7 @@ def test_rules_explain_themselves_with_cues_and_offsets():
     for hit in prediction.hits:
         assert text[hit.start:hit.end] == hit.matched
     (denied,) = [hit for hit in prediction.hits if hit.matched == "补贴"]
-    assert (denied.group, denied.negated_by) == ("negated_benefit", "不得")
+    assert (denied.group, denied.turned_by) == ("negated_benefit", "不得")
 
 
 def test_the_second_scheme_classifies_on_its_own_axis():
