@@ -8,7 +8,9 @@ Evidence, strongest first:
    matches is national;
 3. the title, when it opens with a place name (laws and plans often have no issuer line);
 4. the 文号 prefix (机关代字, ``data/docnumber_prefixes.csv``), narrowed by the level word of a
-   place-less issuer (``县人民政府办公室``) and by the 主送机关 (``各市、县…`` is written one level up).
+   place-less issuer (``县人民政府办公室``) and by the 主送机关 (``各市、县…`` is written one level up);
+5. with none of these, the organs that act in the body (``深圳市发展和改革委员会、深圳市教育局将…认定``),
+   when they all belong to one place and the 主送机关 does not contradict it.
 
 The issuer wins over the 文号; the evidence says whether they agree.  ``ambiguous`` is True when the
 evidence leaves more than one candidate region; ``level`` is then set only if all candidates share it.
@@ -115,8 +117,9 @@ def resolve_level(
     *,
     title: str | None = None,
     addressees: str | None = None,
+    acting_organs: tuple[str, ...] = (),
 ) -> LevelResolution:
-    """Level and region of a document from its issuer, 文号, title and 主送机关 (see module doc)."""
+    """Level and region of a document from its issuer, 文号, title, 主送机关 and acting organs (module doc)."""
     names = [_JOINT_TAIL.sub("", name) for name in split_issuers(issuer)]
     code = _agency_code(doc_number)
     order_organ = _order_organ(code)
@@ -143,7 +146,24 @@ def resolve_level(
     opening = _opening_place(title_head, places[title_head]) if title_head else None
     if opening:
         return _resolution(opening, f"title opens with {opening.label()}{_agreement(opening, code, code_candidates)}")
-    return _from_hints(names, code, code_candidates, addressees)
+    hinted = _from_hints(names, code, code_candidates, addressees)
+    if hinted.ambiguous or hinted.level is None:
+        return _from_acting_organs(acting_organs, year, addressees) or hinted
+    return hinted
+
+
+def _from_acting_organs(organs: tuple[str, ...], year: int | None, addressees: str | None) -> LevelResolution | None:
+    """One place behind every organ the body names, not contradicted by the 主送机关, or None."""
+    places = _lookup(list(organs), year)
+    placed = {organ: place for organ in organs if (place := _opening_place(organ, places[organ]))}
+    if len(set(placed.values())) != 1:
+        return None
+    region = next(iter(placed.values()))
+    written_to = _addressee_levels(addressees)
+    if written_to and not any(candidate.fits(region) for candidate in written_to):
+        return None
+    agreement = f"; agrees with addressees {addressees[:12]}…" if written_to else ""
+    return _resolution(region, f"organs acting in the text {'、'.join(placed)[:40]}: {region.label()}{agreement}")
 
 
 def national_organ(name: str) -> str | None:

@@ -11,15 +11,13 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from .clean import strip_pinyin_glosses
 from .divisions import looks_like_organ, place_at_start, resolve_level, split_issuers
 from .numbering import CN_DIGITS, DATE_LINE, match_heading, to_int
 from .records import PolicyMetadata
 
 HEAD_MAX_LINES = 20  # past this, a "head" is body text whose start we failed to see
 _HAN = "\u4e00-\u9fff"
-_TONES = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
-# mirror sites gloss characters with tone-marked pinyin, 关(guān)于; it would split titles and 文号
-_PINYIN_GLOSS = re.compile(rf"(?<=[{_HAN}])[(（](?=[a-zü]*[{_TONES}])[a-zü{_TONES}]{{1,7}}[)）]")
 _NUMBER = rf"(\d{{1,5}}|[{CN_DIGITS}]{{1,6}})"
 _BRACKET_NUMBER = re.compile(
     rf"([{_HAN}A-Za-z]{{1,14}}?)\s*[〔\[［【(（]\s*((?:19|20)\d{{2}})\s*[〕\]］】)）]\s*第?\s*(\d{{1,5}})\s*号"
@@ -61,6 +59,10 @@ _EN_ORGAN = re.compile(
     r"|Administration|Congress|Agency|Authority)\b"
 )
 _SENTENCE = re.compile(r"[。；！？;!?]")
+# an organ that acts in the body: a place, then the organ (深圳市发展和改革委员会将…); 《…》 cite other documents
+_ACTING_ORGAN = re.compile(rf"[{_HAN}]{{1,8}}?[省市县区州盟旗][{_HAN}]{{0,12}}?(?:人民政府|委员会|厅|局)")
+_CITED = re.compile(r"《[^》]*》")
+BODY_ORGAN_LINES = 40
 _PLACELESS = tuple("省市县区州盟旗")  # 市人民政府关于…: real titles drop the place name
 
 
@@ -84,7 +86,8 @@ def detect_metadata(text: str, *, running_headers: tuple[str, ...] = ()) -> Poli
     issuer = _choose_issuer([candidate for candidate in candidates if candidate])
     when = closing_date or _head_date(head, labelled)
     year = int(when[:4]) if when else _number_year(doc_number)
-    level = resolve_level(issuer, doc_number, year, title=title, addressees=addressees)
+    level = resolve_level(issuer, doc_number, year, title=title, addressees=addressees,
+                          acting_organs=_acting_organs(lines[start:start + BODY_ORGAN_LINES]))
     return PolicyMetadata(
         title=title,
         doc_number=doc_number,
@@ -99,11 +102,17 @@ def detect_metadata(text: str, *, running_headers: tuple[str, ...] = ()) -> Poli
     )
 
 
+def _acting_organs(body: list[str]) -> tuple[str, ...]:
+    """Organs with a place name that the body names outside cited titles, in order."""
+    return tuple(dict.fromkeys(organ for line in body for organ in _ACTING_ORGAN.findall(_CITED.sub("", line))))
+
+
 def _lines(text: str) -> list[str]:
     """Non-empty lines, stripped, ASCII digits, no pinyin glosses; letter-spaced lines closed up."""
     out = []
     for raw in text.split("\n"):
-        line = _PINYIN_GLOSS.sub("", raw.translate(_FULL_WIDTH_DIGITS)).strip()
+        # ingested text has no glosses left; a text handed over directly may (关(guān)于 splits titles and 文号)
+        line = strip_pinyin_glosses(raw.translate(_FULL_WIDTH_DIGITS)).strip()
         tokens = line.split()
         if len(tokens) >= 3 and all(len(token) == 1 for token in tokens):  # 浙 江 省 教 育 厅 文 件
             line = "".join(tokens)

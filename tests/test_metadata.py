@@ -168,6 +168,21 @@ def test_metadata_pinyin_glosses_are_ignored():
     assert metadata.level == "national"
 
 
+def test_metadata_organs_acting_in_the_body_settle_a_notice_without_issuer_line():
+    # no issuer line, no 文号; the addressees say municipal or a 直辖市, the body names who acts
+    text = (
+        "市直有关部门，各区（新区）和有关企业：\n"
+        "根据《国务院办公厅关于深化产教融合的若干意见》和《广东省教育厅关于开展试点的通知》，确定29家企业为试点企业。\n"
+        "一、实施动态管理\n对培育期满的企业，佛山市发展和改革委员会、佛山市教育局将按照认证标准进行认定。\n"
+    )
+    metadata = detect_metadata(text)
+    assert (metadata.level, metadata.province, metadata.city) == ("municipal", "广东省", "佛山市")
+    assert metadata.level_ambiguous is False and "佛山市教育局" in metadata.level_evidence
+    # organs of two places decide nothing: still flagged for a human
+    two_places = text.replace("佛山市教育局", "广州市教育局")
+    assert detect_metadata(two_places).level_ambiguous is True
+
+
 @pytest.mark.parametrize("date_line", ["June 3, 2024", "3 June 2024"])
 def test_metadata_english_translation(date_line):
     text = (
