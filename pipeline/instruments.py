@@ -13,7 +13,8 @@ Then the context rules:
 - a negation word shortly before a benefit turns it into its denial (不得享受补贴 → constraint), and
   money owed to interns or apprentices is a duty to pay, not an inducement (给予实习学生补贴 → constraint);
 - a group may yield to others: 鼓励/支持 are hortatory only when no money or benefit is offered;
-- a bare list item is read with its lead-in sentence (``context``): "企业应当做到：（一）…".
+- a bare list item is read with its lead-in sentence (``context``): "企业应当做到：（一）…";
+- a section heading standing alone (二、保障措施, no sentence under it) is ``none``.
 
 Scores add the weights of the cues per label; every label reaching the scheme's threshold is
 present, and the primary label is the present label whose strongest group has the best priority
@@ -35,6 +36,8 @@ _NUMBERING = r"\s*(?:[一二三四五六七八九十]+、|[（(][一二三四五
 # punctuation an "A…B" gap does not cross
 _GAP_STOPS = list("，。；：！？,.;:!?（）()【】")
 _SENTENCE_PART = re.compile("[，。；：！？,;:!?]")
+# a section heading standing alone (二、联合体成员构成与治理结构) names a topic and does nothing
+_BARE_HEADING = re.compile(r"[一二三四五六七八九十]+、[^，。；：！？,.;:!?（）()、\n]{2,20}")
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class RuleClassifier:
             self._matchers[language] = (nlp, phrases, patterns)
 
     def predict(self, text: str, *, context: str | None = None, language: str | None = None) -> Prediction:
+        if not context and _BARE_HEADING.fullmatch(text.strip()):
+            return Prediction(labels=frozenset({NONE}), primary=NONE, scores={})
         language = language or detect_language(text)
         hits = self._hits(text, language)
         if context:

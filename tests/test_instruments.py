@@ -45,6 +45,7 @@ GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
     ("对接收实习学生的企业，给予每人每月500元补贴。", None, {"incentive"}, "incentive"),
     ("当事人对行政处罚决定不服的，可以依法申请行政复议。", None, {"none"}, "none"),  # a remedy, no sanction
     ("对有关责任人员，由主管部门免除其职务。", None, {"constraint"}, "constraint"),
+    ("三、享受激励政策", "入选企业按规定享受下列政策：", {"incentive"}, "incentive"),  # an item under a lead-in is read with it
     ("（一）弄虚作假、骗取资格的；", "有下列情形之一的，取消其认定资格：", {"constraint"}, "constraint"),  # lead-in
     ("Colleges shall not charge students any extra fees.", None, {"constraint"}, "constraint"),
     ("The Ministry will award grants to colleges that train teachers.", None, {"incentive", "capacity"},
@@ -54,6 +55,12 @@ def test_rules_apply_the_context_rules(text, context, labels, primary):
     prediction = classify([text], contexts=[context])[0]
     assert (set(prediction.labels), prediction.primary) == (labels, primary), prediction.cues
     assert prediction.source == "rules" and prediction.cues and set(prediction.scores) >= labels - {"none"}
+
+
+def test_a_section_heading_alone_is_no_instrument():
+    heading, item = classify(["三、享受激励政策情况", "三、享受激励政策情况"], contexts=[None, "入选企业享受下列政策："])
+    assert (heading.primary, set(heading.labels), heading.cues) == ("none", {"none"}, [])
+    assert item.primary == "incentive"  # the same words as an item are read with their lead-in
 
 
 def test_rules_explain_themselves_with_cues_and_offsets():
