@@ -41,7 +41,8 @@ GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
     ("职业教育应当坚持立德树人。", None, {"none"}, "none"),  # a value, no checkable duty
     # pay owed to interns is an obligation on the firm; a firm rewarded for taking interns is induced
     ("实习单位可以给予实习学生适当补贴。", None, {"constraint"}, "constraint"),
-    ("企业应当按时足额发放实习补贴。", None, {"constraint"}, "constraint"),
+    ("企业应当按时足额向实习生发放补贴。", None, {"constraint"}, "constraint"),
+    ("对接收学生实习的企业，按每人每月500元给予实习补贴。", None, {"incentive"}, "incentive"),
     ("对接收实习学生的企业，给予每人每月500元补贴。", None, {"incentive"}, "incentive"),
     ("当事人对行政处罚决定不服的，可以依法申请行政复议。", None, {"none"}, "none"),  # a remedy, no sanction
     ("对有关责任人员，由主管部门免除其职务。", None, {"constraint"}, "constraint"),
