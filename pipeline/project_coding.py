@@ -168,11 +168,27 @@ class CodingMethods:
         _check_coder(coder)
         if not text.strip():
             raise ProjectError("a memo needs text", code="bad-memo")
+        target = self._memo_target(target_kind, target)
+        if replaces is not None and replaces not in {row["id"] for row in store.memo_rows(self.db)}:
+            raise ProjectError(f"no memo {replaces}", code="unknown-memo")
         try:
             return store.add_memo(self.db, target_kind=target_kind, target=str(target), text=text, coder=coder,
                                   now=utc_now(), supersedes=replaces)
         except sqlite3.IntegrityError:
             raise ProjectError(f"memo {replaces} was already replaced", code="memo-superseded") from None
+
+    def _memo_target(self, target_kind: str, target: str | int) -> str:
+        """The memo's target as stored (a document by its number), refused when there is no such thing."""
+        target = str(target)
+        if target_kind == "document":
+            return str(self._document_row(target)["id"])
+        if target_kind == "unit" and target not in {unit["unit_id"] for unit in store.coding_units(self.db)}:
+            raise ProjectError(f"no unit {target!r}; see `policoder show DOC`", code="unknown-unit")
+        if target_kind == "code" and target not in self.codebook().by_id:
+            raise ProjectError(f"code {target!r} is not in the codebook", code="unknown-code")
+        if target_kind == "coding" and not (target.isdigit() and coding.history(store.coding_rows(self.db), int(target))):
+            raise ProjectError(f"no coding {target}", code="unknown-coding")
+        return target
 
     def memos(self, *, target_kind: str | None = None, target: str | int | None = None) -> list[dict]:
         rows = store.memo_rows(self.db)

@@ -40,7 +40,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 UNSAFE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 # what a failed library call means for the client: the request was wrong, or it lost a race
 _CONFLICTS = ("coding-superseded", "coding-conflict", "memo-superseded")
-_NOT_FOUND = ("unknown-document", "unknown-coding", "unknown-unit")
+_NOT_FOUND = ("unknown-document", "unknown-coding", "unknown-unit", "unknown-memo")
 # ids SQLite can hold: a larger number is a 422, not an overflow inside the database driver
 RowId = Annotated[int, PathParam(ge=0, lt=2**63)]
 CodeList = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)]
@@ -143,10 +143,6 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         code = getattr(error, "code", "")
         status = 409 if code in _CONFLICTS else 404 if code in _NOT_FOUND else 400
         return JSONResponse({"error": str(error), "code": code}, status_code=status)
-
-    @app.exception_handler(UnicodeEncodeError)  # a lone surrogate (\ud800) in JSON text cannot be stored
-    async def unstorable_text(request: Request, error: UnicodeEncodeError):
-        return JSONResponse({"error": "the request holds text that is not valid Unicode"}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError):
