@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -41,8 +41,8 @@ UNSAFE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 # what a failed library call means for the client: the request was wrong, or it lost a race
 _CONFLICTS = ("coding-superseded", "coding-conflict", "memo-superseded")
 _NOT_FOUND = ("unknown-document", "unknown-coding", "unknown-unit", "unknown-memo")
-# ids SQLite can hold: a larger number is a 422, not an overflow inside the database driver
-RowId = Annotated[int, PathParam(ge=0, lt=2**63)]
+# ids as JSON numbers hold them exactly (2**53): a larger one is a 422, not an overflow in the database driver
+RowId = Annotated[int, PathParam(ge=0, le=2**53)]
 CodeList = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)]
 
 
@@ -53,7 +53,7 @@ class Problem(BaseModel):
 
 
 class CodingRequest(BaseModel):
-    doc_id: int = Field(ge=0, lt=2**63)
+    doc_id: int = Field(ge=0, le=2**53)
     start: int = Field(ge=0)
     end: int = Field(gt=0)
     codes: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=20)
@@ -61,15 +61,23 @@ class CodingRequest(BaseModel):
 
 
 class CodingChange(BaseModel):
-    code: str | None = Field(default=None, min_length=1, max_length=200)
-    memo: str | None = Field(default=None, max_length=20_000)
+    """A new code, a new memo, or both."""
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["code"]}, {"required": ["memo"]}]})
+    code: str = Field(default=None, min_length=1, max_length=200)
+    memo: str = Field(default=None, max_length=20_000)
+
+    @model_validator(mode="after")
+    def _something(self):
+        if self.code is None and self.memo is None:
+            raise ValueError("give a new code or a memo")
+        return self
 
 
 class MemoRequest(BaseModel):
     target_kind: str
     target: str = Field(min_length=1, max_length=200)
     text: str = Field(min_length=1, max_length=20_000)
-    replaces: int | None = Field(default=None, ge=0, lt=2**63)
+    replaces: int | None = Field(default=None, ge=0, le=2**53)
 
 
 class InstrumentLabel(BaseModel):
@@ -258,8 +266,6 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
     @app.patch("/api/codings/{coding_id}")
     def change_coding(request: Request, coding_id: RowId, body: CodingChange, project=Depends(project_dependency)) -> dict:
         by = coder_of(request)
-        if body.code is None and body.memo is None:
-            raise HTTPException(422, "give a new code or a memo")
         return {"id": project.recode(coding_id, by=by, code=body.code, memo=body.memo)}
 
     @app.delete("/api/codings/{coding_id}")
