@@ -43,10 +43,10 @@ _CONFLICTS = ("coding-superseded", "coding-conflict", "memo-superseded")
 _NOT_FOUND = ("unknown-document", "unknown-coding", "unknown-unit", "unknown-memo")
 # ids as JSON numbers hold them exactly (2**53): a larger one is a 422, not an overflow in the database driver
 RowId = Annotated[int, PathParam(ge=0, le=2**53)]
-CodeList = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)]
+IdList = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)]
 
 
-class Problem(BaseModel):
+class ErrorBody(BaseModel):
     """What every 4xx answer holds."""
     error: str
     code: str | None = None
@@ -63,11 +63,12 @@ class CodingRequest(BaseModel):
 class CodingChange(BaseModel):
     """A new code, a new memo, or both."""
     model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["code"]}, {"required": ["memo"]}]})
+    # not nullable in the spec: a field left out is kept as it is
     code: str = Field(default=None, min_length=1, max_length=200)
     memo: str = Field(default=None, max_length=20_000)
 
     @model_validator(mode="after")
-    def _something(self):
+    def _code_or_memo(self):
         if self.code is None and self.memo is None:
             raise ValueError("give a new code or a memo")
         return self
@@ -83,7 +84,7 @@ class MemoRequest(BaseModel):
 class InstrumentLabel(BaseModel):
     """A coder's instruments of one policy clause: ``labels`` besides ``primary`` (which counts too)."""
     unit_id: str = Field(min_length=1, max_length=200)
-    labels: CodeList = []
+    labels: IdList = []
     primary: str = Field(min_length=1, max_length=200)
     confidence: str | None = Field(default=None, max_length=20)
     memo: str | None = Field(default=None, max_length=20_000)
@@ -92,7 +93,7 @@ class InstrumentLabel(BaseModel):
 class Consensus(BaseModel):
     """The consensus codes of one unit (empty: the unit gets no code)."""
     unit_id: str = Field(min_length=1, max_length=200)
-    codes: CodeList
+    codes: IdList
 
 
 def create_app(project_root: str | Path, *, db: str | Path | None = None, token: str | None = None,
@@ -103,7 +104,7 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
     open_project(root, db=db).close()  # a missing or malformed project fails here, not on the first click
     app = FastAPI(title="policoder workbench", version="1",
                   description="Code transcripts and review policy clauses in the browser.",
-                  responses={"4XX": {"model": Problem, "description": "a bad request, with its reason"}})
+                  responses={"4XX": {"model": ErrorBody, "description": "a bad request, with its reason"}})
     templates = Jinja2Templates(directory=str(resources.files("pipeline") / "data" / "templates" / "workbench"))
     app.mount("/static", StaticFiles(directory=str(resources.files("pipeline") / "data" / "static")), name="static")
 
@@ -191,7 +192,8 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
             "blind": bool(project.assignments(coder)), "project": project.config.project.name})
 
     @app.get("/agreement", response_class=HTMLResponse, include_in_schema=False)
-    def agreement_page(request: Request, unit: str = "", depth: str = "", project=Depends(project_dependency)):
+    def agreement_page(request: Request, unit: str = "", depth: str = "", others: bool = False,
+                       project=Depends(project_dependency)):
         coder = request.session.get("coder")
         if not coder:
             return RedirectResponse("/", status_code=303)
@@ -204,6 +206,8 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
             disagreements = project.disagreements(coders=found["coders"], depth=depth)
         except PolicoderError as error:
             problem, disagreements = str(error), []
+        # a coder still coding blind sees the coefficients, and others' codes only when they ask to
+        hidden = not others and any(row["blind"] for row in project.assignments(coder))
         names = {c.id: c.name for c in project.codebook().codes} if project.config.coding.codebook else {}
         consensus = project.config.coding.consensus_coder
         decided: dict[str, set[str]] = {}
@@ -211,7 +215,8 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
             decided.setdefault(row["unit_id"], set()).add(row["code"])
         return templates.TemplateResponse(request, "agreement.html", {
             "coder": coder, "csrf": request.session["csrf"], "project": project.config.project.name,
-            "result": found, "problem": problem, "disagreements": disagreements, "names": names,
+            "result": found, "problem": problem, "disagreements": [] if hidden else disagreements,
+            "hidden": len(disagreements) if hidden else 0, "names": names,
             "consensus": consensus, "decided": decided, "unit": unit, "depth": depth})
 
     # --- the JSON API the pages use -----------------------------------------------------------

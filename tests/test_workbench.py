@@ -422,3 +422,16 @@ def test_document_list_filters_by_group_and_by_assignment(workbench_project):
     assert listed(client.get("/", params={"assigned": "true"})) == assigned
     assert {d["id"]: d["group"] for d in client.get("/api/documents").json()} == {
         ids["e01_enterprise.txt"]: "enterprise", ids["x01_script.txt"]: "college", ids[POLICY]: ""}
+
+
+def test_a_coder_coding_blind_sees_the_disagreements_only_when_asking(two_coders):
+    root, turns, _ = two_coders
+    project = open_project(root)
+    try:
+        project.assign(["甲"], 1, sample="pilot", stratify=None)
+    finally:
+        project.close()
+    client, _ = signed_in(root, "甲")
+    page = client.get("/agreement")
+    assert 'id="blind-note"' in page.text and "#u-" not in page.text and 'id="per-code"' in page.text
+    assert "#u-" in client.get("/agreement", params={"others": "true"}).text

@@ -154,7 +154,7 @@ function reviewBar(unit) {
   for (const id of unit.labels) machine.append(instrumentChip(id, id === unit.primary));
   const accept = el("button", "accept", "✓ Accept");
   accept.type = "button";
-  accept.addEventListener("click", () => label(unit, unit.labels.filter((l) => l !== unit.primary), unit.primary));
+  accept.addEventListener("click", () => labelUnit(unit, unit.labels.filter((l) => l !== unit.primary), unit.primary));
   const correct = el("button", "correct", "Correct…");
   correct.type = "button";
   machine.append(accept, correct);
@@ -200,7 +200,7 @@ function reviewBar(unit) {
     const chosenPrimary = editor.querySelector('input[type="radio"]:checked');
     if (!chosenPrimary) { say("choose a primary instrument", true); return; }
     const flagged = [...flags.querySelectorAll("input:checked")].map((i) => i.value);
-    label(unit, flagged.filter((l) => l !== chosenPrimary.value), chosenPrimary.value);
+    labelUnit(unit, flagged.filter((l) => l !== chosenPrimary.value), chosenPrimary.value);
   });
   editor.append(flags, primaries, save);
   correct.addEventListener("click", () => { editor.hidden = !editor.hidden; });
@@ -208,7 +208,7 @@ function reviewBar(unit) {
   return bar;
 }
 
-async function label(unit, labels, primary) {
+async function labelUnit(unit, labels, primary) {
   try {
     const made = await api("POST", "/api/instruments", {unit_id: unit.unit_id, labels, primary});
     unit.mine = {labels: made.labels, primary: made.primary};
