@@ -3,9 +3,12 @@
 Coders pick their name (or open a link with ``?coder=NAME``), open a transcript or a policy
 document, select a span with the mouse and apply codes from the codebook; their codings are
 highlighted, listed beside the text and can be changed or removed (append-only underneath, like
-every coding).  Everything goes through the same library API as the CLI (``Project.code_span``,
-``recode``, ``uncode``, ``write_memo``), one short connection per request, so several coders can
-work at once on one SQLite file (WAL, a busy timeout).
+every coding).  In a policy document each clause shows the machine's instruments and cues, which
+the coder accepts or corrects as a human instrument label; the agreement view lists the units
+coders disagree on and records a consensus; memos go on documents, units and codes.  Everything
+goes through the same library API as the CLI (``Project.code_span``, ``recode``, ``uncode``,
+``write_memo``, ``label_instruments``, ``agreement``, ``disagreements``, ``reconcile``), one short
+connection per request, so several coders can work at once on one SQLite file (WAL, a busy timeout).
 
 Safety: bound to 127.0.0.1 unless told otherwise, and then a per-project access token is required;
 every state-changing request carries the session's CSRF token; text from documents and codebooks
