@@ -126,10 +126,24 @@ def _check(values: dict, flags: list[str], scheme: Scheme, unit_id: str, units: 
     for flag in flags:
         if values[flag] not in ("", "0", "1"):
             return f"{flag} must be 0 or 1, got {values[flag]!r}"
-    if values["primary"] not in scheme.label_ids:
-        return f"unknown label {values['primary']!r} in primary (labels: {', '.join(scheme.label_ids)})"
+    problem = label_problem(set(), values["primary"], values["confidence"], scheme)
+    if problem:
+        return problem
     if values["primary"] in flags and values[values["primary"]] == "0":
         return f"primary is {values['primary']!r} but its column says 0"
-    if values["confidence"] and values["confidence"] not in CONFIDENCE:
-        return f"confidence must be one of {', '.join(CONFIDENCE)}, got {values['confidence']!r}"
+    return None
+
+
+def label_problem(labels: set[str], primary: str, confidence: str | None, scheme: Scheme) -> str | None:
+    """What is wrong with one human label (labels besides the primary, the primary, a confidence), or None."""
+    flags = [label for label in scheme.label_ids if label != NONE]
+    if NONE in labels:
+        return f"{NONE!r} is a primary label only"
+    unknown = sorted(labels - set(flags))
+    if unknown:
+        return f"unknown label {unknown[0]!r} (labels: {', '.join(flags)})"
+    if primary not in scheme.label_ids:
+        return f"unknown label {primary!r} in primary (labels: {', '.join(scheme.label_ids)})"
+    if confidence and confidence not in CONFIDENCE:
+        return f"confidence must be one of {', '.join(CONFIDENCE)}, got {confidence!r}"
     return None

@@ -425,7 +425,7 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
             self.classify_instruments()
         scheme = self.scheme()
         model = self.instrument_model(scheme)
-        machine_coder = f"model:{model.id}" if model else instruments.RULES_SOURCE
+        machine_coder = _machine_coder(model)
         machine = store.predictions(self.db, scheme.id)
         units = self.instrument_units()
         current = {u["unit_id"]: instrument_sheets.text_hash(u["text"]) for u in units}
@@ -466,8 +466,7 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
 
     def import_instrument_sheet(self, path: str | Path, coder: str) -> instrument_sheets.SheetCodings:
         """Store a coder's filled sheet as human labels: all rows or none; nothing is ever overwritten."""
-        if not coder.strip() or coder.startswith(("model:", instruments.RULES_SOURCE)):
-            raise ProjectError(f"{coder!r} is not a human coder's name", code="coder-invalid")
+        _check_instrument_coder(coder)
         scheme = self.scheme()
         units = {u["unit_id"]: u for u in self.instrument_units()}
         # a sheet may name a document by any tail of its path (policy/x.pdf for corpora/demo/policy/x.pdf);
@@ -479,12 +478,63 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
                 key = ("/".join(parts[start:]), unit["unit_path"])
                 by_document[key] = "" if by_document.get(key, unit["unit_id"]) != unit["unit_id"] else unit["unit_id"]
         result = instrument_sheets.read_sheet(Path(path), scheme, units, by_document=by_document)
-        source = f"sheet:{Path(path).name}"
+        self._add_instrument_labels(result.codings, units, scheme, coder, f"sheet:{Path(path).name}")
+        return result
+
+    def label_instruments(self, unit_id: str, labels: list[str], primary: str, coder: str, *,
+                          confidence: str | None = None, memo: str | None = None, source: str = "workbench") -> dict:
+        """One human label of one policy clause (``labels`` besides ``primary``), as a sheet row would
+        store it: appended, made on the unit's current text, used by training from then on."""
+        _check_instrument_coder(coder)
+        scheme = self.scheme()
+        units = {u["unit_id"]: u for u in self.instrument_units()}
+        if unit_id not in units:
+            raise ProjectError(f"no policy clause {unit_id!r}; see `policoder show DOC`", code="unknown-unit")
+        problem = instrument_sheets.label_problem(set(labels), primary, confidence, scheme)
+        if problem:
+            raise ProjectError(f"unit {unit_id}: {problem}", code="bad-label")
+        coding = {"unit_id": unit_id, "labels": set(labels) | {primary}, "primary": primary,
+                  "confidence": confidence or None, "memo": memo or None,
+                  "unit_text_hash": instrument_sheets.text_hash(units[unit_id]["text"])}
+        self._add_instrument_labels([coding], units, scheme, coder, source)
+        return {**coding, "labels": _in_scheme_order(coding["labels"], scheme), "coder": coder}
+
+    def _add_instrument_labels(self, codings: list[dict], units: dict[str, dict], scheme: Scheme, coder: str,
+                               source: str) -> None:
         store.add_instrument_codings(self.db, [
             {**coding, "doc_id": units[coding["unit_id"]]["doc_id"],
              "content_hash": units[coding["unit_id"]]["content_hash"], "scheme": scheme.id, "coder": coder,
-             "source": source} for coding in result.codings], utc_now())
-        return result
+             "source": source} for coding in codings], utc_now())
+
+    def instrument_review(self, doc_id: int, coder: str) -> dict:
+        """A policy document's clauses as a coder reviews them: the machine's labels (the configured
+        model, else the rules), the rules' cues with the label each speaks for, and the coder's own
+        current label (None until they give one)."""
+        document = self._document_row(doc_id)
+        if document["kind"] != "policy":
+            raise ProjectError(f"document {doc_id} is a {document['kind']}; instruments are labelled on policy "
+                               f"documents", code="not-policy")
+        self.classify_instruments()
+        scheme = self.scheme()
+        machine_coder = _machine_coder(self.instrument_model(scheme))
+        machine = store.predictions(self.db, scheme.id)
+        mine = {unit["unit_id"]: unit for unit in self.human_instrument_labels([coder])}
+        group_label = {group.id: group.label for group in scheme.groups}
+        units = []
+        for unit in self.instrument_units():
+            if unit["doc_id"] != document["id"]:
+                continue
+            suggested, rules = machine[unit["unit_id"], machine_coder], machine[unit["unit_id"], instruments.RULES_SOURCE]
+            own = mine.get(unit["unit_id"])
+            units.append({
+                "unit_id": unit["unit_id"], "start": unit["start"], "end": unit["end"], "lead_in": unit["lead_in"],
+                "labels": _in_scheme_order(suggested["labels"], scheme), "primary": suggested["primary"],
+                "cues": [{"text": text, "label": group_label.get(group, ""), "group": group, "in_lead_in": in_lead_in}
+                         for text, group, _, in_lead_in in rules["cues"]],
+                "mine": own and {"labels": _in_scheme_order(own["labels"], scheme), "primary": own["primary"]},
+            })
+        return {"scheme": scheme.id, "machine": machine_coder,
+                "labels": [{"id": label.id, "name": label.name} for label in scheme.labels], "units": units}
 
     def human_instrument_labels(self, coders: list[str] | None = None) -> list[dict]:
         """Units with a current human label (latest per unit among ``coders``), for training and evaluation."""
@@ -526,7 +576,7 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
         self.classify_instruments()
         scheme = self.scheme()
         model = self.instrument_model(scheme)
-        coder = f"model:{model.id}" if model else instruments.RULES_SOURCE
+        coder = _machine_coder(model)
         machine = store.predictions(self.db, scheme.id)
         gold = [{"labels": u["labels"], "primary": u["primary"]} for u in coded]
         guess = [{"labels": set(machine[u["unit_id"], coder]["labels"]), "primary": machine[u["unit_id"], coder]["primary"]}
@@ -542,7 +592,7 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
         model = self.instrument_model(scheme)
         coded = {u["unit_id"] for u in self.human_instrument_labels()}
         machine = store.predictions(self.db, scheme.id)
-        coder = f"model:{model.id}" if model else instruments.RULES_SOURCE
+        coder = _machine_coder(model)
         candidates = []
         for row in self.instrument_rows():
             if row["unit_id"] in coded:
@@ -639,6 +689,16 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
         """The batch run: every stage the options select, each only when its inputs changed; the
         datasets, the HTML report and the manifest in outputs/<run id>/ (see ``pipeline.batch``)."""
         return batch.run(self, options, progress=progress)
+
+
+def _machine_coder(model: instrument_model.TrainedModel | None) -> str:
+    """The machine coder whose labels stand where no human gave one: the configured model, else the rules."""
+    return f"model:{model.id}" if model else instruments.RULES_SOURCE
+
+
+def _check_instrument_coder(coder: str) -> None:
+    if not coder.strip() or coder.startswith(("model:", instruments.RULES_SOURCE)):
+        raise ProjectError(f"{coder!r} is not a human coder's name", code="coder-invalid")
 
 
 def _in_scheme_order(labels, scheme: Scheme) -> list[str]:

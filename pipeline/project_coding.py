@@ -168,11 +168,27 @@ class CodingMethods:
         _check_coder(coder)
         if not text.strip():
             raise ProjectError("a memo needs text", code="bad-memo")
+        target = self._memo_target(target_kind, target)
+        if replaces is not None and replaces not in {row["id"] for row in store.memo_rows(self.db)}:
+            raise ProjectError(f"no memo {replaces}", code="unknown-memo")
         try:
             return store.add_memo(self.db, target_kind=target_kind, target=str(target), text=text, coder=coder,
                                   now=utc_now(), supersedes=replaces)
         except sqlite3.IntegrityError:
             raise ProjectError(f"memo {replaces} was already replaced", code="memo-superseded") from None
+
+    def _memo_target(self, target_kind: str, target: str | int) -> str:
+        """The memo's target as stored (a document by its number), refused when there is no such thing."""
+        target = str(target)
+        if target_kind == "document":
+            return str(self._document_row(target)["id"])
+        if target_kind == "unit" and target not in {unit["unit_id"] for unit in store.coding_units(self.db)}:
+            raise ProjectError(f"no unit {target!r}; see `policoder show DOC`", code="unknown-unit")
+        if target_kind == "code" and target not in self.codebook().by_id:
+            raise ProjectError(f"code {target!r} is not in the codebook", code="unknown-code")
+        if target_kind == "coding" and not (target.isdigit() and coding.history(store.coding_rows(self.db), int(target))):
+            raise ProjectError(f"no coding {target}", code="unknown-coding")
+        return target
 
     def memos(self, *, target_kind: str | None = None, target: str | int | None = None) -> list[dict]:
         rows = store.memo_rows(self.db)
@@ -281,22 +297,7 @@ class CodingMethods:
         codebook = self.codebook()
         units = {unit["unit_id"]: unit for unit in self.coding_units()}
         sheet = coding_sheets.read_sheet(path, codebook, units)
-        whole = _whole_unit_codings(self.codings(coders=[coder], machine=False), units)
-        stored = {row["id"]: row for row in store.coding_rows(self.db)}
-        rows, added, removed = [], 0, 0
-        for entry in sheet.units:
-            unit = units[entry["unit_id"]]
-            have = {code: row for (unit_id, code), row in whole.items() if unit_id == entry["unit_id"]}
-            for code in sorted(entry["codes"] - set(have)):
-                rows.append({"doc_id": unit["doc_id"], "start": unit["start"], "end": unit["end"], "code": code,
-                             "coder": coder, "codebook": codebook.id, "codebook_version": codebook.version,
-                             "unit_id": unit["unit_id"], "source": f"{source}:{path.name}"})
-                added += 1
-            for code in sorted(set(have) - entry["codes"]):
-                old = stored[have[code]["id"]]
-                rows.append({**old, "supersedes": old["id"], "deleted": True, "changed_by": coder,
-                             "source": f"{source}:{path.name}"})
-                removed += 1
+        rows, added, removed = self._unit_code_changes(sheet.units, coder, f"{source}:{path.name}", codebook, units)
         memos = [entry for entry in sheet.units if entry["memo"]
                  and entry["memo"] not in {m["text"] for m in self.memos(target_kind="unit", target=entry["unit_id"])}]
         with store.transaction(self.db):
@@ -308,6 +309,28 @@ class CodingMethods:
                 self.write_memo("unit", entry["unit_id"], entry["memo"], coder)
         return {"coder": coder, "units": len(sheet.units), "added": added, "removed": removed,
                 "memos": len(memos), "blank": sheet.blank, "warnings": sheet.warnings}
+
+    def _unit_code_changes(self, entries: list[dict], coder: str, source: str, codebook: Codebook,
+                           units: dict[str, dict], *, by: str | None = None) -> tuple[list[dict], int, int]:
+        """The rows that make ``coder``'s whole-unit codes of each entry's unit exactly its ``codes``:
+        new codings, and deletions that supersede (``by``: who decided, if not the coder)."""
+        whole = _whole_unit_codings(self.codings(coders=[coder], machine=False), units)
+        stored = {row["id"]: row for row in store.coding_rows(self.db)}
+        rows, added, removed = [], 0, 0
+        for entry in entries:
+            unit = units[entry["unit_id"]]
+            have = {code: row for (unit_id, code), row in whole.items() if unit_id == entry["unit_id"]}
+            for code in sorted(entry["codes"] - set(have)):
+                rows.append({"doc_id": unit["doc_id"], "start": unit["start"], "end": unit["end"], "code": code,
+                             "coder": coder, "codebook": codebook.id, "codebook_version": codebook.version,
+                             "unit_id": unit["unit_id"], "source": source, "changed_by": by})
+                added += 1
+            for code in sorted(set(have) - entry["codes"]):
+                old = stored[have[code]["id"]]
+                rows.append({**old, "supersedes": old["id"], "deleted": True, "changed_by": by or coder,
+                             "source": source})
+                removed += 1
+        return rows, added, removed
 
     # --- auto-coding ------------------------------------------------------------------------
 
@@ -393,13 +416,26 @@ class CodingMethods:
         return coding_sheets.write_sheet(sheet_rows, self.codebook(), Path(out), layout="column")
 
     def reconcile(self, sheet: str | Path | None = None, *, coders: list[str] | None = None,
-                  agreed: bool = True) -> dict:
+                  agreed: bool = True, decisions: dict[str, list[str]] | None = None, by: str | None = None) -> dict:
         """Record consensus codings as their own coder (``[coding] consensus_coder``), never touching
-        the originals: units all coders agree on (``agreed``), and the decisions of a filled
-        disagreement sheet."""
+        the originals: units all coders agree on (``agreed``), the decisions of a filled
+        disagreement sheet, and ``decisions`` (unit id → its consensus codes) made by ``by``."""
         consensus = self.config.coding.consensus_coder
         codebook = self.codebook()
-        summary = {"coder": consensus, "agreed_units": 0, "sheet": None}
+        summary = {"coder": consensus, "agreed_units": 0, "sheet": None, "decided": None}
+        if decisions:
+            _check_coder(by or "")
+            units = {unit["unit_id"]: unit for unit in self.coding_units()}
+            for unit_id, codes in decisions.items():
+                if unit_id not in units:
+                    raise ProjectError(f"no unit {unit_id!r}; see `policoder show DOC`", code="unknown-unit")
+                for code in codes:
+                    _check_code(codebook, code)
+            rows, added, removed = self._unit_code_changes(
+                [{"unit_id": unit_id, "codes": set(codes)} for unit_id, codes in decisions.items()], consensus,
+                f"reconcile:{by}", codebook, units, by=by)
+            self._append(rows)
+            summary["decided"] = {"units": len(decisions), "added": added, "removed": removed}
         if agreed:
             ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=None)
             units = {unit["unit_id"]: unit for unit in self.coding_units()}

@@ -3,9 +3,12 @@
 Coders pick their name (or open a link with ``?coder=NAME``), open a transcript or a policy
 document, select a span with the mouse and apply codes from the codebook; their codings are
 highlighted, listed beside the text and can be changed or removed (append-only underneath, like
-every coding).  Everything goes through the same library API as the CLI (``Project.code_span``,
-``recode``, ``uncode``, ``write_memo``), one short connection per request, so several coders can
-work at once on one SQLite file (WAL, a busy timeout).
+every coding).  In a policy document each clause shows the machine's instruments and cues, which
+the coder accepts or corrects as a human instrument label; the agreement view lists the units
+coders disagree on and records a consensus; memos go on documents, units and codes.  Everything
+goes through the same library API as the CLI (``Project.code_span``, ``recode``, ``uncode``,
+``write_memo``, ``label_instruments``, ``agreement``, ``disagreements``, ``reconcile``), one short
+connection per request, so several coders can work at once on one SQLite file (WAL, a busy timeout).
 
 Safety: bound to 127.0.0.1 unless told otherwise, and then a per-project access token is required;
 every state-changing request carries the session's CSRF token; text from documents and codebooks
@@ -14,23 +17,25 @@ Offsets are code points of the document's text, as everywhere in policoder.
 """
 from __future__ import annotations
 
+import json
 import secrets
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from . import coding
+from . import coding, export
 from .errors import PolicoderError
 from .project import open_project
 
@@ -38,27 +43,60 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 UNSAFE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 # what a failed library call means for the client: the request was wrong, or it lost a race
 _CONFLICTS = ("coding-superseded", "coding-conflict", "memo-superseded")
-_NOT_FOUND = ("unknown-document", "unknown-coding")
+_NOT_FOUND = ("unknown-document", "unknown-coding", "unknown-unit", "unknown-memo")
+# ids as JSON numbers hold them exactly (2**53): a larger one is a 422, not an overflow in the database driver
+RowId = Annotated[int, PathParam(ge=0, le=2**53)]
+IdList = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)]
+
+
+class ErrorBody(BaseModel):
+    """What every 4xx answer holds."""
+    error: str
+    code: str | None = None
 
 
 class CodingRequest(BaseModel):
-    doc_id: int
+    doc_id: int = Field(ge=0, le=2**53)
     start: int = Field(ge=0)
     end: int = Field(gt=0)
-    codes: list[str] = Field(min_length=1, max_length=20)
+    codes: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=20)
     memo: str | None = Field(default=None, max_length=20_000)
 
 
 class CodingChange(BaseModel):
-    code: str | None = None
-    memo: str | None = Field(default=None, max_length=20_000)
+    """A new code, a new memo, or both."""
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["code"]}, {"required": ["memo"]}]})
+    # not nullable in the spec: a field left out is kept as it is
+    code: str = Field(default=None, min_length=1, max_length=200)
+    memo: str = Field(default=None, max_length=20_000)
+
+    @model_validator(mode="after")
+    def _code_or_memo(self):
+        if self.code is None and self.memo is None:
+            raise ValueError("give a new code or a memo")
+        return self
 
 
 class MemoRequest(BaseModel):
     target_kind: str
     target: str = Field(min_length=1, max_length=200)
     text: str = Field(min_length=1, max_length=20_000)
-    replaces: int | None = None
+    replaces: int | None = Field(default=None, ge=0, le=2**53)
+
+
+class InstrumentLabel(BaseModel):
+    """A coder's instruments of one policy clause: ``labels`` besides ``primary`` (which counts too)."""
+    unit_id: str = Field(min_length=1, max_length=200)
+    labels: IdList = []
+    primary: str = Field(min_length=1, max_length=200)
+    confidence: str | None = Field(default=None, max_length=20)
+    memo: str | None = Field(default=None, max_length=20_000)
+
+
+class Consensus(BaseModel):
+    """The consensus codes of one unit (empty: the unit gets no code)."""
+    unit_id: str = Field(min_length=1, max_length=200)
+    codes: IdList
 
 
 def create_app(project_root: str | Path, *, db: str | Path | None = None, token: str | None = None,
@@ -68,7 +106,8 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
     root = Path(project_root)
     open_project(root, db=db).close()  # a missing or malformed project fails here, not on the first click
     app = FastAPI(title="policoder workbench", version="1",
-                  description="Code transcripts and review policy clauses in the browser.")
+                  description="Code transcripts and review policy clauses in the browser.",
+                  responses={"4XX": {"model": ErrorBody, "description": "a bad request, with its reason"}})
     templates = Jinja2Templates(directory=str(resources.files("pipeline") / "data" / "templates" / "workbench"))
     app.mount("/static", StaticFiles(directory=str(resources.files("pipeline") / "data" / "static")), name="static")
 
@@ -131,19 +170,21 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
     # --- pages ------------------------------------------------------------------------------
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index(request: Request, kind: str = "", level: str = "", status: str = "", project=Depends(project_dependency)):
+    def index(request: Request, kind: str = "", level: str = "", group: str = "", status: str = "",
+              assigned: bool = False, project=Depends(project_dependency)):
         coder = request.session.get("coder")
         documents = _document_list(project, coder)
         shown = [d for d in documents if (not kind or d["kind"] == kind) and (not level or d["level"] == level)
-                 and (not status or d["status_for_me"] == status)]
+                 and (not group or d["group"] == group) and (not status or d["status_for_me"] == status)
+                 and (not assigned or d["assigned_to_me"])]
         return templates.TemplateResponse(request, "index.html", {
             "coder": coder, "documents": shown, "total": len(documents), "csrf": request.session["csrf"],
-            "filters": {"kind": kind, "level": level, "status": status},
+            "filters": {"kind": kind, "level": level, "group": group, "status": status, "assigned": assigned},
             "kinds": sorted({d["kind"] for d in documents}), "levels": sorted({d["level"] for d in documents if d["level"]}),
-            "project": project.config.project.name})
+            "groups": sorted({d["group"] for d in documents if d["group"]}), "project": project.config.project.name})
 
     @app.get("/documents/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
-    def document_page(request: Request, doc_id: int, project=Depends(project_dependency)):
+    def document_page(request: Request, doc_id: RowId, project=Depends(project_dependency)):
         coder = request.session.get("coder")
         if not coder:
             return RedirectResponse("/", status_code=303)
@@ -152,6 +193,34 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         return templates.TemplateResponse(request, "document.html", {
             "coder": coder, "document": document, "csrf": request.session["csrf"],
             "blind": bool(project.assignments(coder)), "project": project.config.project.name})
+
+    @app.get("/agreement", response_class=HTMLResponse, include_in_schema=False)
+    def agreement_page(request: Request, unit: str = "", depth: str = "", others: bool = False,
+                       project=Depends(project_dependency)):
+        coder = request.session.get("coder")
+        if not coder:
+            return RedirectResponse("/", status_code=303)
+        if depth.strip() and not depth.strip().isdigit():
+            raise HTTPException(400, f"depth must be a whole number, got {depth!r}")
+        depth = int(depth) if depth.strip() else None  # the form sends an empty depth for "not rolled up"
+        found = problem = None
+        try:  # fewer than two coders, or no codebook: said on the page
+            found = export.json_ready(project.agreement(unit=unit or None, depth=depth))
+            disagreements = project.disagreements(coders=found["coders"], depth=depth)
+        except PolicoderError as error:
+            problem, disagreements = str(error), []
+        # a coder still coding blind sees the coefficients, and others' codes only when they ask to
+        hidden = not others and any(row["blind"] for row in project.assignments(coder))
+        names = {c.id: c.name for c in project.codebook().codes} if project.config.coding.codebook else {}
+        consensus = project.config.coding.consensus_coder
+        decided: dict[str, set[str]] = {}
+        for row in project.codings(coders=[consensus], machine=False):
+            decided.setdefault(row["unit_id"], set()).add(row["code"])
+        return templates.TemplateResponse(request, "agreement.html", {
+            "coder": coder, "csrf": request.session["csrf"], "project": project.config.project.name,
+            "result": found, "problem": problem, "disagreements": [] if hidden else disagreements,
+            "hidden": len(disagreements) if hidden else 0, "names": names,
+            "consensus": consensus, "decided": decided, "unit": unit, "depth": depth})
 
     # --- the JSON API the pages use -----------------------------------------------------------
 
@@ -164,14 +233,28 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         return _document_list(project, request.session.get("coder"))
 
     @app.get("/api/documents/{doc_id}")
-    def document(request: Request, doc_id: int, others: bool = False, project=Depends(project_dependency)) -> dict:
+    def document(request: Request, doc_id: RowId, others: bool = False, project=Depends(project_dependency)) -> dict:
         coder = coder_of(request)
         found = project.document(str(doc_id))
         codings = [_coding_view(c) for c in project.codings(machine=False) if c["doc_id"] == doc_id
                    and c["start"] is not None and (c["coder"] == coder or others)]
-        memos = project.memos(target_kind="document", target=doc_id)
+        units = _units(project, doc_id)
+        unit_ids = {u["unit_id"] for u in units}
+        memos = [m for m in project.memos() if (m["target_kind"], m["target"]) == ("document", str(doc_id))
+                 or (m["target_kind"] == "unit" and m["target"] in unit_ids)]
         return {**{k: found[k] for k in ("id", "path", "title", "kind", "level", "text")},
-                "units": _units(project, doc_id), "codings": codings, "memos": memos, "coder": coder}
+                "units": units, "codings": codings, "memos": memos, "coder": coder}
+
+    @app.get("/api/documents/{doc_id}/instruments")
+    def instruments(request: Request, doc_id: RowId, project=Depends(project_dependency)) -> dict:
+        """A policy document's clauses with the machine's instruments and cues and the coder's own label."""
+        return project.instrument_review(doc_id, coder_of(request))
+
+    @app.post("/api/instruments", status_code=201)
+    def label_instruments(request: Request, body: InstrumentLabel, project=Depends(project_dependency)) -> dict:
+        """Accept or correct the machine's instruments of a clause: a human label the classifier trains on."""
+        return project.label_instruments(body.unit_id, body.labels, body.primary, coder_of(request),
+                                         confidence=body.confidence, memo=body.memo)
 
     @app.get("/api/codebook")
     def codebook(project=Depends(project_dependency)) -> dict:
@@ -189,21 +272,42 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         return {"ids": ids}
 
     @app.patch("/api/codings/{coding_id}")
-    def change_coding(request: Request, coding_id: int, body: CodingChange, project=Depends(project_dependency)) -> dict:
+    def change_coding(request: Request, coding_id: RowId, body: CodingChange, project=Depends(project_dependency)) -> dict:
         by = coder_of(request)
-        if body.code is None and body.memo is None:
-            raise HTTPException(422, "give a new code or a memo")
         return {"id": project.recode(coding_id, by=by, code=body.code, memo=body.memo)}
 
     @app.delete("/api/codings/{coding_id}")
-    def remove_coding(request: Request, coding_id: int, project=Depends(project_dependency)) -> dict:
+    def remove_coding(request: Request, coding_id: RowId, project=Depends(project_dependency)) -> dict:
         return {"id": project.uncode(coding_id, by=coder_of(request))}
 
     @app.get("/api/codings/{coding_id}/history")
-    def coding_history(request: Request, coding_id: int, project=Depends(project_dependency)) -> list[dict]:
+    def coding_history(request: Request, coding_id: RowId, project=Depends(project_dependency)) -> list[dict]:
         coder_of(request)
         return [{k: row[k] for k in ("id", "code", "start", "end", "coder", "memo", "deleted", "changed_by",
                                      "created_at")} for row in project.coding_history(coding_id)]
+
+    @app.get("/api/memos")
+    def memos(request: Request, target_kind: str | None = None,
+              target: Annotated[str | None, Query(max_length=200)] = None, project=Depends(project_dependency)) -> list[dict]:
+        coder_of(request)
+        return project.memos(target_kind=target_kind, target=target)
+
+    @app.get("/api/agreement")
+    def agreement(request: Request, unit: str | None = None, depth: Annotated[int | None, Query(ge=0, le=20)] = None,
+                  project=Depends(project_dependency)) -> dict:
+        """Agreement per code, overall, per coder pair and per document, as `policoder agreement` reports it."""
+        coder_of(request)
+        return export.json_ready(project.agreement(unit=unit, depth=depth))
+
+    @app.get("/api/disagreements")
+    def disagreements(request: Request, project=Depends(project_dependency)) -> list[dict]:
+        coder_of(request)
+        return project.disagreements()
+
+    @app.post("/api/consensus", status_code=201)
+    def consensus(request: Request, body: Consensus, project=Depends(project_dependency)) -> dict:
+        """Record the consensus codes of a unit (as the consensus coder; the decision is the coder's)."""
+        return project.reconcile(decisions={body.unit_id: body.codes}, agreed=False, by=coder_of(request))
 
     @app.post("/api/memos", status_code=201)
     def add_memo(request: Request, body: MemoRequest, project=Depends(project_dependency)) -> dict:
@@ -234,7 +338,8 @@ def _document_list(project, coder: str | None) -> list[dict]:
         if d["status"] == "missing":
             continue
         rows.append({"id": d["id"], "path": d["path"], "title": d["title"] or Path(d["path"]).stem,
-                     "kind": d["kind"], "level": d["level"] or "", "codings_by_me": mine.get(d["id"], 0),
+                     "kind": d["kind"], "level": d["level"] or "",
+                     "group": json.loads(d["attributes"] or "{}").get("group", ""), "codings_by_me": mine.get(d["id"], 0),
                      "assigned_to_me": d["id"] in assigned,
                      "status_for_me": "coded" if mine.get(d["id"]) else "not coded"})
     return rows

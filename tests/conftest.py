@@ -102,15 +102,23 @@ WORKBENCH_TRANSCRIPTS = {
                           "政府给了一部分补贴，但拨付很慢。\n问：还有什么困难？\n答：学生实习的安全责任，企业压力很大。\n",
     "x01_script.txt": "问：请介绍一下。\n答：<script>window.hacked = 1</script>我们做订单班。\n",
 }
+# a policy notice for the clause review; its first clause names a <script> (escaping)
+WORKBENCH_NOTICE = ("县人民政府关于支持企业参与职业教育的通知\n各乡镇人民政府：\n"
+                    "一、对接收学生实习的企业，按每人每月500元给予补贴。<script>window.hacked = 2</script>\n"
+                    "二、企业不得挪用实习补贴资金。\n三、鼓励企业参与职业教育。\n县人民政府\n2023年8月30日\n")
+WORKBENCH_METADATA = ("file,participant,group,kind\ne01_enterprise.txt,E01,enterprise,transcript\n"
+                      "x01_script.txt,X01,college,transcript\n")
 
 
 @pytest.fixture
 def workbench_project(tmp_path):
-    """Two transcripts (one holding a <script> tag), ingested, with the shipped example codebook."""
+    """Two transcripts (one holding a <script> tag) with their participant groups, and a policy
+    notice, ingested, with the shipped example codebook."""
     from pipeline import init_project, open_project
 
     root = init_project(tmp_path / "wb", "workbench test")
-    for name, text in WORKBENCH_TRANSCRIPTS.items():
+    for name, text in {**WORKBENCH_TRANSCRIPTS, "p01_notice.txt": WORKBENCH_NOTICE,
+                       "metadata.csv": WORKBENCH_METADATA}.items():
         (root / "corpus" / name).write_text(text, encoding="utf-8")
     project = open_project(root)
     project.ingest()

@@ -1,6 +1,7 @@
 """The workbench's HTTP interface, through a real app on a real project database (no browser)."""
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -9,6 +10,19 @@ from fastapi.testclient import TestClient
 from pipeline import open_project
 from pipeline.workbench import create_app
 from tests.conftest import WORKBENCH_TRANSCRIPTS as TRANSCRIPTS, codable, document_id
+
+POLICY = "p01_notice.txt"
+
+
+def human_rows(root) -> dict[str, int]:
+    """How many rows each table of human work holds (they only ever grow)."""
+    project = open_project(root)
+    try:
+        return {table: project.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("codings", "instrument_codings", "memos", "assignments")}
+    finally:
+        project.close()
+
 
 def signed_in(root, coder: str = "王老师", **app_options) -> tuple[TestClient, str]:
     client = TestClient(create_app(root, secret="test-secret", **app_options))
@@ -79,6 +93,35 @@ def test_code_a_chinese_span_change_it_and_remove_it_with_history(workbench_proj
     ("get", "/api/codings/999/history", None, 404),
     ("get", "/api/nowhere", None, 404),
     ("put", "/api/codings/1", {"memo": "x"}, 405),
+    ("get", f"/api/codings/{2**63}/history", None, 422),  # past what SQLite holds
+    ("post", "/api/memos", {"target_kind": "unit", "target": "no-such-unit", "text": "x"}, 404),
+    ("post", "/api/memos", {"target_kind": "document", "target": "999", "text": "x"}, 404),
+    ("post", "/api/memos", {"target_kind": "code", "target": "no-such-code", "text": "x"}, 400),
+    ("post", "/api/memos", {"target_kind": "coding", "target": "999", "text": "x"}, 404),
+    ("post", "/api/memos", {"target_kind": "document", "target": "1", "text": "x", "replaces": 999}, 404),
+    ("post", "/api/memos", r'{"target_kind": "document", "target": "1", "text": "\ud800"}', 422),  # lone surrogate
+    ("get", "/api/memos?target=" + "x" * 201, None, 422),
+    # the clause review (document 2 is the policy notice, 1 a transcript)
+    ("get", "/api/documents/1/instruments", None, 400),
+    ("get", "/api/documents/999/instruments", None, 404),
+    ("post", "/api/instruments", {"unit_id": "no-such-unit", "labels": [], "primary": "incentive"}, 404),
+    ("post", "/api/instruments", {"unit_id": "1-2", "labels": [], "primary": "incentive"}, 404),  # a turn
+    ("post", "/api/instruments", {"unit_id": "2-1", "labels": ["bribery"], "primary": "incentive"}, 400),
+    ("post", "/api/instruments", {"unit_id": "2-1", "labels": ["none"], "primary": "incentive"}, 400),
+    ("post", "/api/instruments", {"unit_id": "2-1", "labels": [], "primary": "bribery"}, 400),
+    ("post", "/api/instruments", {"unit_id": "2-1", "labels": [], "primary": "incentive", "confidence": "sure"}, 400),
+    ("post", "/api/instruments", {"unit_id": "2-1", "labels": "incentive", "primary": "incentive"}, 422),
+    ("post", "/api/instruments", {"unit_id": "2-1", "labels": []}, 422),
+    # agreement and consensus (one coder so far)
+    ("get", "/api/agreement", None, 400),
+    ("get", "/api/agreement?unit=sentence", None, 400),
+    ("get", "/api/agreement?depth=-1", None, 422),
+    ("get", "/api/disagreements", None, 400),
+    ("post", "/api/consensus", {"unit_id": "no-such-unit", "codes": []}, 404),
+    ("post", "/api/consensus", {"unit_id": "1-2", "codes": ["no-such-code"]}, 400),
+    ("post", "/api/consensus", {"unit_id": "1-2", "codes": "part_deep"}, 422),
+    ("post", "/api/consensus", {"codes": []}, 422),
+    ("get", "/agreement?depth=deep", None, 400),
 ])
 def test_bad_requests_get_a_4xx_with_a_message_and_write_nothing(workbench_project, method, path, body, status):
     client, csrf = signed_in(workbench_project)
@@ -90,12 +133,15 @@ def test_bad_requests_get_a_4xx_with_a_message_and_write_nothing(workbench_proje
     project = open_project(workbench_project)
     before = project.coding_history(1)
     project.close()
+    written = human_rows(workbench_project)
     kwargs = {"headers": {"X-CSRF-Token": csrf}}
     if body is not None:
-        kwargs |= {"json": body} if isinstance(body, dict) else {"content": body}
+        kwargs |= {"json": body} if isinstance(body, dict) else {
+            "content": body, "headers": {"X-CSRF-Token": csrf, "Content-Type": "application/json"}}
     response = getattr(client, method)(path, **kwargs)
     assert response.status_code == status, response.text
     assert response.json()["error"]
+    assert human_rows(workbench_project) == written
     project = open_project(workbench_project)
     try:
         assert project.coding_history(1) == before
@@ -169,3 +215,223 @@ def test_two_coders_writing_at_once_both_keep_their_codings(workbench_project):
             "甲": list(range(0, 40, 2)), "乙": list(range(0, 40, 2))}
     finally:
         project.close()
+
+
+# --- policy clause review ----------------------------------------------------------------------
+
+def test_clause_review_shows_the_machines_instruments_and_one_click_makes_a_human_label(workbench_project):
+    client, csrf = signed_in(workbench_project)
+    doc_id = document_id(workbench_project, POLICY)
+    review = client.get(f"/api/documents/{doc_id}/instruments").json()
+    project = open_project(workbench_project)
+    try:  # what the review shows is what `policoder instruments classify` stored for the rules
+        rules = {row["unit_id"]: row for row in project.instrument_rows()}
+    finally:
+        project.close()
+    assert review["machine"] == "rules" and [u["unit_id"] for u in review["units"]] == list(rules)
+    for unit in review["units"]:
+        assert (unit["labels"], unit["primary"]) == (rules[unit["unit_id"]]["rule_instruments"],
+                                                     rules[unit["unit_id"]]["rule_primary"])
+        assert [cue["text"] for cue in unit["cues"]] == rules[unit["unit_id"]]["instrument_cues"]
+        assert unit["mine"] is None
+    subsidy = review["units"][0]  # 按每人每月500元给予补贴: an incentive, by its cue 给予补贴
+    assert subsidy["primary"] == "incentive" and {"text": "给予补贴", "label": "incentive", "group": "money",
+                                                   "in_lead_in": False} in subsidy["cues"]
+    # accept: the machine's labels become the coder's own
+    accepted = client.post("/api/instruments", json={"unit_id": subsidy["unit_id"], "labels": [],
+                                                     "primary": subsidy["primary"]}, headers={"X-CSRF-Token": csrf})
+    assert accepted.status_code == 201, accepted.text
+    # correct another: the coder adds capacity building and makes it the primary instrument
+    other = review["units"][1]
+    corrected = client.post("/api/instruments", json={"unit_id": other["unit_id"], "labels": ["constraint"],
+                                                      "primary": "capacity", "confidence": "medium"},
+                            headers={"X-CSRF-Token": csrf})
+    assert corrected.json()["labels"] == ["constraint", "capacity"]
+    again = client.get(f"/api/documents/{doc_id}/instruments").json()["units"]
+    assert again[0]["mine"] == {"labels": subsidy["labels"], "primary": "incentive"}
+    assert again[1]["mine"] == {"labels": ["constraint", "capacity"], "primary": "capacity"}
+    assert again[1]["primary"] == other["primary"]  # the machine's suggestion stays beside the coder's label
+    project = open_project(workbench_project)
+    try:  # the labels the classifier trains on, and the clause table, have them under the coder's name
+        human = {u["unit_id"]: u for u in project.human_instrument_labels()}
+        assert {unit_id: (u["labels"], u["primary"], u["coder"]) for unit_id, u in human.items()} == {
+            subsidy["unit_id"]: (set(subsidy["labels"]), "incentive", "王老师"),
+            other["unit_id"]: ({"constraint", "capacity"}, "capacity", "王老师")}
+        rows = {row["unit_id"]: row for row in project.instrument_rows()}
+        assert rows[other["unit_id"]]["instrument_source"] == "human:王老师"
+        stored = project.db.execute("SELECT coder, source, confidence FROM instrument_codings ORDER BY id").fetchall()
+        assert stored == [("王老师", "workbench", None), ("王老师", "workbench", "medium")]
+    finally:
+        project.close()
+
+
+def test_a_second_label_is_appended_and_the_latest_stands(workbench_project):
+    client, csrf = signed_in(workbench_project)
+    unit_id = client.get(f"/api/documents/{document_id(workbench_project, POLICY)}/instruments").json()["units"][2]["unit_id"]
+    for primary in ("hortatory", "system_change"):
+        assert client.post("/api/instruments", json={"unit_id": unit_id, "primary": primary},
+                           headers={"X-CSRF-Token": csrf}).status_code == 201
+    project = open_project(workbench_project)
+    try:
+        assert [u["primary"] for u in project.human_instrument_labels()] == ["system_change"]
+        assert project.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 2
+    finally:
+        project.close()
+
+
+def test_labelling_needs_a_coder_and_the_csrf_token(workbench_project):
+    client, csrf = signed_in(workbench_project)
+    body = {"unit_id": f"{document_id(workbench_project, POLICY)}-1", "primary": "incentive"}
+    assert client.post("/api/instruments", json=body).status_code == 403
+    stranger = TestClient(create_app(workbench_project, secret="test-secret"))
+    stranger_csrf = stranger.get("/api/session").json()["csrf"]
+    assert stranger.post("/api/instruments", json=body, headers={"X-CSRF-Token": stranger_csrf}).status_code == 401
+    assert stranger.get("/api/documents/2/instruments").status_code == 401
+    assert human_rows(workbench_project)["instrument_codings"] == 0
+
+
+def test_the_policy_page_escapes_its_text(workbench_project):
+    client, _ = signed_in(workbench_project)
+    doc_id = document_id(workbench_project, POLICY)
+    page = client.get(f"/documents/{doc_id}")
+    assert page.status_code == 200 and "<script>window.hacked" not in page.text
+    assert 'data-kind="policy"' in page.text and "Clause review" in page.text
+
+
+# --- agreement, disagreements and consensus ------------------------------------------------------
+
+@pytest.fixture
+def two_coders(workbench_project):
+    """甲 and 乙 code the same turns: they agree on one and differ on two (one holding a <script> tag)."""
+    first, second, third = codable(workbench_project)[:3]
+    project = open_project(workbench_project)
+    try:
+        turns = [u for u in project.coding_units() if u["kind"] == "transcript"]
+        for number, unit in enumerate(turns):
+            project.code(unit["doc_id"], unit["start"], unit["end"], first if number else third, "甲")
+            project.code(unit["doc_id"], unit["start"], unit["end"], second if number else third, "乙")
+        return workbench_project, turns, (first, second, third)
+    finally:
+        project.close()
+
+
+def test_agreement_is_what_policoder_agreement_reports(two_coders):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    root, turns, _ = two_coders
+    client, _ = signed_in(root)
+    api = client.get("/api/agreement").json()
+    printed = CliRunner().invoke(cli, ["agreement", "--format", "json", "--project", str(root)])
+    assert printed.exit_code == 0, printed.output
+    assert api == json.loads(printed.output)
+    assert api["coders"] == ["乙", "甲"] and api["units"] == len(turns) == 3
+    # per unit: one agreement in three, for the nominal value of each turn
+    assert api["overall"]["nominal"]["percent_agreement"] == pytest.approx(1 / 3)
+    assert client.get("/api/agreement?unit=segment").json()["unit"] == "segment"
+
+
+def test_the_agreement_page_lists_disagreements_linked_to_their_units(two_coders):
+    root, turns, (first, second, _) = two_coders
+    client, _ = signed_in(root)
+    page = client.get("/agreement")
+    assert page.status_code == 200
+    assert "乙 × 甲" in page.text and 'id="per-code"' in page.text
+    disagreements = client.get("/api/disagreements").json()
+    assert [row["unit_id"] for row in disagreements] == [u["unit_id"] for u in turns[1:]]
+    for row in disagreements:
+        assert f'href="/documents/{row["doc_id"]}#u-{row["unit_id"]}"' in page.text
+        assert row["甲"] == first and row["乙"] == second
+    # the turn with the <script> tag is listed as text
+    assert "<script>window.hacked" not in page.text and "&lt;script&gt;window.hacked" in page.text
+
+
+def test_consensus_is_recorded_as_the_consensus_coder_and_can_be_decided_again(two_coders):
+    root, turns, (first, second, _) = two_coders
+    client, csrf = signed_in(root, "王老师")
+    unit = turns[1]
+    made = client.post("/api/consensus", json={"unit_id": unit["unit_id"], "codes": [first, second]},
+                       headers={"X-CSRF-Token": csrf})
+    assert made.status_code == 201, made.text
+    assert made.json()["decided"] == {"units": 1, "added": 2, "removed": 0}
+    changed = client.post("/api/consensus", json={"unit_id": unit["unit_id"], "codes": [second]},
+                          headers={"X-CSRF-Token": csrf}).json()
+    assert changed["decided"] == {"units": 1, "added": 0, "removed": 1}
+    project = open_project(root)
+    try:
+        standing = [(c["coder"], c["code"], c["unit_id"]) for c in project.codings(machine=False)]
+        assert [row for row in standing if row[0] == "consensus"] == [("consensus", second, unit["unit_id"])]
+        assert len([row for row in standing if row[0] in ("甲", "乙")]) == 6  # the coders' own stay as they were
+        rows = project.db.execute("SELECT changed_by, source, deleted FROM codings WHERE coder = 'consensus'"
+                                  " ORDER BY id").fetchall()
+        assert rows == [("王老师", "reconcile:王老师", 0)] * 2 + [("王老师", "reconcile:王老师", 1)]
+    finally:
+        project.close()
+    assert "recorded:" in client.get("/agreement").text
+
+
+def test_with_one_coder_the_agreement_page_says_why_it_is_empty(workbench_project):
+    client, _ = signed_in(workbench_project)
+    page = client.get("/agreement")
+    assert page.status_code == 200 and "agreement needs two coders or more" in page.text
+
+
+# --- memos and document filters ------------------------------------------------------------------
+
+def test_memos_on_a_document_its_units_and_codes(workbench_project):
+    client, csrf = signed_in(workbench_project)
+    doc_id = document_id(workbench_project, "e01_enterprise.txt")
+    unit_id = client.get(f"/api/documents/{doc_id}").json()["units"][0]["unit_id"]
+    code = codable(workbench_project)[0]
+    for kind, target, text in (("document", str(doc_id), "企业访谈 <b>1</b>"), ("unit", unit_id, "招工难"),
+                               ("code", code, "用于校企深度合作")):
+        made = client.post("/api/memos", json={"target_kind": kind, "target": target, "text": text},
+                           headers={"X-CSRF-Token": csrf})
+        assert made.status_code == 201, made.text
+    shown = client.get(f"/api/documents/{doc_id}").json()["memos"]
+    assert [(m["target_kind"], m["target"], m["text"], m["coder"]) for m in shown] == [
+        ("document", str(doc_id), "企业访谈 <b>1</b>", "王老师"), ("unit", unit_id, "招工难", "王老师")]
+    assert [m["text"] for m in client.get("/api/memos", params={"target_kind": "code"}).json()] == ["用于校企深度合作"]
+    other = document_id(workbench_project, "x01_script.txt")
+    assert client.get(f"/api/documents/{other}").json()["memos"] == []
+    # a new version replaces the memo; the old one stays in the database
+    first = shown[0]["id"]
+    assert client.post("/api/memos", json={"target_kind": "document", "target": str(doc_id), "text": "v2",
+                                           "replaces": first}, headers={"X-CSRF-Token": csrf}).status_code == 201
+    assert [m["text"] for m in client.get(f"/api/documents/{doc_id}").json()["memos"]] == ["招工难", "v2"]
+    assert client.post("/api/memos", json={"target_kind": "document", "target": str(doc_id), "text": "v3",
+                                           "replaces": first}, headers={"X-CSRF-Token": csrf}).status_code == 409
+    assert human_rows(workbench_project)["memos"] == 4
+
+
+def test_document_list_filters_by_group_and_by_assignment(workbench_project):
+    client, _ = signed_in(workbench_project)
+    ids = {name: document_id(workbench_project, name) for name in (*TRANSCRIPTS, POLICY)}
+    listed = lambda page: {int(part.split('"')[0]) for part in page.text.split('href="/documents/')[1:]}  # noqa: E731
+    assert listed(client.get("/")) == set(ids.values())
+    assert listed(client.get("/", params={"group": "enterprise"})) == {ids["e01_enterprise.txt"]}
+    assert listed(client.get("/", params={"group": "college"})) == {ids["x01_script.txt"]}
+    assert listed(client.get("/", params={"assigned": "true"})) == set()
+    project = open_project(workbench_project)
+    try:
+        project.assign(["王老师", "李四"], 1, sample="pilot", stratify=None)
+        assigned = {row["doc_id"] for row in project.assignments("王老师")}
+    finally:
+        project.close()
+    assert listed(client.get("/", params={"assigned": "true"})) == assigned
+    assert {d["id"]: d["group"] for d in client.get("/api/documents").json()} == {
+        ids["e01_enterprise.txt"]: "enterprise", ids["x01_script.txt"]: "college", ids[POLICY]: ""}
+
+
+def test_a_coder_coding_blind_sees_the_disagreements_only_when_asking(two_coders):
+    root, turns, _ = two_coders
+    project = open_project(root)
+    try:
+        project.assign(["甲"], 1, sample="pilot", stratify=None)
+    finally:
+        project.close()
+    client, _ = signed_in(root, "甲")
+    page = client.get("/agreement")
+    assert 'id="blind-note"' in page.text and "#u-" not in page.text and 'id="per-code"' in page.text
+    assert "#u-" in client.get("/agreement", params={"others": "true"}).text

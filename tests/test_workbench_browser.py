@@ -159,3 +159,32 @@ def test_a_transcript_with_a_script_tag_renders_it_as_text(server, browser):
     assert "<script>window.hacked = 1</script>我们做订单班。" in page.locator("#text").inner_text()
     assert page.evaluate("window.hacked") is None and not dialogs
     assert page.locator("#text script").count() == 0
+
+
+def test_accept_a_machine_suggestion_with_one_click_and_find_the_label_after_reload(server, browser, tmp_path):
+    base, root = server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/?coder=王老师")
+    page.locator(f'a[href="/documents/{document_id(root, "p01_notice.txt")}"]').click()
+    first = page.locator(".review").first
+    first.wait_for()
+    unit_id = first.get_attribute("data-unit")
+    assert "★" in first.locator(".instrument.primary").inner_text()
+    first.locator("button.accept").click()
+    page.wait_for_selector(f'.review[data-unit="{unit_id}"] .mine')
+    page.reload()
+    mine = page.locator(f'.review[data-unit="{unit_id}"] .mine')
+    mine.wait_for()
+    assert "accepted" in mine.inner_text()
+    page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
+    project = open_project(root)
+    try:
+        labels = project.human_instrument_labels()
+        machine = {row["unit_id"]: row for row in project.instrument_rows()}[unit_id]
+    finally:
+        project.close()
+    assert [(u["unit_id"], u["labels"], u["primary"], u["coder"]) for u in labels] == [
+        (unit_id, set(machine["rule_instruments"]), machine["rule_primary"], "王老师")]
+    # the clause holding a <script> tag shows it as text
+    assert "<script>window.hacked = 2</script>" in page.locator("#text").inner_text()
+    assert page.evaluate("window.hacked") is None

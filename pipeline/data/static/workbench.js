@@ -13,6 +13,16 @@ let codebook = null;     // codes in tree order
 let selection = null;    // {start, end} in code points, or null
 let chosen = new Set();  // codes picked with Shift+click, applied together
 let shortcuts = [];      // the coder's most used codes, on keys 1–9
+let review = null;       // a policy document's clause review, as /api/documents/{id}/instruments gives it
+let codeMemos = [];      // memos on codes (the codebook is shared by every document)
+let firstRender = true;
+
+function el(tag, className, text) {
+  const made = document.createElement(tag);
+  if (className) made.className = className;
+  if (text !== undefined) made.textContent = text;
+  return made;
+}
 
 function say(text, isError) {
   const box = $("message");
@@ -72,6 +82,8 @@ function render() {
         const label = document.createElement("div");
         label.className = "unit-label";
         label.textContent = unit.unit_id + (unit.speaker ? " · " + unit.speaker : "");
+        label.title = "click: write a memo on this unit";
+        label.addEventListener("click", () => { $("memo-target").value = "unit\t" + unit.unit_id; $("memo-text").focus(); });
         block.append(label);
         block.id = "u-" + unit.unit_id;
       }
@@ -95,8 +107,159 @@ function render() {
     }
     block.lastChild.append(span);
   }
+  for (const memo of doc.memos) {
+    const block = memo.target_kind === "unit" && document.getElementById("u-" + memo.target);
+    if (block) block.querySelector(".unit-label").classList.add("has-memo");
+  }
+  renderReview();
   renderCodings();
+  renderMemos();
+  if (firstRender && location.hash.startsWith("#u-")) {  // a link from the agreement view
+    const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (target) { target.classList.add("flash"); target.scrollIntoView({block: "center"}); }
+  }
+  firstRender = false;
 }
+
+// --- policy clause review: the machine's instruments, accepted or corrected by the coder -----------
+
+function labelName(id) {
+  const label = review.labels.find((l) => l.id === id);
+  return label ? label.name : id;
+}
+
+function instrumentChip(id, primary) {
+  const chip = el("span", "instrument" + (primary ? " primary" : ""), (primary ? "★ " : "") + labelName(id));
+  chip.title = id + (primary ? " (primary)" : "");
+  return chip;
+}
+
+function sameLabel(a, b) {
+  return a.primary === b.primary && [...a.labels].sort().join() === [...b.labels].sort().join();
+}
+
+function renderReview() {
+  if (!review) return;
+  for (const unit of review.units) {
+    const block = document.getElementById("u-" + unit.unit_id);
+    if (block) block.append(reviewBar(unit));
+  }
+}
+
+function reviewBar(unit) {
+  const bar = el("div", "review");
+  bar.dataset.unit = unit.unit_id;
+  const machine = el("div", "review-line");
+  machine.append(el("span", "review-who", review.machine === "rules" ? "machine (rules)" : review.machine));
+  for (const id of unit.labels) machine.append(instrumentChip(id, id === unit.primary));
+  const accept = el("button", "accept", "✓ Accept");
+  accept.type = "button";
+  accept.addEventListener("click", () => labelUnit(unit, unit.labels.filter((l) => l !== unit.primary), unit.primary));
+  const correct = el("button", "correct", "Correct…");
+  correct.type = "button";
+  machine.append(accept, correct);
+  bar.append(machine);
+  if (unit.cues.length) {
+    const cues = el("div", "review-line cues", "cues: ");
+    for (const cue of unit.cues) {
+      const shown = el("span", "cue", (cue.in_lead_in ? "↑" : "") + cue.text);
+      shown.title = `${labelName(cue.label)} (${cue.group})${cue.in_lead_in ? ", in the lead-in" : ""}`;
+      cues.append(shown);
+    }
+    bar.append(cues);
+  }
+  if (unit.mine) {
+    const mine = el("div", "review-line mine");
+    mine.append(el("span", "review-who", "your label"));
+    for (const id of unit.mine.labels) mine.append(instrumentChip(id, id === unit.mine.primary));
+    mine.append(el("span", "review-state", sameLabel(unit.mine, unit) ? "accepted" : "corrected"));
+    bar.append(mine);
+  }
+  const editor = el("div", "review-editor");
+  editor.hidden = true;
+  const current = unit.mine || unit;
+  const flags = el("div", "review-line", "labels: ");
+  const primaries = el("div", "review-line", "primary: ");
+  for (const l of review.labels) {
+    if (l.id !== "none") {
+      const box = el("label", "pick");
+      const input = el("input");
+      Object.assign(input, {type: "checkbox", value: l.id, checked: current.labels.includes(l.id)});
+      box.append(input, document.createTextNode(l.name));
+      flags.append(box);
+    }
+    const choice = el("label", "pick");
+    const radio = el("input");
+    Object.assign(radio, {type: "radio", name: "primary-" + unit.unit_id, value: l.id, checked: current.primary === l.id});
+    choice.append(radio, document.createTextNode(l.name));
+    primaries.append(choice);
+  }
+  const save = el("button", "save", "Save label");
+  save.type = "button";
+  save.addEventListener("click", () => {
+    const chosenPrimary = editor.querySelector('input[type="radio"]:checked');
+    if (!chosenPrimary) { say("choose a primary instrument", true); return; }
+    const flagged = [...flags.querySelectorAll("input:checked")].map((i) => i.value);
+    labelUnit(unit, flagged.filter((l) => l !== chosenPrimary.value), chosenPrimary.value);
+  });
+  editor.append(flags, primaries, save);
+  correct.addEventListener("click", () => { editor.hidden = !editor.hidden; });
+  bar.append(editor);
+  return bar;
+}
+
+async function labelUnit(unit, labels, primary) {
+  try {
+    const made = await api("POST", "/api/instruments", {unit_id: unit.unit_id, labels, primary});
+    unit.mine = {labels: made.labels, primary: made.primary};
+    document.querySelector(`.review[data-unit="${CSS.escape(unit.unit_id)}"]`).replaceWith(reviewBar(unit));
+    say(`${unit.unit_id}: labelled ${made.labels.map(labelName).join(", ")} (primary ${labelName(made.primary)})`);
+  } catch (error) { say(error.message, true); }
+}
+
+// --- memos on the document, its units and the codes -----------------------------------------------
+
+function memoTargetName(memo) {
+  if (memo.target_kind === "code") {
+    const code = codebook.codes.find((c) => c.id === memo.target);
+    return "code " + (code ? code.name : memo.target);
+  }
+  return memo.target_kind === "document" ? "this document" : `${memo.target_kind} ${memo.target}`;
+}
+
+function renderMemos() {
+  const all = [...doc.memos, ...codeMemos];
+  $("memo-count").textContent = String(all.length);
+  const list = $("memos");
+  list.replaceChildren();
+  for (const memo of all) {
+    const item = el("li");
+    item.append(el("span", "memo-target", memoTargetName(memo)), el("span", "who", memo.coder),
+                el("div", "memo-text", memo.text));
+    list.append(item);
+  }
+  const select = $("memo-target");
+  const kept = select.value;
+  select.replaceChildren();
+  const add = (value, text) => { const option = el("option", "", text); option.value = value; select.append(option); };
+  add("document\t" + docId, "this document");
+  for (const unit of doc.units) add("unit\t" + unit.unit_id, "unit " + unit.unit_id);
+  for (const code of codebook.codes) add("code\t" + code.id, "code " + code.name);
+  if ([...select.options].some((o) => o.value === kept)) select.value = kept;
+}
+
+$("memo-save").addEventListener("click", async () => {
+  const [target_kind, target] = $("memo-target").value.split("\t");
+  const text = $("memo-text").value;
+  if (!text.trim()) { say("write the memo first", true); return; }
+  try {
+    const made = await api("POST", "/api/memos", {target_kind, target, text});
+    $("memo-text").value = "";
+    say(`memo #${made.id} on ${target_kind} ${target}`);
+    codeMemos = await api("GET", "/api/memos?target_kind=code");
+    await reload();
+  } catch (error) { say(error.message, true); }
+});
 
 function renderCodings() {
   const list = $("codings");
@@ -285,7 +448,9 @@ async function reload() {
 (async () => {
   try {
     codebook = await api("GET", "/api/codebook");
+    codeMemos = await api("GET", "/api/memos?target_kind=code");
     $("show-others").checked = workspace.dataset.blind !== "true";
+    if (workspace.dataset.kind === "policy") review = await api("GET", `/api/documents/${docId}/instruments`);
     await reload();
   } catch (error) { say(error.message, true); }
 })();
