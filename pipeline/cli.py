@@ -845,11 +845,13 @@ def refi_export_codebook(project, output) -> None:
 
 @refi.command(name="export")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="FILE.qdpx")
-@CODER_OPTION
+@click.option("--coder", "--coders", "coders", multiple=True,
+              help="Only these coders (repeat, or separate by commas; 'auto' adds the machine coder's codings).")
 @project_options
 def refi_export(project, output, coders) -> None:
     """Write the project as a REFI-QDA archive (.qdpx): texts, codebook, codings, coders, attributes, memos."""
-    result = project.refi_export(output, coders=list(coders) or None)
+    chosen = [name.strip() for value in coders for name in value.split(",") if name.strip()]
+    result = project.refi_export(output, coders=chosen or None)
     for skipped in result["skipped"]:
         err.print(f"warning: not exported: {skipped}", markup=False, highlight=False)
     err.print(f"wrote {output}: {result['sources']} sources, {result['codings']} codings by {result['users']} "

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import importlib.metadata
 import io
+import json
 import re
 import tempfile
 from collections import defaultdict
@@ -26,7 +27,7 @@ from .errors import InputError, ProjectError
 from .export import atomic_write
 from .ingest import read_source
 from .project_coding import _check_code
-from .records import utc_now
+from .records import KINDS, LEVELS
 
 DOCUMENT_FIELDS = ("kind", "title", "doc_number", "issuer", "date", "level")  # exported as variables too
 
@@ -56,7 +57,7 @@ class RefiMethods:
         codebook = self.codebook()
         documents = [row for row in store.rows(self.db, "documents", with_text=True) if row["status"] != "missing"]
         for row in documents:
-            row["attributes"] = {**_loads(row["attributes"])}
+            row["attributes"] = json.loads(row["attributes"] or "{}")
             row["digest"] = _digest(row["text"])
         by_doc = {row["id"]: row for row in documents}
         machine = coders is not None and any(coding.is_machine(c) for c in coders)
@@ -165,6 +166,7 @@ class RefiMethods:
         mapping, new_codes = self._map_codes(package, codebook, problem, add_missing_codes)
         coder_of = lambda *guids: next(  # noqa: E731
             (as_coder_prefix + package.users[g] for g in guids if g in package.users and package.users[g]), None)
+        unnamed = as_coder_prefix + (package.origin or "refi")
         documents = {row["id"]: row for row in store.rows(self.db, "documents", with_text=True)
                      if row["status"] != "missing"}
         by_text = {row["text"]: row["id"] for row in documents.values()}
@@ -178,9 +180,8 @@ class RefiMethods:
             if "\r\n" in source["text"]:
                 summary["line_endings"][label] = convention
             canonical, positions = refi.canonical_map(view)
-            canonical = refi.nfc(canonical)
             ingested = self._read_as_ingested(canonical, label, problem)
-            doc_id = by_text.get(canonical) or by_text.get(ingested)
+            doc_id = by_text.get(refi.nfc(canonical)) or by_text.get(ingested)
             plan = {"source": source, "label": label, "canonical": canonical, "doc_id": doc_id,
                     "text": documents[doc_id]["text"] if doc_id else ingested, "spans": [], "positions": positions}
             if plan["text"] is None:
@@ -194,6 +195,10 @@ class RefiMethods:
                 if start is None or end is None or not 0 <= start < end <= len(view):
                     problem(f"{where}: positions {start}–{end} are not inside the text (0–{len(view)})")
                     continue
+                if refi.quotes(view, chosen) is False:
+                    problem(f"{where}: positions {start}–{end} point at {view[start:end][:30]!r}, but the selection "
+                            f"quotes {chosen['name'][:30]!r}")
+                    continue
                 span = _carry(canonical, plan["text"], positions[start], positions[end])
                 if span is None:
                     problem(f"{where}: the quoted text {view[start:end][:40]!r} is not in the document's text")
@@ -203,8 +208,8 @@ class RefiMethods:
                 if code is None:
                     continue  # reported once per code by _map_codes
                 if coder is None:
-                    problem(f"{where}: coding {made['guid']} names no known user")
-                    continue
+                    coder = unnamed
+                    summary["unnamed"] = summary.get("unnamed", 0) + 1
                 if not coder.strip() or coding.is_machine(coder):
                     problem(f"{where}: user {coder!r} cannot be a coder here (reserved or empty); "
                             f"use --as-coder-prefix")
@@ -213,6 +218,8 @@ class RefiMethods:
                 plan["spans"].append({"start": span[0], "end": span[1], "code": code, "coder": coder, "memo": memo,
                                       "notes": chosen["notes"], "guid": chosen["guid"]})
             plans.append(plan)
+        if summary.pop("unnamed", 0):
+            problem(f"some codings name no user of the file; recorded as coder {unnamed!r}", "warning")
         if any(p["severity"] == "error" for p in summary["problems"]):
             return summary
         # every check passed: now write, codes first, then new documents, then codings and memos at once
@@ -310,9 +317,7 @@ class RefiMethods:
             (folder / name).write_text(plan["canonical"], encoding="utf-8")
             files[source["guid"]] = name
             written.append(folder / name)
-            attributes = {package.variables.get(g, ""): value for g, value in source["values"]
-                          if package.variables.get(g) and package.variables[g] != "file"}
-            rows.append({"file": name, **attributes})
+            rows.append({"file": name, **_attributes(source, package)})
         columns = ["file", *sorted({k for row in rows for k in row} - {"file"})]
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
@@ -419,10 +424,19 @@ def _cases(documents: list[dict], values) -> list[dict]:
     return cases
 
 
-def _loads(text: str) -> dict:
-    import json
-
-    return json.loads(text or "{}")
+def _attributes(source: dict, package: refi.Package) -> dict[str, str]:
+    """A new source's metadata-sheet row: the values of its cases (NVivo keeps participants'
+    attributes there; a single case names the participant), then its own; values our sheet would
+    refuse (a kind, level or date of another form) are left out."""
+    cases = [case for case in package.cases if source["guid"] in case["sources"]]
+    given = {"participant": cases[0]["name"]} if len(cases) == 1 and cases[0]["name"] else {}
+    for guid, value in [pair for case in cases for pair in case["values"]] + source["values"]:
+        name = package.variables.get(guid)
+        if name and name != "file" and value:
+            given[name] = value
+    checks = {"kind": lambda v: v in KINDS, "level": lambda v: v in LEVELS,
+              "date": lambda v: re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) is not None}
+    return {k: v for k, v in given.items() if checks.get(k, bool)(v)}
 
 
 def _safe_name(name: str) -> str:

@@ -209,6 +209,7 @@ class Package:
     notes: dict[str, dict]  # guid → {text, user, name}
     project_notes: list[str]
     variables: dict[str, str]  # guid → name
+    cases: list[dict] = field(default_factory=list)  # name, values [(variable guid, text)], sources [guid]
     creating_user: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -265,6 +266,9 @@ def read_qdpx(path: Path) -> Package:
             _read_codes(codes, None, [], package.codes)
         for variable in _descendants(root, "Variable"):
             package.variables[_key(variable.get("guid"))] = variable.get("name", "")
+        for case in _descendants(root, "Case"):
+            package.cases.append({"name": case.get("name") or "", "values": _values(case),
+                                  "sources": [_key(ref.get("targetGUID")) for ref in _children(case, "SourceRef")]})
         notes = _child(root, "Notes")
         for note in _children(notes, "Note") if notes is not None else []:
             content = _child(note, "PlainTextContent")
@@ -276,11 +280,19 @@ def read_qdpx(path: Path) -> Package:
         for source in sources if sources is not None else []:
             if not isinstance(source.tag, str):
                 continue
-            if _local(source) != "TextSource":
-                package.warnings.append(f"{_local(source)} {source.get('name') or source.get('guid')}: "
-                                        f"only text sources are imported")
+            label = source.get("name") or source.get("guid")
+            text = source if _local(source) == "TextSource" else _child(source, "Representation")
+            if text is None:  # pictures, audio, video, and PDFs without their text
+                package.warnings.append(f"{_local(source)} {label}: only text (and the text of PDFs) is imported")
                 continue
-            package.sources.append(_read_source(archive, entries, root, source, path, package.warnings))
+            if _children(source, "PDFSelection"):
+                package.warnings.append(f"PDFSource {label}: its codings of page regions are not imported, "
+                                        f"only those of its text")
+            read = _read_source(archive, entries, root, text, path, package.warnings)
+            if text is not source:  # cases and variables point at the PDF, not its representation
+                read |= {"guid": _key(source.get("guid")), "name": source.get("name") or read["name"],
+                         "values": _values(source) or read["values"]}
+            package.sources.append(read)
     return package
 
 
@@ -342,18 +354,22 @@ def _read_source(archive, entries, root, source, qdpx: Path, warnings: list[str]
             "start": _integer(selection.get("startPosition")), "end": _integer(selection.get("endPosition")),
             "user": _key(selection.get("creatingUser")), "notes": _note_refs(selection),
             "codings": [_coding(c) for c in _children(selection, "Coding")]})
+    return {"guid": _key(source.get("guid")), "name": source.get("name") or PurePosixPath(
+        (source.get("plainTextPath") or "source").partition("://")[2] or source.get("plainTextPath") or "source").stem,
+            "text": text.lstrip("\ufeff") if text is not None else None, "selections": selections,
+            "codings": [_coding(c) for c in _children(source, "Coding")], "notes": _note_refs(source),
+            "values": _values(source), "user": _key(source.get("creatingUser"))}
+
+
+def _values(element) -> list[tuple[str, str]]:
     values = []
-    for value in _children(source, "VariableValue"):
+    for value in _children(element, "VariableValue"):
         ref = _child(value, "VariableRef")
         given = next((child.text for child in value if isinstance(child.tag, str) and _local(child) != "VariableRef"),
                      None)
         if ref is not None and given is not None:
             values.append((_key(ref.get("targetGUID")), given.strip()))
-    return {"guid": _key(source.get("guid")), "name": source.get("name") or PurePosixPath(
-        (source.get("plainTextPath") or "source").partition("://")[2] or source.get("plainTextPath") or "source").stem,
-            "text": text.lstrip("\ufeff") if text is not None else None, "selections": selections,
-            "codings": [_coding(c) for c in _children(source, "Coding")], "notes": _note_refs(source),
-            "values": values, "user": _key(source.get("creatingUser"))}
+    return values
 
 
 def _coding(element) -> dict:
@@ -382,11 +398,7 @@ def source_view(text: str, selections: list[dict], origin: str) -> tuple[str, st
         return text, "raw"
     views = {"raw": text, "lf": text.replace("\r\n", "\n")}
 
-    def fits(view: str) -> int:
-        return sum(1 for s in selections if s["start"] is not None and s["end"] is not None and len(s["name"]) >= 4
-                   and s["end"] <= len(view) and view[s["start"]:s["end"]].startswith(s["name"]))
-
-    scores = {convention: fits(view) for convention, view in views.items()}
+    scores = {convention: sum(1 for s in selections if quotes(view, s)) for convention, view in views.items()}
     if scores["raw"] != scores["lf"]:
         chosen = max(scores, key=scores.get)
     elif any((s["end"] or 0) > len(views["lf"]) for s in selections):
@@ -394,6 +406,15 @@ def source_view(text: str, selections: list[dict], origin: str) -> tuple[str, st
     else:
         chosen = "lf" if "atlas" in origin.lower() else "raw"
     return views[chosen], chosen
+
+
+def quotes(view: str, selection: dict) -> bool | None:
+    """Whether a selection's positions point at the text its name quotes; None when its name is
+    no quote of this text (qc writes ``line:6``, others nothing)."""
+    name, start, end = selection["name"], selection["start"], selection["end"]
+    if len(name) < 4 or name not in view or start is None or end is None:
+        return None
+    return view[start:end].startswith(name) or name.startswith(view[start:end]) and end - start >= 4
 
 
 def canonical_map(text: str) -> tuple[str, list[int]]:

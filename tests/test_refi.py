@@ -225,28 +225,53 @@ def test_round_trip_through_a_fresh_project_keeps_every_span(project, tmp_path):
 # --- archives as other tools write them ---------------------------------------------------------
 
 def make_qdpx(path: Path, files: dict[str, bytes], sources: list[dict], *, origin: str, codes=(("补贴", "c1"),),
-              users=(("NVivo User", "u1"),), folder="sources", extra: dict[str, bytes] | None = None) -> Path:
+              users=(("NVivo User", "u1"),), folder="sources", extra: dict[str, bytes] | None = None,
+              cases: tuple[dict, ...] = ()) -> Path:
     """A .qdpx the way another tool writes it: ``sources`` hold path/name/selections (start, end,
-    name, code key, user key); GUIDs made here in upper case within braces, as NVivo writes them."""
+    name, code key, user key or None) and ``pdf`` for a PDFSource with its text as Representation;
+    ``cases`` hold name, values {variable: text} and source numbers; GUIDs made here in upper case
+    within braces, as NVivo writes them."""
+    variables = sorted({name for case in cases for name in case["values"]})
     ids = {key: "{" + str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{path.name}:{key}")).upper() + "}"
-           for key in [k for _, k in codes] + [k for _, k in users] + [f"s{i}" for i in range(99)]}
+           for key in [k for _, k in codes] + [k for _, k in users] + [f"s{i}" for i in range(99)] +
+           [f"v:{name}" for name in variables] + [f"case:{case['name']}" for case in cases]}
     root = etree.Element(P + "Project", nsmap={None: PROJECT_NS}, name="vendor project", origin=origin)
-    holder = etree.SubElement(root, P + "Users")
-    for name, key in users:
-        etree.SubElement(holder, P + "User", guid=ids[key], name=name)
+    if users:
+        holder = etree.SubElement(root, P + "Users")
+        for name, key in users:
+            etree.SubElement(holder, P + "User", guid=ids[key], name=name)
     book = etree.SubElement(etree.SubElement(root, P + "CodeBook"), P + "Codes")
     for name, key in codes:
         etree.SubElement(book, P + "Code", guid=ids[key], name=name, isCodable="true")
+    if variables:
+        holder = etree.SubElement(root, P + "Variables")
+        for name in variables:
+            etree.SubElement(holder, P + "Variable", guid=ids[f"v:{name}"], name=name, typeOfVariable="Text")
+        holder = etree.SubElement(root, P + "Cases")
+        for case in cases:
+            element = etree.SubElement(holder, P + "Case", guid=ids[f"case:{case['name']}"], name=case["name"])
+            for name, value in case["values"].items():
+                given = etree.SubElement(element, P + "VariableValue")
+                etree.SubElement(given, P + "VariableRef", targetGUID=ids[f"v:{name}"])
+                etree.SubElement(given, P + "TextValue").text = value
+            for number in case["sources"]:
+                etree.SubElement(element, P + "SourceRef", targetGUID=ids[f"s{number}"])
     holder = etree.SubElement(root, P + "Sources")
-    count = 0
     for number, source in enumerate(sources):
-        element = etree.SubElement(holder, P + "TextSource", guid=ids[f"s{number}"], name=source["name"],
-                                   **{k: v for k, v in source.items() if k in ("plainTextPath", "richTextPath")})
+        paths = {k: v for k, v in source.items() if k in ("plainTextPath", "richTextPath")}
+        if source.get("pdf"):
+            pdf = etree.SubElement(holder, P + "PDFSource", guid=ids[f"s{number}"], name=source["name"],
+                                   path="internal://original.pdf")
+            etree.SubElement(pdf, P + "PDFSelection", guid=str(uuid.uuid4()), page="1", firstX="0", firstY="0",
+                             secondX="10", secondY="10")
+            element = etree.SubElement(pdf, P + "Representation", guid=str(uuid.uuid4()), **paths)
+        else:
+            element = etree.SubElement(holder, P + "TextSource", guid=ids[f"s{number}"], name=source["name"], **paths)
         for start, end, name, code, user in source["selections"]:
-            count += 1
             chosen = etree.SubElement(element, P + "PlainTextSelection", guid=str(uuid.uuid4()), name=name,
                                       startPosition=str(start), endPosition=str(end))
-            made = etree.SubElement(chosen, P + "Coding", guid=str(uuid.uuid4()), creatingUser=ids[user])
+            made = etree.SubElement(chosen, P + "Coding", guid=str(uuid.uuid4()),
+                                    **({"creatingUser": ids[user]} if user else {}))
             etree.SubElement(made, P + "CodeRef", targetGUID=ids[code])
     xml = etree.tostring(root, xml_declaration=True, encoding="utf-8")
     validate_quietly(xml)
@@ -354,6 +379,48 @@ def test_unmapped_codes_are_refused_then_added(project, tmp_path):
     coded = {(c["text"], c["code"]) for c in project.codings(coders=["NVivo User"])}
     assert coded == {("师资不足", new.id), ("最大的问题", "subsidy")}
     assert project.document("c02_访谈.txt")["kind"] in ("transcript", "policy")
+
+
+def test_positions_that_miss_their_quote_are_refused(project, tmp_path):
+    """A selection that quotes its text (QualCoder, NVivo) is checked against where it points."""
+    archive = make_qdpx(tmp_path / "off.qdpx", {"e.txt": E01.encode()},
+                        [{"name": "e", "plainTextPath": "internal://e.txt",
+                          "selections": [(at(E01, "补贴拨付比较慢")[0] + 1, at(E01, "补贴拨付比较慢")[1] + 1, "补贴拨付比较慢",
+                                          "c1", "u1")]}], origin="QualCoder 3.5")
+    summary = project.refi_import(archive)
+    assert not summary["imported"]
+    assert "point at '贴拨付比较慢。', but the selection quotes '补贴拨付比较慢'" in summary["problems"][0]["message"]
+
+
+def test_pdf_text_cases_and_unnamed_coders(project, tmp_path):
+    """NVivo: a PDF's text as its Representation, participants' attributes on cases, codings
+    without a user (recorded under the tool's name, with a warning)."""
+    text = "关于深化产教融合的若干意见\n一、总体要求\n企业参与办学，给予补贴。\n"
+    archive = make_qdpx(tmp_path / "nvivo.qdpx", {"p.txt": crlf(text).encode()},
+                        [{"name": "国办发〔2017〕95号", "pdf": True, "plainTextPath": "internal://p.txt",
+                          "selections": [(*at(crlf(text), "给予补贴"), "给予补贴", "c1", None)]}],
+                        origin="NVivo 14", users=(), cases=({"name": "State Council", "sources": [0],
+                                                            "values": {"issuer": "国务院办公厅", "level": "national",
+                                                                       "date": "20 Dec 2017"}},))
+    summary = project.refi_import(archive, as_coder_prefix="nv:")
+    assert summary["imported"], summary["problems"]
+    messages = " | ".join(p["message"] for p in summary["problems"])
+    assert "page regions are not imported" in messages and "recorded as coder 'nv:NVivo 14'" in messages
+    (made,) = project.codings(coders=["nv:NVivo 14"])
+    assert made["text"] == "给予补贴"
+    added = project.document(made["document"])
+    assert added["path"].startswith("corpus/refi/nvivo/") and added["issuer"] == "国务院办公厅"
+    assert added["level"] == "national" and json.loads(added["attributes"])["participant"] == "State Council"
+    assert added["date"] != "20 Dec 2017"  # not a date our metadata sheet takes: left out, not an error
+
+
+def test_schema_check_is_real(project, tmp_path):
+    """The validation the other tests rely on refuses a file in the wrong order."""
+    project.refi_export(tmp_path / "a.qdpx")
+    root = qde(tmp_path / "a.qdpx")
+    root.append(root.find(P + "Users"))  # Users must come first
+    with pytest.raises(Exception, match="Users"):
+        validate(etree.tostring(root))
 
 
 def test_broken_archives_are_named(project, tmp_path):
