@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
+from tests.conftest import coding_project
 from pipeline import init_project, open_project
+from pipeline.errors import ConfigError
 from pipeline.cli import cli
 from pipeline.refi import CODEBOOK_NS, GUID, PROJECT_NS, parse_description
 
@@ -59,18 +61,7 @@ METADATA = "file,participant,group,kind\ne01.txt,E01,enterprise,transcript\ng01.
 
 
 def make_project(root: Path, transcripts=TRANSCRIPTS, metadata=METADATA):
-    init_project(root, "refi test")
-    for name, text in transcripts.items():
-        (root / "corpus" / name).write_text(text, encoding="utf-8")
-    if metadata:
-        (root / "corpus" / "metadata.csv").write_text(metadata, encoding="utf-8")
-    (root / "codebooks" / "study.yaml").write_text(CODEBOOK, encoding="utf-8")
-    config = root / "policoder.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('codebook = "iei_interviews"',
-                                                                 'codebook = "codebooks/study.yaml"'), encoding="utf-8")
-    project = open_project(root)
-    project.ingest()
-    return project
+    return coding_project(init_project(root, "refi test"), transcripts, metadata, CODEBOOK)
 
 
 def span(project, doc: str, quote: str) -> tuple[int, int]:
@@ -373,6 +364,7 @@ def test_unmapped_codes_are_refused_then_added(project, tmp_path):
     summary = project.refi_import(archive, add_missing_codes=True)
     assert summary["imported"], summary["problems"]
     assert summary["codes_added"] == ["refi_" + summary["codes_added"][0][5:]] and summary["sources_added"] == 1
+    assert (project.root / "codebooks" / "study.yaml").read_text(encoding="utf-8").startswith(CODEBOOK)
     book = project.codebook()
     (new,) = [c for c in book.codes if c.name == "师资 Teachers"]
     assert "Imported from QualCoder 3.5" in new.definition and book.by_id["subsidy"].include == "具体的资金、补助。"
@@ -421,6 +413,24 @@ def test_schema_check_is_real(project, tmp_path):
     root.append(root.find(P + "Users"))  # Users must come first
     with pytest.raises(Exception, match="Users"):
         validate(etree.tostring(root))
+
+
+def test_shipped_codebooks_take_no_new_codes(project, tmp_path):
+    config = project.root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('"codebooks/study.yaml"', '"iei_interviews"'),
+                      encoding="utf-8")
+    shipped = open_project(project.root)
+    try:
+        archive = make_qdpx(tmp_path / "x.qdpx", {"e.txt": E01.encode()},
+                            [{"name": "e", "plainTextPath": "internal://e.txt",
+                              "selections": [(*at(E01, "产业学院"), "", "c1", "u1")]}], origin="MAXQDA 2022",
+                            codes=(("Something new", "c1"),))
+        before = shipped.rows("coding_history")
+        with pytest.raises(ConfigError, match="copy it into the project's codebooks/ folder"):
+            shipped.refi_import(archive, add_missing_codes=True)
+        assert shipped.rows("coding_history") == before
+    finally:
+        shipped.close()
 
 
 def test_broken_archives_are_named(project, tmp_path):
