@@ -65,12 +65,12 @@ class RefiMethods:
         skipped = [c for c in codings if c["start"] is None or c["code"] not in codebook.by_id]
         codings = [c for c in codings if c not in skipped]
         user = lambda name: refi.guid("coder", name)  # noqa: E731
-        notes: list[dict] = []
+        notes: dict[str, dict] = {}
 
         def note(key: tuple, name: str, memo: dict) -> str:
-            made = refi.guid("memo", *key, memo["coder"], memo["text"])
-            notes.append({"guid": made, "name": name, "user": user(memo["coder"]), "created": memo["created_at"],
-                          "text": memo["text"], "coder": memo["coder"]})
+            made = refi.guid("memo", *key, memo["coder"], memo["text"])  # the same memo twice is one note
+            notes.setdefault(made, {"guid": made, "name": name, "user": user(memo["coder"]),
+                                    "created": memo["created_at"], "text": memo["text"], "coder": memo["coder"]})
             return made
 
         selections: dict[tuple, dict] = {}
@@ -83,18 +83,19 @@ class RefiMethods:
                                    "notes": []}
             return selections[key]
 
-        coding_guids = {}
+        entries, by_coding_id = {}, {}  # coding GUID → its Coding; our coding id → the same
         for row in sorted(codings, key=lambda c: (c["doc_id"], c["start"], c["end"], c["code"], c["coder"])):
             doc = by_doc[row["doc_id"]]
             made = refi.guid("coding", doc["digest"], row["start"], row["end"], row["code"], row["coder"])
+            if made not in entries:  # the same code on the same span by the same coder is one coding
+                memo_notes = [note(("coding-memo", made), f"memo on coding {row['code']}",
+                                   {"coder": row["coder"], "text": row["memo"], "created_at": row["created_at"]})] \
+                    if row["memo"] and row["kind"] == coding.HUMAN else []
+                entries[made] = {"guid": made, "code": refi.code_guid(codebook.id, row["code"]),
+                                 "user": user(row["coder"]), "created": row["created_at"], "notes": memo_notes}
+                selection(doc, row["start"], row["end"])["codings"].append(entries[made])
             if row["id"] is not None:
-                coding_guids[str(row["id"])] = made
-            memo_notes = [note(("coding-memo", made), f"memo on coding {row['code']}",
-                               {"coder": row["coder"], "text": row["memo"], "created_at": row["created_at"]})] \
-                if row["memo"] and row["kind"] == coding.HUMAN else []
-            selection(doc, row["start"], row["end"])["codings"].append({
-                "guid": made, "code": refi.code_guid(codebook.id, row["code"]), "user": user(row["coder"]),
-                "created": row["created_at"], "notes": memo_notes, "coding": made})
+                by_coding_id[str(row["id"])] = entries[made]
         units = {unit["unit_id"]: unit for unit in store.coding_units(self.db)}
         source_notes, code_notes, project_notes = defaultdict(list), defaultdict(list), []
         for memo in self.memos():
@@ -104,12 +105,9 @@ class RefiMethods:
                 source_notes[doc["id"]].append(note(("document", doc["digest"]), f"memo on {doc['path']}", memo))
             elif kind == "code" and target in codebook.by_id:
                 code_notes[target].append(note(("code", target), f"memo on code {target}", memo))
-            elif kind == "coding" and target in coding_guids:
-                made = coding_guids[target]
-                for chosen in selections.values():
-                    for entry in chosen["codings"]:
-                        if entry["coding"] == made:
-                            entry["notes"].append(note(("coding", made), f"memo on coding {target}", memo))
+            elif kind == "coding" and target in by_coding_id:
+                entry = by_coding_id[target]
+                entry["notes"].append(note(("coding", entry["guid"]), f"memo on coding {target}", memo))
             elif kind == "unit" and target in units and units[target]["doc_id"] in by_doc:
                 unit = units[target]
                 doc = by_doc[unit["doc_id"]]
@@ -135,11 +133,11 @@ class RefiMethods:
                             "selections": sorted((s for k, s in selections.items() if k[0] == row["id"]),
                                                  key=lambda s: (s["start"], s["end"]))})
         cases = _cases(documents, values)
-        coders_seen = sorted({c["coder"] for c in codings} | {n["coder"] for n in notes})
+        coders_seen = sorted({c["coder"] for c in codings} | {n["coder"] for n in notes.values()})
         users = [{"guid": user(name), "name": name} for name in coders_seen]
         xml = refi.project_xml(name=self.config.project.name, origin=_origin(), users=users, codebook=codebook,
                                code_notes=code_notes, variables=variables, cases=cases, sources=sources,
-                               notes=sorted(notes, key=lambda n: n["guid"]), project_notes=project_notes)
+                               notes=sorted(notes.values(), key=lambda n: n["guid"]), project_notes=project_notes)
         atomic_write(Path(out), lambda p: refi.write_qdpx(p, xml, files))
         return {"file": str(out), "sources": len(sources), "codes": len(codebook.codes), "codings": len(codings),
                 "users": len(users), "notes": len(notes), "cases": len(cases), "variables": len(variables),
@@ -170,7 +168,7 @@ class RefiMethods:
         documents = {row["id"]: row for row in store.rows(self.db, "documents", with_text=True)
                      if row["status"] != "missing"}
         by_text = {row["text"]: row["id"] for row in documents.values()}
-        plans = []
+        plans, unnamed_codings = [], 0
         for source in package.sources:
             label = source["name"] or source["guid"]
             if source["text"] is None:
@@ -180,8 +178,13 @@ class RefiMethods:
             if "\r\n" in source["text"]:
                 summary["line_endings"][label] = convention
             canonical, positions = refi.canonical_map(view)
-            ingested = self._read_as_ingested(canonical, label, problem)
-            doc_id = by_text.get(refi.nfc(canonical)) or by_text.get(ingested)
+            if not canonical.strip():
+                problem(f"source {label}: empty; not imported", "error" if source["codings"] or any(
+                    s["codings"] for s in source["selections"]) else "warning")
+                continue
+            doc_id = by_text.get(refi.nfc(canonical))
+            ingested = None if doc_id else self._read_as_ingested(canonical, label, problem)
+            doc_id = doc_id or by_text.get(ingested)
             plan = {"source": source, "label": label, "canonical": canonical, "doc_id": doc_id,
                     "text": documents[doc_id]["text"] if doc_id else ingested, "spans": [], "positions": positions}
             if plan["text"] is None:
@@ -209,17 +212,20 @@ class RefiMethods:
                     continue  # reported once per code by _map_codes
                 if coder is None:
                     coder = unnamed
-                    summary["unnamed"] = summary.get("unnamed", 0) + 1
+                    unnamed_codings += 1
                 if not coder.strip() or coding.is_machine(coder):
                     problem(f"{where}: user {coder!r} cannot be a coder here (reserved or empty); "
                             f"use --as-coder-prefix")
                     continue
                 memo = "\n\n".join(package.notes[n]["text"] for n in made["notes"] if n in package.notes) or None
                 plan["spans"].append({"start": span[0], "end": span[1], "code": code, "coder": coder, "memo": memo,
-                                      "notes": chosen["notes"], "guid": chosen["guid"]})
+                                      "selection": chosen["guid"]})
             plans.append(plan)
-        if summary.pop("unnamed", 0):
-            problem(f"some codings name no user of the file; recorded as coder {unnamed!r}", "warning")
+        for note in package.notes.values():
+            if coding.is_machine(coder_of(note["user"], package.creating_user) or unnamed):
+                problem(f"note {note['name']!r}: its user cannot be a coder here (reserved); use --as-coder-prefix")
+        if unnamed_codings:
+            problem(f"{unnamed_codings} codings name no user of the file; recorded as coder {unnamed!r}", "warning")
         if any(p["severity"] == "error" for p in summary["problems"]):
             return summary
         # every check passed: now write, codes first, then new documents, then codings and memos at once
@@ -230,7 +236,8 @@ class RefiMethods:
         for plan in plans:
             if plan["doc_id"] is None:
                 plan["doc_id"] = added[plan["source"]["guid"]]
-        written = self._write_imported(path, plans, package, codebook, mapping, coder_of)
+        written = self._write_imported(path, plans, package, codebook, mapping,
+                                       lambda *guids: coder_of(*guids) or unnamed)
         summary.update(imported=True, sources=len(plans), sources_added=len(added),
                        sources_matched=len(plans) - len(added), codes=len(set(mapping.values())), **written)
         return summary
@@ -272,8 +279,9 @@ class RefiMethods:
             else:
                 problem(f"code {' / '.join(row['path'])!r} is not in codebook {codebook.id} (no codings use it)",
                         "warning")
-        for ref in sorted(c for c in used if c not in {row["guid"] for row in package.codes}):
-            problem(f"a coding refers to code {ref}, which the file's codebook does not hold")
+        for ref in sorted(str(c) for c in used if c not in {row["guid"] for row in package.codes}):
+            problem(f"a coding refers to code {ref}, which the file's codebook does not hold" if ref != "None"
+                    else "a coding has no CodeRef")
         for new in new_codes:
             row = new["row"]
             parent = mapping.get(row["parent"]) if row["parent"] else None
@@ -333,14 +341,15 @@ class RefiMethods:
 
     def _write_imported(self, path: Path, plans: list[dict], package: refi.Package, codebook, mapping: dict,
                         coder_of) -> dict:
-        """Append the codings and memos no earlier import or coder has already put there, in one transaction."""
+        """Append the codings and memos no earlier import or coder has already put there, in one
+        transaction; ``coder_of(user GUIDs…)`` names a note's coder."""
         source = f"refi:{path.name}"
         standing = {(c["doc_id"], c["start"], c["end"], c["code"], c["coder"]) for c in self.codings(machine=False)}
         content = {row["id"]: row["content_hash"] for row in store.rows(self.db, "documents")}
         before = {(r["doc_id"], r["start"], r["end"], r["code"], r["coder"]) for r in store.coding_rows(self.db)
                   if (r["source"] or "").startswith("refi:") and r["content_hash"] == content.get(r["doc_id"])}
         units = coding.UnitIndex(store.coding_units(self.db))
-        rows, present, memos = [], 0, []
+        rows, present, memos, noted = [], 0, [], []
         for plan in plans:
             doc_id = plan["doc_id"]
             for span in plan["spans"]:
@@ -353,24 +362,26 @@ class RefiMethods:
                 rows.append({"doc_id": doc_id, "start": span["start"], "end": span["end"], "code": span["code"],
                              "coder": span["coder"], "memo": span["memo"], "codebook": codebook.id,
                              "codebook_version": codebook.version, "unit_id": unit["unit_id"] if unit else None,
-                             "source": source, "notes": span["notes"]})
-            for note in plan["source"]["notes"]:
-                memos.append(("document", str(doc_id), note))
-            for selection in plan["source"]["selections"]:
-                if selection["notes"] and not selection["codings"]:
-                    span = _span_of(plan, selection)
-                    unit = units.holding(doc_id, *span) if span else None
-                    if unit and (unit["start"], unit["end"]) == span:
-                        memos += [("unit", unit["unit_id"], note) for note in selection["notes"]]
-                    else:
-                        memos += [("document", str(doc_id), note) for note in selection["notes"]]
-        for row in package.codes:
-            memos += [("code", row["guid"], note) for note in row["notes"]]
+                             "source": source, "selection": span["selection"]})
+            memos += [("document", str(doc_id), note) for note in plan["source"]["notes"]]
+            noted += [(plan, selection) for selection in plan["source"]["selections"] if selection["notes"]]
+        memos += [("code", row["guid"], note) for row in package.codes for note in row["notes"]]
         memos += [("project", "", note) for note in package.project_notes]
         with store.transaction(self.db):
-            ids = self._append([{k: v for k, v in row.items() if k != "notes"} for row in rows])
-            for row, coding_id in zip(rows, ids):  # a note on a coded selection is a memo on its codings
-                memos += [("coding", str(coding_id), note) for note in row["notes"]]
+            ids = self._append([{k: v for k, v in row.items() if k != "selection"} for row in rows])
+            coded = defaultdict(list)
+            for row, coding_id in zip(rows, ids):
+                coded[row["selection"]].append(str(coding_id))
+            # a note on a selection: on the unit when the selection is one, else on its codings, else the document
+            for plan, selection in noted:
+                span = _span_of(plan, selection)
+                unit = units.holding(plan["doc_id"], *span) if span else None
+                if unit and (unit["start"], unit["end"]) == span:
+                    memos += [("unit", unit["unit_id"], note) for note in selection["notes"]]
+                elif coded[selection["guid"]]:
+                    memos += [("coding", i, note) for i in coded[selection["guid"]] for note in selection["notes"]]
+                else:
+                    memos += [("document", str(plan["doc_id"]), note) for note in selection["notes"]]
             written = 0
             for kind, target, note in memos:
                 if note not in package.notes or not package.notes[note]["text"]:
@@ -380,7 +391,7 @@ class RefiMethods:
                     if target is None:
                         continue
                 entry = package.notes[note]
-                coder = coder_of(entry["user"], package.creating_user) or "refi"
+                coder = coder_of(entry["user"], package.creating_user)
                 if any(m["text"] == entry["text"] for m in self.memos(target_kind=kind, target=target)):
                     continue
                 self.write_memo(kind, target, entry["text"], coder)

@@ -32,7 +32,6 @@ PROJECT_NS = "urn:QDA-XML:project:1.0"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
 # fixed for ever: every GUID we write derives from it
 GUID_NAMESPACE = uuid.UUID("6f0e3c52-6a43-5b0e-9d1e-2c7a1f0b9e41")
-GUID = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?\Z")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 NAME_LENGTH = 100  # a selection's name: the start of its quote, as QualCoder and NVivo show it
 # labelled sections of a code's Description (REFI has one Description per code)
@@ -40,7 +39,6 @@ LABELS = (("name_en", "English name"), ("definition", "Definition"), ("include",
           ("exclude", "Exclude"), ("examples", "Example"), ("atypical_examples", "Atypical example"),
           ("stance", "Stance"), ("id", "policoder id"))
 _LABEL = re.compile(r"^(" + "|".join(re.escape(label) for _, label in LABELS) + r"): ?(.*)$")
-CONVENTIONS = ("raw", "lf")
 
 
 def guid(*key) -> str:

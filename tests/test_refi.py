@@ -3,7 +3,7 @@ against the published Project.xsd when ../shared is present), round trips into a
 and archives made here the way NVivo, ATLAS.ti, MAXQDA, QualCoder and qc write them."""
 import hashlib
 import json
-import shutil
+import re
 import uuid
 import zipfile
 from pathlib import Path
@@ -16,12 +16,13 @@ from tests.conftest import coding_project
 from pipeline import init_project, open_project
 from pipeline.errors import ConfigError
 from pipeline.cli import cli
-from pipeline.refi import CODEBOOK_NS, GUID, PROJECT_NS, parse_description
+from pipeline.refi import CODEBOOK_NS, PROJECT_NS, parse_description
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "refi-qda"
 XSD = SHARED / "Project.xsd"
 QC_DEMO = SHARED / "qc_demo.qdpx"
 P = f"{{{PROJECT_NS}}}"
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")  # the XSD's GUIDType
 
 CODEBOOK = """\
 id: study
