@@ -232,14 +232,14 @@ class RefiMethods:
         if new_codes:
             codebook = add_codes(codebook, new_codes, root=self.root)
             summary["codes_added"] = [code["id"] for code in new_codes]
-        added = self._add_sources(path, [p for p in plans if p["doc_id"] is None], package)
-        for plan in plans:
-            if plan["doc_id"] is None:
-                plan["doc_id"] = added[plan["source"]["guid"]]
+        new = [p for p in plans if p["doc_id"] is None]
+        added = self._add_sources(path, list({p["canonical"]: p for p in reversed(new)}.values())[::-1], package)
+        for plan in new:  # two sources with one text are one document
+            plan["doc_id"] = added[plan["canonical"]]
         written = self._write_imported(path, plans, package, codebook, mapping,
                                        lambda *guids: coder_of(*guids) or unnamed)
         summary.update(imported=True, sources=len(plans), sources_added=len(added),
-                       sources_matched=len(plans) - len(added), codes=len(set(mapping.values())), **written)
+                       sources_matched=len(plans) - len(new), codes=len(set(mapping.values())), **written)
         return summary
 
     def _map_codes(self, package: refi.Package, codebook, problem, add_missing: bool) -> tuple[dict, list[dict]]:
@@ -307,7 +307,8 @@ class RefiMethods:
                 return None
 
     def _add_sources(self, path: Path, plans: list[dict], package: refi.Package) -> dict[str, int]:
-        """Write new sources' texts and a metadata sheet of their attributes under the corpus, and ingest them."""
+        """Write new sources' texts and a metadata sheet of their attributes under the corpus, and
+        ingest them; returns canonical text → document number."""
         if not plans:
             return {}
         folder = self.corpus_paths()[0] / "refi" / _safe_name(path.stem)
@@ -323,7 +324,7 @@ class RefiMethods:
                 number += 1
                 name = f"{stem}-{number}.txt"
             (folder / name).write_text(plan["canonical"], encoding="utf-8")
-            files[source["guid"]] = name
+            files[plan["canonical"]] = name
             written.append(folder / name)
             rows.append({"file": name, **_attributes(source, package)})
         columns = ["file", *sorted({k for row in rows for k in row} - {"file"})]
@@ -333,11 +334,11 @@ class RefiMethods:
         writer.writerows(rows)
         sheet.write_text(text.getvalue(), encoding="utf-8")
         report = self.ingest(written)
-        found = {guid: store.find_document(self.db, self.display_path(folder / name)) for guid, name in files.items()}
+        found = {text: store.find_document(self.db, self.display_path(folder / name)) for text, name in files.items()}
         if report.skipped or None in found.values():
             raise ProjectError(f"{path}: new sources could not be ingested: "
                                + "; ".join(str(p) for p, _ in report.problems), code="refi-ingest")
-        return {guid: row["id"] for guid, row in found.items()}
+        return {text: row["id"] for text, row in found.items()}
 
     def _write_imported(self, path: Path, plans: list[dict], package: refi.Package, codebook, mapping: dict,
                         coder_of) -> dict:

@@ -56,7 +56,7 @@ codes:
 """
 TRANSCRIPTS = {
     "e01.txt": "问：企业如何参与？\n答：我们和学院共建了产业学院。\n问：补贴到位吗？\n答：补贴拨付比较慢。\n",
-    "g01.txt": "问：政府做了什么？\n答：给企业发放补贴。\n问：效果如何？\n答：拨付很慢的问题也有。\n",
+    "g01.txt": "问：政府做了什么👍？\n答：给企业发放补贴。\n问：效果如何？\n答：拨付很慢的问题也有。\n",
 }
 METADATA = "file,participant,group,kind\ne01.txt,E01,enterprise,transcript\ng01.txt,G01,government,transcript\n"
 
@@ -468,6 +468,41 @@ def test_real_export_of_another_tool(tmp_path):
         assert project.refi_import(QC_DEMO, as_coder_prefix="qc:")["codings"] == 0
     finally:
         project.close()
+
+
+def test_positions_carry_onto_canonical_text():
+    """canonical_map makes what pipeline.clean.normalize makes, and says where each character went."""
+    from pipeline.clean import normalize
+    from pipeline.refi import canonical_map, source_view
+
+    for raw in ["\ufeff问：你好  \r\n答：好的\u200b。\r\n", "a \tb\r\rc\u2028d  ", "👍补贴\n\n", ""]:
+        text, positions = canonical_map(raw)
+        assert text == normalize(raw) and len(positions) == len(raw) + 1
+        assert positions == sorted(positions) and positions[-1] == len(text)
+        for index, char in enumerate(raw):
+            if char not in "\ufeff\u200b\r \t\u2028":
+                assert text[positions[index]] == (char if char != "\n" else "\n")
+    crlf_text = "问：一\r\n答：二三四五\r\n"
+    lf_start = crlf_text.replace("\r\n", "\n").index("二三四五")
+    quoted = [{"start": lf_start, "end": lf_start + 4, "name": "二三四五"}]
+    assert source_view(crlf_text, quoted, "")[1] == "lf"  # the quote decides, whatever the tool
+    beyond = [{"start": len(crlf_text) - 2, "end": len(crlf_text), "name": ""}]
+    assert source_view(crlf_text, beyond, "ATLAS.ti 9")[1] == "raw"  # past the shorter text: only raw fits
+    assert source_view(crlf_text, [], "ATLAS.ti 9")[1] == "lf" and source_view(crlf_text, [], "NVivo")[1] == "raw"
+
+
+def test_two_sources_with_one_text_are_one_document(project, tmp_path):
+    text = "问：学校怎么看？\n答：师资不足是最大的问题。\n"
+    archive = make_qdpx(tmp_path / "twice.qdpx", {"a.txt": text.encode(), "b.txt": crlf(text).encode()},
+                        [{"name": "a", "plainTextPath": "internal://a.txt",
+                          "selections": [(*at(text, "师资不足"), "师资不足", "c1", "u1")]},
+                         {"name": "b", "plainTextPath": "internal://b.txt",
+                          "selections": [(*at(crlf(text), "最大的问题"), "最大的问题", "c1", "u1")]}],
+                        origin="MAXQDA 2022")
+    summary = project.refi_import(archive)
+    assert summary["imported"], summary["problems"]
+    assert (summary["sources"], summary["sources_added"], summary["codings"]) == (2, 1, 2)
+    assert {c["document"] for c in project.codings(coders=["NVivo User"])} == {"corpus/refi/twice/a.txt"}
 
 
 # --- the commands ------------------------------------------------------------------------------
