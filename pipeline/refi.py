@@ -333,6 +333,7 @@ def _read_path(archive, entries: dict[str, str], root, reference: str | None, qd
         if not file.is_file():
             warnings.append(f"{reference}: file not found")
             return None
+        warnings.append(f"{reference}: read from {file}, outside the archive")
         data = file.read_bytes()
     text, _ = decode(data, f"{qdpx}:{reference}")
     return text
@@ -342,7 +343,10 @@ def _read_source(archive, entries, root, source, qdpx: Path, warnings: list[str]
     content = _child(source, "PlainTextContent")
     text = content.text if content is not None and content.text is not None else _read_path(
         archive, entries, root, source.get("plainTextPath"), qdpx, warnings)
-    if text is None and source.get("richTextPath"):
+    rich = source.get("richTextPath") or ""
+    if text is None and rich.lower().endswith(".txt"):  # a plain file declared as rich text
+        text = _read_path(archive, entries, root, rich, qdpx, warnings)
+    if text is None and rich:
         warnings.append(f"source {source.get('name') or source.get('guid')}: only rich text "
                         f"({source.get('richTextPath')}); its codings count on plain text, not imported")
     selections = []

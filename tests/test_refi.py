@@ -212,13 +212,22 @@ def test_round_trip_through_a_fresh_project_keeps_every_span(project, tmp_path):
         fresh.close()
     back = project.refi_import(tmp_path / "out.qdpx")  # into the project it came from: all already there
     assert back["sources_matched"] == 2 and back["codings"] == 0 and back["codings_present"] == 4
+    fresh = open_project(tmp_path / "fresh")  # another coder works there; her codings come back, nothing else
+    try:
+        fresh.code("e01.txt", *span(fresh, "e01.txt", "补贴到位"), "subsidy", "carol")
+        fresh.refi_export(tmp_path / "carol.qdpx")
+    finally:
+        fresh.close()
+    merged = project.refi_import(tmp_path / "carol.qdpx")
+    assert (merged["codings"], merged["codings_present"], merged["coders"]) == (1, 4, ["carol"])
+    assert ("e01.txt", *span(project, "e01.txt", "补贴到位"), "补贴到位", "subsidy", "carol") in standing(project)
 
 
 # --- archives as other tools write them ---------------------------------------------------------
 
 def make_qdpx(path: Path, files: dict[str, bytes], sources: list[dict], *, origin: str, codes=(("补贴", "c1"),),
               users=(("NVivo User", "u1"),), folder="sources", extra: dict[str, bytes] | None = None,
-              cases: tuple[dict, ...] = ()) -> Path:
+              cases: tuple[dict, ...] = (), base: str | None = None) -> Path:
     """A .qdpx the way another tool writes it: ``sources`` hold path/name/selections (start, end,
     name, code key, user key or None) and ``pdf`` for a PDFSource with its text as Representation;
     ``cases`` hold name, values {variable: text} and source numbers; GUIDs made here in upper case
@@ -227,7 +236,8 @@ def make_qdpx(path: Path, files: dict[str, bytes], sources: list[dict], *, origi
     ids = {key: "{" + str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{path.name}:{key}")).upper() + "}"
            for key in [k for _, k in codes] + [k for _, k in users] + [f"s{i}" for i in range(99)] +
            [f"v:{name}" for name in variables] + [f"case:{case['name']}" for case in cases]}
-    root = etree.Element(P + "Project", nsmap={None: PROJECT_NS}, name="vendor project", origin=origin)
+    root = etree.Element(P + "Project", nsmap={None: PROJECT_NS}, name="vendor project", origin=origin,
+                         **({"basePath": base} if base else {}))
     if users:
         holder = etree.SubElement(root, P + "Users")
         for name, key in users:
@@ -337,6 +347,24 @@ def test_rich_text_only_sources_are_reported_not_guessed(project, tmp_path):
     summary = project.refi_import(archive)
     assert summary["imported"] and summary["codings"] == 0
     assert any("only rich text" in p["message"] for p in summary["problems"])
+
+
+@pytest.mark.parametrize("form", ["absolute", "relative", "rich-txt"])
+def test_sources_outside_the_archive_or_declared_as_rich_text(project, tmp_path, form):
+    outside = tmp_path / "external" / "e01.txt"
+    outside.parent.mkdir()
+    outside.write_text(crlf(E01), encoding="utf-8")
+    paths = {"absolute": {"plainTextPath": f"absolute://{outside}"},
+             "relative": {"plainTextPath": "relative://external/e01.txt"},
+             "rich-txt": {"richTextPath": "internal://e.txt"}}[form]
+    archive = make_qdpx(tmp_path / "ext.qdpx", {"e.txt": E01.encode()} if form == "rich-txt" else {},
+                        [{"name": "e", **paths, "selections": [(*at(crlf(E01), "产业学院"), "产业学院", "c1", "u1")]
+                          if form != "rich-txt" else [(*at(E01, "产业学院"), "产业学院", "c1", "u1")]}],
+                        origin="NVivo 14", base=str(tmp_path) if form == "relative" else None)
+    summary = project.refi_import(archive)
+    assert summary["imported"] and summary["codings"] == 1 and summary["sources_matched"] == 1, summary
+    if form != "rich-txt":
+        assert any("outside the archive" in p["message"] for p in summary["problems"])
 
 
 def test_a_file_with_one_bad_span_imports_nothing(project, tmp_path):
