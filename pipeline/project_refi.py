@@ -248,10 +248,10 @@ class RefiMethods:
         nothing are new codes with ``add_missing``, else an error when codings use them."""
         ours = {refi.code_guid(codebook.id, code.id): code.id for code in codebook.codes}
         by_path = {tuple(c.name for c in codebook.ancestors(code.id)): code.id for code in codebook.codes}
-        names = defaultdict(set)
+        names = defaultdict(set)  # a name alone never maps onto a container
         for code in codebook.codes:
             for name in (code.id, code.name, code.name_en):
-                if name:
+                if name and code.codable:
                     names[name].add(code.id)
         used = {c["code"] for s in package.sources for sel in s["selections"] for c in sel["codings"]} | {
             c["code"] for s in package.sources for c in s["codings"]}
@@ -267,18 +267,21 @@ class RefiMethods:
                 missing.append((row, fields))
         new_codes = []
         taken = set(codebook.by_id)
-        for row, fields in missing:
-            if add_missing:
-                ident = _new_id(row, fields, taken)
-                taken.add(ident)
-                mapping[row["guid"]] = ident
-                new_codes.append({"id": ident, "row": row, "fields": fields})
-            elif row["guid"] in used:
-                problem(f"code {' / '.join(row['path'])!r} is not in codebook {codebook.id}; add it with "
-                        f"--add-codes (or to the codebook by hand) and import again")
-            else:
-                problem(f"code {' / '.join(row['path'])!r} is not in codebook {codebook.id} (no codings use it)",
-                        "warning")
+        for row, fields in missing if add_missing else []:
+            ident = _new_id(row, fields, taken)
+            taken.add(ident)
+            mapping[row["guid"]] = ident
+            new_codes.append({"id": ident, "row": row, "fields": fields})
+        if not add_missing:
+            for severity, rows in (("error", [r for r, _ in missing if r["guid"] in used]),
+                                   ("warning", [r for r, _ in missing if r["guid"] not in used])):
+                if rows:
+                    listed = ", ".join(repr(" / ".join(row["path"])) for row in rows[:5])
+                    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+                    counted = "1 code is" if len(rows) == 1 else f"{len(rows)} codes are"
+                    problem(f"{counted} not in codebook {codebook.id}: {listed}{more}; " + (
+                        "codings use them: add them with --add-codes (or to the codebook by hand) and import again"
+                        if severity == "error" else "no codings use them"), severity)
         for ref in sorted(str(c) for c in used if c not in {row["guid"] for row in package.codes}):
             problem(f"a coding refers to code {ref}, which the file's codebook does not hold" if ref != "None"
                     else "a coding has no CodeRef")
@@ -286,7 +289,7 @@ class RefiMethods:
             row = new["row"]
             parent = mapping.get(row["parent"]) if row["parent"] else None
             new["parent"] = parent
-            new["codable"] = row["codable"]
+            new["codable"] = row["codable"] or row["guid"] in used  # what was coded with is codable here
         for guid, ident in mapping.items():
             if ident in codebook.by_id and guid in used:
                 try:

@@ -96,9 +96,13 @@ def validate(xml: bytes) -> None:
     xmlschema.XMLSchema(str(XSD)).validate(xml)
 
 
-def qde(path: Path) -> etree._Element:
+def qde_bytes(path: Path) -> bytes:
     with zipfile.ZipFile(path) as archive:
-        return etree.fromstring(archive.read("project.qde"))
+        return archive.read("project.qde")
+
+
+def qde(path: Path) -> etree._Element:
+    return etree.fromstring(qde_bytes(path))
 
 
 def exchanged(path: Path) -> set[tuple]:
@@ -388,7 +392,9 @@ def test_unmapped_codes_are_refused_then_added(project, tmp_path):
                         origin="QualCoder 3.5", codes=(("补贴", "c1"), ("师资 Teachers", "t1")))
     refused = project.refi_import(archive)
     assert not refused["imported"]
-    assert any("'师资 Teachers' is not in codebook study" in p["message"] for p in refused["problems"])
+    assert [p["message"] for p in refused["problems"]] == [
+        "1 code is not in codebook study: '师资 Teachers'; codings use them: add them with --add-codes (or to "
+        "the codebook by hand) and import again"]
     assert not (project.root / "corpus" / "refi").exists()  # nothing written, not even the new text
     summary = project.refi_import(archive, add_missing_codes=True)
     assert summary["imported"], summary["problems"]
@@ -494,6 +500,8 @@ def test_real_export_of_another_tool(tmp_path):
         assert all(c["text"] and c["anchor"] == "current" for c in codings)
         assert sorted(c["text"].rstrip() for c in codings) == sorted(q for q, _ in expected)
         assert project.refi_import(QC_DEMO, as_coder_prefix="qc:")["codings"] == 0
+        project.refi_export(tmp_path / "qc-again.qdpx")  # 260 codes added to the codebook: still valid
+        validate(qde_bytes(tmp_path / "qc-again.qdpx"))
     finally:
         project.close()
 
