@@ -133,7 +133,8 @@ class RefiMethods:
                             "selections": sorted((s for k, s in selections.items() if k[0] == row["id"]),
                                                  key=lambda s: (s["start"], s["end"]))})
         cases = _cases(documents, values)
-        coders_seen = sorted({c["coder"] for c in codings} | {n["coder"] for n in notes.values()})
+        assigned = {row["coder"] for row in self.assignments() if coders is None or row["coder"] in coders}
+        coders_seen = sorted({c["coder"] for c in codings} | {n["coder"] for n in notes.values()} | assigned)
         users = [{"guid": user(name), "name": name} for name in coders_seen]
         xml = refi.project_xml(name=self.config.project.name, origin=_origin(), users=users, codebook=codebook,
                                code_notes=code_notes, variables=variables, cases=cases, sources=sources,

@@ -18,6 +18,7 @@ import re
 import unicodedata
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -237,60 +238,63 @@ def _note_refs(element) -> list[str]:
 def read_qdpx(path: Path) -> Package:
     """Read an archive from any REFI-QDA tool; ``InputError`` names what makes it unreadable."""
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
+        with zipfile.ZipFile(path) as archive:
+            return _read_archive(archive, path)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
         raise InputError(path, f"not a readable .qdpx (zip) archive ({error})", code="refi-invalid") from None
-    with archive:
-        entries = {name.lower(): name for name in archive.namelist() if not name.endswith("/")}
-        qde = next((entries[name] for name in sorted(entries) if name.endswith(".qde") and "/" not in name), None)
-        if qde is None:
-            raise InputError(path, "no project.qde at the root of the archive", code="refi-invalid")
-        try:
-            root = etree.fromstring(archive.read(qde), etree.XMLParser(resolve_entities=False, no_network=True,
-                                                                       huge_tree=True))
-        except etree.XMLSyntaxError as error:
-            raise InputError(path, f"{qde} is not well-formed XML ({error})", code="refi-invalid") from None
-        if _local(root) != "Project" or etree.QName(root).namespace != PROJECT_NS:
-            raise InputError(path, f"{qde}: root is not a REFI-QDA <Project> in {PROJECT_NS}", code="refi-invalid")
-        package = Package(name=root.get("name", ""), origin=root.get("origin", ""), users={}, codes=[], sources=[],
-                          notes={}, project_notes=_note_refs(root), variables={},
-                          creating_user=_key(root.get("creatingUserGUID")))
-        users = _child(root, "Users")
-        for user in _children(users, "User") if users is not None else []:
-            package.users[_key(user.get("guid"))] = user.get("name") or user.get("id") or ""
-        codebook = _child(root, "CodeBook")
-        codes = _child(codebook, "Codes") if codebook is not None else None
-        if codes is not None:
-            _read_codes(codes, None, [], package.codes)
-        for variable in _descendants(root, "Variable"):
-            package.variables[_key(variable.get("guid"))] = variable.get("name", "")
-        for case in _descendants(root, "Case"):
-            package.cases.append({"name": case.get("name") or "", "values": _values(case),
-                                  "sources": [_key(ref.get("targetGUID")) for ref in _children(case, "SourceRef")]})
-        notes = _child(root, "Notes")
-        for note in _children(notes, "Note") if notes is not None else []:
-            content = _child(note, "PlainTextContent")
-            text = content.text if content is not None and content.text else _read_path(
-                archive, entries, root, note.get("plainTextPath"), path, package.warnings) or ""
-            package.notes[_key(note.get("guid"))] = {"text": text.strip(), "user": _key(note.get("creatingUser")),
-                                                     "name": note.get("name", "")}
-        sources = _child(root, "Sources")
-        for source in sources if sources is not None else []:
-            if not isinstance(source.tag, str):
-                continue
-            label = source.get("name") or source.get("guid")
-            text = source if _local(source) == "TextSource" else _child(source, "Representation")
-            if text is None:  # pictures, audio, video, and PDFs without their text
-                package.warnings.append(f"{_local(source)} {label}: only text (and the text of PDFs) is imported")
-                continue
-            if _children(source, "PDFSelection"):
-                package.warnings.append(f"PDFSource {label}: its codings of page regions are not imported, "
-                                        f"only those of its text")
-            read = _read_source(archive, entries, root, text, path, package.warnings)
-            if text is not source:  # cases and variables point at the PDF, not its representation
-                read |= {"guid": _key(source.get("guid")), "name": source.get("name") or read["name"],
-                         "values": _values(source) or read["values"]}
-            package.sources.append(read)
+
+
+def _read_archive(archive: zipfile.ZipFile, path: Path) -> Package:
+    entries = {name.lower(): name for name in archive.namelist() if not name.endswith("/")}
+    qde = next((entries[name] for name in sorted(entries) if name.endswith(".qde") and "/" not in name), None)
+    if qde is None:
+        raise InputError(path, "no project.qde at the root of the archive", code="refi-invalid")
+    try:
+        root = etree.fromstring(archive.read(qde), etree.XMLParser(resolve_entities=False, no_network=True,
+                                                                   huge_tree=True))
+    except etree.XMLSyntaxError as error:
+        raise InputError(path, f"{qde} is not well-formed XML ({error})", code="refi-invalid") from None
+    if _local(root) != "Project" or etree.QName(root).namespace != PROJECT_NS:
+        raise InputError(path, f"{qde}: root is not a REFI-QDA <Project> in {PROJECT_NS}", code="refi-invalid")
+    package = Package(name=root.get("name", ""), origin=root.get("origin", ""), users={}, codes=[], sources=[],
+                      notes={}, project_notes=_note_refs(root), variables={},
+                      creating_user=_key(root.get("creatingUserGUID")))
+    users = _child(root, "Users")
+    for user in _children(users, "User") if users is not None else []:
+        package.users[_key(user.get("guid"))] = user.get("name") or user.get("id") or ""
+    codebook = _child(root, "CodeBook")
+    codes = _child(codebook, "Codes") if codebook is not None else None
+    if codes is not None:
+        _read_codes(codes, None, [], package.codes)
+    for variable in _descendants(root, "Variable"):
+        package.variables[_key(variable.get("guid"))] = variable.get("name", "")
+    for case in _descendants(root, "Case"):
+        package.cases.append({"name": case.get("name") or "", "values": _values(case),
+                              "sources": [_key(ref.get("targetGUID")) for ref in _children(case, "SourceRef")]})
+    notes = _child(root, "Notes")
+    for note in _children(notes, "Note") if notes is not None else []:
+        content = _child(note, "PlainTextContent")
+        text = content.text if content is not None and content.text else _read_path(
+            archive, entries, root, note.get("plainTextPath"), path, package.warnings) or ""
+        package.notes[_key(note.get("guid"))] = {"text": text.strip(), "user": _key(note.get("creatingUser")),
+                                                 "name": note.get("name", "")}
+    sources = _child(root, "Sources")
+    for source in sources if sources is not None else []:
+        if not isinstance(source.tag, str):
+            continue
+        label = source.get("name") or source.get("guid")
+        text = source if _local(source) == "TextSource" else _child(source, "Representation")
+        if text is None:  # pictures, audio, video, and PDFs without their text
+            package.warnings.append(f"{_local(source)} {label}: only text (and the text of PDFs) is imported")
+            continue
+        if _children(source, "PDFSelection"):
+            package.warnings.append(f"PDFSource {label}: its codings of page regions are not imported, "
+                                    f"only those of its text")
+        read = _read_source(archive, entries, root, text, path, package.warnings)
+        if text is not source:  # cases and variables point at the PDF, not its representation
+            read |= {"guid": _key(source.get("guid")), "name": source.get("name") or read["name"],
+                     "values": _values(source) or read["values"]}
+        package.sources.append(read)
     return package
 
 
@@ -327,9 +331,9 @@ def _read_path(archive, entries: dict[str, str], root, reference: str | None, qd
             return None
         data = archive.read(entry)
     else:
-        base = Path(root.get("basePath", "").partition("://")[2] or root.get("basePath", "")) \
-            if scheme == "relative" else Path("/")
-        file = (base / rest) if scheme == "relative" else Path(rest)
+        base = root.get("basePath") or ""
+        base = Path(base.partition("://")[2] or base) if base else qdpx.parent  # no basePath: beside the file
+        file = base / rest if scheme == "relative" else Path(rest)
         if not file.is_file():
             warnings.append(f"{reference}: file not found")
             return None

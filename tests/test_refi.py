@@ -475,6 +475,12 @@ def test_broken_archives_are_named(project, tmp_path):
     with zipfile.ZipFile(tmp_path / "noqde.qdpx", "w") as archive:
         archive.writestr("sources/a.txt", "x")
     assert "no project.qde" in project.refi_import(tmp_path / "noqde.qdpx")["problems"][0]["message"]
+    for name, xml, message in [("bad.qdpx", b"<Project", "is not well-formed XML"),
+                               ("typo.qdpx", b'<Project xmlns="urn:QDA-XML:project:1:0" name="x"/>',
+                                "root is not a REFI-QDA <Project> in urn:QDA-XML:project:1.0")]:
+        with zipfile.ZipFile(tmp_path / name, "w") as archive:
+            archive.writestr("project.qde", xml)
+        assert message in project.refi_import(tmp_path / name)["problems"][0]["message"]
 
 
 @pytest.mark.skipif(not QC_DEMO.exists(), reason=f"QualCoder-style demo export not at {QC_DEMO} (../shared absent)")
