@@ -99,6 +99,8 @@ class RefiMethods:
         units = {unit["unit_id"]: unit for unit in store.coding_units(self.db)}
         source_notes, code_notes, project_notes = defaultdict(list), defaultdict(list), []
         for memo in self.memos():
+            if coders is not None and memo["coder"] not in coders:
+                continue
             kind, target = memo["target_kind"], memo["target"]
             if kind == "document" and target.isdigit() and int(target) in by_doc:
                 doc = by_doc[int(target)]

@@ -310,7 +310,7 @@ def at(text: str, quote: str) -> tuple[int, int]:
 
 @pytest.mark.parametrize("tool", ["nvivo", "atlas", "maxqda", "qualcoder", "qc"])
 def test_vendor_quirks_land_on_the_same_characters(project, tmp_path, tool):
-    """NVivo: ``Sources/``, a BOM, \\r\\n counted as two; ATLAS.ti: \\r\\n counted as one, no quote to
+    """NVivo: ``Sources/``, a BOM, a .docx beside the .txt, \\r\\n counted as two; ATLAS.ti: \\r\\n counted as one, no quote to
     check against; MAXQDA: LF, no BOM; QualCoder: a BOM, quotes as names; qc: a bare file name."""
     quote = "补贴拨付比较慢"
     if tool == "nvivo":
@@ -329,10 +329,12 @@ def test_vendor_quirks_land_on_the_same_characters(project, tmp_path, tool):
     name = "e01.txt" if tool == "qc" else "E01-GUID.txt"
     origin = {"nvivo": "NVivo 14", "atlas": "ATLAS.ti 23", "maxqda": "MAXQDA 2022", "qualcoder": "QualCoder 3.5",
               "qc": "qc 1.3.2"}[tool]
-    archive = make_qdpx(tmp_path / f"{tool}.qdpx", {name: data},
+    nvivo = tool == "nvivo"  # NVivo also writes the rich text (.docx) of each source, and sources/.root
+    archive = make_qdpx(tmp_path / f"{tool}.qdpx", {name: data, **({"E01-GUID.docx": b"PK"} if nvivo else {})},
                         [{"name": "访谈 E01", "plainTextPath": path_form,
+                          **({"richTextPath": "internal://E01-GUID.docx"} if nvivo else {}),
                           "selections": [(*selection, "c1", "u1")]}], origin=origin, folder=folder,
-                        extra={"sources/.root": b""} if tool == "nvivo" else None)
+                        extra={"sources/.root": b""} if nvivo else None)
     summary = project.refi_import(archive, as_coder_prefix=f"{tool}:")
     assert summary["imported"], summary["problems"]
     assert (summary["sources_matched"], summary["sources_added"], summary["codings"]) == (1, 0, 1)
@@ -558,6 +560,9 @@ def test_refi_commands(project, tmp_path):
                                  "--project", root])
     assert result.exit_code == 0, result.output
     assert {user for *_, user in exchanged(tmp_path / "p.qdpx")} == {"bob"}
+    root_xml = qde(tmp_path / "p.qdpx")
+    assert [u.get("name") for u in root_xml.iter(P + "User")] == ["bob"]  # alice's memos stay home too
+    assert {n.find(P + "PlainTextContent").text for n in root_xml.iter(P + "Note")} == {"慢的含义要统一。", "这一句要再看。"}
     result = runner.invoke(cli, ["refi", "import", str(tmp_path / "p.qdpx"), "--as-coder-prefix", "copy:",
                                  "--format", "json", "--project", root])
     assert result.exit_code == 0, result.output
