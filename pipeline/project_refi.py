@@ -171,7 +171,10 @@ class RefiMethods:
         documents = {row["id"]: row for row in store.rows(self.db, "documents", with_text=True)
                      if row["status"] != "missing"}
         by_text = {row["text"]: row["id"] for row in documents.values()}
-        plans, unnamed_codings = [], 0
+        # a text the document had before it was re-ingested: codings are carried onto today's text
+        earlier = {v["text"]: v for v in store.document_versions(self.db)
+                   if v["doc_id"] in documents and v["text"] not in by_text}
+        plans, unnamed_codings, unanchored = [], 0, 0
         for source in package.sources:
             label = source["name"] or source["guid"]
             if source["text"] is None:
@@ -187,7 +190,8 @@ class RefiMethods:
                 continue
             doc_id = by_text.get(refi.nfc(canonical))
             ingested = None if doc_id else self._read_as_ingested(canonical, label, problem)
-            doc_id = doc_id or by_text.get(ingested)
+            version = None if doc_id else earlier.get(refi.nfc(canonical)) or earlier.get(ingested)
+            doc_id = doc_id or by_text.get(ingested) or (version["doc_id"] if version else None)
             plan = {"source": source, "label": label, "canonical": canonical, "doc_id": doc_id,
                     "text": documents[doc_id]["text"] if doc_id else ingested, "spans": [], "positions": positions}
             if plan["text"] is None:
@@ -205,7 +209,11 @@ class RefiMethods:
                     problem(f"{where}: positions {start}–{end} point at {view[start:end][:30]!r}, but the selection "
                             f"quotes {chosen['name'][:30]!r}")
                     continue
-                span = _carry(canonical, plan["text"], positions[start], positions[end])
+                span, content_hash = _carry(canonical, plan["text"], positions[start], positions[end]), None
+                if span is None and version:  # gone from today's text: kept on the earlier one, flagged unanchored
+                    span, content_hash = _carry(canonical, version["text"], positions[start], positions[end]), \
+                        version["content_hash"]
+                    unanchored += span is not None
                 if span is None:
                     problem(f"{where}: the quoted text {view[start:end][:40]!r} is not in the document's text")
                     continue
@@ -222,11 +230,14 @@ class RefiMethods:
                     continue
                 memo = "\n\n".join(package.notes[n]["text"] for n in made["notes"] if n in package.notes) or None
                 plan["spans"].append({"start": span[0], "end": span[1], "code": code, "coder": coder, "memo": memo,
-                                      "selection": chosen["guid"]})
+                                      "selection": chosen["guid"], "content_hash": content_hash})
             plans.append(plan)
         for note in package.notes.values():
             if coding.is_machine(coder_of(note["user"], package.creating_user) or unnamed):
                 problem(f"note {note['name']!r}: its user cannot be a coder here (reserved); use --as-coder-prefix")
+        if unanchored:
+            problem(f"{unanchored} codings quote text the document no longer has (it was re-ingested since): "
+                    f"kept on the earlier text and flagged unanchored", "warning")
         if unnamed_codings:
             problem(f"{unnamed_codings} codings name no user of the file; recorded as coder {unnamed!r}", "warning")
         if any(p["severity"] == "error" for p in summary["problems"]):
@@ -351,22 +362,27 @@ class RefiMethods:
         """Append the codings and memos no earlier import or coder has already put there, in one
         transaction; ``coder_of(user GUIDs…)`` names a note's coder."""
         source = f"refi:{path.name}"
-        standing = {(c["doc_id"], c["start"], c["end"], c["code"], c["coder"]) for c in self.codings(machine=False)}
         content = {row["id"]: row["content_hash"] for row in store.rows(self.db, "documents")}
-        before = {(r["doc_id"], r["start"], r["end"], r["code"], r["coder"]) for r in store.coding_rows(self.db)
-                  if (r["source"] or "").startswith("refi:") and r["content_hash"] == content.get(r["doc_id"])}
+        history = store.coding_rows(self.db)
+        key = lambda r: (r["doc_id"], r["content_hash"], r["start"], r["end"], r["code"], r["coder"])  # noqa: E731
+        # what stands, where it stands now and where it was made; what an import ever brought
+        standing = {(c["doc_id"], content[c["doc_id"]], c["start"], c["end"], c["code"], c["coder"])
+                    for c in self.codings(machine=False) if c["start"] is not None}
+        standing |= {key(r) for r in coding.current_rows(history)}
+        before = {key(r) for r in history if (r["source"] or "").startswith("refi:")}
         units = coding.UnitIndex(store.coding_units(self.db))
         rows, present, memos, noted = [], 0, [], []
         for plan in plans:
             doc_id = plan["doc_id"]
             for span in plan["spans"]:
-                key = (doc_id, span["start"], span["end"], span["code"], span["coder"])
-                if key in standing or key in before:
+                made = key({**span, "doc_id": doc_id, "content_hash": span["content_hash"] or content[doc_id]})
+                if made in standing or made in before:
                     present += 1
                     continue
-                standing.add(key)
-                unit = units.holding(doc_id, span["start"], span["end"])
-                rows.append({"doc_id": doc_id, "start": span["start"], "end": span["end"], "code": span["code"],
+                standing.add(made)
+                unit = None if span["content_hash"] else units.holding(doc_id, span["start"], span["end"])
+                rows.append({"doc_id": doc_id, "content_hash": span["content_hash"], "start": span["start"],
+                             "end": span["end"], "code": span["code"],
                              "coder": span["coder"], "memo": span["memo"], "codebook": codebook.id,
                              "codebook_version": codebook.version, "unit_id": unit["unit_id"] if unit else None,
                              "source": source, "selection": span["selection"]})

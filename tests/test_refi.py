@@ -227,6 +227,33 @@ def test_round_trip_through_a_fresh_project_keeps_every_span(project, tmp_path):
     assert ("e01.txt", *span(project, "e01.txt", "补贴到位"), "补贴到位", "subsidy", "carol") in standing(project)
 
 
+def test_codings_made_on_an_earlier_text_follow_the_document(project, tmp_path):
+    """A transcript corrected and re-ingested after the export: the archive still matches it; its
+    codings land where their text now is, and one whose text is gone is kept, flagged."""
+    project.refi_export(tmp_path / "before.qdpx")
+    fresh = make_project(tmp_path / "colleague", transcripts={}, metadata=None)
+    try:
+        fresh.refi_import(tmp_path / "before.qdpx")
+        fresh.code("e01.txt", *span(fresh, "e01.txt", "补贴到位"), "subsidy", "carol")
+        fresh.code("e01.txt", *span(fresh, "e01.txt", "产业学院"), "college", "carol")
+        fresh.refi_export(tmp_path / "carol.qdpx")
+    finally:
+        fresh.close()
+    corrected = E01.replace("我们和学院共建了产业学院。", "（录音不清）").replace("问：企业", "问：请问企业")
+    (project.root / "corpus" / "e01.txt").write_text(corrected, encoding="utf-8")
+    assert project.ingest().ingested == ["corpus/e01.txt"]
+    summary = project.refi_import(tmp_path / "carol.qdpx")
+    assert summary["imported"], summary["problems"]
+    assert (summary["sources_matched"], summary["sources_added"], summary["codings"]) == (2, 0, 2)
+    assert summary["codings_present"] == 4  # alice's gone 产业学院 coding too: it stands, unanchored
+    assert any("kept on the earlier text and flagged unanchored" in p["message"] for p in summary["problems"])
+    carol = {c["code"]: c for c in project.codings(coders=["carol"])}
+    assert carol["subsidy"]["text"] == "补贴到位" and carol["subsidy"]["anchor"] == "current"  # on today's text
+    assert (carol["subsidy"]["start"], carol["subsidy"]["end"]) == at(corrected, "补贴到位")
+    assert carol["college"]["anchor"] == "unanchored" and "re-code it" in carol["college"]["review"]
+    assert project.refi_import(tmp_path / "carol.qdpx")["codings"] == 0
+
+
 # --- archives as other tools write them ---------------------------------------------------------
 
 def make_qdpx(path: Path, files: dict[str, bytes], sources: list[dict], *, origin: str, codes=(("补贴", "c1"),),
@@ -310,8 +337,9 @@ def at(text: str, quote: str) -> tuple[int, int]:
 
 @pytest.mark.parametrize("tool", ["nvivo", "atlas", "maxqda", "qualcoder", "qc"])
 def test_vendor_quirks_land_on_the_same_characters(project, tmp_path, tool):
-    """NVivo: ``Sources/``, a BOM, a .docx beside the .txt, \\r\\n counted as two; ATLAS.ti: \\r\\n counted as one, no quote to
-    check against; MAXQDA: LF, no BOM; QualCoder: a BOM, quotes as names; qc: a bare file name."""
+    """NVivo: ``Sources/``, a BOM, a .docx beside the .txt, \\r\\n counted as two; ATLAS.ti: \\r\\n
+    counted as one, no quote to check against; MAXQDA: LF, no BOM; QualCoder: a BOM, quotes as
+    names; qc: a bare file name."""
     quote = "补贴拨付比较慢"
     if tool == "nvivo":
         data, text, folder = b"\xef\xbb\xbf" + crlf(E01).encode(), crlf(E01), "Sources"
