@@ -2,7 +2,8 @@
 codings from NVivo, ATLAS.ti, MAXQDA or QualCoder taken back (``pipeline.refi`` does the XML).
 
 Import is all or nothing per file: every source is matched or read, every code mapped and every
-span carried onto our text and checked before anything is written; the codings are then appended
+span carried onto our text and checked before anything is written (codings of codes the codebook
+lacks are left out and reported, unless the codes are added to it); the codings are then appended
 as the coders the file names, in one transaction, never replacing one already there, and a file
 imported twice adds nothing the second time.  A source whose text matches no document becomes a
 new document: its text is written to ``<corpus>/refi/<file name>/`` with a metadata sheet of its
@@ -17,12 +18,13 @@ import io
 import json
 import re
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from . import coding, refi
 from . import db as store
 from .codebook import IDENTIFIER, add_codes
+from .config import set_setting
 from .errors import InputError, ProjectError
 from .export import atomic_write
 from .ingest import read_source
@@ -220,7 +222,7 @@ class RefiMethods:
                 code = mapping.get(made["code"])
                 coder = coder_of(made["user"], chosen["user"], source["user"], package.creating_user)
                 if code is None:
-                    continue  # reported once per code by _map_codes
+                    continue  # reported for each code by _map_codes
                 if coder is None:
                     coder = unnamed
                     unnamed_codings += 1
@@ -244,6 +246,10 @@ class RefiMethods:
             return summary
         # every check passed: now write, codes first, then new documents, then codings and memos at once
         if new_codes:
+            codebook, copied = self._own_codebook(codebook)
+            if copied:
+                problem(f"the shipped codebook {codebook.id} was copied to {copied} (now [coding] codebook) to "
+                        f"take the new codes", "warning")
             codebook = add_codes(codebook, new_codes, root=self.root)
             summary["codes_added"] = [code["id"] for code in new_codes]
         new = [p for p in plans if p["doc_id"] is None]
@@ -259,7 +265,7 @@ class RefiMethods:
     def _map_codes(self, package: refi.Package, codebook, problem, add_missing: bool) -> tuple[dict, list[dict]]:
         """Their code GUID → our code id: by GUID (ours, when the file came from policoder), by the id
         our Description carries, by the path of names, then by a unique name.  Codes that map to
-        nothing are new codes with ``add_missing``, else an error when codings use them."""
+        nothing are new codes with ``add_missing``; else their codings are left out, and reported."""
         ours = {refi.code_guid(codebook.id, code.id): code.id for code in codebook.codes}
         by_path = {tuple(c.name for c in codebook.ancestors(code.id)): code.id for code in codebook.codes}
         names = defaultdict(set)  # a name alone never maps onto a container
@@ -267,8 +273,8 @@ class RefiMethods:
             for name in (code.id, code.name, code.name_en):
                 if name and code.codable:
                     names[name].add(code.id)
-        used = {c["code"] for s in package.sources for sel in s["selections"] for c in sel["codings"]} | {
-            c["code"] for s in package.sources for c in s["codings"]}
+        used = Counter(c["code"] for s in package.sources for sel in s["selections"] for c in sel["codings"])
+        used.update(c["code"] for s in package.sources for c in s["codings"])
         mapping, missing = {}, []
         for row in package.codes:
             fields = refi.parse_description(row["description"])
@@ -286,16 +292,17 @@ class RefiMethods:
             taken.add(ident)
             mapping[row["guid"]] = ident
             new_codes.append({"id": ident, "row": row, "fields": fields})
-        if not add_missing:
-            for severity, rows in (("error", [r for r, _ in missing if r["guid"] in used]),
-                                   ("warning", [r for r, _ in missing if r["guid"] not in used])):
-                if rows:
-                    listed = ", ".join(repr(" / ".join(row["path"])) for row in rows[:5])
-                    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
-                    counted = "1 code is" if len(rows) == 1 else f"{len(rows)} codes are"
-                    problem(f"{counted} not in codebook {codebook.id}: {listed}{more}; " + (
-                        "codings use them: add them with --add-codes (or to the codebook by hand) and import again"
-                        if severity == "error" else "no codings use them"), severity)
+        for coded in (True, False) if not add_missing else ():
+            rows = [row for row, _ in missing if (row["guid"] in used) == coded]
+            if rows:
+                listed = ", ".join(repr(" / ".join(row["path"])) for row in rows[:5])
+                more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+                counted = "1 code is" if len(rows) == 1 else f"{len(rows)} codes are"
+                skipped = sum(used[row["guid"]] for row in rows)
+                problem(f"{counted} not in codebook {codebook.id}: {listed}{more}; " + (
+                    f"their {skipped} codings were not imported: add the codes with --add-codes (or to the "
+                    f"codebook by hand) and import again to bring just those" if coded else "no codings use them"),
+                    "warning")
         for ref in sorted(str(c) for c in used if c not in {row["guid"] for row in package.codes}):
             problem(f"a coding refers to code {ref}, which the file's codebook does not hold" if ref != "None"
                     else "a coding has no CodeRef")
@@ -311,6 +318,22 @@ class RefiMethods:
                 except ProjectError as error:
                     problem(f"{error} (mapped from the file's code {guid})")
         return mapping, [_yaml_code(new, package.origin) for new in new_codes]
+
+    def _own_codebook(self, codebook) -> tuple:
+        """The codebook as a file of the project's: a shipped one is copied to ``codebooks/`` and set
+        in ``policoder.toml`` (returns the codebook and where it was copied, if it was)."""
+        source = Path(codebook.source)
+        if source.resolve().is_relative_to(self.root.resolve()):
+            return codebook, None
+        copy = self.root / "codebooks" / f"{codebook.id}.yaml"
+        if copy.exists() and copy.read_bytes() != source.read_bytes():
+            raise ProjectError(f"{copy} exists and differs from the shipped codebook {codebook.id}; set [coding] "
+                               f"codebook to it or move it away", code="refi-codebook")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(source.read_bytes())
+        relative = copy.relative_to(self.root).as_posix()
+        self.config = set_setting(self.root, "coding", "codebook", relative)
+        return self.codebook(), relative
 
     def _read_as_ingested(self, canonical: str, label: str, problem) -> str | None:
         """The text a new source will have once ingested (read as a file, in a scratch folder)."""

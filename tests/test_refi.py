@@ -14,7 +14,6 @@ from lxml import etree
 
 from tests.conftest import coding_project
 from pipeline import init_project, open_project
-from pipeline.errors import ConfigError
 from pipeline.cli import cli
 from pipeline.refi import CODEBOOK_NS, PROJECT_NS, parse_description
 
@@ -413,22 +412,26 @@ def test_a_file_with_one_bad_span_imports_nothing(project, tmp_path):
     assert standing(project) == before
 
 
-def test_unmapped_codes_are_refused_then_added(project, tmp_path):
+def vendor_codes_archive(tmp_path):
     text = "问：学校怎么看？\n答：师资不足是最大的问题。\n"
-    archive = make_qdpx(tmp_path / "new.qdpx", {"n.txt": text.encode()},
-                        [{"name": "c02 访谈", "plainTextPath": "internal://n.txt",
-                          "selections": [(*at(text, "师资不足"), "师资不足", "t1", "u1"),
-                                         (*at(text, "最大的问题"), "", "c1", "u1")]}],
-                        origin="QualCoder 3.5", codes=(("补贴", "c1"), ("师资 Teachers", "t1")))
-    refused = project.refi_import(archive)
-    assert not refused["imported"]
-    assert [p["message"] for p in refused["problems"]] == [
-        "1 code is not in codebook study: '师资 Teachers'; codings use them: add them with --add-codes (or to "
-        "the codebook by hand) and import again"]
-    assert not (project.root / "corpus" / "refi").exists()  # nothing written, not even the new text
+    return make_qdpx(tmp_path / "new.qdpx", {"n.txt": text.encode()},
+                     [{"name": "c02 访谈", "plainTextPath": "internal://n.txt",
+                       "selections": [(*at(text, "师资不足"), "师资不足", "t1", "u1"),
+                                      (*at(text, "最大的问题"), "", "c1", "u1")]}],
+                     origin="QualCoder 3.5", codes=(("补贴", "c1"), ("师资 Teachers", "t1")))
+
+
+def test_unmapped_codes_are_reported_then_added(project, tmp_path):
+    archive = vendor_codes_archive(tmp_path)
+    first = project.refi_import(archive)
+    assert first["imported"] and (first["codings"], first["sources_added"]) == (1, 1)
+    assert [p["message"] for p in first["problems"]] == [
+        "1 code is not in codebook study: '师资 Teachers'; their 1 codings were not imported: add the codes with "
+        "--add-codes (or to the codebook by hand) and import again to bring just those"]
     summary = project.refi_import(archive, add_missing_codes=True)
     assert summary["imported"], summary["problems"]
-    assert summary["codes_added"] == ["refi_" + summary["codes_added"][0][5:]] and summary["sources_added"] == 1
+    assert (summary["codings"], summary["codings_present"], summary["sources_matched"]) == (1, 1, 1)
+    assert summary["codes_added"] == ["refi_" + summary["codes_added"][0][5:]]
     assert (project.root / "codebooks" / "study.yaml").read_text(encoding="utf-8").startswith(CODEBOOK)
     book = project.codebook()
     (new,) = [c for c in book.codes if c.name == "师资 Teachers"]
@@ -436,6 +439,20 @@ def test_unmapped_codes_are_refused_then_added(project, tmp_path):
     coded = {(c["text"], c["code"]) for c in project.codings(coders=["NVivo User"])}
     assert coded == {("师资不足", new.id), ("最大的问题", "subsidy")}
     assert project.document("c02_访谈.txt")["kind"] in ("transcript", "policy")
+
+
+def test_a_shipped_codebook_is_copied_into_the_project_to_take_new_codes(tmp_path):
+    root = init_project(tmp_path / "plain", "plain")  # the shipped example codebook, as `policoder init` sets it
+    project = open_project(root)
+    try:
+        summary = project.refi_import(vendor_codes_archive(tmp_path), add_missing_codes=True)
+        assert summary["imported"] and summary["codings"] == 2, summary["problems"]
+        assert "copied to codebooks/iei_interviews.yaml" in summary["problems"][0]["message"]
+        assert 'codebook = "codebooks/iei_interviews.yaml"' in (root / "policoder.toml").read_text(encoding="utf-8")
+        assert project.codebook().source.endswith("codebooks/iei_interviews.yaml")
+        assert {c.name for c in project.codebook().codes} >= {"补贴", "师资 Teachers"}
+    finally:
+        project.close()
 
 
 def test_positions_that_miss_their_quote_are_refused(project, tmp_path):
@@ -478,24 +495,6 @@ def test_schema_check_is_real(project, tmp_path):
     root.append(root.find(P + "Users"))  # Users must come first
     with pytest.raises(Exception, match="Users"):
         validate(etree.tostring(root))
-
-
-def test_shipped_codebooks_take_no_new_codes(project, tmp_path):
-    config = project.root / "policoder.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('"codebooks/study.yaml"', '"iei_interviews"'),
-                      encoding="utf-8")
-    shipped = open_project(project.root)
-    try:
-        archive = make_qdpx(tmp_path / "x.qdpx", {"e.txt": E01.encode()},
-                            [{"name": "e", "plainTextPath": "internal://e.txt",
-                              "selections": [(*at(E01, "产业学院"), "", "c1", "u1")]}], origin="MAXQDA 2022",
-                            codes=(("Something new", "c1"),))
-        before = shipped.rows("coding_history")
-        with pytest.raises(ConfigError, match="copy it into the project's codebooks/ folder"):
-            shipped.refi_import(archive, add_missing_codes=True)
-        assert shipped.rows("coding_history") == before
-    finally:
-        shipped.close()
 
 
 def test_broken_archives_are_named(project, tmp_path):
