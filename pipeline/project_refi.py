@@ -170,70 +170,14 @@ class RefiMethods:
         coder_of = lambda *guids: next(  # noqa: E731
             (as_coder_prefix + package.users[g] for g in guids if g in package.users and package.users[g]), None)
         unnamed = as_coder_prefix + (package.origin or "refi")
-        documents = {row["id"]: row for row in store.rows(self.db, "documents", with_text=True)
-                     if row["status"] != "missing"}
-        by_text = {row["text"]: row["id"] for row in documents.values()}
-        # a text the document had before it was re-ingested: codings are carried onto today's text
-        earlier = {v["text"]: v for v in store.document_versions(self.db)
-                   if v["doc_id"] in documents and v["text"] not in by_text}
-        plans, unnamed_codings, unanchored = [], 0, 0
+        texts = self._texts()
+        plans, unanchored, unnamed_codings = [], 0, 0
         for source in package.sources:
-            label = source["name"] or source["guid"]
-            if source["text"] is None:
-                problem(f"source {label}: no plain text in the archive; not imported", "warning")
-                continue
-            view, convention = refi.source_view(source["text"], source["selections"], package.origin)
-            if "\r\n" in source["text"]:
-                summary["line_endings"][label] = convention
-            canonical, positions = refi.canonical_map(view)
-            if not canonical.strip():
-                problem(f"source {label}: empty; not imported", "error" if source["codings"] or any(
-                    s["codings"] for s in source["selections"]) else "warning")
-                continue
-            doc_id = by_text.get(refi.nfc(canonical))
-            ingested = None if doc_id else self._read_as_ingested(canonical, label, problem)
-            version = None if doc_id else earlier.get(refi.nfc(canonical)) or earlier.get(ingested)
-            doc_id = doc_id or by_text.get(ingested) or (version["doc_id"] if version else None)
-            plan = {"source": source, "label": label, "canonical": canonical, "doc_id": doc_id,
-                    "text": documents[doc_id]["text"] if doc_id else ingested, "spans": [], "positions": positions}
-            if plan["text"] is None:
-                continue
-            entries = [(s, c) for s in source["selections"] for c in s["codings"]]
-            entries += [({"start": 0, "end": len(view), "guid": None, "notes": [], "name": "", "user": None}, c)
-                        for c in source["codings"]]
-            for chosen, made in entries:
-                where = f"source {label}, selection {chosen['guid'] or '(whole source)'}"
-                start, end = chosen["start"], chosen["end"]
-                if start is None or end is None or not 0 <= start < end <= len(view):
-                    problem(f"{where}: positions {start}–{end} are not inside the text (0–{len(view)})")
-                    continue
-                if refi.quotes(view, chosen) is False:
-                    problem(f"{where}: positions {start}–{end} point at {view[start:end][:30]!r}, but the selection "
-                            f"quotes {chosen['name'][:30]!r}")
-                    continue
-                span, content_hash = _carry(canonical, plan["text"], positions[start], positions[end]), None
-                if span is None and version:  # gone from today's text: kept on the earlier one, flagged unanchored
-                    span, content_hash = _carry(canonical, version["text"], positions[start], positions[end]), \
-                        version["content_hash"]
-                    unanchored += span is not None
-                if span is None:
-                    problem(f"{where}: the quoted text {view[start:end][:40]!r} is not in the document's text")
-                    continue
-                code = mapping.get(made["code"])
-                coder = coder_of(made["user"], chosen["user"], source["user"], package.creating_user)
-                if code is None:
-                    continue  # reported for each code by _map_codes
-                if coder is None:
-                    coder = unnamed
-                    unnamed_codings += 1
-                if not coder.strip() or coding.is_machine(coder):
-                    problem(f"{where}: user {coder!r} cannot be a coder here (reserved or empty); "
-                            f"use --as-coder-prefix")
-                    continue
-                memo = "\n\n".join(package.notes[n]["text"] for n in made["notes"] if n in package.notes) or None
-                plan["spans"].append({"start": span[0], "end": span[1], "code": code, "coder": coder, "memo": memo,
-                                      "selection": chosen["guid"], "content_hash": content_hash})
-            plans.append(plan)
+            plan = self._plan(source, package, texts, summary, problem)
+            if plan is not None:
+                found, nameless = self._spans(plan, package, mapping, coder_of, unnamed, problem)
+                unanchored, unnamed_codings = unanchored + found, unnamed_codings + nameless
+                plans.append(plan)
         for note in package.notes.values():
             if coding.is_machine(coder_of(note["user"], package.creating_user) or unnamed):
                 problem(f"note {note['name']!r}: its user cannot be a coder here (reserved); use --as-coder-prefix")
@@ -252,8 +196,10 @@ class RefiMethods:
                         f"take the new codes", "warning")
             codebook = add_codes(codebook, new_codes, root=self.root)
             summary["codes_added"] = [code["id"] for code in new_codes]
-        new = [p for p in plans if p["doc_id"] is None]
-        added = self._add_sources(path, list({p["canonical"]: p for p in reversed(new)}.values())[::-1], package)
+        new, first = [p for p in plans if p["doc_id"] is None], {}
+        for plan in new:
+            first.setdefault(plan["canonical"], plan)
+        added = self._add_sources(path, list(first.values()), package)
         for plan in new:  # two sources with one text are one document
             plan["doc_id"] = added[plan["canonical"]]
         written = self._write_imported(path, plans, package, codebook, mapping,
@@ -261,6 +207,81 @@ class RefiMethods:
         summary.update(imported=True, sources=len(plans), sources_added=len(added),
                        sources_matched=len(plans) - len(new), codes=len(set(mapping.values())), **written)
         return summary
+
+    def _texts(self) -> dict:
+        """What sources are matched against: today's texts, and the texts documents had before."""
+        documents = {row["id"]: row for row in store.rows(self.db, "documents", with_text=True)
+                     if row["status"] != "missing"}
+        current = {row["text"]: row["id"] for row in documents.values()}
+        earlier = {v["text"]: v for v in store.document_versions(self.db)
+                   if v["doc_id"] in documents and v["text"] not in current}
+        return {"documents": documents, "current": current, "earlier": earlier}
+
+    def _plan(self, source: dict, package: refi.Package, texts: dict, summary: dict, problem) -> dict | None:
+        """A source's text read the way its positions count, made canonical, and matched to a
+        document (today's text or an earlier one), or read as it will be once ingested."""
+        label = source["name"] or source["guid"]
+        if source["text"] is None:
+            problem(f"source {label}: no plain text in the archive; not imported", "warning")
+            return None
+        view, convention = refi.source_view(source["text"], source["selections"], package.origin)
+        if "\r\n" in source["text"]:
+            summary["line_endings"][label] = convention
+        canonical, positions = refi.canonical_map(view)
+        if not canonical.strip():
+            problem(f"source {label}: empty; not imported", "error" if source["codings"] or any(
+                s["codings"] for s in source["selections"]) else "warning")
+            return None
+        doc_id = texts["current"].get(refi.nfc(canonical))
+        ingested = None if doc_id else self._read_as_ingested(canonical, label, problem)
+        version = None if doc_id else texts["earlier"].get(refi.nfc(canonical)) or texts["earlier"].get(ingested)
+        doc_id = doc_id or texts["current"].get(ingested) or (version["doc_id"] if version else None)
+        text = texts["documents"][doc_id]["text"] if doc_id else ingested
+        if text is None:
+            return None
+        return {"source": source, "label": label, "view": view, "canonical": canonical, "positions": positions,
+                "doc_id": doc_id, "text": text, "version": version, "spans": []}
+
+    @staticmethod
+    def _spans(plan: dict, package: refi.Package, mapping: dict, coder_of, unnamed: str, problem) -> tuple[int, int]:
+        """Each coding of a source checked and carried onto the document's text (into ``plan["spans"]``);
+        returns how many were kept on an earlier text and how many name no user."""
+        source, view, positions, version = plan["source"], plan["view"], plan["positions"], plan["version"]
+        entries = [(s, c) for s in source["selections"] for c in s["codings"]]
+        entries += [({"start": 0, "end": len(view), "guid": None, "notes": [], "name": "", "user": None}, c)
+                    for c in source["codings"]]
+        unanchored = nameless = 0
+        for chosen, made in entries:
+            where = f"source {plan['label']}, selection {chosen['guid'] or '(whole source)'}"
+            start, end = chosen["start"], chosen["end"]
+            if start is None or end is None or not 0 <= start < end <= len(view):
+                problem(f"{where}: positions {start}–{end} are not inside the text (0–{len(view)})")
+                continue
+            if refi.quotes(view, chosen) is False:
+                problem(f"{where}: positions {start}–{end} point at {view[start:end][:30]!r}, but the selection "
+                        f"quotes {chosen['name'][:30]!r}")
+                continue
+            span, content_hash = _carry(plan["canonical"], plan["text"], positions[start], positions[end]), None
+            if span is None and version:  # gone from today's text: kept on the earlier one, flagged unanchored
+                span = _carry(plan["canonical"], version["text"], positions[start], positions[end])
+                content_hash = version["content_hash"]
+                unanchored += span is not None
+            if span is None:
+                problem(f"{where}: the quoted text {view[start:end][:40]!r} is not in the document's text")
+                continue
+            code = mapping.get(made["code"])
+            if code is None:
+                continue  # reported for each code by _map_codes
+            coder = coder_of(made["user"], chosen["user"], source["user"], package.creating_user)
+            if coder is None:
+                coder, nameless = unnamed, nameless + 1
+            if not coder.strip() or coding.is_machine(coder):
+                problem(f"{where}: user {coder!r} cannot be a coder here (reserved or empty); use --as-coder-prefix")
+                continue
+            memo = "\n\n".join(package.notes[n]["text"] for n in made["notes"] if n in package.notes) or None
+            plan["spans"].append({"start": span[0], "end": span[1], "code": code, "coder": coder, "memo": memo,
+                                  "selection": chosen["guid"], "content_hash": content_hash})
+        return unanchored, nameless
 
     def _map_codes(self, package: refi.Package, codebook, problem, add_missing: bool) -> tuple[dict, list[dict]]:
         """Their code GUID → our code id: by GUID (ours, when the file came from policoder), by the id

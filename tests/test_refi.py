@@ -208,6 +208,7 @@ def test_round_trip_through_a_fresh_project_keeps_every_span(project, tmp_path):
                 ("unit", "这一句要再看。")} <= memos
         assert any(c["memo"] == "典型的合作" for c in fresh.codings())
         fresh.refi_export(tmp_path / "again.qdpx")
+        validate(qde_bytes(tmp_path / "again.qdpx"))
         assert exchanged(tmp_path / "again.qdpx") == exchanged(tmp_path / "out.qdpx")
         again = fresh.refi_import(tmp_path / "out.qdpx")  # idempotent: nothing twice
         assert (again["codings"], again["codings_present"], again["sources_added"], again["memos"]) == (0, 4, 0, 0)
@@ -586,6 +587,7 @@ def test_refi_commands(project, tmp_path):
     result = runner.invoke(cli, ["refi", "export", "-o", str(tmp_path / "p.qdpx"), "--coder", "bob",
                                  "--project", root])
     assert result.exit_code == 0, result.output
+    validate(qde_bytes(tmp_path / "p.qdpx"))
     assert {user for *_, user in exchanged(tmp_path / "p.qdpx")} == {"bob"}
     root_xml = qde(tmp_path / "p.qdpx")
     assert [u.get("name") for u in root_xml.iter(P + "User")] == ["bob"]  # alice's memos stay home too
