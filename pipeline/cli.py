@@ -872,8 +872,8 @@ def refi_import(project, file, as_coder_prefix, add_codes, fmt) -> None:
     else:
         for problem in result["problems"]:
             err.print(f"{problem['severity']}: {file}: {problem['message']}", markup=False, highlight=False)
-        for source, convention in result["line_endings"].items():
-            err.print(f"{source}: \\r\\n line ends, positions read as {convention}", markup=False, highlight=False)
+        for source, convention in result["readings"].items():
+            err.print(f"{source}: positions read as {convention}", markup=False, highlight=False)
         if result["imported"]:
             out.print(f"{file}: {result['sources']} sources ({result['sources_added']} new), {result['codes']} codes "
                       f"({len(result['codes_added'])} added), {result['codings']} codings imported "

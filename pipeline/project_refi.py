@@ -155,7 +155,7 @@ class RefiMethods:
         path = Path(path)
         summary = {"file": str(path), "imported": False, "sources": 0, "sources_matched": 0, "sources_added": 0,
                    "codes": 0, "codes_added": [], "codings": 0, "codings_present": 0, "memos": 0, "coders": [],
-                   "line_endings": {}, "problems": []}
+                   "readings": {}, "problems": []}
         problem = lambda message, severity="error": summary["problems"].append(  # noqa: E731
             {"severity": severity, "message": message})
         try:
@@ -224,10 +224,10 @@ class RefiMethods:
         if source["text"] is None:
             problem(f"source {label}: no plain text in the archive; not imported", "warning")
             return None
-        view, convention = refi.source_view(source["text"], source["selections"], package.origin)
-        if "\r\n" in source["text"]:
-            summary["line_endings"][label] = convention
-        canonical, positions = refi.canonical_map(view)
+        reading = refi.source_view(source["text"], source["selections"], package.origin)
+        if "\r\n" in source["text"] or reading.unit != refi.UNITS[0]:
+            summary["readings"][label] = reading.convention
+        canonical, positions = refi.canonical_map(reading.view)
         if not canonical.strip():
             problem(f"source {label}: empty; not imported", "error" if source["codings"] or any(
                 s["codings"] for s in source["selections"]) else "warning")
@@ -239,25 +239,28 @@ class RefiMethods:
         text = texts["documents"][doc_id]["text"] if doc_id else ingested
         if text is None:
             return None
-        return {"source": source, "label": label, "view": view, "canonical": canonical, "positions": positions,
-                "doc_id": doc_id, "text": text, "version": version, "spans": []}
+        return {"source": source, "label": label, "reading": reading, "canonical": canonical,
+                "positions": positions, "doc_id": doc_id, "text": text, "version": version, "spans": []}
 
     @staticmethod
     def _spans(plan: dict, package: refi.Package, mapping: dict, coder_of, unnamed: str, problem) -> tuple[int, int]:
         """Each coding of a source checked and carried onto the document's text (into ``plan["spans"]``);
         returns how many were kept on an earlier text and how many name no user."""
-        source, view, positions, version = plan["source"], plan["view"], plan["positions"], plan["version"]
+        source, reading, positions, version = plan["source"], plan["reading"], plan["positions"], plan["version"]
+        view = reading.view
         entries = [(s, c) for s in source["selections"] for c in s["codings"]]
-        entries += [({"start": 0, "end": len(view), "guid": None, "notes": [], "name": "", "user": None}, c)
-                    for c in source["codings"]]
+        whole = {"guid": None, "notes": [], "name": "", "user": None, "start": 0,
+                 "end": len(reading.table) - 1 if reading.table else len(view)}
+        entries += [(whole, c) for c in source["codings"]]
         unanchored = nameless = 0
         for chosen, made in entries:
             where = f"source {plan['label']}, selection {chosen['guid'] or '(whole source)'}"
-            start, end = chosen["start"], chosen["end"]
-            if start is None or end is None or not 0 <= start < end <= len(view):
-                problem(f"{where}: positions {start}–{end} are not inside the text (0–{len(view)})")
+            start, end = reading.at(chosen["start"]), reading.at(chosen["end"])
+            if start is None or end is None or start >= end:
+                problem(f"{where}: positions {chosen['start']}–{chosen['end']} are not inside the text "
+                        f"(0–{len(view)} {reading.unit}, or split a character)")
                 continue
-            if refi.quotes(view, chosen) is False:
+            if refi.quotes(view, {**chosen, "start": start, "end": end}) is False:
                 problem(f"{where}: positions {start}–{end} point at {view[start:end][:30]!r}, but the selection "
                         f"quotes {chosen['name'][:30]!r}")
                 continue
@@ -469,11 +472,10 @@ class RefiMethods:
 
 def _span_of(plan: dict, selection: dict) -> tuple[int, int] | None:
     """A selection without codings (it carries a note) on our text."""
-    positions = plan["positions"]
-    start, end = selection["start"], selection["end"]
-    if start is None or end is None or not 0 <= start < end < len(positions):
+    start, end = plan["reading"].at(selection["start"]), plan["reading"].at(selection["end"])
+    if start is None or end is None or start >= end:
         return None
-    return _carry(plan["canonical"], plan["text"], positions[start], positions[end])
+    return _carry(plan["canonical"], plan["text"], plan["positions"][start], plan["positions"][end])
 
 
 def _carry(canonical: str, text: str, start: int, end: int) -> tuple[int, int] | None:

@@ -8,8 +8,9 @@ onto canonical text.  ``pipeline.project_refi`` does the project's side.
 
 Positions are Unicode code points, 0-based, end exclusive, in the plain-text file, as the standard
 says and as we store them.  Vendors differ on files with ``\\r\\n``: most count each ``\\r\\n`` as two
-characters (``raw``), ATLAS.ti as one (``lf``); ``source_view`` chooses per source from the quoted
-text the selections carry, then the exporting tool, then the standard's reading.  GUIDs we write
+characters (``raw``), ATLAS.ti as one (``lf``), and Qt-based tools count UTF-16 units;
+``source_view`` chooses per source from the quoted text the selections carry, then from what
+fits, then the exporting tool and the standard's reading.  GUIDs we write
 are ``uuid5`` of stable keys, so the same project exports byte for byte the same archive.
 """
 from __future__ import annotations
@@ -393,25 +394,67 @@ def _integer(value: str | None) -> int | None:
 
 # --- text positions ---------------------------------------------------------------------
 
-def source_view(text: str, selections: list[dict], origin: str) -> tuple[str, str]:
-    """The text the positions of a source count in, and its convention (``raw`` or ``lf``).
+UNITS = ("code points", "UTF-16 units", "UTF-8 bytes")
 
-    Only a file with ``\\r\\n`` is in doubt.  A selection whose name is the start of its quote (as
-    QualCoder, NVivo and our own files write) tells which reading is right; without one, a
-    position beyond the shorter text rules out ``lf``; then ATLAS.ti counts ``\\r\\n`` as one, the
-    others (and the standard) as two."""
-    if "\r\n" not in text:
-        return text, "raw"
-    views = {"raw": text, "lf": text.replace("\r\n", "\n")}
 
-    scores = {convention: sum(1 for s in selections if quotes(view, s)) for convention, view in views.items()}
-    if scores["raw"] != scores["lf"]:
-        chosen = max(scores, key=scores.get)
-    elif any((s["end"] or 0) > len(views["lf"]) for s in selections):
-        chosen = "raw"
-    else:
-        chosen = "lf" if "atlas" in origin.lower() else "raw"
-    return views[chosen], chosen
+@dataclass(frozen=True)
+class Reading:
+    """How a source's positions count: in the file's text with ``\\r\\n`` as two characters
+    (``raw``) or one (``lf``), in code points (the standard), UTF-16 units (Qt) or UTF-8 bytes."""
+
+    view: str  # the text the positions count in, as code points
+    line_ends: str
+    unit: str
+    table: tuple[int, ...] | None  # offset in ``unit`` → code point (−1 inside a character); None: code points
+
+    def at(self, position: int | None) -> int | None:
+        """A position as a code point of ``view``; None when it is outside or splits a character."""
+        if position is None or position < 0:
+            return None
+        if self.table is None:
+            return position if position <= len(self.view) else None
+        found = self.table[position] if position < len(self.table) else -1
+        return found if found >= 0 else None
+
+    @property
+    def convention(self) -> str:
+        return self.line_ends if self.unit == UNITS[0] else f"{self.line_ends}, {self.unit}"
+
+
+def _unit_table(view: str, unit: str) -> tuple[int, ...] | None:
+    if unit == UNITS[0]:
+        return None
+    table: list[int] = []
+    for index, char in enumerate(view):
+        width = (2 if ord(char) > 0xFFFF else 1) if unit == UNITS[1] else len(char.encode("utf-8"))
+        table += [index] + [-1] * (width - 1)
+    return tuple(table + [len(view)])
+
+
+def source_view(text: str, selections: list[dict], origin: str) -> Reading:
+    """The reading of a source's positions that fits it best.
+
+    In doubt only for a file with ``\\r\\n`` (ATLAS.ti counts it as one character, the others and
+    the standard as two) or with characters that UTF-16 or UTF-8 count differently.  Selections
+    whose name is the start of their quote (as QualCoder, NVivo and our own files write) decide;
+    then that every position lands inside the text on a character; then code points before the
+    other units, and ATLAS.ti's line ends for an ATLAS.ti file, the standard's for any other."""
+    readings = []
+    for line_ends in ("raw", "lf") if "\r\n" in text else ("raw",):
+        view = text if line_ends == "raw" else text.replace("\r\n", "\n")
+        for unit in UNITS:
+            if unit == UNITS[1] and all(ord(char) <= 0xFFFF for char in view) or unit == UNITS[2] and view.isascii():
+                continue  # counts the same as code points
+            readings.append(Reading(view, line_ends, unit, _unit_table(view, unit)))
+    atlas = "atlas" in origin.lower()
+    readings.sort(key=lambda r: (UNITS.index(r.unit), (r.line_ends == "lf") != atlas))
+
+    def fit(reading: Reading) -> tuple[int, bool]:
+        points = [(reading.at(s["start"]), reading.at(s["end"])) for s in selections]
+        quoted = sum(1 for s, (a, b) in zip(selections, points) if quotes(reading.view, {**s, "start": a, "end": b}))
+        return quoted, all(a is not None and b is not None for a, b in points)
+
+    return max(readings, key=fit)  # the first of the best, in the order of preference
 
 
 def quotes(view: str, selection: dict) -> bool | None:

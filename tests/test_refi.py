@@ -4,6 +4,7 @@ and archives made here the way NVivo, ATLAS.ti, MAXQDA, QualCoder and qc write t
 import hashlib
 import json
 import re
+import unicodedata
 import uuid
 import zipfile
 from pathlib import Path
@@ -367,7 +368,7 @@ def test_vendor_quirks_land_on_the_same_characters(project, tmp_path, tool):
     assert summary["imported"], summary["problems"]
     assert (summary["sources_matched"], summary["sources_added"], summary["codings"]) == (1, 0, 1)
     if tool in ("nvivo", "atlas"):
-        assert summary["line_endings"] == {"访谈 E01": "raw" if tool == "nvivo" else "lf"}
+        assert summary["readings"] == {"访谈 E01": "raw" if tool == "nvivo" else "lf"}
     (imported,) = project.codings(coders=[f"{tool}:NVivo User"])
     assert imported["text"] == quote and imported["document"] == "corpus/e01.txt"
     assert (imported["start"], imported["end"]) == span(project, "e01.txt", quote)
@@ -409,7 +410,7 @@ def test_a_file_with_one_bad_span_imports_nothing(project, tmp_path):
                         origin="MAXQDA 2022")
     summary = project.refi_import(archive)
     assert not summary["imported"] and summary["codings"] == 0
-    assert any("5–5000 are not inside the text" in p["message"] for p in summary["problems"])
+    assert any("5–5000 are not inside the text (0–" in p["message"] for p in summary["problems"])
     assert standing(project) == before
 
 
@@ -557,10 +558,59 @@ def test_positions_carry_onto_canonical_text():
     crlf_text = "问：一\r\n答：二三四五\r\n"
     lf_start = crlf_text.replace("\r\n", "\n").index("二三四五")
     quoted = [{"start": lf_start, "end": lf_start + 4, "name": "二三四五"}]
-    assert source_view(crlf_text, quoted, "")[1] == "lf"  # the quote decides, whatever the tool
+    assert source_view(crlf_text, quoted, "").convention == "lf"  # the quote decides, whatever the tool
     beyond = [{"start": len(crlf_text) - 2, "end": len(crlf_text), "name": ""}]
-    assert source_view(crlf_text, beyond, "ATLAS.ti 9")[1] == "raw"  # past the shorter text: only raw fits
-    assert source_view(crlf_text, [], "ATLAS.ti 9")[1] == "lf" and source_view(crlf_text, [], "NVivo")[1] == "raw"
+    assert source_view(crlf_text, beyond, "ATLAS.ti 9").convention == "raw"  # past the shorter text: only raw fits
+    assert source_view(crlf_text, [], "ATLAS.ti 9").convention == "lf"
+    assert source_view(crlf_text, [], "NVivo").convention == "raw"
+    emoji = "👍𠀀好：补贴拨付比较慢。"  # an emoji and a CJK Extension B character: two UTF-16 units each
+    start = len(emoji[:emoji.index("补贴")].encode("utf-16-le")) // 2
+    utf16 = [{"start": start, "end": start + 7, "name": "补贴拨付比较慢"}]
+    reading = source_view(emoji, utf16, "QualCoder 3.5")
+    assert reading.convention == "raw, UTF-16 units" and reading.at(start) == emoji.index("补贴")
+    assert reading.at(1) is None  # inside the emoji's surrogate pair
+    start = len(emoji[:emoji.index("补贴")].encode("utf-8"))
+    reading = source_view(emoji, [{"start": start, "end": start + 21, "name": "补贴拨付比较慢"}], "Taguette")
+    assert reading.convention == "raw, UTF-8 bytes" and emoji[reading.at(start):reading.at(start + 21)] == "补贴拨付比较慢"
+    assert source_view(emoji, [], "").convention == "raw"  # nothing says otherwise: code points
+
+
+def test_decomposed_text_is_matched_and_spans_on_changed_characters_refused(tmp_path):
+    """A source in NFD matches our NFC document; a span over a recomposed character cannot be
+    placed exactly, so the file is refused with that span named (nothing guessed)."""
+    text = "问：Cafe\u0301 如何？\n答：补贴拨付比较慢。\n"
+    project = make_project(tmp_path / "nfc", transcripts={"cafe.txt": unicodedata.normalize("NFC", text)},
+                           metadata=None)
+    try:
+        quote = "补贴拨付"
+        good = make_qdpx(tmp_path / "nfd.qdpx", {"c.txt": text.encode()},
+                         [{"name": "c", "plainTextPath": "internal://c.txt",
+                           "selections": [(*at(text, quote), quote, "c1", "u1")]}], origin="MAXQDA 2022")
+        summary = project.refi_import(good)
+        assert summary["imported"] and summary["sources_matched"] == 1, summary["problems"]
+        (made,) = project.codings(coders=["NVivo User"])
+        assert made["text"] == quote
+        bad = make_qdpx(tmp_path / "nfd-bad.qdpx", {"c.txt": text.encode()},
+                        [{"name": "c", "plainTextPath": "internal://c.txt",
+                          "selections": [(*at(text, "Cafe\u0301"), "", "c1", "u1")]}], origin="MAXQDA 2022")
+        refused = project.refi_import(bad)
+        assert not refused["imported"] and "is not in the document's text" in refused["problems"][0]["message"]
+    finally:
+        project.close()
+
+
+def test_utf16_positions_of_a_qt_tool_land_on_the_same_characters(project, tmp_path):
+    """Positions after an emoji counted in UTF-16 units (as Qt counts) are recognised by their quotes."""
+    text = TRANSCRIPTS["g01.txt"]
+    quote = "发放补贴"
+    start = len(text[:text.index(quote)].encode("utf-16-le")) // 2
+    archive = make_qdpx(tmp_path / "qt.qdpx", {"g.txt": text.encode()},
+                        [{"name": "g01", "plainTextPath": "internal://g.txt",
+                          "selections": [(start, start + len(quote), quote, "c1", "u1")]}], origin="Qt tool")
+    summary = project.refi_import(archive, as_coder_prefix="qt:")
+    assert summary["imported"] and summary["readings"] == {"g01": "raw, UTF-16 units"}, summary
+    (made,) = project.codings(coders=["qt:NVivo User"])
+    assert made["text"] == quote and (made["start"], made["end"]) == span(project, "g01.txt", quote)
 
 
 def test_two_sources_with_one_text_are_one_document(project, tmp_path):
