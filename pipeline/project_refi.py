@@ -471,7 +471,7 @@ class RefiMethods:
 
 
 def _span_of(plan: dict, selection: dict) -> tuple[int, int] | None:
-    """A selection without codings (it carries a note) on our text."""
+    """Where a selection that carries a note lies on our text."""
     start, end = plan["reading"].at(selection["start"]), plan["reading"].at(selection["end"])
     if start is None or end is None or start >= end:
         return None
