@@ -829,6 +829,62 @@ def code_reconcile(project, sheet, coders, no_agreed) -> None:
               markup=False, highlight=False)
 
 
+@cli.group()
+def refi() -> None:
+    """Exchange with NVivo, ATLAS.ti, MAXQDA and QualCoder (REFI-QDA .qdc and .qdpx files)."""
+
+
+@refi.command(name="export-codebook")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="FILE.qdc")
+@project_options
+def refi_export_codebook(project, output) -> None:
+    """Write the codebook as a REFI-QDA codebook (.qdc): tree, colours, definitions in each Description."""
+    project.refi_codebook(output)
+    err.print(f"wrote {output}", markup=False, highlight=False)
+
+
+@refi.command(name="export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="FILE.qdpx")
+@click.option("--coder", "--coders", "coders", multiple=True,
+              help="Only these coders (repeat, or separate by commas; 'auto' adds the machine coder's codings).")
+@project_options
+def refi_export(project, output, coders) -> None:
+    """Write the project as a REFI-QDA archive (.qdpx): texts, codebook, codings, coders, attributes, memos."""
+    chosen = [name.strip() for value in coders for name in value.split(",") if name.strip()]
+    result = project.refi_export(output, coders=chosen or None)
+    for skipped in result["skipped"]:
+        err.print(f"warning: not exported: {skipped}", markup=False, highlight=False)
+    err.print(f"wrote {output}: {result['sources']} sources, {result['codings']} codings by {result['users']} "
+              f"users, {result['notes']} notes", markup=False, highlight=False)
+
+
+@refi.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as-coder-prefix", default="", help="Put this before every user name (e.g. nvivo:).")
+@click.option("--add-codes", is_flag=True, help="Add the file's codes that are not in the codebook to its file.")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@project_options
+def refi_import(project, file, as_coder_prefix, add_codes, fmt) -> None:
+    """Import codings, memos and new sources from a .qdpx (all or nothing; exit 1 if refused)."""
+    result = project.refi_import(file, as_coder_prefix=as_coder_prefix, add_missing_codes=add_codes)
+    if fmt == "json":
+        click.echo(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        for problem in result["problems"]:
+            err.print(f"{problem['severity']}: {file}: {problem['message']}", markup=False, highlight=False)
+        for source, convention in result["readings"].items():
+            err.print(f"{source}: positions read as {convention}", markup=False, highlight=False)
+        if result["imported"]:
+            out.print(f"{file}: {result['sources']} sources ({result['sources_added']} new), {result['codes']} codes "
+                      f"({len(result['codes_added'])} added), {result['codings']} codings imported "
+                      f"({result['codings_present']} already there), {result['memos']} memos; coders: "
+                      f"{', '.join(result['coders']) or '-'}", markup=False, highlight=False)
+        else:
+            err.print(f"policoder: {file}: nothing imported", markup=False, highlight=False)
+    if not result["imported"]:
+        sys.exit(1)
+
+
 @cli.command()
 @click.option("--unit", type=click.Choice(("unit", "segment", "span")), default=None,
               help="What is compared (default: [agreement] unit).")

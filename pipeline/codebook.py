@@ -393,3 +393,41 @@ def _restored(code: str, change: Change, changes: list[Change]) -> bool:
     """A code renamed away and later reintroduced by another change."""
     later = changes[changes.index(change) + 1:]
     return any(code in other.targets for other in later if other.operation != "move")
+
+
+def add_codes(codebook: Codebook, codes: list[dict], *, root: Path) -> Codebook:
+    """Append codes (plain dicts, ``parent`` for their place in the tree) to the end of the codebook
+    file's ``codes:`` list, keeping the rest of the file as written; the file is checked again and
+    restored if the result is not a valid codebook.  Shipped codebooks are not changed."""
+    import yaml
+
+    path = Path(codebook.source)
+    if not path.resolve().is_relative_to(Path(root).resolve()):
+        raise ConfigError(str(path), "a shipped codebook cannot take new codes: copy it into the project's "
+                                     "codebooks/ folder and set [coding] codebook to the copy", code=CODE)
+    original = path.read_text(encoding="utf-8")
+    lines = original.splitlines(keepends=True)
+    top = next((i for i, line in enumerate(lines) if re.match(r"codes:\s*(#.*)?$", line)), None)
+    if top is None:
+        raise ConfigError(str(path), "cannot add codes: no block list under a top-level 'codes:' line", code=CODE)
+    end, indent = top + 1, None
+    for i in range(top + 1, len(lines)):
+        line = lines[i]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace() and not line.startswith("-"):
+            break
+        if indent is None:
+            indent = len(line) - len(line.lstrip())
+        end = i + 1
+    block = yaml.safe_dump(codes, allow_unicode=True, sort_keys=False, width=1000)
+    pad = " " * (indent or 0)
+    added = "".join(pad + line if line.strip() else line for line in block.splitlines(keepends=True))
+    if end > 0 and not lines[end - 1].endswith("\n"):
+        lines[end - 1] += "\n"
+    path.write_text("".join(lines[:end]) + added + "".join(lines[end:]), encoding="utf-8")
+    try:
+        return load_codebook(path, require_definitions=False)
+    except ConfigError:
+        path.write_text(original, encoding="utf-8")
+        raise

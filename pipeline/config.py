@@ -5,6 +5,8 @@ silently ignored setting makes a run irreproducible.
 """
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -251,6 +253,32 @@ def load_config(root: str | Path) -> Config:
         raise ConfigError(path, "the database must not live under outputs/ (outputs can be deleted)", key="project.database")
     _check_triangulation(path, sections["triangulation"], outputs, root)
     return Config(root=root, **sections)
+
+
+def set_setting(root: str | Path, section: str, key: str, value: str) -> Config:
+    """Write one text setting into ``policoder.toml``, keeping the rest of the file (comments too),
+    and read the configuration again; the file is restored if the result is not valid."""
+    path = Path(root) / CONFIG_NAME
+    original = path.read_text(encoding="utf-8")
+    lines = original.splitlines(keepends=True)
+    quoted = json.dumps(value, ensure_ascii=False)  # a TOML basic string
+    header = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), None)
+    if header is None:
+        lines += ["\n" if lines and not lines[-1].endswith("\n") else "", f"[{section}]\n", f"{key} = {quoted}\n"]
+    else:
+        end = next((i for i in range(header + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+        found = next((i for i in range(header + 1, end) if re.match(rf"\s*{re.escape(key)}\s*=", lines[i])), None)
+        if found is None:
+            lines.insert(header + 1, f"{key} = {quoted}\n")
+        else:  # only the value changes: a comment after it stays
+            line = re.match(r"""(\s*\S+\s*=\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^#\s]*)(.*)""", lines[found], re.S)
+            lines[found] = line.group(1) + quoted + line.group(3)
+    path.write_text("".join(lines), encoding="utf-8")
+    try:
+        return load_config(root)
+    except ConfigError:
+        path.write_text(original, encoding="utf-8")
+        raise
 
 
 TEMPLATE = """\

@@ -713,6 +713,12 @@ def version_text(db: sqlite_utils.Database, doc_id: int, content_hash: str) -> s
     return found[0] if found else None
 
 
+def document_versions(db: sqlite_utils.Database) -> list[dict]:
+    """Every text every document has had (doc_id, content_hash, text), oldest first."""
+    cursor = db.execute("SELECT doc_id, content_hash, text FROM document_versions ORDER BY doc_id, ingested_at")
+    return [{"doc_id": doc_id, "content_hash": digest, "text": text} for doc_id, digest, text in cursor]
+
+
 def coding_units(db: sqlite_utils.Database) -> list[dict]:
     """The units coders code: turns of transcripts and clauses of policy documents, in order."""
     sql = """

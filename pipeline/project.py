@@ -32,6 +32,7 @@ from .executors import Executor, LocalExecutor
 from .ingest import INGEST_VERSION, discover, file_hash, load_sidecars, read_document, segment_key, segment_text
 from .records import Document, PageSpan, Problem, utc_now
 from .project_coding import CodingMethods
+from .project_refi import RefiMethods
 from .project_topics import TopicMethods
 from .project_triangulation import TriangulationMethods
 from . import instrument_model, instrument_report, instrument_sheets, instruments
@@ -128,7 +129,7 @@ def open_project(root: str | Path = ".", *, db: str | Path | None = None) -> "Pr
     return Project(config, Path(db) if db else config.root / config.project.database)
 
 
-class Project(CodingMethods, TopicMethods, TriangulationMethods):
+class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
     def __init__(self, config: Config, db_path: Path):
         self.config = config
         self.db_path = Path(db_path)

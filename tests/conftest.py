@@ -144,3 +144,21 @@ def document_id(root, name: str) -> int:
         return project.document(name)["id"]
     finally:
         project.close()
+
+
+def coding_project(root: Path, transcripts: dict[str, str], metadata: str | None, codebook: str):
+    """An initialised project folder given transcripts, a metadata sheet and the codebook
+    ``codebooks/study.yaml`` (set in policoder.toml), ingested and open."""
+    from pipeline import open_project
+
+    for name, text in transcripts.items():
+        (root / "corpus" / name).write_text(text, encoding="utf-8")
+    if metadata:
+        (root / "corpus" / "metadata.csv").write_text(metadata, encoding="utf-8")
+    (root / "codebooks" / "study.yaml").write_text(codebook, encoding="utf-8")
+    config = root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('codebook = "iei_interviews"',
+                                                                 'codebook = "codebooks/study.yaml"'), encoding="utf-8")
+    project = open_project(root)
+    project.ingest()
+    return project

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from pipeline import open_project
 from pipeline.agreement import _clusters, span_ratings
 from pipeline.errors import ProjectError
+from tests.conftest import coding_project
 
 CODEBOOK = """\
 id: study
@@ -44,18 +44,8 @@ TRANSCRIPTS = {
 
 @pytest.fixture
 def project(project_dir):
-    corpus = project_dir / "corpus"
-    for name, text in TRANSCRIPTS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    (corpus / "metadata.csv").write_text("file,participant,group,kind\ne01.txt,E01,enterprise,transcript\n"
-                                         "g01.txt,G01,government,transcript\nc01.txt,C01,college,transcript\n",
-                                         encoding="utf-8")
-    (project_dir / "codebooks" / "study.yaml").write_text(CODEBOOK, encoding="utf-8")
-    config = project_dir / "policoder.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('codebook = "iei_interviews"',
-                                                                 'codebook = "codebooks/study.yaml"'), encoding="utf-8")
-    opened = open_project(project_dir)
-    opened.ingest()
+    opened = coding_project(project_dir, TRANSCRIPTS, "file,participant,group,kind\ne01.txt,E01,enterprise,transcript\n"
+                            "g01.txt,G01,government,transcript\nc01.txt,C01,college,transcript\n", CODEBOOK)
     yield opened
     opened.close()
 
