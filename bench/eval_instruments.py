@@ -2,9 +2,11 @@
 
     python bench/eval_instruments.py [--real ../shared/corpora/policy] [--folds 5] [--out bench/results/eval_instruments.json]
 
-1. Demo corpus (``corpora/gold/demo_instruments.csv``): the rules on the held-out ``test`` documents
-   and on all units, and the trained model by cross-validation grouped by document.
-2. Real documents (when the folder exists; nobody here wrote them): the rules against the labels in
+1. Demo corpus (``corpora/gold/demo_instruments.csv``): the rules on the ``test`` documents and on
+   all units, and the trained model by cross-validation grouped by document.
+2. Held-out corpus (``corpora/heldout/``, labels ``corpora/gold/heldout_instruments.csv``): six
+   documents written and labelled after the rules were last changed, never used to change them.
+3. Real documents (when the folder exists; nobody here wrote them): the rules against the labels in
    ``bench/data/real_instruments.csv`` — two coders labelled every clause by
    ``codebooks/instruments/GUIDE.md`` and a third reconciled them.  The file names each unit by its
    document (path under the folder), its number path and a hash of its text, never its text.
@@ -26,9 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pipeline import init_project, open_project  # noqa: E402
-from pipeline.instrument_model import evaluate  # noqa: E402
+from pipeline.instrument_model import evaluate, examples  # noqa: E402
 from pipeline.instrument_sheets import text_hash  # noqa: E402
-from pipeline.instruments import classify  # noqa: E402
+from pipeline.instruments import classify, rule_classifier  # noqa: E402
 
 FLAGS = ("incentive", "constraint")
 
@@ -50,7 +52,7 @@ def score_rules(units: list[dict], rows: list[dict]) -> dict:
     return evaluate([truth(row) for row in rows], [{"labels": p.labels, "primary": p.primary} for p in predicted])
 
 
-def demo(folder: Path, folds: int) -> dict:
+def demo(folder: Path, folds: int) -> tuple[dict, object]:
     project = labelled_project(folder / "demo", REPO / "corpora" / "demo")
     project.import_instrument_sheet(REPO / "corpora" / "gold" / "demo_instruments.csv", "gold")
     units = {(u["document"].removeprefix("corpus/"), u["unit_path"]): u for u in project.instrument_units()}
@@ -62,6 +64,24 @@ def demo(folder: Path, folds: int) -> dict:
         result[f"rules_{split or 'all'}"] = score_rules([units[row["document"], row["unit"]] for row in rows], rows)
     model, _ = project.train_instruments(out=folder / "model.joblib", folds=folds)
     result["model_cv"] = model.evaluation
+    project.close()
+    return result, model
+
+
+def heldout(folder: Path, model) -> dict:
+    """The rules, and the model trained on all demo labels, on documents neither has seen."""
+    project = labelled_project(folder / "heldout", REPO / "corpora" / "heldout")
+    units = {(u["document"].removeprefix("corpus/"), u["unit_path"]): u for u in project.instrument_units()}
+    with (REPO / "corpora" / "gold" / "heldout_instruments.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    chosen = [units[row["document"], row["unit"]] for row in rows]
+    result = {"rules": score_rules(chosen, rows)}
+    settings = project.tokenizer_settings()
+    built, ruled = examples(rule_classifier(project.scheme(), settings), [u["text"] for u in chosen],
+                            [u["lead_in"] for u in chosen], settings)
+    predicted = model.predict(built, ruled)
+    result["model_trained_on_demo"] = evaluate([truth(row) for row in rows],
+                                               [{"labels": p.labels, "primary": p.primary} for p in predicted])
     project.close()
     return result
 
@@ -86,13 +106,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "eval_instruments.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
-        results = {"demo": demo(Path(temporary), args.folds)}
+        results = {}
+        results["demo"], model = demo(Path(temporary), args.folds)
+        results["heldout"] = heldout(Path(temporary), model)
         if args.real.is_dir():
             results["real"] = real(Path(temporary), args.real)
-    print(f"{'classifier':34} {'n':>4} {'incentive F1':>12} {'constraint F1':>13} {'macro-F1':>8} {'primary acc':>11}")
+    print(f"{'classifier':44} {'n':>4} {'incentive F1':>12} {'constraint F1':>13} {'macro-F1':>8} {'primary acc':>11}")
     for name, report in [(f"demo {k}", v) for k, v in results["demo"].items()] + \
+            [(f"held-out documents, {k}", v) for k, v in results["heldout"].items()] + \
             ([("real documents, rules", results["real"])] if "real" in results else []):
-        print(f"{name:34} {report['n']:>4} {report['flags']['incentive']['f1']:>12.3f} "
+        print(f"{name:44} {report['n']:>4} {report['flags']['incentive']['f1']:>12.3f} "
               f"{report['flags']['constraint']['f1']:>13.3f} {report['macro_f1_flags']:>8.3f} "
               f"{report['primary_accuracy']:>11.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
