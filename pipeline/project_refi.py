@@ -527,9 +527,10 @@ def _our_target(package: refi.Package, note: str) -> tuple[str | None, str | Non
 
 def _attached(source: dict) -> tuple[int, int]:
     """How many codings and notes a source holds."""
-    selections = source["selections"]
-    return (len(source["codings"]) + sum(len(s["codings"]) for s in selections),
-            len(source["notes"]) + sum(len(s["notes"]) + sum(len(c["notes"]) for c in s["codings"]) for s in selections))
+    codings = source["codings"] + [c for s in source["selections"] for c in s["codings"]]
+    notes = len(source["notes"]) + sum(len(s["notes"]) for s in source["selections"]) + sum(len(c["notes"])
+                                                                                          for c in codings)
+    return len(codings), notes
 
 
 def _carry(canonical: str, text: str, start: int, end: int) -> tuple[int, int] | None:
