@@ -133,7 +133,7 @@ def current(rows: list[dict], documents: dict[int, dict], old_text: Callable[[in
             "text": document["text"][anchor.start:anchor.end] if document and anchor.start is not None else None,
             "memo": row["memo"], "codebook": row["codebook"], "codebook_version": row["codebook_version"],
             "recorded_code": row["code"], "anchor": anchor.status, "review": "; ".join(review),
-            "source": row["source"], "created_at": row["created_at"], "kind": HUMAN,
+            "source": row["source"], "created_at": row["created_at"], "made_at": row["made_at"], "kind": HUMAN,
         })
     return out
 
@@ -152,7 +152,7 @@ def machine(rows: list[dict], documents: dict[int, dict], codebook: Codebook | N
             "coder": row["coder"], "unit_id": row["unit_id"], "text": document["text"][row["start"]:row["end"]],
             "memo": "; ".join(row["cues"]), "codebook": row["codebook"], "codebook_version": row["codebook_version"],
             "recorded_code": row["code"], "anchor": "current", "review": "", "source": f"rules:{row['rule_version']}",
-            "created_at": None, "kind": "machine",
+            "created_at": None, "made_at": None, "kind": "machine",
         })
     return out
 

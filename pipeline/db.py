@@ -303,6 +303,18 @@ def m006_stages(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_made_at(db: sqlite_utils.Database) -> None:
+    """When a coding or memo was made, when that is earlier than the row: one brought from another
+    QDA tool keeps the time it was made there (``created_at`` stays when it was written here)."""
+    db.executescript(
+        """
+        ALTER TABLE codings ADD COLUMN made_at TEXT;
+        ALTER TABLE memos ADD COLUMN made_at TEXT;
+        """
+    )
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction, all or nothing, that takes the write lock when it begins (BEGIN
@@ -674,7 +686,7 @@ def record_problems(db: sqlite_utils.Database, run_id: str | None, problems: Ite
 # --- human work ----------------------------------------------------------------------------
 
 CODING_COLUMNS = ("id", "doc_id", "content_hash", "unit_id", "start", "end", "code", "coder", "memo", "created_at",
-                  "codebook", "codebook_version", "supersedes", "deleted", "changed_by", "source")
+                  "codebook", "codebook_version", "supersedes", "deleted", "changed_by", "source", "made_at")
 
 
 def add_codings(db: sqlite_utils.Database, rows: list[dict], now: str) -> list[int]:
@@ -690,12 +702,12 @@ def add_codings(db: sqlite_utils.Database, rows: list[dict], now: str) -> list[i
                 "SELECT content_hash FROM documents WHERE id = ?", [row["doc_id"]]).fetchone()[0]
             cursor = db.execute(
                 'INSERT INTO codings (doc_id, content_hash, unit_id, start, "end", code, coder, memo, created_at,'
-                " codebook, codebook_version, supersedes, deleted, changed_by, source)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " codebook, codebook_version, supersedes, deleted, changed_by, source, made_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [row["doc_id"], content_hash, row.get("unit_id"), row["start"], row["end"], row["code"],
                  row["coder"], row.get("memo"), now, row.get("codebook"), row.get("codebook_version"),
                  row.get("supersedes"), int(bool(row.get("deleted"))), row.get("changed_by") or row["coder"],
-                 row.get("source")],
+                 row.get("source"), row.get("made_at")],
             )
             ids.append(cursor.lastrowid)
     return ids
@@ -737,16 +749,17 @@ def coding_units(db: sqlite_utils.Database) -> list[dict]:
 
 
 def add_memo(db: sqlite_utils.Database, *, target_kind: str, target: str, text: str, coder: str, now: str,
-             supersedes: int | None = None, deleted: bool = False) -> int:
+             supersedes: int | None = None, deleted: bool = False, made_at: str | None = None) -> int:
     with transaction(db):
         return db.execute(
-            "INSERT INTO memos (target_kind, target, text, coder, supersedes, deleted, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)", [target_kind, target, text, coder, supersedes, int(deleted), now],
+            "INSERT INTO memos (target_kind, target, text, coder, supersedes, deleted, created_at, made_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [target_kind, target, text, coder, supersedes, int(deleted), now,
+                                                  made_at],
         ).lastrowid
 
 
 def memo_rows(db: sqlite_utils.Database) -> list[dict]:
-    columns = ("id", "target_kind", "target", "text", "coder", "supersedes", "deleted", "created_at")
+    columns = ("id", "target_kind", "target", "text", "coder", "supersedes", "deleted", "created_at", "made_at")
     return [dict(zip(columns, values)) for values in db.execute(f"SELECT {', '.join(columns)} FROM memos ORDER BY id")]
 
 

@@ -161,8 +161,9 @@ class CodingMethods:
     # --- memos ------------------------------------------------------------------------------
 
     def write_memo(self, target_kind: str, target: str | int, text: str, coder: str, *,
-                   replaces: int | None = None) -> int:
-        """A memo on the project, a document, a unit, a code or a coding (a new version with ``replaces``)."""
+                   replaces: int | None = None, made_at: str | None = None) -> int:
+        """A memo on the project, a document, a unit, a code or a coding (a new version with ``replaces``;
+        ``made_at``: when it was made, if before now, as for a memo from another QDA tool)."""
         if target_kind not in MEMO_TARGETS:
             raise ProjectError(f"memo target must be one of {', '.join(MEMO_TARGETS)}", code="bad-memo")
         _check_coder(coder)
@@ -173,7 +174,7 @@ class CodingMethods:
             raise ProjectError(f"no memo {replaces}", code="unknown-memo")
         try:
             return store.add_memo(self.db, target_kind=target_kind, target=str(target), text=text, coder=coder,
-                                  now=utc_now(), supersedes=replaces)
+                                  now=utc_now(), supersedes=replaces, made_at=made_at)
         except sqlite3.IntegrityError:
             raise ProjectError(f"memo {replaces} was already replaced", code="memo-superseded") from None
 

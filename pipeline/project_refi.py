@@ -32,6 +32,7 @@ from .project_coding import _check_code
 from .records import KINDS, LEVELS
 
 DOCUMENT_FIELDS = ("kind", "title", "doc_number", "issuer", "date", "level")  # exported as variables too
+_OUR_NOTE = re.compile(r"memo on (project|document|unit|code|coding) (.*)\Z", re.S)  # the names our export gives
 
 
 def _origin() -> str:
@@ -72,7 +73,8 @@ class RefiMethods:
         def note(key: tuple, name: str, memo: dict) -> str:
             made = refi.guid("memo", *key, memo["coder"], memo["text"])  # the same memo twice is one note
             notes.setdefault(made, {"guid": made, "name": name, "user": user(memo["coder"]),
-                                    "created": memo["created_at"], "text": memo["text"], "coder": memo["coder"]})
+                                    "created": memo.get("made_at") or memo["created_at"], "text": memo["text"],
+                                    "coder": memo["coder"]})
             return made
 
         selections: dict[tuple, dict] = {}
@@ -91,10 +93,12 @@ class RefiMethods:
             made = refi.guid("coding", doc["digest"], row["start"], row["end"], row["code"], row["coder"])
             if made not in entries:  # the same code on the same span by the same coder is one coding
                 memo_notes = [note(("coding-memo", made), f"memo on coding {row['code']}",
-                                   {"coder": row["coder"], "text": row["memo"], "created_at": row["created_at"]})] \
+                                   {"coder": row["coder"], "text": row["memo"], "created_at": row["created_at"],
+                                    "made_at": row["made_at"]})] \
                     if row["memo"] and row["kind"] == coding.HUMAN else []
                 entries[made] = {"guid": made, "code": refi.code_guid(codebook.id, row["code"]),
-                                 "user": user(row["coder"]), "created": row["created_at"], "notes": memo_notes}
+                                 "user": user(row["coder"]), "created": row["made_at"] or row["created_at"],
+                                 "notes": memo_notes}
                 selection(doc, row["start"], row["end"])["codings"].append(entries[made])
             if row["id"] is not None:
                 by_coding_id[str(row["id"])] = entries[made]
@@ -171,16 +175,20 @@ class RefiMethods:
             (as_coder_prefix + package.users[g] for g in guids if g in package.users and package.users[g]), None)
         unnamed = as_coder_prefix + (package.origin or "refi")
         texts = self._texts()
-        plans, unanchored, unnamed_codings = [], 0, 0
+        plans, unanchored, unnamed_codings, refused = [], 0, 0, Counter()
         for source in package.sources:
             plan = self._plan(source, package, texts, summary, problem)
             if plan is not None:
-                found, nameless = self._spans(plan, package, mapping, coder_of, unnamed, problem)
+                found, nameless = self._spans(plan, package, mapping, coder_of, unnamed, problem, refused)
                 unanchored, unnamed_codings = unanchored + found, unnamed_codings + nameless
                 plans.append(plan)
-        for note in package.notes.values():
-            if coding.is_machine(coder_of(note["user"], package.creating_user) or unnamed):
-                problem(f"note {note['name']!r}: its user cannot be a coder here (reserved); use --as-coder-prefix")
+        refused_notes = Counter(coder for coder in (coder_of(note["user"], package.creating_user) or unnamed
+                                                    for note in package.notes.values()) if coding.is_machine(coder))
+        for coder in sorted(set(refused) | set(refused_notes)):  # once per user: an export with --coders auto
+            held = [f"{n} {what}" for n, what in ((refused[coder], "codings"), (refused_notes[coder], "notes")) if n]
+            problem(f"user {coder!r} cannot be a coder here (reserved or empty), and {' and '.join(held)} are "
+                    f"theirs: import with --as-coder-prefix (e.g. {package.origin.split(' ')[0] or 'refi'}:) to "
+                    f"record them under other names")
         if unanchored:
             problem(f"{unanchored} codings quote text the document no longer has (it was re-ingested since): "
                     f"kept on the earlier text and flagged unanchored", "warning")
@@ -221,16 +229,20 @@ class RefiMethods:
         """A source's text read the way its positions count, made canonical, and matched to a
         document (today's text or an earlier one), or read as it will be once ingested."""
         label = source["name"] or source["guid"]
+        codings, notes = _attached(source)
         if source["text"] is None:
-            problem(f"source {label}: no plain text in the archive; not imported", "warning")
+            if source["unread"] and (codings or notes):
+                problem(f"source {label}: its text {source['unread']} cannot be read, and it holds {codings} "
+                        f"codings and {notes} notes")
+            else:
+                problem(f"source {label}: no plain text in the archive; not imported", "warning")
             return None
         reading = refi.source_view(source["text"], source["selections"], package.origin)
         if "\r\n" in source["text"] or reading.unit != refi.UNITS[0]:
             summary["readings"][label] = reading.convention
         canonical, positions = refi.canonical_map(reading.view)
         if not canonical.strip():
-            problem(f"source {label}: empty; not imported", "error" if source["codings"] or any(
-                s["codings"] for s in source["selections"]) else "warning")
+            problem(f"source {label}: empty; not imported", "error" if codings or notes else "warning")
             return None
         doc_id = texts["current"].get(refi.nfc(canonical))
         ingested = None if doc_id else self._read_as_ingested(canonical, label, problem)
@@ -240,21 +252,32 @@ class RefiMethods:
         if text is None:
             return None
         return {"source": source, "label": label, "reading": reading, "canonical": canonical,
-                "positions": positions, "doc_id": doc_id, "text": text, "version": version, "spans": []}
+                "positions": positions, "doc_id": doc_id, "text": text, "version": version, "spans": [],
+                "carried": {}}
 
     @staticmethod
-    def _spans(plan: dict, package: refi.Package, mapping: dict, coder_of, unnamed: str, problem) -> tuple[int, int]:
-        """Each coding of a source checked and carried onto the document's text (into ``plan["spans"]``);
-        returns how many were kept on an earlier text and how many name no user."""
+    def _spans(plan: dict, package: refi.Package, mapping: dict, coder_of, unnamed: str, problem,
+               refused: Counter) -> tuple[int, int]:
+        """Each selection of a source (with codings or notes) checked and carried onto the document's
+        text (``plan["carried"]``: selection GUID → span and the earlier text's hash, if on one), its
+        codings into ``plan["spans"]``; codings of a reserved user are counted in ``refused``.
+        Returns how many codings were kept on an earlier text and how many name no user."""
         source, reading, positions, version = plan["source"], plan["reading"], plan["positions"], plan["version"]
         view = reading.view
-        entries = [(s, c) for s in source["selections"] for c in s["codings"]]
-        whole = {"guid": None, "notes": [], "name": "", "user": None, "start": 0,
-                 "end": len(reading.table) - 1 if reading.table else len(view)}
-        entries += [(whole, c) for c in source["codings"]]
+        chosen_ones = [s for s in source["selections"] if s["codings"] or s["notes"]]
+        if source["codings"]:
+            chosen_ones.append({"guid": None, "notes": [], "name": "", "user": None, "start": 0,
+                                "end": len(reading.table) - 1 if reading.table else len(view),
+                                "codings": source["codings"]})
         unanchored = nameless = 0
-        for chosen, made in entries:
+        for chosen in chosen_ones:
             where = f"source {plan['label']}, selection {chosen['guid'] or '(whole source)'}"
+            unread = [f"{side}Position {given!r} is not a number" if given is not None else f"no {side}Position"
+                      for side, given, number in zip(("start", "end"), chosen.get("given", (0, 0)),
+                                                     (chosen["start"], chosen["end"])) if number is None]
+            if unread:
+                problem(f"{where}: {'; '.join(unread)}")
+                continue
             start, end = reading.at(chosen["start"]), reading.at(chosen["end"])
             if start is None or end is None or start >= end:
                 problem(f"{where}: positions {chosen['start']}–{chosen['end']} are not inside the text "
@@ -268,23 +291,43 @@ class RefiMethods:
             if span is None and version:  # gone from today's text: kept on the earlier one, flagged unanchored
                 span = _carry(plan["canonical"], version["text"], positions[start], positions[end])
                 content_hash = version["content_hash"]
-                unanchored += span is not None
+                unanchored += len(chosen["codings"]) if span is not None else 0
             if span is None:
                 problem(f"{where}: the quoted text {view[start:end][:40]!r} is not in the document's text")
                 continue
-            code = mapping.get(made["code"])
-            if code is None:
-                continue  # reported for each code by _map_codes
-            coder = coder_of(made["user"], chosen["user"], source["user"], package.creating_user)
-            if coder is None:
-                coder, nameless = unnamed, nameless + 1
-            if not coder.strip() or coding.is_machine(coder):
-                problem(f"{where}: user {coder!r} cannot be a coder here (reserved or empty); use --as-coder-prefix")
-                continue
-            memo = "\n\n".join(package.notes[n]["text"] for n in made["notes"] if n in package.notes) or None
-            plan["spans"].append({"start": span[0], "end": span[1], "code": code, "coder": coder, "memo": memo,
-                                  "selection": chosen["guid"], "content_hash": content_hash})
+            plan["carried"][chosen["guid"]] = (span, content_hash)
+            for made in chosen["codings"]:
+                code = mapping.get(made["code"])
+                if code is None:
+                    continue  # reported for each code by _map_codes
+                coder = coder_of(made["user"], chosen["user"], source["user"], package.creating_user)
+                if coder is None:
+                    coder, nameless = unnamed, nameless + 1
+                if not coder.strip() or coding.is_machine(coder):
+                    refused[coder] += 1
+                    continue
+                # our memos on a coding come back as memos on it; other notes on a coding are its memo
+                kept = [n for n in made["notes"] if _our_target(package, n)[0] == "coding"]
+                memo = "\n\n".join(package.notes[n]["text"] for n in made["notes"]
+                                    if n in package.notes and n not in kept) or None
+                plan["spans"].append({"start": span[0], "end": span[1], "code": code, "coder": coder, "memo": memo,
+                                      "selection": chosen["guid"], "content_hash": content_hash,
+                                      "made_at": made["created"], "notes": kept})
         return unanchored, nameless
+
+    def _project_note_target(self, package: refi.Package, note: str) -> tuple[str, str]:
+        """Where a note on the project of our own export goes back to: the project memo's target, or
+        the memo whose target was not in the file (kept on the project, as "kind target", when that
+        target is not here either)."""
+        kind, target = _our_target(package, note)
+        if kind in (None, "project"):
+            return "project", target or ""
+        if self.memos(target_kind=kind, target=target):
+            return kind, target
+        try:
+            return kind, self._memo_target(kind, target)
+        except ProjectError:
+            return "project", f"{kind} {target}"
 
     def _map_codes(self, package: refi.Package, codebook, problem, add_missing: bool) -> tuple[dict, list[dict]]:
         """Their code GUID → our code id: by GUID (ours, when the file came from policoder), by the id
@@ -432,20 +475,22 @@ class RefiMethods:
                              "end": span["end"], "code": span["code"],
                              "coder": span["coder"], "memo": span["memo"], "codebook": codebook.id,
                              "codebook_version": codebook.version, "unit_id": unit["unit_id"] if unit else None,
-                             "source": source, "selection": span["selection"]})
+                             "source": source, "made_at": span["made_at"], "selection": span["selection"],
+                             "notes": span["notes"]})
             memos += [("document", str(doc_id), note) for note in plan["source"]["notes"]]
             noted += [(plan, selection) for selection in plan["source"]["selections"] if selection["notes"]]
         memos += [("code", row["guid"], note) for row in package.codes for note in row["notes"]]
-        memos += [("project", "", note) for note in package.project_notes]
+        memos += [(*self._project_note_target(package, note), note) for note in package.project_notes]
         with store.transaction(self.db):
-            ids = self._append([{k: v for k, v in row.items() if k != "selection"} for row in rows])
+            ids = self._append([{k: v for k, v in row.items() if k not in ("selection", "notes")} for row in rows])
             coded = defaultdict(list)
             for row, coding_id in zip(rows, ids):
                 coded[row["selection"]].append(str(coding_id))
+                memos += [("coding", str(coding_id), note) for note in row["notes"]]
             # a note on a selection: on the unit when the selection is one, else on its codings, else the document
             for plan, selection in noted:
-                span = _span_of(plan, selection)
-                unit = units.holding(plan["doc_id"], *span) if span else None
+                span, earlier = plan["carried"][selection["guid"]]
+                unit = None if earlier else units.holding(plan["doc_id"], *span)
                 if unit and (unit["start"], unit["end"]) == span:
                     memos += [("unit", unit["unit_id"], note) for note in selection["notes"]]
                 elif coded[selection["guid"]]:
@@ -464,18 +509,28 @@ class RefiMethods:
                 coder = coder_of(entry["user"], package.creating_user)
                 if any(m["text"] == entry["text"] for m in self.memos(target_kind=kind, target=target)):
                     continue
-                self.write_memo(kind, target, entry["text"], coder)
+                self.write_memo(kind, target, entry["text"], coder, made_at=entry["created"])
                 written += 1
         return {"codings": len(rows), "codings_present": present, "memos": written,
                 "coders": sorted({row["coder"] for row in rows})}
 
 
-def _span_of(plan: dict, selection: dict) -> tuple[int, int] | None:
-    """Where a selection that carries a note lies on our text."""
-    start, end = plan["reading"].at(selection["start"]), plan["reading"].at(selection["end"])
-    if start is None or end is None or start >= end:
-        return None
-    return _carry(plan["canonical"], plan["text"], plan["positions"][start], plan["positions"][end])
+def _our_target(package: refi.Package, note: str) -> tuple[str | None, str | None]:
+    """The memo target our export names a note by (``memo on unit u3``); (None, None) for another
+    tool's, and for a coding's own memo (``memo on coding subsidy``: by code, not by coding number)."""
+    found = _OUR_NOTE.match(package.notes.get(note, {}).get("name", "")) \
+        if package.origin.startswith("policoder") else None
+    if not found or found.group(1) == "coding" and not found.group(2).isdigit():
+        return None, None
+    return found.group(1), found.group(2)
+
+
+def _attached(source: dict) -> tuple[int, int]:
+    """How many codings and notes a source holds."""
+    codings = source["codings"] + [c for s in source["selections"] for c in s["codings"]]
+    notes = len(source["notes"]) + sum(len(s["notes"]) for s in source["selections"]) + sum(len(c["notes"])
+                                                                                          for c in codings)
+    return len(codings), notes
 
 
 def _carry(canonical: str, text: str, start: int, end: int) -> tuple[int, int] | None:

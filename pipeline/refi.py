@@ -21,6 +21,7 @@ import uuid
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 from lxml import etree
@@ -205,8 +206,9 @@ class Package:
     origin: str
     users: dict[str, str]  # guid → name
     codes: list[dict]  # guid, name, codable, color, description, parent (guid), path (names from the top)
-    sources: list[dict]  # guid, name, text (decoded, BOM gone), selections, codings (whole source), notes, values
-    notes: dict[str, dict]  # guid → {text, user, name}
+    sources: list[dict]  # guid, name, text (decoded, BOM gone; unread: the path of a text not read), selections,
+    # codings (whole source), notes, values
+    notes: dict[str, dict]  # guid → {text, user, name, created}
     project_notes: list[str]
     variables: dict[str, str]  # guid → name
     cases: list[dict] = field(default_factory=list)  # name, values [(variable guid, text)], sources [guid]
@@ -278,7 +280,8 @@ def _read_archive(archive: zipfile.ZipFile, path: Path) -> Package:
         text = content.text if content is not None and content.text else _read_path(
             archive, entries, root, note.get("plainTextPath"), path, package.warnings) or ""
         package.notes[_key(note.get("guid"))] = {"text": text.strip(), "user": _key(note.get("creatingUser")),
-                                                 "name": note.get("name", "")}
+                                                 "name": note.get("name", ""),
+                                                 "created": _moment(note.get("creationDateTime"))}
     sources = _child(root, "Sources")
     for source in sources if sources is not None else []:
         if not isinstance(source.tag, str):
@@ -359,11 +362,14 @@ def _read_source(archive, entries, root, source, qdpx: Path, warnings: list[str]
         selections.append({
             "guid": _key(selection.get("guid")), "name": selection.get("name") or "",
             "start": _integer(selection.get("startPosition")), "end": _integer(selection.get("endPosition")),
+            "given": (selection.get("startPosition"), selection.get("endPosition")),
             "user": _key(selection.get("creatingUser")), "notes": _note_refs(selection),
             "codings": [_coding(c) for c in _children(selection, "Coding")]})
     return {"guid": _key(source.get("guid")), "name": source.get("name") or PurePosixPath(
         (source.get("plainTextPath") or "source").partition("://")[2] or source.get("plainTextPath") or "source").stem,
             "text": text.lstrip("\ufeff") if text is not None else None, "selections": selections,
+            "unread": (source.get("plainTextPath") or (rich if rich.lower().endswith(".txt") else None))
+            if text is None else None,  # the plain text it names, when that cannot be read
             "codings": [_coding(c) for c in _children(source, "Coding")], "notes": _note_refs(source),
             "values": _values(source), "user": _key(source.get("creatingUser"))}
 
@@ -382,7 +388,19 @@ def _values(element) -> list[tuple[str, str]]:
 def _coding(element) -> dict:
     ref = _child(element, "CodeRef")
     return {"guid": _key(element.get("guid")), "code": _key(ref.get("targetGUID")) if ref is not None else None,
-            "user": _key(element.get("creatingUser")), "notes": _note_refs(element)}
+            "user": _key(element.get("creatingUser")), "notes": _note_refs(element),
+            "created": _moment(element.get("creationDateTime"))}
+
+
+def _moment(value: str | None) -> str | None:
+    """An ``xsd:dateTime`` as we record times (UTC, to the second); None when absent or unreadable
+    (a time without a zone is taken as UTC)."""
+    try:
+        moment = datetime.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 def _integer(value: str | None) -> int | None:

@@ -654,3 +654,141 @@ def test_refi_commands(project, tmp_path):
     result = runner.invoke(cli, ["refi", "import", str(tmp_path / "junk.qdpx"), "--project", root])
     assert result.exit_code == 1 and "nothing imported" in result.output
     validate(qde_bytes(tmp_path / "p.qdpx"))  # last: it skips when the schema is not at hand
+
+
+# --- what a round trip keeps: times, memo targets, every selection checked ----------------------
+
+def rewrite_qdpx(source: Path, out: Path, edit=None, drop: str | None = None) -> Path:
+    """A copy of an archive with ``edit(root)`` applied to its project.qde and the entry ``drop`` left out."""
+    root = qde(source)
+    if edit:
+        edit(root)
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(out, "w") as copy:
+        for name in archive.namelist():
+            if name != drop:
+                copy.writestr(name, etree.tostring(root, xml_declaration=True, encoding="utf-8")
+                              if name == "project.qde" else archive.read(name))
+    return out
+
+
+def test_coding_and_note_times_survive_a_round_trip(project, tmp_path):
+    project.refi_export(tmp_path / "out.qdpx")
+
+    def long_ago(root):
+        for element in [*root.iter(P + "Coding"), *root.iter(P + "Note")]:
+            element.set("creationDateTime", "2020-05-01T16:00:00+08:00")
+    rewrite_qdpx(tmp_path / "out.qdpx", tmp_path / "old.qdpx", long_ago)
+    fresh = make_project(tmp_path / "fresh", transcripts={}, metadata=None)
+    try:
+        assert fresh.refi_import(tmp_path / "old.qdpx")["imported"]
+        rows = fresh.codings(machine=False)
+        assert {c["made_at"] for c in rows} == {"2020-05-01T08:00:00+00:00"}  # as the file had it, in UTC
+        assert all(c["created_at"] > "2026" for c in rows)  # the row itself: when it was written here
+        assert {m["made_at"] for m in fresh.memos()} == {"2020-05-01T08:00:00+00:00"}
+        fresh.refi_export(tmp_path / "again.qdpx")
+    finally:
+        fresh.close()
+    again = qde(tmp_path / "again.qdpx")
+    assert {e.get("creationDateTime") for e in [*again.iter(P + "Coding"), *again.iter(P + "Note")]} == \
+        {"2020-05-01T08:00:00+00:00"}
+
+
+def test_a_coded_source_missing_from_the_archive_refuses_the_file(project, tmp_path):
+    project.refi_export(tmp_path / "out.qdpx")
+    e01 = next(s for s in qde(tmp_path / "out.qdpx").iter(P + "TextSource") if s.get("name").endswith("e01.txt"))
+    entry = "sources/" + e01.get("plainTextPath").removeprefix("internal://")
+    rewrite_qdpx(tmp_path / "out.qdpx", tmp_path / "gone.qdpx", drop=entry)
+    fresh = make_project(tmp_path / "fresh", transcripts={}, metadata=None)
+    try:
+        summary = fresh.refi_import(tmp_path / "gone.qdpx")
+        assert not summary["imported"] and fresh.codings() == [] and fresh.memos() == []
+        errors = [p["message"] for p in summary["problems"] if p["severity"] == "error"]
+        assert errors == [f"source corpus/e01.txt: its text {e01.get('plainTextPath')} cannot be read, "
+                          f"and it holds 3 codings and 2 notes"]
+    finally:
+        fresh.close()
+    # a source with nothing on it may go missing: a warning, the rest comes in
+    archive = make_qdpx(tmp_path / "bare.qdpx", {"e.txt": E01.encode()},
+                        [{"name": "e", "plainTextPath": "internal://e.txt",
+                          "selections": [(*at(E01, "产业学院"), "产业学院", "c1", "u1")]},
+                         {"name": "blank", "plainTextPath": "internal://blank.txt", "selections": []}],
+                        origin="MAXQDA 2022")
+    summary = project.refi_import(archive)
+    assert summary["imported"] and summary["codings"] == 1
+    assert any(p["severity"] == "warning" and "blank" in p["message"] for p in summary["problems"])
+
+
+def test_memo_targets_round_trip_and_own_export_adds_nothing(project, tmp_path):
+    project.write_memo("project", "x", "项目备忘", "alice")
+    college = next(c for c in project.codings() if c["code"] == "college")
+    project.write_memo("coding", college["id"], "这条编码要讨论。", "bob")
+    before = sorted((m["target_kind"], m["target"], m["text"]) for m in project.memos())
+    project.refi_export(tmp_path / "out.qdpx")
+    back = project.refi_import(tmp_path / "out.qdpx")
+    assert back["imported"] and back["memos"] == 0, back
+    assert sorted((m["target_kind"], m["target"], m["text"]) for m in project.memos()) == before
+    fresh = make_project(tmp_path / "fresh", transcripts={}, metadata=None)
+    try:
+        assert fresh.refi_import(tmp_path / "out.qdpx")["memos"] == 6
+        memos = {(m["target_kind"], m["text"]): m["target"] for m in fresh.memos()}
+        assert memos[("project", "项目备忘")] == "x" and memos[("project", "第一轮编码。")] == ""
+        on_coding = int(memos[("coding", "这条编码要讨论。")])
+        assert next(c for c in fresh.codings() if c["id"] == on_coding)["code"] == "college"
+        assert fresh.refi_import(tmp_path / "out.qdpx")["memos"] == 0
+    finally:
+        fresh.close()
+
+
+def test_a_note_only_selection_is_checked_and_goes_back_to_its_unit(project, tmp_path):
+    e01 = project.document("e01.txt")["id"]
+    unit = next(u for u in project.coding_units() if u["doc_id"] == e01 and "补贴拨付比较慢" in u["text"])
+    project.write_memo("unit", unit["unit_id"], "问得太宽。", "bob")
+    project.refi_export(tmp_path / "out.qdpx")
+    fresh = make_project(tmp_path / "fresh", transcripts={}, metadata=None)
+    try:
+        assert fresh.refi_import(tmp_path / "out.qdpx")["imported"]
+        assert [m["target"] for m in fresh.memos() if m["text"] == "问得太宽。"] == [unit["unit_id"]]
+    finally:
+        fresh.close()
+    noted = lambda root: next(s for s in root.iter(P + "PlainTextSelection")  # noqa: E731
+                              if s.get("name") == unit["text"][:100])
+
+    def moved(root):
+        for side in ("startPosition", "endPosition"):
+            noted(root).set(side, str(int(noted(root).get(side)) - 1))
+    rewrite_qdpx(tmp_path / "out.qdpx", tmp_path / "moved.qdpx", moved)
+    fresh = make_project(tmp_path / "moved", transcripts={}, metadata=None)
+    try:
+        summary = fresh.refi_import(tmp_path / "moved.qdpx")
+        assert not summary["imported"] and fresh.memos() == []
+        guid, (start, end) = noted(qde(tmp_path / "moved.qdpx")).get("guid"), (unit["start"] - 1, unit["end"] - 1)
+        assert [p["message"] for p in summary["problems"] if p["severity"] == "error"] == [
+            f"source corpus/e01.txt, selection {guid}: positions {start}–{end} point at {E01[start:end][:30]!r}, "
+            f"but the selection quotes {unit['text'][:30]!r}"]
+    finally:
+        fresh.close()
+
+
+def test_a_reserved_user_is_reported_once_with_a_count(project, tmp_path):
+    archive = make_qdpx(tmp_path / "auto.qdpx", {"e.txt": E01.encode()},
+                        [{"name": "e", "plainTextPath": "internal://e.txt",
+                          "selections": [(*at(E01, quote), quote, "c1", "u1") for quote in ("产业学院", "补贴", "企业")]}],
+                        origin="policoder 0.1", users=(("auto", "u1"),))
+    summary = project.refi_import(archive)
+    assert not summary["imported"]
+    assert [p["message"] for p in summary["problems"] if p["severity"] == "error"] == [
+        "user 'auto' cannot be a coder here (reserved or empty), and 3 codings are theirs: import with "
+        "--as-coder-prefix (e.g. policoder:) to record them under other names"]
+    renamed = project.refi_import(archive, as_coder_prefix="policoder:")
+    assert renamed["imported"] and renamed["coders"] == ["policoder:auto"]
+
+
+def test_a_position_that_is_no_number_is_named(project, tmp_path):
+    archive = make_qdpx(tmp_path / "abc.qdpx", {"e.txt": E01.encode()},
+                        [{"name": "e", "plainTextPath": "internal://e.txt", "selections": [(0, 5, "", "c1", "u1")]}],
+                        origin="MAXQDA 2022")
+    rewrite_qdpx(archive, tmp_path / "bad.qdpx", lambda root: next(root.iter(P + "PlainTextSelection")).set(
+        "startPosition", "abc"))  # not valid REFI-QDA: written by hand
+    summary = project.refi_import(tmp_path / "bad.qdpx")
+    assert not summary["imported"]
+    assert any(p["message"].endswith(": startPosition 'abc' is not a number") for p in summary["problems"])
