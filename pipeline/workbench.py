@@ -21,7 +21,6 @@ import json
 import secrets
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -111,17 +110,14 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
     templates = Jinja2Templates(directory=str(resources.files("pipeline") / "data" / "templates" / "workbench"))
     app.mount("/static", StaticFiles(directory=str(resources.files("pipeline") / "data" / "static")), name="static")
 
-    @contextmanager
-    def opened() -> Iterator:
-        project = open_project(root, db=db)
+    def project_dependency() -> Iterator:
+        """One connection per request.  FastAPI runs this setup, the handler and this teardown in
+        threadpool threads that need not be the same, one after another: hence ``any_thread``."""
+        project = open_project(root, db=db, any_thread=True)
         try:
             yield project
         finally:
             project.close()
-
-    def project_dependency():
-        with opened() as project:
-            yield project
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
