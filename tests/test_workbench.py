@@ -109,6 +109,7 @@ def test_code_a_chinese_span_change_it_and_remove_it_with_history(workbench_proj
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": ["bribery"], "primary": "incentive"}, 400),
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": ["none"], "primary": "incentive"}, 400),
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": [], "primary": "bribery"}, 400),
+    ("post", "/api/instruments", {"unit_id": "2-1", "labels": ["incentive"], "primary": "none"}, 400),
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": [], "primary": "incentive", "confidence": "sure"}, 400),
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": "incentive", "primary": "incentive"}, 422),
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": []}, 422),
