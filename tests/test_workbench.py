@@ -101,6 +101,9 @@ def test_code_a_chinese_span_change_it_and_remove_it_with_history(workbench_proj
     ("post", "/api/memos", {"target_kind": "document", "target": "1", "text": "x", "replaces": 999}, 404),
     ("post", "/api/memos", r'{"target_kind": "document", "target": "1", "text": "\ud800"}', 422),  # lone surrogate
     ("get", "/api/memos?target=" + "x" * 201, None, 422),
+    ("get", "/api/memos?target_kind=planet", None, 400),
+    # a new version of memo 1 (on document 1) cannot move to another target
+    ("post", "/api/memos", {"target_kind": "unit", "target": "1-2", "text": "x", "replaces": 1}, 400),
     # the clause review (document 2 is the policy notice, 1 a transcript)
     ("get", "/api/documents/1/instruments", None, 400),
     ("get", "/api/documents/999/instruments", None, 404),
@@ -129,6 +132,8 @@ def test_bad_requests_get_a_4xx_with_a_message_and_write_nothing(workbench_proje
     code = codable(workbench_project)[0]
     client.post("/api/codings", json={"doc_id": 1, "start": 0, "end": 2, "codes": [code]},
                 headers={"X-CSRF-Token": csrf})  # coding 1, so edits of it can be tried
+    client.post("/api/memos", json={"target_kind": "document", "target": "1", "text": "访谈"},
+                headers={"X-CSRF-Token": csrf})  # memo 1, so new versions of it can be tried
     if isinstance(body, dict) and body.get("codes") == "CODE":
         body = {**body, "codes": [code]}
     project = open_project(workbench_project)
