@@ -1,6 +1,7 @@
 """The workbench's HTTP interface, through a real app on a real project database (no browser)."""
 from __future__ import annotations
 
+import html
 import json
 import threading
 
@@ -125,7 +126,6 @@ def test_code_a_chinese_span_change_it_and_remove_it_with_history(workbench_proj
     ("post", "/api/consensus", {"unit_id": "1-2", "codes": ["no-such-code"]}, 400),
     ("post", "/api/consensus", {"unit_id": "1-2", "codes": "part_deep"}, 422),
     ("post", "/api/consensus", {"codes": []}, 422),
-    ("get", "/agreement?depth=deep", None, 400),
 ])
 def test_bad_requests_get_a_4xx_with_a_message_and_write_nothing(workbench_project, method, path, body, status):
     client, csrf = signed_in(workbench_project)
@@ -375,6 +375,20 @@ def test_consensus_is_recorded_as_the_consensus_coder_and_can_be_decided_again(t
     finally:
         project.close()
     assert "recorded:" in client.get("/agreement").text
+
+
+@pytest.mark.parametrize("query, message", [
+    ("unit=planet", "unit must be one of unit, segment, span"),
+    ("depth=deep", "depth must be a whole number from 0 to 20, got 'deep'"),
+    ("depth=-1", "depth must be a whole number from 0 to 20, got '-1'"),
+    ("depth=21", "depth must be a whole number from 0 to 20, got '21'"),  # the API's cap
+    ("depth=99999999999999999999", "depth must be a whole number from 0 to 20"),
+])
+def test_a_bad_choice_on_the_agreement_page_is_a_400_saying_why(two_coders, query, message):
+    client, _ = signed_in(two_coders[0])
+    page = client.get(f"/agreement?{query}")
+    assert page.status_code == 400 and message in html.unescape(page.text) and 'id="per-code"' not in page.text
+    assert client.get("/agreement?depth=20").status_code == 200
 
 
 def test_with_one_coder_the_agreement_page_says_why_it_is_empty(workbench_project):
