@@ -188,7 +188,7 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         document = project.document(str(doc_id))
         # blind by default while reliability sampling is on: a coder with assigned units sees only their own
         return templates.TemplateResponse(request, "document.html", {
-            "coder": coder, "document": document, "csrf": request.session["csrf"],
+            "coder": coder, "document": document, "name": _display_name(document), "csrf": request.session["csrf"],
             "blind": bool(project.assignments(coder)), "project": project.config.project.name})
 
     @app.get("/agreement", response_class=HTMLResponse, include_in_schema=False)
@@ -345,12 +345,17 @@ def _document_list(project, coder: str | None) -> list[dict]:
     for d in project.rows("documents"):
         if d["status"] == "missing":
             continue
-        rows.append({"id": d["id"], "path": d["path"], "title": d["title"] or Path(d["path"]).stem,
+        rows.append({"id": d["id"], "path": d["path"], "title": _display_name(d),
                      "kind": d["kind"], "level": d["level"] or "",
                      "group": json.loads(d["attributes"] or "{}").get("group", ""), "codings_by_me": mine.get(d["id"], 0),
                      "assigned_to_me": d["id"] in assigned,
                      "status_for_me": "coded" if mine.get(d["id"]) else "not coded"})
     return rows
+
+
+def _display_name(document: dict) -> str:
+    """A document's title, else its file's stem (a transcript has no title)."""
+    return document["title"] or Path(document["path"]).stem
 
 
 def _units(project, doc_id: int) -> list[dict]:

@@ -46,6 +46,15 @@ def test_start_page_lists_documents_and_coder_link_sets_the_coder(workbench_proj
     assert client.get(f"/documents/{doc_id}").status_code == 200
 
 
+def test_a_document_without_a_title_is_named_by_its_file_stem_on_its_page_as_in_the_list(workbench_project):
+    client, _ = signed_in(workbench_project)
+    doc_id = document_id(workbench_project, "e01_enterprise.txt")
+    listed = {d["id"]: d["title"] for d in client.get("/api/documents").json()}
+    assert listed[doc_id] == "e01_enterprise"
+    page = client.get(f"/documents/{doc_id}").text
+    assert '<h1 class="doc-title">e01_enterprise</h1>' in page and "<title>e01_enterprise" in page
+
+
 def test_code_a_chinese_span_change_it_and_remove_it_with_history(workbench_project):
     client, csrf = signed_in(workbench_project)
     doc_id = document_id(workbench_project, "e01_enterprise.txt")
