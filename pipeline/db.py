@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -350,12 +351,16 @@ def derived_writes(db: sqlite_utils.Database) -> Iterator[None]:
         db.execute("PRAGMA synchronous = FULL")
 
 
-def connect(path: str | Path) -> sqlite_utils.Database:
-    """Open (and create or migrate) a project database."""
-    db = sqlite_utils.Database(path)
+def connect(path: str | Path, *, any_thread: bool = False) -> sqlite_utils.Database:
+    """Open (and create or migrate) a project database.
+
+    ``any_thread``: the connection may be used from a thread other than the one that opened it,
+    one thread at a time (the workbench: a web request opens, uses and closes it in different
+    threadpool threads, one after another)."""
+    db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=not any_thread))
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA busy_timeout = 10000")
-    if not db.memory:
+    if str(path) != ":memory:":
         db.enable_wal()
     migrations.apply(db)
     return db

@@ -126,7 +126,8 @@ def _check(values: dict, flags: list[str], scheme: Scheme, unit_id: str, units: 
     for flag in flags:
         if values[flag] not in ("", "0", "1"):
             return f"{flag} must be 0 or 1, got {values[flag]!r}"
-    problem = label_problem(set(), values["primary"], values["confidence"], scheme)
+    marked = {flag for flag in flags if values[flag] == "1"}
+    problem = label_problem(marked, values["primary"], values["confidence"], scheme)
     if problem:
         return problem
     if values["primary"] in flags and values[values["primary"]] == "0":
@@ -144,6 +145,8 @@ def label_problem(labels: set[str], primary: str, confidence: str | None, scheme
         return f"unknown label {unknown[0]!r} (labels: {', '.join(flags)})"
     if primary not in scheme.label_ids:
         return f"unknown label {primary!r} in primary (labels: {', '.join(scheme.label_ids)})"
+    if primary == NONE and labels:  # "no instrument" and an instrument at once
+        return f"primary {NONE!r} cannot go with other labels ({', '.join(sorted(labels))})"
     if confidence and confidence not in CONFIDENCE:
         return f"confidence must be one of {', '.join(CONFIDENCE)}, got {confidence!r}"
     return None

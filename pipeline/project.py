@@ -124,15 +124,17 @@ def init_project(root: str | Path, name: str | None = None) -> Path:
     return root
 
 
-def open_project(root: str | Path = ".", *, db: str | Path | None = None) -> "Project":
+def open_project(root: str | Path = ".", *, db: str | Path | None = None, any_thread: bool = False) -> "Project":
+    """The project at ``root``; ``any_thread``: its connection may move between threads (see ``db.connect``)."""
     config = load_config(root)
-    return Project(config, Path(db) if db else config.root / config.project.database)
+    return Project(config, Path(db) if db else config.root / config.project.database, any_thread=any_thread)
 
 
 class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
-    def __init__(self, config: Config, db_path: Path):
+    def __init__(self, config: Config, db_path: Path, *, any_thread: bool = False):
         self.config = config
         self.db_path = Path(db_path)
+        self.any_thread = any_thread
         self._db = None
 
     @property
@@ -142,7 +144,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
     @property
     def db(self):
         if self._db is None:
-            self._db = store.connect(self.db_path)
+            self._db = store.connect(self.db_path, any_thread=self.any_thread)
         return self._db
 
     def close(self) -> None:

@@ -164,14 +164,18 @@ class CodingMethods:
                    replaces: int | None = None, made_at: str | None = None) -> int:
         """A memo on the project, a document, a unit, a code or a coding (a new version with ``replaces``;
         ``made_at``: when it was made, if before now, as for a memo from another QDA tool)."""
-        if target_kind not in MEMO_TARGETS:
-            raise ProjectError(f"memo target must be one of {', '.join(MEMO_TARGETS)}", code="bad-memo")
+        _check_memo_kind(target_kind)
         _check_coder(coder)
         if not text.strip():
             raise ProjectError("a memo needs text", code="bad-memo")
         target = self._memo_target(target_kind, target)
-        if replaces is not None and replaces not in {row["id"] for row in store.memo_rows(self.db)}:
-            raise ProjectError(f"no memo {replaces}", code="unknown-memo")
+        if replaces is not None:
+            replaced = next((row for row in store.memo_rows(self.db) if row["id"] == replaces), None)
+            if replaced is None:
+                raise ProjectError(f"no memo {replaces}", code="unknown-memo")
+            if (replaced["target_kind"], replaced["target"]) != (target_kind, target):  # a new version, not a move
+                raise ProjectError(f"memo {replaces} is on {replaced['target_kind']} {replaced['target']}; its new "
+                                   f"version must be too, not on {target_kind} {target}", code="bad-memo")
         try:
             return store.add_memo(self.db, target_kind=target_kind, target=str(target), text=text, coder=coder,
                                   now=utc_now(), supersedes=replaces, made_at=made_at)
@@ -192,6 +196,8 @@ class CodingMethods:
         return target
 
     def memos(self, *, target_kind: str | None = None, target: str | int | None = None) -> list[dict]:
+        if target_kind is not None:
+            _check_memo_kind(target_kind)
         rows = store.memo_rows(self.db)
         standing = coding.current_rows(rows)
         return [row for row in standing if (target_kind is None or row["target_kind"] == target_kind)
@@ -473,6 +479,12 @@ class CodingMethods:
         return coding_report.segments(self.codings(coders=coders, machine=machine),
                                       {k: d["attributes"] for k, d in documents.items()}, units,
                                       self._codebook_or_none())
+
+
+def _check_memo_kind(target_kind: str) -> None:
+    if target_kind not in MEMO_TARGETS:
+        raise ProjectError(f"memo target must be one of {', '.join(MEMO_TARGETS)}, got {target_kind!r}",
+                           code="bad-memo")
 
 
 def _check_coder(coder: str) -> None:

@@ -21,7 +21,6 @@ import json
 import secrets
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -36,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from . import coding, export
-from .errors import PolicoderError
+from .errors import PolicoderError, ProjectError
 from .project import open_project
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -46,6 +45,7 @@ _CONFLICTS = ("coding-superseded", "coding-conflict", "memo-superseded")
 _NOT_FOUND = ("unknown-document", "unknown-coding", "unknown-unit", "unknown-memo")
 # ids as JSON numbers hold them exactly (2**53): a larger one is a 422, not an overflow in the database driver
 RowId = Annotated[int, PathParam(ge=0, le=2**53)]
+MAX_DEPTH = 20  # codes rolled up to a deeper level than any codebook has are the codes themselves
 IdList = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)]
 
 
@@ -111,17 +111,14 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
     templates = Jinja2Templates(directory=str(resources.files("pipeline") / "data" / "templates" / "workbench"))
     app.mount("/static", StaticFiles(directory=str(resources.files("pipeline") / "data" / "static")), name="static")
 
-    @contextmanager
-    def opened() -> Iterator:
-        project = open_project(root, db=db)
+    def project_dependency() -> Iterator:
+        """One connection per request.  FastAPI runs this setup, the handler and this teardown in
+        threadpool threads that need not be the same, one after another: hence ``any_thread``."""
+        project = open_project(root, db=db, any_thread=True)
         try:
             yield project
         finally:
             project.close()
-
-    def project_dependency():
-        with opened() as project:
-            yield project
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -191,7 +188,7 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         document = project.document(str(doc_id))
         # blind by default while reliability sampling is on: a coder with assigned units sees only their own
         return templates.TemplateResponse(request, "document.html", {
-            "coder": coder, "document": document, "csrf": request.session["csrf"],
+            "coder": coder, "document": document, "name": _display_name(document), "csrf": request.session["csrf"],
             "blind": bool(project.assignments(coder)), "project": project.config.project.name})
 
     @app.get("/agreement", response_class=HTMLResponse, include_in_schema=False)
@@ -200,15 +197,15 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         coder = request.session.get("coder")
         if not coder:
             return RedirectResponse("/", status_code=303)
-        if depth.strip() and not depth.strip().isdigit():
-            raise HTTPException(400, f"depth must be a whole number, got {depth!r}")
-        depth = int(depth) if depth.strip() else None  # the form sends an empty depth for "not rolled up"
-        found = problem = None
-        try:  # fewer than two coders, or no codebook: said on the page
-            found = export.json_ready(project.agreement(unit=unit or None, depth=depth))
-            disagreements = project.disagreements(coders=found["coders"], depth=depth)
+        found = problem = depth_level = None
+        status = 200
+        try:  # a bad choice in the form (a 400), fewer than two coders or no codebook: said on the page
+            depth_level = _form_depth(depth)
+            found = export.json_ready(project.agreement(unit=unit or None, depth=depth_level))
+            disagreements = project.disagreements(coders=found["coders"], depth=depth_level)
         except PolicoderError as error:
             problem, disagreements = str(error), []
+            status = 400 if error.code in ("bad-unit", "bad-depth") else 200
         # a coder still coding blind sees the coefficients, and others' codes only when they ask to
         hidden = not others and any(row["blind"] for row in project.assignments(coder))
         names = {c.id: c.name for c in project.codebook().codes} if project.config.coding.codebook else {}
@@ -220,7 +217,7 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
             "coder": coder, "csrf": request.session["csrf"], "project": project.config.project.name,
             "result": found, "problem": problem, "disagreements": [] if hidden else disagreements,
             "hidden": len(disagreements) if hidden else 0, "names": names,
-            "consensus": consensus, "decided": decided, "unit": unit, "depth": depth})
+            "consensus": consensus, "decided": decided, "unit": unit, "depth": depth_level}, status_code=status)
 
     # --- the JSON API the pages use -----------------------------------------------------------
 
@@ -293,7 +290,8 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         return project.memos(target_kind=target_kind, target=target)
 
     @app.get("/api/agreement")
-    def agreement(request: Request, unit: str | None = None, depth: Annotated[int | None, Query(ge=0, le=20)] = None,
+    def agreement(request: Request, unit: str | None = None,
+                  depth: Annotated[int | None, Query(ge=0, le=MAX_DEPTH)] = None,
                   project=Depends(project_dependency)) -> dict:
         """Agreement per code, overall, per coder pair and per document, as `policoder agreement` reports it."""
         coder_of(request)
@@ -325,6 +323,16 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
     return app
 
 
+def _form_depth(text: str) -> int | None:
+    """The agreement form's depth: empty for "not rolled up", else 0 to ``MAX_DEPTH`` as in the API."""
+    text = text.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and int(text) <= MAX_DEPTH):
+        raise ProjectError(f"depth must be a whole number from 0 to {MAX_DEPTH}, got {text[:40]!r}", code="bad-depth")
+    return int(text)
+
+
 def _valid_coder(name: str) -> bool:
     return 0 < len(name) <= 60 and name.isprintable() and not coding.is_machine(name)
 
@@ -337,12 +345,17 @@ def _document_list(project, coder: str | None) -> list[dict]:
     for d in project.rows("documents"):
         if d["status"] == "missing":
             continue
-        rows.append({"id": d["id"], "path": d["path"], "title": d["title"] or Path(d["path"]).stem,
+        rows.append({"id": d["id"], "path": d["path"], "title": _display_name(d),
                      "kind": d["kind"], "level": d["level"] or "",
                      "group": json.loads(d["attributes"] or "{}").get("group", ""), "codings_by_me": mine.get(d["id"], 0),
                      "assigned_to_me": d["id"] in assigned,
                      "status_for_me": "coded" if mine.get(d["id"]) else "not coded"})
     return rows
+
+
+def _display_name(document: dict) -> str:
+    """A document's title, else its file's stem (a transcript has no title)."""
+    return document["title"] or Path(document["path"]).stem
 
 
 def _units(project, doc_id: int) -> list[dict]:

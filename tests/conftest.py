@@ -126,6 +126,33 @@ def workbench_project(tmp_path):
     return root
 
 
+@pytest.fixture
+def workbench_server(workbench_project):
+    """The workbench on the workbench project, served by a real uvicorn on a free port: its base URL and the project."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from pipeline.workbench import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(workbench_project, secret="server-test")
+    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not running.started:
+        assert time.monotonic() < deadline, "the workbench did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", workbench_project
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
 def codable(root) -> list[str]:
     from pipeline import open_project
 

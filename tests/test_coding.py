@@ -68,6 +68,21 @@ def test_auto_coding_uses_keywords_regex_patterns_and_scope(project):
     assert all(u["role"] != "interviewer" for u in project.coding_units())
 
 
+def test_a_memo_is_replaced_only_by_a_memo_on_the_same_target(project):
+    unit = answers(project, "e01.txt")[0]
+    on_document = project.write_memo("document", "e01.txt", "企业访谈", "ann")
+    with pytest.raises(ProjectError, match=f"memo {on_document} is on document"):
+        project.write_memo("unit", unit["unit_id"], "招工难", "ann", replaces=on_document)
+    other = project.write_memo("document", "g01.txt", "学院访谈", "ann")
+    with pytest.raises(ProjectError, match=f"memo {on_document} is on document"):
+        project.write_memo("document", "g01.txt", "v2", "ann", replaces=on_document)
+    assert [(m["target_kind"], m["text"]) for m in project.memos()] == [("document", "企业访谈"), ("document", "学院访谈")]
+    newer = project.write_memo("document", "e01.txt", "v2", "ann", replaces=on_document)
+    assert [m["id"] for m in project.memos()] == [other, newer]
+    with pytest.raises(ProjectError, match="memo target must be one of"):
+        project.memos(target_kind="planet")
+
+
 def test_codings_are_append_only_with_history(project):
     unit = answers(project, "e01.txt")[0]
     first = project.code("e01.txt", unit["start"], unit["end"], "college", "ann", memo="clear case")

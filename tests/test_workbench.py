@@ -1,6 +1,7 @@
 """The workbench's HTTP interface, through a real app on a real project database (no browser)."""
 from __future__ import annotations
 
+import html
 import json
 import threading
 
@@ -43,6 +44,15 @@ def test_start_page_lists_documents_and_coder_link_sets_the_coder(workbench_proj
         assert f'href="/documents/{doc_id}"' in page.text
     assert client.get("/api/session").json()["coder"] == "李四"
     assert client.get(f"/documents/{doc_id}").status_code == 200
+
+
+def test_a_document_without_a_title_is_named_by_its_file_stem_on_its_page_as_in_the_list(workbench_project):
+    client, _ = signed_in(workbench_project)
+    doc_id = document_id(workbench_project, "e01_enterprise.txt")
+    listed = {d["id"]: d["title"] for d in client.get("/api/documents").json()}
+    assert listed[doc_id] == "e01_enterprise"
+    page = client.get(f"/documents/{doc_id}").text
+    assert '<h1 class="doc-title">e01_enterprise</h1>' in page and "<title>e01_enterprise" in page
 
 
 def test_code_a_chinese_span_change_it_and_remove_it_with_history(workbench_project):
@@ -101,6 +111,9 @@ def test_code_a_chinese_span_change_it_and_remove_it_with_history(workbench_proj
     ("post", "/api/memos", {"target_kind": "document", "target": "1", "text": "x", "replaces": 999}, 404),
     ("post", "/api/memos", r'{"target_kind": "document", "target": "1", "text": "\ud800"}', 422),  # lone surrogate
     ("get", "/api/memos?target=" + "x" * 201, None, 422),
+    ("get", "/api/memos?target_kind=planet", None, 400),
+    # a new version of memo 1 (on document 1) cannot move to another target
+    ("post", "/api/memos", {"target_kind": "unit", "target": "1-2", "text": "x", "replaces": 1}, 400),
     # the clause review (document 2 is the policy notice, 1 a transcript)
     ("get", "/api/documents/1/instruments", None, 400),
     ("get", "/api/documents/999/instruments", None, 404),
@@ -109,6 +122,7 @@ def test_code_a_chinese_span_change_it_and_remove_it_with_history(workbench_proj
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": ["bribery"], "primary": "incentive"}, 400),
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": ["none"], "primary": "incentive"}, 400),
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": [], "primary": "bribery"}, 400),
+    ("post", "/api/instruments", {"unit_id": "2-1", "labels": ["incentive"], "primary": "none"}, 400),
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": [], "primary": "incentive", "confidence": "sure"}, 400),
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": "incentive", "primary": "incentive"}, 422),
     ("post", "/api/instruments", {"unit_id": "2-1", "labels": []}, 422),
@@ -121,13 +135,14 @@ def test_code_a_chinese_span_change_it_and_remove_it_with_history(workbench_proj
     ("post", "/api/consensus", {"unit_id": "1-2", "codes": ["no-such-code"]}, 400),
     ("post", "/api/consensus", {"unit_id": "1-2", "codes": "part_deep"}, 422),
     ("post", "/api/consensus", {"codes": []}, 422),
-    ("get", "/agreement?depth=deep", None, 400),
 ])
 def test_bad_requests_get_a_4xx_with_a_message_and_write_nothing(workbench_project, method, path, body, status):
     client, csrf = signed_in(workbench_project)
     code = codable(workbench_project)[0]
     client.post("/api/codings", json={"doc_id": 1, "start": 0, "end": 2, "codes": [code]},
                 headers={"X-CSRF-Token": csrf})  # coding 1, so edits of it can be tried
+    client.post("/api/memos", json={"target_kind": "document", "target": "1", "text": "访谈"},
+                headers={"X-CSRF-Token": csrf})  # memo 1, so new versions of it can be tried
     if isinstance(body, dict) and body.get("codes") == "CODE":
         body = {**body, "codes": [code]}
     project = open_project(workbench_project)
@@ -369,6 +384,20 @@ def test_consensus_is_recorded_as_the_consensus_coder_and_can_be_decided_again(t
     finally:
         project.close()
     assert "recorded:" in client.get("/agreement").text
+
+
+@pytest.mark.parametrize("query, message", [
+    ("unit=planet", "unit must be one of unit, segment, span"),
+    ("depth=deep", "depth must be a whole number from 0 to 20, got 'deep'"),
+    ("depth=-1", "depth must be a whole number from 0 to 20, got '-1'"),
+    ("depth=21", "depth must be a whole number from 0 to 20, got '21'"),  # the API's cap
+    ("depth=99999999999999999999", "depth must be a whole number from 0 to 20"),
+])
+def test_a_bad_choice_on_the_agreement_page_is_a_400_saying_why(two_coders, query, message):
+    client, _ = signed_in(two_coders[0])
+    page = client.get(f"/agreement?{query}")
+    assert page.status_code == 400 and message in html.unescape(page.text) and 'id="per-code"' not in page.text
+    assert client.get("/agreement?depth=20").status_code == 200
 
 
 def test_with_one_coder_the_agreement_page_says_why_it_is_empty(workbench_project):

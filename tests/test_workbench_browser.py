@@ -5,15 +5,10 @@ when there is no Chromium to drive."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 
 from pipeline import open_project
-from pipeline.workbench import create_app
 from tests.conftest import WORKBENCH_TRANSCRIPTS as TRANSCRIPTS, codable, document_id
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -22,24 +17,6 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this ma
 # as root in a container, and with no network: no sandbox, no background connections
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def server(workbench_project):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(workbench_project, secret="browser-test")
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not running.started:
-        assert time.monotonic() < deadline, "the workbench did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", workbench_project
-    running.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -97,8 +74,8 @@ def standing(root) -> list[tuple]:
         project.close()
 
 
-def test_select_a_chinese_span_apply_a_code_and_find_it_after_reload(server, browser, tmp_path):
-    base, root = server
+def test_select_a_chinese_span_apply_a_code_and_find_it_after_reload(workbench_server, browser, tmp_path):
+    base, root = workbench_server
     page = browser.new_page()
     page.goto(f"{base}/?coder=王老师")
     page.get_by_role("link", name="e01_enterprise").click()
@@ -120,8 +97,8 @@ def test_select_a_chinese_span_apply_a_code_and_find_it_after_reload(server, bro
     assert highlighted == wanted
 
 
-def test_two_coders_code_the_same_unit_at_once_and_both_codings_stay(server, browser):
-    base, root = server
+def test_two_coders_code_the_same_unit_at_once_and_both_codings_stay(workbench_server, browser):
+    base, root = workbench_server
     first_code, second_code = codable(root)[:2]
     pages = []
     for coder in ("甲", "乙"):
@@ -148,8 +125,8 @@ def test_two_coders_code_the_same_unit_at_once_and_both_codings_stay(server, bro
     pages[0].wait_for_function("document.querySelectorAll('#codings li').length === 1")
 
 
-def test_a_transcript_with_a_script_tag_renders_it_as_text(server, browser):
-    base, root = server
+def test_a_transcript_with_a_script_tag_renders_it_as_text(workbench_server, browser):
+    base, root = workbench_server
     page = browser.new_page()
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -161,8 +138,8 @@ def test_a_transcript_with_a_script_tag_renders_it_as_text(server, browser):
     assert page.locator("#text script").count() == 0
 
 
-def test_accept_a_machine_suggestion_with_one_click_and_find_the_label_after_reload(server, browser, tmp_path):
-    base, root = server
+def test_accept_a_machine_suggestion_with_one_click_and_find_the_label_after_reload(workbench_server, browser, tmp_path):
+    base, root = workbench_server
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{base}/?coder=王老师")
     page.locator(f'a[href="/documents/{document_id(root, "p01_notice.txt")}"]').click()
