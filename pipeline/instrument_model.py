@@ -68,8 +68,12 @@ class TrainedModel:
         classes = list(primary_model.classes_)
         predictions = []
         for index, rule in enumerate(rules):
-            primary = classes[int(np.argmax(primary_probabilities[index]))]
             present = {label for label in self.labels if probabilities[label][index] >= 0.5}
+            ranked = sorted(classes, key=lambda c: -primary_probabilities[index][classes.index(c)])
+            primary, carried = ranked[0], present - {NONE}
+            if primary == NONE and carried:  # a unit that carries an instrument is not primarily none
+                primary = next((c for c in ranked if c in carried), None) or \
+                    max(sorted(carried), key=lambda label: probabilities[label][index])
             shares = {label: round(float(probabilities[label][index]), 4) for label in self.labels}
             shares.update({f"primary:{c}": round(float(p), 4) for c, p in zip(classes, primary_probabilities[index])})
             predictions.append(Prediction(labels=frozenset(present | {primary}) - ({NONE} if present else set()),

@@ -188,6 +188,24 @@ def test_trained_model_is_cross_validated_by_document_and_used_when_configured(c
         config.write_text(original, encoding="utf-8")
 
 
+def test_a_model_never_calls_a_unit_with_an_instrument_primarily_none():
+    # presence and primary are separate regressions: where they conflict, the present instrument wins
+    from pipeline.instrument_model import _fit, examples
+    from pipeline.instruments import rule_classifier
+    from pipeline.tokens import TokenizerSettings
+
+    settings = TokenizerSettings()
+    texts = ["对企业给予补贴。", "按规定发放补贴。", "补贴标准另行制定。", "本办法自发布之日起施行。", "本办法由市教育局负责解释。"]
+    built, ruled = examples(rule_classifier("default", settings), texts, [None] * len(texts), settings)
+    # the primary regression learns none for most 补贴 units while the presence one learns incentive
+    targets = [{"labels": {"incentive"}, "primary": "incentive"}] + \
+        [{"labels": {"incentive", "none"}, "primary": "none"}] * 2 + [{"labels": {"none"}, "primary": "none"}] * 2
+    model = _fit(built, targets, ("incentive", "constraint"), seed=1)
+    (prediction,) = model.predict(built[1:2], ruled[1:2])
+    assert prediction.scores["incentive"] >= 0.5 and prediction.scores["primary:none"] > 0.5, prediction.scores
+    assert (prediction.primary, set(prediction.labels)) == ("incentive", {"incentive"})
+
+
 def test_a_model_of_another_scheme_version_is_refused(coded_demo, tmp_path):
     from pipeline import instrument_model
 
