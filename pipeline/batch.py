@@ -30,7 +30,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from . import db as store
-from . import export, instruments, run_report, survey
+from . import export, instruments, run_report, stats, survey
+from .charts import DIGESTS, link_or_copy
 from .errors import PolicoderError, ProjectError
 from .executors import make_executor
 from .ingest import INGEST_VERSION, SEGMENT_VERSION
@@ -117,14 +118,23 @@ class _Run:
     keys: dict = field(default_factory=dict)
     digests: dict = field(default_factory=dict)
     instrument_rows: list[dict] | None = None  # as the instruments stage made them, when it ran
+    units: list | None = None  # every unit as terms (see ``unit_terms``)
 
-    def digest(self, *parts: str) -> list[str]:
-        """Content digests of parts of the project.  The corpus-wide stages write none of the parts
-        but machine codings, so the others are read once a run (after the per-document stages)."""
+    def digest(self, *parts: str, kinds: tuple[str, ...] = ()) -> list[str]:
+        """Content digests of parts of the project (of the documents of ``kinds`` only, when given).
+        The corpus-wide stages write none of the parts but machine codings, so the others are read
+        once a run (after the per-document stages)."""
         for part in parts:
-            if part not in self.digests or part == "machine_codings":
-                self.digests[part] = store.content_digest(self.project.db, part)
-        return [self.digests[part] for part in parts]
+            if (part, kinds) not in self.digests or part == "machine_codings":
+                self.digests[part, kinds] = store.content_digest(self.project.db, part, kinds)
+        return [self.digests[part, kinds] for part in parts]
+
+    def unit_terms(self) -> list:
+        """Every unit as terms, read once a run for the topics and the terms dataset: no
+        corpus-wide stage writes tokens."""
+        if self.units is None:
+            self.units = self.project.unit_terms()
+        return self.units
 
     def advance(self, stage: str) -> Callable[[str, int], None] | None:
         if self.progress is None:
@@ -234,22 +244,23 @@ def _stage_key(context: _Run, stage: str) -> str:
         corpus = ("documents", "clauses", "turns")
         if stage == "instruments":
             scheme = project.scheme()
-            parts = [scheme.digest, config.instruments.model, _files_digest([project.root / config.instruments.model]
+            parts = [scheme.digest, config.instruments.model, _files_digest(project.root, [project.root / config.instruments.model]
                                                                              if config.instruments.model else []),
                      tokenizer, context.digest(*corpus, "instrument_codings")]
         elif stage == "topics":
             parts = [asdict(config.topics), config.project.seed, tokenizer, context.digest(*corpus),
-                     _files_digest([project.root / "topic_labels"])]
+                     _files_digest(project.root, [project.root / "topic_labels"])]
         elif stage == "autocode":
+            # the kinds of documents auto-coded: an edited policy text leaves transcripts' codings be
             parts = [project.codebook().digest, config.coding.auto_kinds, tokenizer,
-                     context.digest(*corpus)]
+                     context.digest(*corpus, kinds=tuple(sorted(config.coding.auto_kinds)))]
         elif stage == "reliability":
             parts = [project.codebook().digest, asdict(config.agreement), asdict(config.coding),
                      context.digest(*corpus, "codings", "machine_codings", "assignments")]
         else:  # triangulation: the themes, surveys and indicator tables, the researchers' files, and the rest
             files = [*config.survey.files, *config.indicators.files, config.triangulation.themes]
             parts = [asdict(config.triangulation), asdict(config.survey), asdict(config.indicators),
-                     _files_digest([(project.root / f).parent for f in files]
+                     _files_digest(project.root, [(project.root / f).parent for f in files]
                                    + [project.root / config.triangulation.judgements]),
                      *(_stage_key(context, s) for s in ("instruments", "topics") if _configured(context, s)),
                      context.digest("codings", "machine_codings", "memos")]
@@ -315,14 +326,17 @@ def _instruments(context: _Run, folder: Path) -> dict:
     classified = project.classify_instruments(force=context.options.force)
     # the report stage's clauses dataset reads the same rows: nothing between writes them
     context.instrument_rows = project.instrument_rows(classify=False)
-    notes = project.instruments_report(folder, rows=context.instrument_rows)["notes"] if classified["units"] else []
+    kept = None if context.options.force else context.cache / "instruments"
+    notes = (project.instruments_report(folder, rows=context.instrument_rows, kept=kept)["notes"]
+             if classified["units"] else [])
     return {**classified, "notes": notes}
 
 
 def _topics(context: _Run, folder: Path) -> dict:
     kept = context.cache / "topics"
     return context.project._run_topics(folder, workers=context.options.workers or 1,
-                                       kept=None if context.options.force or not kept.is_dir() else kept)
+                                       kept=None if context.options.force or not kept.is_dir() else kept,
+                                       units=[u for u in context.unit_terms() if u.groups["kind"] == "policy"])
 
 
 def _autocode(context: _Run, folder: Path) -> dict:
@@ -361,8 +375,8 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
     for result in results:
         kept = context.cache / result.stage
         if kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
-            shutil.copytree(kept, folder / result.stage, copy_function=_link_or_copy,
-                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE))
+            shutil.copytree(kept, folder / result.stage, copy_function=link_or_copy,
+                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE, DIGESTS))
     key = _report_key(context, results)
     state = store.stage_state(project.db, "report")
     previous = folder.parent / state["run_id"] if state else None
@@ -371,9 +385,9 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
             and (previous / WORKBOOK).is_file()):
         for name in [*(f"{name}.csv" for name in DATASETS), WORKBOOK, "parquet"]:
             if (previous / name).is_dir():
-                shutil.copytree(previous / name, folder / name, copy_function=_link_or_copy)
+                shutil.copytree(previous / name, folder / name, copy_function=link_or_copy)
             elif (previous / name).is_file():
-                _link_or_copy(str(previous / name), str(folder / name))
+                link_or_copy(str(previous / name), str(folder / name))
         result = StageResult("report", "up to date", counts=state["summary"], key=key)
     else:
         result = StageResult("report", "ran", counts=_write_datasets(context, results), key=key)
@@ -396,7 +410,7 @@ def _report_key(context: _Run, results: list[StageResult]) -> str:
              tokenizer_hash(project.tokenizer_settings()), stages,
              context.digest("documents", "clauses", "turns", "codings", "instrument_codings", "machine_codings",
                             "memos", "assignments"),
-             _files_digest([project.root / f for f in config.survey.files]),
+             _files_digest(project.root, [project.root / f for f in config.survey.files]),
              _current_problems(context)]
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()
 
@@ -446,7 +460,7 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
     tables["survey_summary"] = _survey_summary(project, missed) if project.config.survey.files else []
     tables["triangulation"] = _stage_csv(context, "triangulation", "joint_display.csv")
     tables["problems"] = _current_problems(context)
-    tables["terms"] = project.terms(min_freq=2)
+    tables["terms"] = stats.term_frequencies(context.unit_terms(), min_freq=2)
     return {name: tables[name] for name in DATASETS}
 
 
@@ -520,13 +534,6 @@ def _copy_database(connection: sqlite3.Connection, path: Path) -> None:
         target.close()
 
 
-def _link_or_copy(source: str, target: str) -> None:
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or links refused
-        shutil.copy2(source, target)
-
-
 # --- manifest, leftovers, latest -------------------------------------------------------------
 
 def _manifest(context: _Run, results: list[StageResult], started_at: str, executed: dict) -> dict:
@@ -553,7 +560,7 @@ def _manifest(context: _Run, results: list[StageResult], started_at: str, execut
         "seeds": {"project": config.project.seed, "topics": (by_stage.get("topics") or StageResult("")).counts.get(
             "seed")},
         "inputs": inputs,
-        "other_inputs": [{"path": f, "sha256": _files_digest([project.root / f])} for f in files
+        "other_inputs": [{"path": f, "sha256": _files_digest(project.root, [project.root / f])} for f in files
                          if f and (project.root / f).is_file()],
         "stages": [asdict(result) for result in results],
         "timings_seconds": {result.stage: result.seconds for result in results},
@@ -575,11 +582,12 @@ def _size(path: Path) -> int | None:
     return path.stat().st_size if path.is_file() else None
 
 
-def _files_digest(paths: list[Path]) -> str:
-    """sha256 over the names and bytes of files (folders: every file inside); absent paths count too."""
+def _files_digest(root: Path, paths: list[Path]) -> str:
+    """sha256 over the names and bytes of files (folders: every file inside); absent paths count too.
+    Names are taken relative to the project folder ``root``, so a moved project keeps its keys."""
     hasher = hashlib.sha256()
     for path in paths:
-        hasher.update(str(path).encode())
+        hasher.update(os.path.relpath(path, root).encode())
         found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
         for file in found:
             hasher.update(file.relative_to(path.parent).as_posix().encode())

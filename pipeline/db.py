@@ -468,10 +468,18 @@ _CONTENT = {
 }
 
 
-def content_digest(db: sqlite_utils.Database, part: str) -> str:
-    """sha256 over the rows of one part of the project (see ``_CONTENT``): changes when they do."""
+def content_digest(db: sqlite_utils.Database, part: str, kinds: tuple[str, ...] = ()) -> str:
+    """sha256 over the rows of one part of the project (see ``_CONTENT``): changes when they do.
+    ``kinds``: of the documents of these kinds only (parts documents, clauses and turns)."""
+    sql, parameters = _CONTENT[part], []
+    if kinds:
+        column = "id" if part == "documents" else "doc_id"
+        marks = ", ".join("?" * len(kinds))
+        sql = sql.replace(" ORDER BY", f" WHERE {column} IN (SELECT id FROM documents WHERE kind IN ({marks}))"
+                                       " ORDER BY")
+        parameters = list(kinds)
     hasher = hashlib.sha256(part.encode())
-    for row in db.execute(_CONTENT[part]):
+    for row in db.execute(sql, parameters):
         hasher.update(orjson.dumps(row))
         hasher.update(b"\n")
     return hasher.hexdigest()

@@ -26,6 +26,7 @@ import orjson
 from . import batch
 from . import db as store
 from . import divisions, export, stats
+from .charts import Charts
 from .config import CONFIG_NAME, TEMPLATE, Config, load_config
 from .errors import ConfigError, InputError, ProjectError
 from .executors import Executor, LocalExecutor
@@ -557,9 +558,10 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 
     def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
-                           rows: list[dict] | None = None) -> dict:
+                           rows: list[dict] | None = None, kept: Path | None = None) -> dict:
         """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
-        ``rows`` are ``instrument_rows()`` when the caller has them already."""
+        ``rows`` are ``instrument_rows()`` when the caller has them already; ``kept``, a folder of an
+        earlier report whose charts are reused where their numbers are unchanged."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         scheme = self.scheme()
@@ -581,10 +583,10 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
                                                  encoding="utf-8")
         export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",
                            folder / "instruments_units.csv")
-        drawn, notes = [], []
+        drawn, notes, drawing = [], [], Charts(folder, kept)
         if charts:
             try:
-                drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path)
+                drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path, charts=drawing)
             except ConfigError as error:  # no Chinese font: the tables still go out, the charts are named as missing
                 if error.code != "font-missing":
                     raise
@@ -594,6 +596,7 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
                    "files": sorted(p.name for p in folder.iterdir()), "notes": notes}
         (folder / "instruments_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                                           encoding="utf-8")
+        drawing.save()  # after the summary's list of files: the digests are no result
         summary["charts"] = [str(p) for p in drawn]
         return summary
 
@@ -643,8 +646,13 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
 
 def _in_scheme_order(labels, scheme: Scheme) -> list[str]:
     """Labels in the scheme's order; a label the scheme no longer has (an old human label) goes last."""
-    order = {label: index for index, label in enumerate(scheme.label_ids)}
+    order = _label_order(scheme.label_ids)
     return sorted(labels, key=lambda label: (order.get(label, len(order)), label))
+
+
+@functools.cache
+def _label_order(label_ids: tuple[str, ...]) -> dict[str, int]:
+    return {label: index for index, label in enumerate(label_ids)}
 
 
 def _subtools(cues: list[list], group_label: dict[str, str]) -> dict[str, str]:
