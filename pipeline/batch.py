@@ -323,9 +323,10 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
 
 def _instruments(context: _Run, folder: Path) -> dict:
     project = context.project
-    classified = project.classify_instruments(force=context.options.force)
+    units = project.instrument_units()
+    classified = project.classify_instruments(force=context.options.force, units=units)
     # the report stage's clauses dataset reads the same rows: nothing between writes them
-    context.instrument_rows = project.instrument_rows(classify=False)
+    context.instrument_rows = project.instrument_rows(classify=False, units=units)
     kept = None if context.options.force else context.cache / "instruments"
     notes = (project.instruments_report(folder, rows=context.instrument_rows, kept=kept)["notes"]
              if classified["units"] else [])
@@ -421,6 +422,7 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     missed: dict[str, str] = {}
     tables = _datasets(context, results, missed)
     columns = {name: _dataset_columns(name, tables[name]) for name in tables}
+    tables = {name: [export.flat(row) for row in rows] for name, rows in tables.items()}  # once for three formats
     for name, rows in tables.items():
         export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
     export.write_workbook(tables, folder / WORKBOOK, columns=columns)
@@ -473,13 +475,20 @@ def _with_topic_shares(project, clauses: list[dict], model_id: str | None) -> li
     for row in store.topic_shares(project.db, model_id):
         shares.setdefault((row["doc_id"], row["unit_id"]), {})[row["topic"]] = row["share"]
     topics = sorted({topic for found in shares.values() for topic in found})
+    columns: dict[tuple[int, str], dict] = {}  # a text's topic columns, made once (a document's serve its clauses)
+
+    def of(key: tuple[int, str], whose: str) -> dict:
+        if key not in columns:
+            found = shares.get(key, {})
+            columns[key] = {"topic_shares_of": whose if found else "",
+                            "dominant_topic": max(found, key=found.get) if found else None,
+                            **{f"topic_{topic}": found.get(topic) for topic in topics}}
+        return columns[key]
+
     rows = []
     for clause in clauses:
-        own = shares.get((clause["doc_id"], clause["unit_id"]))
-        found = own or shares.get((clause["doc_id"], ""), {})
-        rows.append({**clause, "topic_shares_of": ("unit" if own else "document") if found else "",
-                     "dominant_topic": max(found, key=found.get) if found else None,
-                     **{f"topic_{topic}": found.get(topic) for topic in topics}})
+        own = (clause["doc_id"], clause["unit_id"])
+        rows.append({**clause, **(of(own, "unit") if own in shares else of((clause["doc_id"], ""), "document"))})
     return rows
 
 

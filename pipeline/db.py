@@ -557,7 +557,7 @@ def tokenized_units(db: sqlite_utils.Database, tokenizer_hash: str) -> Iterator[
                "city", "county", "attributes")
     for row in db.execute(sql, [tokenizer_hash]):
         record = dict(zip(columns, row))
-        record["attributes"] = json.loads(record["attributes"])
+        record["attributes"] = orjson.loads(record["attributes"])
         yield record
 
 
@@ -576,7 +576,7 @@ def policy_units(db: sqlite_utils.Database) -> list[dict]:
                "doc_number", "issuer", "date", "level", "language", "content_hash")
     rows = [dict(zip(columns, row)) for row in db.execute(sql)]
     for row in rows:
-        row["heading_path"] = json.loads(row["heading_path"])
+        row["heading_path"] = orjson.loads(row["heading_path"])
     return rows
 
 

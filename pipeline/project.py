@@ -38,7 +38,7 @@ from .project_triangulation import TriangulationMethods
 from . import instrument_model, instrument_report, instrument_sheets, instruments
 from .schemes import Scheme, load_scheme
 from .language import detect_language
-from .tokens import (TokenizerSettings, prepare_tokenizer, rows_from_storage, tokenizer_hash,
+from .tokens import (TokenizerSettings, prepare_tokenizer, terms_from_storage, tokenizer_hash,
                      tokens_for_storage)
 
 TOKENIZE_TASK_CHARS = 50_000
@@ -319,20 +319,19 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
         """Every unit as terms (stop words and punctuation dropped unless configured) with its groups."""
         self.tokenize()
         keep = self.config.tokenize.keep_stopwords
-        units = []
+        units, of_document = [], {}
         for row in store.tokenized_units(self.db, tokenizer_hash(self.tokenizer_settings())):
             if kind and row["kind"] != kind:
                 continue
-            kept = [t for t in rows_from_storage(row["tokens"], row["text"]) if not t[4] and (keep or not t[3])]
-            groups = {
-                "doc": str(row["doc_id"]), "kind": row["kind"], "year": (row["date"] or "")[:4],
-                **{k: row[k] or "" for k in ("level", "issuer", "province", "city", "county")},
-                **{k: str(v) for k, v in row["attributes"].items()},
-            }
-            units.append(stats.UnitTerms(
-                doc_id=row["doc_id"], unit_id=row["unit_id"], terms=tuple(t[2] for t in kept), groups=groups,
-                text=row["text"], spans=tuple((t[0], t[1]) for t in kept),
-            ))
+            if row["doc_id"] not in of_document:
+                of_document[row["doc_id"]] = {
+                    "doc": str(row["doc_id"]), "kind": row["kind"], "year": (row["date"] or "")[:4],
+                    **{k: row[k] or "" for k in ("level", "issuer", "province", "city", "county")},
+                    **{k: str(v) for k, v in row["attributes"].items()},
+                }
+            terms, spans = terms_from_storage(row["tokens"], row["text"], keep_stopwords=keep)
+            units.append(stats.UnitTerms(doc_id=row["doc_id"], unit_id=row["unit_id"], terms=terms,
+                                         groups=dict(of_document[row["doc_id"]]), text=row["text"], spans=spans))
         return units
 
     def terms(self, *, by: str | None = None, min_freq: int = 1, kind: str | None = None) -> list[dict]:
@@ -389,12 +388,13 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
             unit["year"] = (unit["date"] or "")[:4]
         return units
 
-    def classify_instruments(self, *, force: bool = False) -> dict:
+    def classify_instruments(self, *, force: bool = False, units: list[dict] | None = None) -> dict:
         """Label every policy clause by the scheme's rules (and the configured model); units whose
-        text, lead-in, scheme, tokenizer and model are unchanged keep their stored labels."""
+        text, lead-in, scheme, tokenizer and model are unchanged keep their stored labels.
+        ``units``: ``instrument_units()``, when the caller has them already."""
         scheme, settings = self.scheme(), self.tokenizer_settings()
         model = self.instrument_model(scheme)
-        units = self.instrument_units()
+        units = self.instrument_units() if units is None else units
         rules = functools.cache(lambda: instruments.rule_classifier(scheme, settings))  # built only when needed
         counts = {}
         for coder in [instruments.RULES_SOURCE] + ([f"model:{model.id}"] if model else []):
@@ -418,17 +418,17 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
             counts[coder] = len(todo)
         return {"scheme": scheme.id, "units": len(units), "classified": counts}
 
-    def instrument_rows(self, *, classify: bool = True) -> list[dict]:
+    def instrument_rows(self, *, classify: bool = True, units: list[dict] | None = None) -> list[dict]:
         """One row per policy clause: its instruments and where they come from — the latest human
         label made on the unit's current text, else the configured model, else the rules.
-        ``classify=False`` when the caller has just run ``classify_instruments``."""
+        ``classify=False`` when the caller has just run ``classify_instruments`` (on ``units``)."""
+        units = self.instrument_units() if units is None else units
         if classify:
-            self.classify_instruments()
+            self.classify_instruments(units=units)
         scheme = self.scheme()
         model = self.instrument_model(scheme)
         machine_coder = f"model:{model.id}" if model else instruments.RULES_SOURCE
         machine = store.predictions(self.db, scheme.id)
-        units = self.instrument_units()
         current = {u["unit_id"]: instrument_sheets.text_hash(u["text"]) for u in units}
         human = {}
         for coding in store.instrument_codings(self.db, scheme.id):  # oldest first: the latest wins

@@ -288,8 +288,12 @@ def prevalence(shares: np.ndarray, groups: Sequence[str], *, boot: int = 1000, s
     low, high = (1 - level) / 2, 1 - (1 - level) / 2
     for group in sorted(set(groups)):
         members = shares[labels == group]
-        draws = rng.integers(0, len(members), size=(boot, len(members)))
-        means = members[draws].mean(axis=1)  # boot × topics
+        n = len(members)
+        draws = rng.integers(0, n, size=(boot, n))
+        # how often each text is drawn in each resample, times the shares: the resamples' means
+        # without a boot × texts × topics array (a gigabyte for a national database)
+        drawn = np.bincount((np.arange(boot)[:, None] * n + draws).ravel(), minlength=boot * n).reshape(boot, n)
+        means = drawn @ members / n  # boot × topics
         for topic in range(shares.shape[1]):
             rows.append({"group": group, "topic": topic, "n": len(members),
                          "mean_share": round(float(members[:, topic].mean()), 6),

@@ -128,6 +128,34 @@ def test_a_changed_document_reruns_only_what_depends_on_it(small_project):
     assert len(edited) == 1 and edited[0]["topic_0"]
     assert {"incentive", "constraint"} <= set(edited[0]["instruments"].split("; "))
     assert counts["topics"]["fit"] == "fitted"  # one document of six is more than refit_after (0.1) allows
+    # the codebook auto-codes transcripts only: an edited policy text leaves their machine codings be
+    assert statuses(report)["autocode"] == "up to date"
+    # what a run from scratch on the same state gives (the model was refitted, so no fold-in differs)
+    forced = project.run(RunOptions(force=True))
+    assert datasets(forced.folder) == datasets(report.folder)
+
+
+def test_charts_whose_numbers_did_not_change_are_reused(small_project):
+    first = open_project(small_project).run()
+    changed = small_project / "corpus" / "policy" / "js_edu_2021_training_bases.txt"
+    text = changed.read_text(encoding="utf-8")
+    changed.write_text(text.replace("补助资金必须专款专用", "补助资金（见附件）必须专款专用"), encoding="utf-8")
+    project = open_project(small_project)
+    second = project.run()
+    assert {s.stage: s.counts for s in second.stages}["instruments"]["classified"] == {"rules": 1}
+    chart = Path("instruments") / "instruments_by_level.png"
+    # the clause kept its instruments, so the tables' numbers and the chart drawn from them are as they were
+    assert (second.folder / "instruments" / "instruments_by_level.csv").read_bytes() == \
+           (first.folder / "instruments" / "instruments_by_level.csv").read_bytes()
+    assert os.path.samefile(second.folder / chart, first.folder / chart)
+    assert not (second.folder / "instruments" / ".charts.json").exists()  # the digests stay in the stage's folder
+    # drawn again from scratch: the same picture
+    forced = project.run(RunOptions(only=("instruments", "report"), force=True))
+    assert not os.path.samefile(forced.folder / chart, second.folder / chart)
+    assert (forced.folder / chart).read_bytes() == (second.folder / chart).read_bytes()
+    # the topic model was refitted (one document of six changed), so its charts were drawn again
+    topics_chart = Path("topics") / "prevalence_by_level.png"
+    assert not os.path.samefile(second.folder / topics_chart, first.folder / topics_chart)
 
 
 def _set_refit_after(root: Path, share: float) -> None:
