@@ -787,7 +787,7 @@ def machine_coding_rows(db: sqlite_utils.Database) -> list[dict]:
                "rule_version", "cues")
     cursor = db.execute(f"SELECT {', '.join(chr(34) + c + chr(34) for c in columns)} FROM machine_codings"
                         " ORDER BY coder, doc_id, start, code")
-    return [{**dict(zip(columns, values)), "cues": json.loads(values[-1])} for values in cursor]
+    return [{**dict(zip(columns, values)), "cues": orjson.loads(values[-1])} for values in cursor]
 
 
 # --- reading -------------------------------------------------------------------------------
