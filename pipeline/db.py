@@ -598,10 +598,13 @@ def write_predictions(db: sqlite_utils.Database, scheme: str, coder: str, rows: 
         db.execute("DELETE FROM instrument_predictions WHERE unit_id NOT IN (SELECT unit_id FROM clauses)")
 
 
-def predictions(db: sqlite_utils.Database, scheme: str) -> dict[tuple[str, str], dict]:
-    """(unit_id, coder) → a machine coder's labels, for one scheme."""
-    rows = db.execute("SELECT unit_id, coder, labels, primary_label, scores, cues FROM instrument_predictions"
-                      " WHERE scheme = ?", [scheme])
+def predictions(db: sqlite_utils.Database, scheme: str, *, doc_ids: list[int] | None = None
+                ) -> dict[tuple[str, str], dict]:
+    """(unit_id, coder) → a machine coder's labels, for one scheme (of the documents ``doc_ids`` only)."""
+    sql = "SELECT unit_id, coder, labels, primary_label, scores, cues FROM instrument_predictions WHERE scheme = ?"
+    if doc_ids is not None:
+        sql += " AND doc_id IN (SELECT value FROM json_each(?))"
+    rows = db.execute(sql, [scheme, *([orjson.dumps(doc_ids).decode()] if doc_ids is not None else [])])
     return {(unit_id, coder): {"labels": orjson.loads(labels), "primary": primary, "scores": orjson.loads(scores),
                                "cues": orjson.loads(cues)}
             for unit_id, coder, labels, primary, scores, cues in rows}

@@ -27,6 +27,23 @@ from .schemes import Scheme
 LEVEL_NAMES = {"national": "国家级", "provincial": "省级", "municipal": "市级", "county": "县级"}
 
 
+# the fields of an instrument unit that its row carries, and those Project.instrument_labels adds after its text
+UNIT_FIELDS = ("doc_id", "unit_id", "document", "level", "year", "issuer", "text")
+LABEL_FIELDS = ("instruments", "primary_instrument", "instrument_source", "rule_instruments", "rule_primary",
+                "instrument_cues", "subtools")
+
+
+def rows_of(units: list[dict], labels: dict[str, dict]) -> list[dict]:
+    """``Project.instrument_rows`` from the units and their ``Project.instrument_labels``."""
+    rows, of_document = [], {doc_id: iter(entry["units"]) for doc_id, entry in labels.items()}
+    for unit in units:
+        made = next(of_document[str(unit["doc_id"])])
+        rows.append({"doc_id": unit["doc_id"], "unit_id": unit["unit_id"], "document": unit["document"],
+                     "level": unit["level"], "addressed_levels": made["addressed_levels"], "year": unit["year"],
+                     "issuer": unit["issuer"], "text": unit["text"], **{k: made[k] for k in LABEL_FIELDS}})
+    return rows
+
+
 def frequency_table(rows: list[dict], scheme: Scheme) -> list[dict]:
     with_instrument = [row for row in rows if set(row["instruments"]) - {NONE}]
     total = sum(len(set(row["instruments"]) - {NONE}) for row in with_instrument)

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib.metadata import version as _version
 from pathlib import Path
 
 import orjson
@@ -423,36 +424,48 @@ class Project(CodingMethods, TopicMethods, TriangulationMethods):
         label made on the unit's current text, else the configured model, else the rules.
         ``classify=False`` when the caller has just run ``classify_instruments`` (on ``units``)."""
         units = self.instrument_units() if units is None else units
+        return instrument_report.rows_of(units, self.instrument_labels(classify=classify, units=units))
+
+    def instrument_labels(self, *, classify: bool = True, units: list[dict] | None = None,
+                          earlier: dict[str, dict] | None = None) -> dict[str, dict]:
+        """What ``instrument_rows`` adds to each unit, per document (id as text → its fingerprint
+        and one entry per unit).  The fingerprint hashes everything they are made of — the units,
+        the keys of their stored predictions (which hash the predictions' own inputs), the human
+        labels that stand and the scheme; the documents whose fingerprint is the one in ``earlier``
+        (an earlier call's result: a batch run after one document changed) keep its entries."""
+        units = self.instrument_units() if units is None else units
         if classify:
             self.classify_instruments(units=units)
         scheme = self.scheme()
         model = self.instrument_model(scheme)
         machine_coder = f"model:{model.id}" if model else instruments.RULES_SOURCE
-        machine = store.predictions(self.db, scheme.id)
         current = {u["unit_id"]: instrument_sheets.text_hash(u["text"]) for u in units}
         human = {}
         for coding in store.instrument_codings(self.db, scheme.id):  # oldest first: the latest wins
             if current.get(coding["unit_id"]) == coding["unit_text_hash"]:
                 human[coding["unit_id"]] = coding
-        group_label = {group.id: group.label for group in scheme.groups}
-        rows = []
+        coders = dict.fromkeys([instruments.RULES_SOURCE, machine_coder])
+        keys = {coder: store.prediction_keys(self.db, scheme.id, coder) for coder in coders}
+        of_document: dict[str, list[dict]] = {}
         for unit in units:
-            rules = machine[unit["unit_id"], instruments.RULES_SOURCE]
-            chosen, source = machine[unit["unit_id"], machine_coder], machine_coder
-            if unit["unit_id"] in human:
-                chosen, source = human[unit["unit_id"]], f"human:{human[unit['unit_id']]['coder']}"
-            rows.append({
-                "doc_id": unit["doc_id"], "unit_id": unit["unit_id"], "document": unit["document"],
-                "level": unit["level"], "addressed_levels": divisions.addressed_levels(unit["text"]),
-                "year": unit["year"], "issuer": unit["issuer"], "text": unit["text"],
-                "instruments": _in_scheme_order(chosen["labels"], scheme),
-                "primary_instrument": chosen["primary"], "instrument_source": source,
-                "rule_instruments": _in_scheme_order(rules["labels"], scheme),
-                "rule_primary": rules["primary"],
-                "instrument_cues": [("↑" if in_lead_in else "") + cue for cue, _, _, in_lead_in in rules["cues"]],
-                "subtools": _subtools(rules["cues"], group_label),
-            })
-        return rows
+            of_document.setdefault(str(unit["doc_id"]), []).append(unit)
+        base, found, todo = [_version("policoder"), scheme.digest, machine_coder], {}, []
+        for doc_id, doc_units in of_document.items():
+            fingerprint = hashlib.sha256(orjson.dumps([*base, [
+                [[unit[k] for k in instrument_report.UNIT_FIELDS], [keys[c].get(unit["unit_id"]) for c in coders],
+                 human.get(unit["unit_id"])] for unit in doc_units]], default=str)).hexdigest()
+            reused = (earlier or {}).get(doc_id)
+            if reused and reused["fingerprint"] == fingerprint:
+                found[doc_id] = reused
+            else:
+                found[doc_id] = {"fingerprint": fingerprint, "units": []}
+                todo.append(doc_id)
+        machine = store.predictions(self.db, scheme.id, doc_ids=[int(doc_id) for doc_id in todo])
+        group_label = {group.id: group.label for group in scheme.groups}
+        for doc_id in todo:
+            found[doc_id]["units"] = [_instrument_labels(unit, machine, machine_coder, human, scheme, group_label)
+                                      for unit in of_document[doc_id]]
+        return found
 
     def instrument_sheet(self, out: str | Path, *, units: list[str] | None = None) -> Path:
         """A coding sheet (XLSX) of the policy clauses (or of ``units``), with the machine's suggestion."""
@@ -653,6 +666,24 @@ def _in_scheme_order(labels, scheme: Scheme) -> list[str]:
 @functools.cache
 def _label_order(label_ids: tuple[str, ...]) -> dict[str, int]:
     return {label: index for index, label in enumerate(label_ids)}
+
+
+def _instrument_labels(unit: dict, machine: dict, machine_coder: str, human: dict, scheme: Scheme,
+                       group_label: dict[str, str]) -> dict:
+    """What one clause's row says beside the unit's own fields."""
+    rules = machine[unit["unit_id"], instruments.RULES_SOURCE]
+    chosen, source = machine[unit["unit_id"], machine_coder], machine_coder
+    if unit["unit_id"] in human:
+        chosen, source = human[unit["unit_id"]], f"human:{human[unit['unit_id']]['coder']}"
+    return {
+        "addressed_levels": divisions.addressed_levels(unit["text"]),
+        "instruments": _in_scheme_order(chosen["labels"], scheme),
+        "primary_instrument": chosen["primary"], "instrument_source": source,
+        "rule_instruments": _in_scheme_order(rules["labels"], scheme),
+        "rule_primary": rules["primary"],
+        "instrument_cues": [("↑" if in_lead_in else "") + cue for cue, _, _, in_lead_in in rules["cues"]],
+        "subtools": _subtools(rules["cues"], group_label),
+    }
 
 
 def _subtools(cues: list[list], group_label: dict[str, str]) -> dict[str, str]:

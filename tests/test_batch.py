@@ -148,7 +148,8 @@ def test_charts_whose_numbers_did_not_change_are_reused(small_project):
     assert (second.folder / "instruments" / "instruments_by_level.csv").read_bytes() == \
            (first.folder / "instruments" / "instruments_by_level.csv").read_bytes()
     assert os.path.samefile(second.folder / chart, first.folder / chart)
-    assert not (second.folder / "instruments" / ".charts.json").exists()  # the digests stay in the stage's folder
+    # the chart digests and the labels kept for the next run stay in the stage's folder
+    assert not {".charts.json", ".instrument_labels.json"} & {p.name for p in (second.folder / "instruments").iterdir()}
     # drawn again from scratch: the same picture
     forced = project.run(RunOptions(only=("instruments", "report"), force=True))
     assert not os.path.samefile(forced.folder / chart, second.folder / chart)
@@ -156,6 +157,42 @@ def test_charts_whose_numbers_did_not_change_are_reused(small_project):
     # the topic model was refitted (one document of six changed), so its charts were drawn again
     topics_chart = Path("topics") / "prevalence_by_level.png"
     assert not os.path.samefile(second.folder / topics_chart, first.folder / topics_chart)
+
+
+def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(small_project, tmp_path):
+    """The instruments stage keeps its labels per document; the next run takes those of documents
+    whose units, predictions and human labels are unchanged and makes the others again."""
+    import orjson
+
+    from pipeline import instrument_report
+
+    project = open_project(small_project)
+    project.run(RunOptions(only=("ingest", "segment", "tokenize", "instruments")))
+    kept = small_project / "outputs" / ".stages" / "instruments" / ".instrument_labels.json"
+    earlier = orjson.loads(kept.read_bytes())
+    assert len(earlier) == len(POLICY)
+    # one text edited, and a human label on a clause of another document
+    changed = small_project / "corpus" / "policy" / "js_edu_2021_training_bases.txt"
+    text = changed.read_text(encoding="utf-8")
+    changed.write_text(text.replace("补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用"), encoding="utf-8")
+    project.ingest()
+    project.tokenize()
+    project.classify_instruments()
+    other = project.document("nb_gov_2023_shiyu_consortium.txt")
+    sheet = project.instrument_sheet(tmp_path / "coding.xlsx", units=[other["clauses"][1]["unit_id"]])
+    workbook = openpyxl.load_workbook(sheet)
+    header = [cell.value for cell in workbook["coding"][1]]
+    row = next(workbook["coding"].iter_rows(min_row=2))
+    row[header.index("capacity")].value, row[header.index("primary")].value = 1, "capacity"
+    workbook.save(sheet)
+    project.import_instrument_sheet(sheet, "wang")
+    units = project.instrument_units()
+    labels = project.instrument_labels(classify=False, units=units, earlier=earlier)
+    assert sorted(doc for doc in labels if labels[doc] is not earlier[doc]) == sorted(
+        [str(project.document("js_edu_2021_training_bases.txt")["id"]), str(other["id"])])
+    fresh = project.instrument_rows(classify=False)
+    assert instrument_report.rows_of(units, labels) == fresh
+    assert {r["unit_id"]: r["instrument_source"] for r in fresh}[other["clauses"][1]["unit_id"]] == "human:wang"
 
 
 def _set_refit_after(root: Path, share: float) -> None:
