@@ -246,8 +246,8 @@ def _stage_key(context: _Run, stage: str) -> str:
         corpus = ("documents", "clauses", "turns")
         if stage == "instruments":
             scheme = project.scheme()
-            parts = [scheme.digest, config.instruments.model, _files_digest(project.root, [project.root / config.instruments.model]
-                                                                             if config.instruments.model else []),
+            model = [project.root / config.instruments.model] if config.instruments.model else []
+            parts = [scheme.digest, config.instruments.model, _files_digest(project.root, model),
                      tokenizer, context.digest(*corpus, "instrument_codings")]
         elif stage == "topics":
             parts = [asdict(config.topics), config.project.seed, tokenizer, context.digest(*corpus),
@@ -327,17 +327,31 @@ def _instruments(context: _Run, folder: Path) -> dict:
     project = context.project
     units = project.instrument_units()
     classified = project.classify_instruments(force=context.options.force, units=units)
-    # the stage's last folder: its charts, and the rows of documents whose fingerprint is unchanged
-    last = None if context.options.force else context.cache / "instruments"
-    kept = last / INSTRUMENT_LABELS if last else None
-    earlier = orjson.loads(kept.read_bytes()) if kept and kept.is_file() else None
-    labels = project.instrument_labels(classify=False, units=units, earlier=earlier)
+    labels = project.instrument_labels(classify=False, units=units, earlier=_kept_labels(context))
     # the report stage's clauses dataset reads the same rows: nothing between writes them
     context.instrument_rows = instrument_report.rows_of(units, labels)
+    last = None if context.options.force else context.cache / "instruments"  # charts to reuse
     notes = (project.instruments_report(folder, rows=context.instrument_rows, kept=last)["notes"]
              if classified["units"] else [])
     (folder / INSTRUMENT_LABELS).write_bytes(orjson.dumps(labels))  # after the report's list of its files
     return {**classified, "notes": notes}
+
+
+def _kept_labels(context: _Run) -> dict | None:
+    """The instrument labels per document the instruments stage last kept (none with ``--force``)."""
+    kept = context.cache / "instruments" / INSTRUMENT_LABELS
+    return orjson.loads(kept.read_bytes()) if kept.is_file() and not context.options.force else None
+
+
+def _instrument_rows(context: _Run) -> list[dict]:
+    """The clauses' instruments: as the instruments stage made them in this run, or else (the stage
+    up to date or not selected) from its kept labels where they still stand."""
+    if context.instrument_rows is None:
+        project = context.project
+        units = project.instrument_units()
+        context.instrument_rows = instrument_report.rows_of(units, project.instrument_labels(
+            units=units, earlier=_kept_labels(context)))
+    return context.instrument_rows
 
 
 def _topics(context: _Run, folder: Path) -> dict:
@@ -457,7 +471,7 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
             return []
 
     tables = {name: built(name, lambda name=name: project.rows(name)) for name in ("documents", "turns", "codings")}
-    tables["clauses"] = built("clauses", lambda: project.clause_rows(context.instrument_rows))
+    tables["clauses"] = built("clauses", lambda: project.clause_rows(_instrument_rows(context)))
     # documents that left the corpus stay listed (status 'missing'); their units are not data
     missing = {d["id"] for d in tables["documents"] if d["status"] == "missing"}
     for name in ("clauses", "turns"):

@@ -195,6 +195,18 @@ def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(sma
     assert {r["unit_id"]: r["instrument_source"] for r in fresh}[other["clauses"][1]["unit_id"]] == "human:wang"
 
 
+def test_a_rerun_for_a_new_coding_takes_the_clauses_instruments_from_the_kept_labels(small_project):
+    project = open_project(small_project)
+    first = project.run()
+    transcript = next(d for d in project.rows("documents") if d["kind"] == "transcript")
+    turn = project.document(str(transcript["id"]))["turns"][1]
+    project.code(transcript["id"], turn["start"], turn["start"] + 6, project.codebook().codable[0], "li")
+    second = project.run()
+    assert statuses(second)["instruments"] == "up to date" and statuses(second)["report"] == "ran"
+    assert read_csv(second.folder / "clauses.csv") == read_csv(first.folder / "clauses.csv")
+    assert len(read_csv(second.folder / "codings.csv")) == len(read_csv(first.folder / "codings.csv")) + 1
+
+
 def _set_refit_after(root: Path, share: float) -> None:
     config = root / "policoder.toml"
     text = config.read_text(encoding="utf-8")
