@@ -19,6 +19,7 @@ What the numbers are, and how they were made, travels with them in the returned 
 """
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -207,7 +208,9 @@ def sweep(corpus: Corpus, ks: Sequence[int], seed: int, *, workers: int = 1,
     """One row per K: coherence by each measure and the per-word perplexity bound, K fitted in parallel."""
     tasks = [(corpus, ModelSettings(k=k, seed=seed), tuple(measures)) for k in ks]
     if workers > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # the workers collect their garbage even when they fork from a caller that paused its
+        # collector (a batch run does, for its corpus-wide stages)
+        with ProcessPoolExecutor(max_workers=workers, initializer=gc.enable) as pool:
             return list(pool.map(_score, tasks))
     return [_score(task) for task in tasks]
 
