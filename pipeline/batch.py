@@ -3,7 +3,9 @@
 ingest → segment → tokenize work per document: they map over an executor (local processes or a
 Dask cluster) and touch only new or changed documents.  The corpus-wide stages (instruments,
 topics, autocode, reliability, triangulation) each hash what they read into an input key; a stage
-whose key is the one it last completed with is up to date and is not run again.  Their files are
+whose key is the one it last completed with is up to date and is not run again; one that runs
+reuses what still stands (the instruments stage the labels of unchanged documents, the topic stage
+its model, every stage the charts whose numbers are unchanged).  Their files are
 kept under ``outputs/.stages/<stage>/`` and linked into every run folder; ``report`` writes the
 datasets, the workbook, a database copy, the HTML report and the manifest.
 
