@@ -137,6 +137,14 @@ def test_a_changed_document_reruns_only_what_depends_on_it(small_project):
     assert datasets(forced.folder) == datasets(report.folder)
 
 
+def test_an_edited_transcript_reruns_auto_coding(small_project):
+    open_project(small_project).run(RunOptions(only=("ingest", "segment", "tokenize", "autocode")))
+    transcript = sorted((small_project / "corpus" / "interviews").glob("*.txt"))[0]
+    transcript.write_text(transcript.read_text(encoding="utf-8") + "\n问：还有补充吗？\n答：没有了。\n", encoding="utf-8")
+    report = open_project(small_project).run(RunOptions(only=("ingest", "segment", "tokenize", "autocode")))
+    assert statuses(report)["autocode"] == "ran"
+
+
 def test_charts_whose_numbers_did_not_change_are_reused(small_project):
     first = open_project(small_project).run()
     changed = small_project / "corpus" / "policy" / "js_edu_2021_training_bases.txt"
