@@ -6,7 +6,8 @@ and the per-document stages on a Dask LocalCluster against local processes, all 
 
 The corpus is generated here (seeded): policy documents at the four government levels, each with a
 title, 发文字号, issuer, date and chapters of numbered clauses built from a phrase bank of incentive,
-constraint, capacity-building and hortatory sentences, saved as TXT, DOCX and PDF in turn; and
+constraint, capacity-building and hortatory sentences and sentences about the document's industry
+(one of eight, each with its own words, for the topic model), saved as TXT, DOCX and PDF in turn; and
 interview transcripts with 问/答 turns.  Runs, each in a fresh project folder unless said:
 
   1. full: a new project, every stage, local executor with ``--workers`` processes;
@@ -62,6 +63,20 @@ SENTENCES = [
     "推动{s}与行业企业共建{t}平台，促进资源共享。",
     "各级人民政府应当保障{t}经费投入，确保{m}按时足额拨付。",
 ]
+# each document serves one industry: its own words give the topic model something to find
+# (the phrase bank alone leaves a few terms once the common ones are filtered out)
+FIELDS = [
+    ["智能制造", "工业机器人", "数控技术", "增材制造", "工业互联网", "机电一体化", "模具设计", "精密加工"],
+    ["现代农业", "设施农业", "农产品加工", "畜牧兽医", "园艺技术", "种子生产", "农业机械", "乡村振兴"],
+    ["数字经济", "大数据技术", "人工智能", "云计算", "软件开发", "网络安全", "电子商务", "区块链"],
+    ["医疗护理", "护理专业", "康复治疗", "老年照护", "药品生产", "医学检验", "中医养生", "婴幼儿托育"],
+    ["文化旅游", "旅游管理", "酒店服务", "非遗传承", "烹饪工艺", "会展策划", "导游服务", "民宿经营"],
+    ["交通物流", "轨道交通", "港口航运", "冷链物流", "汽车维修", "航空服务", "快递运营", "供应链管理"],
+    ["新能源", "光伏发电", "储能技术", "新能源汽车", "氢能利用", "风电运维", "节能环保", "电力系统"],
+    ["建筑工程", "装配式建筑", "工程造价", "建筑智能化", "市政工程", "测绘地理信息", "建筑设计", "工程监理"],
+]
+FIELD_SENTENCES = ["围绕{a}产业发展需要，重点建设{b}、{c}等专业。", "面向{a}领域，共建{b}实训中心和{c}课程。",
+                   "开展{b}和{c}岗位技能培训，服务{a}企业用工需求。"]
 CHAPTERS = ["总则", "主要任务", "支持政策", "组织保障", "监督管理", "附则"]
 QUESTIONS = ["贵单位参与{t}的主要动力是什么？", "{m}对你们有多大帮助？", "在{t}中遇到的最大困难是什么？",
              "政府部门对{s}的支持是否到位？", "你们如何评价{t}的效果？"]
@@ -83,8 +98,8 @@ def policy_document(index: int, rng: random.Random) -> tuple[str, list[str]]:
     issuers, prefix = LEVELS[level]
     issuer = rng.choice(issuers)
     year = 2015 + index % 10
-    topic = rng.choice(THINGS)
-    paragraphs = [f"{issuer}关于推进{topic}深化产教融合的实施意见（第{index}号）",
+    field = FIELDS[rng.randrange(len(FIELDS))]
+    paragraphs = [f"{issuer}关于推进{field[0]}领域深化产教融合的实施意见（第{index}号）",
                   f"{prefix}〔{year}〕{index % 97 + 1}号", "各有关单位："]
     clause = 0
     for number, chapter in enumerate(rng.sample(CHAPTERS[1:5], 3), start=1):
@@ -92,6 +107,9 @@ def policy_document(index: int, rng: random.Random) -> tuple[str, list[str]]:
         for _ in range(rng.randint(3, 5)):
             clause += 1
             text = "".join(fill(rng.choice(SENTENCES), rng) for _ in range(rng.randint(1, 2)))
+            if rng.random() < 0.6:
+                a, b, c = field[0], *rng.sample(field[1:], 2)
+                text += rng.choice(FIELD_SENTENCES).format(a=a, b=b, c=c)
             paragraphs.append(f"第{_chinese(clause)}条　{text}")
     paragraphs += [f"第{_chinese(clause + 1)}条　本意见自印发之日起施行。", issuer,
                    f"{year}年{index % 12 + 1}月{index % 27 + 1}日"]

@@ -3,7 +3,9 @@
 ingest → segment → tokenize work per document: they map over an executor (local processes or a
 Dask cluster) and touch only new or changed documents.  The corpus-wide stages (instruments,
 topics, autocode, reliability, triangulation) each hash what they read into an input key; a stage
-whose key is the one it last completed with is up to date and is not run again.  Their files are
+whose key is the one it last completed with is up to date and is not run again; one that runs
+reuses what still stands (the instruments stage the labels of unchanged documents, the topic stage
+its model, every stage the charts whose numbers are unchanged).  Their files are
 kept under ``outputs/.stages/<stage>/`` and linked into every run folder; ``report`` writes the
 datasets, the workbook, a database copy, the HTML report and the manifest.
 
@@ -14,6 +16,7 @@ transaction, and a stage's key is recorded only after its work).
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib
 import json
@@ -27,10 +30,12 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
+import orjson
 from filelock import FileLock, Timeout
 
 from . import db as store
-from . import export, instruments, run_report, survey
+from . import export, instrument_report, instruments, run_report, stats, survey
+from .charts import DIGESTS, link_or_copy
 from .errors import PolicoderError, ProjectError
 from .executors import make_executor
 from .ingest import INGEST_VERSION, SEGMENT_VERSION
@@ -42,6 +47,7 @@ STAGES = ("ingest", "segment", "tokenize", "instruments", "topics", "autocode", 
           "report")
 PER_DOCUMENT = ("ingest", "segment", "tokenize")
 KEY_FILE = ".key"
+INSTRUMENT_LABELS = ".instrument_labels.json"  # the instruments stage's labels per document, for the next run
 MANIFEST_LIBRARIES = ("policoder", "jieba", "rjieba", "spacy", "scikit-learn", "gensim", "pdfplumber", "pypdfium2",
                       "sqlite-utils", "python-docx", "beautifulsoup4", "charset-normalizer", "cnloc", "cn2an",
                       "openpyxl", "numpy", "scipy", "pandas", "statsmodels", "jinja2", "matplotlib", "pyarrow",
@@ -117,14 +123,23 @@ class _Run:
     keys: dict = field(default_factory=dict)
     digests: dict = field(default_factory=dict)
     instrument_rows: list[dict] | None = None  # as the instruments stage made them, when it ran
+    units: list | None = None  # every unit as terms (see ``unit_terms``)
 
-    def digest(self, *parts: str) -> list[str]:
-        """Content digests of parts of the project.  The corpus-wide stages write none of the parts
-        but machine codings, so the others are read once a run (after the per-document stages)."""
+    def digest(self, *parts: str, kinds: tuple[str, ...] = ()) -> list[str]:
+        """Content digests of parts of the project (of the documents of ``kinds`` only, when given).
+        The corpus-wide stages write none of the parts but machine codings, so the others are read
+        once a run (after the per-document stages)."""
         for part in parts:
-            if part not in self.digests or part == "machine_codings":
-                self.digests[part] = store.content_digest(self.project.db, part)
-        return [self.digests[part] for part in parts]
+            if (part, kinds) not in self.digests or part == "machine_codings":
+                self.digests[part, kinds] = store.content_digest(self.project.db, part, kinds)
+        return [self.digests[part, kinds] for part in parts]
+
+    def unit_terms(self) -> list:
+        """Every unit as terms, read once a run for the topics and the terms dataset: no
+        corpus-wide stage writes tokens."""
+        if self.units is None:
+            self.units = self.project.unit_terms()
+        return self.units
 
     def advance(self, stage: str) -> Callable[[str, int], None] | None:
         if self.progress is None:
@@ -143,6 +158,7 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
     except Timeout:
         raise ProjectError(f"{outputs}: another `policoder run` is working on this project; wait for it to finish",
                            code="run-in-progress") from None
+    collecting = gc.isenabled()
     try:
         _remove_leftovers(outputs)
         config = project.config
@@ -162,6 +178,8 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
                 if stage not in selected:
                     results.append(_not_selected(context, stage))
                     continue
+                if stage not in PER_DOCUMENT:
+                    _pause_collector()
                 stage_began = time.perf_counter()
                 result = STAGE_RUNNERS[stage](context)
                 result.seconds = round(time.perf_counter() - stage_began, 3)
@@ -193,7 +211,18 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
         store.finish_run(project.db, run_id, utc_now())
         return RunReport(run_id, folder, results, context.reports.get("ingest"), manifest)
     finally:
+        if collecting:
+            gc.enable()
         lock.release()
+
+
+def _pause_collector() -> None:
+    """Pause Python's cyclic garbage collector until the run ends (reference counting still frees
+    all that is in no cycle).  The corpus-wide stages and the report build hundreds of thousands of
+    small objects (units, labels, rows, terms) that live to the run's end, and the collector would
+    walk them all again each time they grow by a quarter: a sixth of a rerun after one document
+    changed.  Not during the per-document stages, whose worker processes fork from this one."""
+    gc.disable()
 
 
 # --- per-document stages ---------------------------------------------------------------------
@@ -234,22 +263,23 @@ def _stage_key(context: _Run, stage: str) -> str:
         corpus = ("documents", "clauses", "turns")
         if stage == "instruments":
             scheme = project.scheme()
-            parts = [scheme.digest, config.instruments.model, _files_digest([project.root / config.instruments.model]
-                                                                             if config.instruments.model else []),
+            model = [project.root / config.instruments.model] if config.instruments.model else []
+            parts = [scheme.digest, config.instruments.model, _files_digest(project.root, model),
                      tokenizer, context.digest(*corpus, "instrument_codings")]
         elif stage == "topics":
             parts = [asdict(config.topics), config.project.seed, tokenizer, context.digest(*corpus),
-                     _files_digest([project.root / "topic_labels"])]
+                     _files_digest(project.root, [project.root / "topic_labels"])]
         elif stage == "autocode":
+            # the kinds of documents auto-coded: an edited policy text leaves transcripts' codings be
             parts = [project.codebook().digest, config.coding.auto_kinds, tokenizer,
-                     context.digest(*corpus)]
+                     context.digest(*corpus, kinds=tuple(sorted(config.coding.auto_kinds)))]
         elif stage == "reliability":
             parts = [project.codebook().digest, asdict(config.agreement), asdict(config.coding),
                      context.digest(*corpus, "codings", "machine_codings", "assignments")]
         else:  # triangulation: the themes, surveys and indicator tables, the researchers' files, and the rest
             files = [*config.survey.files, *config.indicators.files, config.triangulation.themes]
             parts = [asdict(config.triangulation), asdict(config.survey), asdict(config.indicators),
-                     _files_digest([(project.root / f).parent for f in files]
+                     _files_digest(project.root, [(project.root / f).parent for f in files]
                                    + [project.root / config.triangulation.judgements]),
                      *(_stage_key(context, s) for s in ("instruments", "topics") if _configured(context, s)),
                      context.digest("codings", "machine_codings", "memos")]
@@ -312,17 +342,40 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
 
 def _instruments(context: _Run, folder: Path) -> dict:
     project = context.project
-    classified = project.classify_instruments(force=context.options.force)
+    units = project.instrument_units()
+    classified = project.classify_instruments(force=context.options.force, units=units)
+    labels = project.instrument_labels(classify=False, units=units, earlier=_kept_labels(context))
     # the report stage's clauses dataset reads the same rows: nothing between writes them
-    context.instrument_rows = project.instrument_rows(classify=False)
-    notes = project.instruments_report(folder, rows=context.instrument_rows)["notes"] if classified["units"] else []
+    context.instrument_rows = instrument_report.rows_of(units, labels)
+    last = None if context.options.force else context.cache / "instruments"  # charts to reuse
+    notes = (project.instruments_report(folder, rows=context.instrument_rows, kept=last)["notes"]
+             if classified["units"] else [])
+    (folder / INSTRUMENT_LABELS).write_bytes(orjson.dumps(labels))  # after the report's list of its files
     return {**classified, "notes": notes}
+
+
+def _kept_labels(context: _Run) -> dict | None:
+    """The instrument labels per document the instruments stage last kept (none with ``--force``)."""
+    kept = context.cache / "instruments" / INSTRUMENT_LABELS
+    return orjson.loads(kept.read_bytes()) if kept.is_file() and not context.options.force else None
+
+
+def _instrument_rows(context: _Run) -> list[dict]:
+    """The clauses' instruments: as the instruments stage made them in this run, or else (the stage
+    up to date or not selected) from its kept labels where they still stand."""
+    if context.instrument_rows is None:
+        project = context.project
+        units = project.instrument_units()
+        context.instrument_rows = instrument_report.rows_of(units, project.instrument_labels(
+            units=units, earlier=_kept_labels(context)))
+    return context.instrument_rows
 
 
 def _topics(context: _Run, folder: Path) -> dict:
     kept = context.cache / "topics"
     return context.project._run_topics(folder, workers=context.options.workers or 1,
-                                       kept=None if context.options.force or not kept.is_dir() else kept)
+                                       kept=None if context.options.force or not kept.is_dir() else kept,
+                                       units=[u for u in context.unit_terms() if u.groups["kind"] == "policy"])
 
 
 def _autocode(context: _Run, folder: Path) -> dict:
@@ -361,8 +414,8 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
     for result in results:
         kept = context.cache / result.stage
         if kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
-            shutil.copytree(kept, folder / result.stage, copy_function=_link_or_copy,
-                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE))
+            shutil.copytree(kept, folder / result.stage, copy_function=link_or_copy,
+                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE, DIGESTS, INSTRUMENT_LABELS))
     key = _report_key(context, results)
     state = store.stage_state(project.db, "report")
     previous = folder.parent / state["run_id"] if state else None
@@ -371,9 +424,9 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
             and (previous / WORKBOOK).is_file()):
         for name in [*(f"{name}.csv" for name in DATASETS), WORKBOOK, "parquet"]:
             if (previous / name).is_dir():
-                shutil.copytree(previous / name, folder / name, copy_function=_link_or_copy)
+                shutil.copytree(previous / name, folder / name, copy_function=link_or_copy)
             elif (previous / name).is_file():
-                _link_or_copy(str(previous / name), str(folder / name))
+                link_or_copy(str(previous / name), str(folder / name))
         result = StageResult("report", "up to date", counts=state["summary"], key=key)
     else:
         result = StageResult("report", "ran", counts=_write_datasets(context, results), key=key)
@@ -396,7 +449,7 @@ def _report_key(context: _Run, results: list[StageResult]) -> str:
              tokenizer_hash(project.tokenizer_settings()), stages,
              context.digest("documents", "clauses", "turns", "codings", "instrument_codings", "machine_codings",
                             "memos", "assignments"),
-             _files_digest([project.root / f for f in config.survey.files]),
+             _files_digest(project.root, [project.root / f for f in config.survey.files]),
              _current_problems(context)]
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()
 
@@ -407,6 +460,7 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     missed: dict[str, str] = {}
     tables = _datasets(context, results, missed)
     columns = {name: _dataset_columns(name, tables[name]) for name in tables}
+    tables = {name: [export.flat(row) for row in rows] for name, rows in tables.items()}  # once for three formats
     for name, rows in tables.items():
         export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
     export.write_workbook(tables, folder / WORKBOOK, columns=columns)
@@ -434,7 +488,7 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
             return []
 
     tables = {name: built(name, lambda name=name: project.rows(name)) for name in ("documents", "turns", "codings")}
-    tables["clauses"] = built("clauses", lambda: project.clause_rows(context.instrument_rows))
+    tables["clauses"] = built("clauses", lambda: project.clause_rows(_instrument_rows(context)))
     # documents that left the corpus stay listed (status 'missing'); their units are not data
     missing = {d["id"] for d in tables["documents"] if d["status"] == "missing"}
     for name in ("clauses", "turns"):
@@ -446,7 +500,7 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
     tables["survey_summary"] = _survey_summary(project, missed) if project.config.survey.files else []
     tables["triangulation"] = _stage_csv(context, "triangulation", "joint_display.csv")
     tables["problems"] = _current_problems(context)
-    tables["terms"] = project.terms(min_freq=2)
+    tables["terms"] = stats.term_frequencies(context.unit_terms(), min_freq=2)
     return {name: tables[name] for name in DATASETS}
 
 
@@ -459,13 +513,20 @@ def _with_topic_shares(project, clauses: list[dict], model_id: str | None) -> li
     for row in store.topic_shares(project.db, model_id):
         shares.setdefault((row["doc_id"], row["unit_id"]), {})[row["topic"]] = row["share"]
     topics = sorted({topic for found in shares.values() for topic in found})
+    columns: dict[tuple[int, str], dict] = {}  # a text's topic columns, made once (a document's serve its clauses)
+
+    def of(key: tuple[int, str], whose: str) -> dict:
+        if key not in columns:
+            found = shares.get(key, {})
+            columns[key] = {"topic_shares_of": whose if found else "",
+                            "dominant_topic": max(found, key=found.get) if found else None,
+                            **{f"topic_{topic}": found.get(topic) for topic in topics}}
+        return columns[key]
+
     rows = []
     for clause in clauses:
-        own = shares.get((clause["doc_id"], clause["unit_id"]))
-        found = own or shares.get((clause["doc_id"], ""), {})
-        rows.append({**clause, "topic_shares_of": ("unit" if own else "document") if found else "",
-                     "dominant_topic": max(found, key=found.get) if found else None,
-                     **{f"topic_{topic}": found.get(topic) for topic in topics}})
+        own = (clause["doc_id"], clause["unit_id"])
+        rows.append({**clause, **(of(own, "unit") if own in shares else of((clause["doc_id"], ""), "document"))})
     return rows
 
 
@@ -520,13 +581,6 @@ def _copy_database(connection: sqlite3.Connection, path: Path) -> None:
         target.close()
 
 
-def _link_or_copy(source: str, target: str) -> None:
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or links refused
-        shutil.copy2(source, target)
-
-
 # --- manifest, leftovers, latest -------------------------------------------------------------
 
 def _manifest(context: _Run, results: list[StageResult], started_at: str, executed: dict) -> dict:
@@ -553,7 +607,7 @@ def _manifest(context: _Run, results: list[StageResult], started_at: str, execut
         "seeds": {"project": config.project.seed, "topics": (by_stage.get("topics") or StageResult("")).counts.get(
             "seed")},
         "inputs": inputs,
-        "other_inputs": [{"path": f, "sha256": _files_digest([project.root / f])} for f in files
+        "other_inputs": [{"path": f, "sha256": _files_digest(project.root, [project.root / f])} for f in files
                          if f and (project.root / f).is_file()],
         "stages": [asdict(result) for result in results],
         "timings_seconds": {result.stage: result.seconds for result in results},
@@ -575,11 +629,12 @@ def _size(path: Path) -> int | None:
     return path.stat().st_size if path.is_file() else None
 
 
-def _files_digest(paths: list[Path]) -> str:
-    """sha256 over the names and bytes of files (folders: every file inside); absent paths count too."""
+def _files_digest(root: Path, paths: list[Path]) -> str:
+    """sha256 over the names and bytes of files (folders: every file inside); absent paths count too.
+    Names are taken relative to the project folder ``root``, so a moved project keeps its keys."""
     hasher = hashlib.sha256()
     for path in paths:
-        hasher.update(str(path).encode())
+        hasher.update(os.path.relpath(path, root).encode())
         found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
         for file in found:
             hasher.update(file.relative_to(path.parent).as_posix().encode())

@@ -17,6 +17,7 @@ Every mistake is reported with the file and the line (``ConfigError``, code ``co
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -137,8 +138,8 @@ class Codebook:
     def codable(self) -> list[str]:
         return [code.id for code in self.codes if code.codable]
 
-    @property
-    def rule_version(self) -> str:
+    @functools.cached_property
+    def rule_version(self) -> str:  # cached: asked once per machine coding
         """A hash of every auto-coding rule: machine codings made by other rules are redone."""
         rules = [[code.id, code.auto.keywords, code.auto.regex, code.auto.patterns, code.auto.inside]
                  for code in self.codes if code.auto]

@@ -485,10 +485,18 @@ _CONTENT = {
 }
 
 
-def content_digest(db: sqlite_utils.Database, part: str) -> str:
-    """sha256 over the rows of one part of the project (see ``_CONTENT``): changes when they do."""
+def content_digest(db: sqlite_utils.Database, part: str, kinds: tuple[str, ...] = ()) -> str:
+    """sha256 over the rows of one part of the project (see ``_CONTENT``): changes when they do.
+    ``kinds``: of the documents of these kinds only (parts documents, clauses and turns)."""
+    sql, parameters = _CONTENT[part], []
+    if kinds:
+        column = "id" if part == "documents" else "doc_id"
+        marks = ", ".join("?" * len(kinds))
+        sql = sql.replace(" ORDER BY", f" WHERE {column} IN (SELECT id FROM documents WHERE kind IN ({marks}))"
+                                       " ORDER BY")
+        parameters = list(kinds)
     hasher = hashlib.sha256(part.encode())
-    for row in db.execute(_CONTENT[part]):
+    for row in db.execute(sql, parameters):
         hasher.update(orjson.dumps(row))
         hasher.update(b"\n")
     return hasher.hexdigest()
@@ -566,7 +574,7 @@ def tokenized_units(db: sqlite_utils.Database, tokenizer_hash: str) -> Iterator[
                "city", "county", "attributes")
     for row in db.execute(sql, [tokenizer_hash]):
         record = dict(zip(columns, row))
-        record["attributes"] = json.loads(record["attributes"])
+        record["attributes"] = orjson.loads(record["attributes"])
         yield record
 
 
@@ -585,7 +593,7 @@ def policy_units(db: sqlite_utils.Database) -> list[dict]:
                "doc_number", "issuer", "date", "level", "language", "content_hash")
     rows = [dict(zip(columns, row)) for row in db.execute(sql)]
     for row in rows:
-        row["heading_path"] = json.loads(row["heading_path"])
+        row["heading_path"] = orjson.loads(row["heading_path"])
     return rows
 
 
@@ -607,10 +615,13 @@ def write_predictions(db: sqlite_utils.Database, scheme: str, coder: str, rows: 
         db.execute("DELETE FROM instrument_predictions WHERE unit_id NOT IN (SELECT unit_id FROM clauses)")
 
 
-def predictions(db: sqlite_utils.Database, scheme: str) -> dict[tuple[str, str], dict]:
-    """(unit_id, coder) → a machine coder's labels, for one scheme."""
-    rows = db.execute("SELECT unit_id, coder, labels, primary_label, scores, cues FROM instrument_predictions"
-                      " WHERE scheme = ?", [scheme])
+def predictions(db: sqlite_utils.Database, scheme: str, *, doc_ids: list[int] | None = None
+                ) -> dict[tuple[str, str], dict]:
+    """(unit_id, coder) → a machine coder's labels, for one scheme (of the documents ``doc_ids`` only)."""
+    sql = "SELECT unit_id, coder, labels, primary_label, scores, cues FROM instrument_predictions WHERE scheme = ?"
+    if doc_ids is not None:
+        sql += " AND doc_id IN (SELECT value FROM json_each(?))"
+    rows = db.execute(sql, [scheme, *([orjson.dumps(doc_ids).decode()] if doc_ids is not None else [])])
     return {(unit_id, coder): {"labels": orjson.loads(labels), "primary": primary, "scores": orjson.loads(scores),
                                "cues": orjson.loads(cues)}
             for unit_id, coder, labels, primary, scores, cues in rows}
@@ -803,7 +814,7 @@ def machine_coding_rows(db: sqlite_utils.Database) -> list[dict]:
                "rule_version", "cues")
     cursor = db.execute(f"SELECT {', '.join(chr(34) + c + chr(34) for c in columns)} FROM machine_codings"
                         " ORDER BY coder, doc_id, start, code")
-    return [{**dict(zip(columns, values)), "cues": json.loads(values[-1])} for values in cursor]
+    return [{**dict(zip(columns, values)), "cues": orjson.loads(values[-1])} for values in cursor]
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -394,11 +394,19 @@ _AND_ABOVE = re.compile(r"(县|市|省)级以上(?:地方)?(?:各级)?(?:人民)
 _AND_ABOVE_LEVEL = {"县": "county", "市": "municipal", "省": "provincial"}
 
 
+# a character every match of a level's pattern holds: most clauses are passed over without a search
+_ADDRESSED_CHARACTERS = {"national": "国中", "provincial": "省", "municipal": "市", "county": "县区",
+                         "township": "乡街"}
+
+
 def addressed_levels(text: str) -> list[str]:
     """The government levels a clause names (各县（市、区）人民政府… → county), in LEVELS order, with
     ``county_and_above`` for 县级以上人民政府 and the like; empty when it names none."""
-    found = {f"{_AND_ABOVE_LEVEL[match.group(1)]}_and_above" for match in _AND_ABOVE.finditer(text)}
-    rest = _AND_ABOVE.sub("", text)
-    found |= {level for level, pattern in _ADDRESSED if pattern.search(rest)}
+    found, rest = set(), text
+    if "级以上" in text:
+        found = {f"{_AND_ABOVE_LEVEL[match.group(1)]}_and_above" for match in _AND_ABOVE.finditer(text)}
+        rest = _AND_ABOVE.sub("", text)
+    found |= {level for level, pattern in _ADDRESSED
+              if any(c in rest for c in _ADDRESSED_CHARACTERS[level]) and pattern.search(rest)}
     order = [*LEVELS, "township"]
     return sorted(found, key=lambda level: (order.index(level.removesuffix("_and_above")), level))

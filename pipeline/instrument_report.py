@@ -19,11 +19,29 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from .charts import Charts
 from .instruments import NONE
 from .records import LEVELS
 from .schemes import Scheme
 
 LEVEL_NAMES = {"national": "国家级", "provincial": "省级", "municipal": "市级", "county": "县级"}
+
+
+# the fields of an instrument unit that its row carries, and those Project.instrument_labels adds after its text
+UNIT_FIELDS = ("doc_id", "unit_id", "document", "level", "year", "issuer", "text")
+LABEL_FIELDS = ("instruments", "primary_instrument", "instrument_source", "rule_instruments", "rule_primary",
+                "instrument_cues", "subtools")
+
+
+def rows_of(units: list[dict], labels: dict[str, dict]) -> list[dict]:
+    """``Project.instrument_rows`` from the units and their ``Project.instrument_labels``."""
+    rows, of_document = [], {doc_id: iter(entry["units"]) for doc_id, entry in labels.items()}
+    for unit in units:
+        made = next(of_document[str(unit["doc_id"])])
+        rows.append({"doc_id": unit["doc_id"], "unit_id": unit["unit_id"], "document": unit["document"],
+                     "level": unit["level"], "addressed_levels": made["addressed_levels"], "year": unit["year"],
+                     "issuer": unit["issuer"], "text": unit["text"], **{k: made[k] for k in LABEL_FIELDS}})
+    return rows
 
 
 def frequency_table(rows: list[dict], scheme: Scheme) -> list[dict]:
@@ -105,55 +123,65 @@ def document_list(documents: list[dict]) -> list[dict]:
             for d in documents if d["kind"] == "policy" and d["status"] != "missing"]
 
 
-def draw_charts(rows: list[dict], scheme: Scheme, folder: Path, *, font_path: str | None = None) -> list[Path]:
-    """Stacked bars of instruments by level and by year, and a level × instrument heatmap, as PNG and SVG."""
-    from matplotlib.figure import Figure
-    from matplotlib.font_manager import FontProperties
-
+def draw_charts(rows: list[dict], scheme: Scheme, folder: Path, *, font_path: str | None = None,
+                charts: Charts | None = None) -> list[Path]:
+    """Stacked bars of instruments by level and by year, and a level × instrument heatmap, as PNG and
+    SVG; with ``charts``, one whose numbers are unchanged is reused instead of drawn."""
     from .stats import find_cjk_font
 
-    font = FontProperties(fname=find_cjk_font(font_path))
+    font_file = find_cjk_font(font_path)
     names = {label.id: f"{label.name}" for label in scheme.labels}
     written = []
     for by, title in (("level", "政策工具 × 层级"), ("year", "政策工具 × 年份")):
         table, test = crosstab(rows, by, scheme)
         if not test["rows"]:
             continue
-        figure = Figure(figsize=(max(7, 0.8 * len(test["rows"]) + 4), 4.5), dpi=150)
-        axes = figure.add_subplot()
-        bottoms = [0] * len(test["rows"])
-        labels = [LEVEL_NAMES.get(group, group) for group in test["rows"]]
-        for index, label in enumerate(test["columns"]):
-            heights = [test["matrix"][r][index] for r in range(len(test["rows"]))]
-            axes.bar(labels, heights, bottom=bottoms, label=names[label])
-            bottoms = [b + h for b, h in zip(bottoms, heights)]
-        axes.set_title(title, fontproperties=font)
-        axes.set_ylabel("单元数", fontproperties=font)
-        for tick in axes.get_xticklabels():
-            tick.set_fontproperties(font)
-        axes.legend(prop=font, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        figure.tight_layout()
-        for suffix in (".png", ".svg"):
-            path = folder / f"instruments_by_{by}{suffix}"
-            figure.savefig(path)
-            written.append(path)
+        drawn_from = [title, test["rows"], test["columns"], test["matrix"], names, font_file]
+        files = [f"instruments_by_{by}{suffix}" for suffix in (".png", ".svg")]
         if by == "level":
-            heat = Figure(figsize=(7, 4), dpi=150)
-            axes = heat.add_subplot()
-            image = axes.imshow(test["matrix"], cmap="Blues", aspect="auto")
-            axes.set_xticks(range(len(test["columns"])), [names[c] for c in test["columns"]], fontproperties=font)
-            axes.set_yticks(range(len(labels)), labels, fontproperties=font)
-            for r, values in enumerate(test["matrix"]):
-                for c, value in enumerate(values):
-                    axes.text(c, r, str(value), ha="center", va="center", fontsize=8)
-            heat.colorbar(image)
-            axes.set_title(title, fontproperties=font)
-            heat.tight_layout()
-            for suffix in (".png", ".svg"):
-                path = folder / f"instruments_level_heatmap{suffix}"
-                heat.savefig(path)
-                written.append(path)
+            files += [f"instruments_level_heatmap{suffix}" for suffix in (".png", ".svg")]
+        if charts is None or not charts.reuse(files, *drawn_from):
+            _draw_crosstab(by, title, test, names, font_file, folder)
+        written += [folder / name for name in files]
     return written
+
+
+def _draw_crosstab(by: str, title: str, test: dict, names: dict[str, str], font_file: str, folder: Path) -> None:
+    """The stacked bars of one crosstab (and for levels, its heatmap)."""
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    font = FontProperties(fname=font_file)
+    figure = Figure(figsize=(max(7, 0.8 * len(test["rows"]) + 4), 4.5), dpi=150)
+    axes = figure.add_subplot()
+    bottoms = [0] * len(test["rows"])
+    labels = [LEVEL_NAMES.get(group, group) for group in test["rows"]]
+    for index, label in enumerate(test["columns"]):
+        heights = [test["matrix"][r][index] for r in range(len(test["rows"]))]
+        axes.bar(labels, heights, bottom=bottoms, label=names[label])
+        bottoms = [b + h for b, h in zip(bottoms, heights)]
+    axes.set_title(title, fontproperties=font)
+    axes.set_ylabel("单元数", fontproperties=font)
+    for tick in axes.get_xticklabels():
+        tick.set_fontproperties(font)
+    axes.legend(prop=font, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    figure.tight_layout()
+    for suffix in (".png", ".svg"):
+        figure.savefig(folder / f"instruments_by_{by}{suffix}")
+    if by == "level":
+        heat = Figure(figsize=(7, 4), dpi=150)
+        axes = heat.add_subplot()
+        image = axes.imshow(test["matrix"], cmap="Blues", aspect="auto")
+        axes.set_xticks(range(len(test["columns"])), [names[c] for c in test["columns"]], fontproperties=font)
+        axes.set_yticks(range(len(labels)), labels, fontproperties=font)
+        for r, values in enumerate(test["matrix"]):
+            for c, value in enumerate(values):
+                axes.text(c, r, str(value), ha="center", va="center", fontsize=8)
+        heat.colorbar(image)
+        axes.set_title(title, fontproperties=font)
+        heat.tight_layout()
+        for suffix in (".png", ".svg"):
+            heat.savefig(folder / f"instruments_level_heatmap{suffix}")
 
 
 def _pct(n: float, total: float) -> float:

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib.metadata import version as _version
 from pathlib import Path
 
 import orjson
@@ -26,6 +27,7 @@ import orjson
 from . import batch
 from . import db as store
 from . import divisions, export, stats
+from .charts import Charts
 from .config import CONFIG_NAME, TEMPLATE, Config, load_config
 from .errors import ConfigError, InputError, ProjectError
 from .executors import Executor, LocalExecutor
@@ -38,7 +40,7 @@ from .project_triangulation import TriangulationMethods
 from . import instrument_model, instrument_report, instrument_sheets, instruments
 from .schemes import Scheme, load_scheme
 from .language import detect_language
-from .tokens import (TokenizerSettings, prepare_tokenizer, rows_from_storage, tokenizer_hash,
+from .tokens import (TokenizerSettings, prepare_tokenizer, terms_from_storage, tokenizer_hash,
                      tokens_for_storage)
 
 TOKENIZE_TASK_CHARS = 50_000
@@ -321,20 +323,19 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         """Every unit as terms (stop words and punctuation dropped unless configured) with its groups."""
         self.tokenize()
         keep = self.config.tokenize.keep_stopwords
-        units = []
+        units, of_document = [], {}
         for row in store.tokenized_units(self.db, tokenizer_hash(self.tokenizer_settings())):
             if kind and row["kind"] != kind:
                 continue
-            kept = [t for t in rows_from_storage(row["tokens"], row["text"]) if not t[4] and (keep or not t[3])]
-            groups = {
-                "doc": str(row["doc_id"]), "kind": row["kind"], "year": (row["date"] or "")[:4],
-                **{k: row[k] or "" for k in ("level", "issuer", "province", "city", "county")},
-                **{k: str(v) for k, v in row["attributes"].items()},
-            }
-            units.append(stats.UnitTerms(
-                doc_id=row["doc_id"], unit_id=row["unit_id"], terms=tuple(t[2] for t in kept), groups=groups,
-                text=row["text"], spans=tuple((t[0], t[1]) for t in kept),
-            ))
+            if row["doc_id"] not in of_document:
+                of_document[row["doc_id"]] = {
+                    "doc": str(row["doc_id"]), "kind": row["kind"], "year": (row["date"] or "")[:4],
+                    **{k: row[k] or "" for k in ("level", "issuer", "province", "city", "county")},
+                    **{k: str(v) for k, v in row["attributes"].items()},
+                }
+            terms, spans = terms_from_storage(row["tokens"], row["text"], keep_stopwords=keep)
+            units.append(stats.UnitTerms(doc_id=row["doc_id"], unit_id=row["unit_id"], terms=terms,
+                                         groups=dict(of_document[row["doc_id"]]), text=row["text"], spans=spans))
         return units
 
     def terms(self, *, by: str | None = None, min_freq: int = 1, kind: str | None = None) -> list[dict]:
@@ -391,12 +392,13 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             unit["year"] = (unit["date"] or "")[:4]
         return units
 
-    def classify_instruments(self, *, force: bool = False) -> dict:
+    def classify_instruments(self, *, force: bool = False, units: list[dict] | None = None) -> dict:
         """Label every policy clause by the scheme's rules (and the configured model); units whose
-        text, lead-in, scheme, tokenizer and model are unchanged keep their stored labels."""
+        text, lead-in, scheme, tokenizer and model are unchanged keep their stored labels.
+        ``units``: ``instrument_units()``, when the caller has them already."""
         scheme, settings = self.scheme(), self.tokenizer_settings()
         model = self.instrument_model(scheme)
-        units = self.instrument_units()
+        units = self.instrument_units() if units is None else units
         rules = functools.cache(lambda: instruments.rule_classifier(scheme, settings))  # built only when needed
         counts = {}
         for coder in [instruments.RULES_SOURCE] + ([f"model:{model.id}"] if model else []):
@@ -420,41 +422,53 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             counts[coder] = len(todo)
         return {"scheme": scheme.id, "units": len(units), "classified": counts}
 
-    def instrument_rows(self, *, classify: bool = True) -> list[dict]:
+    def instrument_rows(self, *, classify: bool = True, units: list[dict] | None = None) -> list[dict]:
         """One row per policy clause: its instruments and where they come from — the latest human
         label made on the unit's current text, else the configured model, else the rules.
-        ``classify=False`` when the caller has just run ``classify_instruments``."""
+        ``classify=False`` when the caller has just run ``classify_instruments`` (on ``units``)."""
+        units = self.instrument_units() if units is None else units
+        return instrument_report.rows_of(units, self.instrument_labels(classify=classify, units=units))
+
+    def instrument_labels(self, *, classify: bool = True, units: list[dict] | None = None,
+                          earlier: dict[str, dict] | None = None) -> dict[str, dict]:
+        """What ``instrument_rows`` adds to each unit, per document (id as text → its fingerprint
+        and one entry per unit).  The fingerprint hashes everything they are made of — the units,
+        the keys of their stored predictions (which hash the predictions' own inputs), the human
+        labels that stand and the scheme; the documents whose fingerprint is the one in ``earlier``
+        (an earlier call's result: a batch run after one document changed) keep its entries."""
+        units = self.instrument_units() if units is None else units
         if classify:
-            self.classify_instruments()
+            self.classify_instruments(units=units)
         scheme = self.scheme()
         model = self.instrument_model(scheme)
         machine_coder = _machine_coder(model)
-        machine = store.predictions(self.db, scheme.id)
-        units = self.instrument_units()
         current = {u["unit_id"]: instrument_sheets.text_hash(u["text"]) for u in units}
         human = {}
         for coding in store.instrument_codings(self.db, scheme.id):  # oldest first: the latest wins
             if current.get(coding["unit_id"]) == coding["unit_text_hash"]:
                 human[coding["unit_id"]] = coding
-        group_label = {group.id: group.label for group in scheme.groups}
-        rows = []
+        coders = dict.fromkeys([instruments.RULES_SOURCE, machine_coder])
+        keys = {coder: store.prediction_keys(self.db, scheme.id, coder) for coder in coders}
+        of_document: dict[str, list[dict]] = {}
         for unit in units:
-            rules = machine[unit["unit_id"], instruments.RULES_SOURCE]
-            chosen, source = machine[unit["unit_id"], machine_coder], machine_coder
-            if unit["unit_id"] in human:
-                chosen, source = human[unit["unit_id"]], f"human:{human[unit['unit_id']]['coder']}"
-            rows.append({
-                "doc_id": unit["doc_id"], "unit_id": unit["unit_id"], "document": unit["document"],
-                "level": unit["level"], "addressed_levels": divisions.addressed_levels(unit["text"]),
-                "year": unit["year"], "issuer": unit["issuer"], "text": unit["text"],
-                "instruments": _in_scheme_order(chosen["labels"], scheme),
-                "primary_instrument": chosen["primary"], "instrument_source": source,
-                "rule_instruments": _in_scheme_order(rules["labels"], scheme),
-                "rule_primary": rules["primary"],
-                "instrument_cues": [("↑" if in_lead_in else "") + cue for cue, _, _, in_lead_in in rules["cues"]],
-                "subtools": _subtools(rules["cues"], group_label),
-            })
-        return rows
+            of_document.setdefault(str(unit["doc_id"]), []).append(unit)
+        base, found, todo = [_version("policoder"), scheme.digest, machine_coder], {}, []
+        for doc_id, doc_units in of_document.items():
+            fingerprint = hashlib.sha256(orjson.dumps([*base, [
+                [[unit[k] for k in instrument_report.UNIT_FIELDS], [keys[c].get(unit["unit_id"]) for c in coders],
+                 human.get(unit["unit_id"])] for unit in doc_units]], default=str)).hexdigest()
+            reused = (earlier or {}).get(doc_id)
+            if reused and reused["fingerprint"] == fingerprint:
+                found[doc_id] = reused
+            else:
+                found[doc_id] = {"fingerprint": fingerprint, "units": []}
+                todo.append(doc_id)
+        machine = store.predictions(self.db, scheme.id, doc_ids=[int(doc_id) for doc_id in todo])
+        group_label = {group.id: group.label for group in scheme.groups}
+        for doc_id in todo:
+            found[doc_id]["units"] = [_instrument_labels(unit, machine, machine_coder, human, scheme, group_label)
+                                      for unit in of_document[doc_id]]
+        return found
 
     def instrument_sheet(self, out: str | Path, *, units: list[str] | None = None) -> Path:
         """A coding sheet (XLSX) of the policy clauses (or of ``units``), with the machine's suggestion."""
@@ -610,9 +624,10 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 
     def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
-                           rows: list[dict] | None = None) -> dict:
+                           rows: list[dict] | None = None, kept: Path | None = None) -> dict:
         """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
-        ``rows`` are ``instrument_rows()`` when the caller has them already."""
+        ``rows`` are ``instrument_rows()`` when the caller has them already; ``kept``, a folder of an
+        earlier report whose charts are reused where their numbers are unchanged."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         scheme = self.scheme()
@@ -634,10 +649,10 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                                                  encoding="utf-8")
         export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",
                            folder / "instruments_units.csv")
-        drawn, notes = [], []
+        drawn, notes, drawing = [], [], Charts(folder, kept)
         if charts:
             try:
-                drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path)
+                drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path, charts=drawing)
             except ConfigError as error:  # no Chinese font: the tables still go out, the charts are named as missing
                 if error.code != "font-missing":
                     raise
@@ -647,6 +662,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                    "files": sorted(p.name for p in folder.iterdir()), "notes": notes}
         (folder / "instruments_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                                           encoding="utf-8")
+        drawing.save()  # after the summary's list of files: the digests are no result
         summary["charts"] = [str(p) for p in drawn]
         return summary
 
@@ -706,8 +722,31 @@ def _check_instrument_coder(coder: str) -> None:
 
 def _in_scheme_order(labels, scheme: Scheme) -> list[str]:
     """Labels in the scheme's order; a label the scheme no longer has (an old human label) goes last."""
-    order = {label: index for index, label in enumerate(scheme.label_ids)}
+    order = _label_order(scheme.label_ids)
     return sorted(labels, key=lambda label: (order.get(label, len(order)), label))
+
+
+@functools.cache
+def _label_order(label_ids: tuple[str, ...]) -> dict[str, int]:
+    return {label: index for index, label in enumerate(label_ids)}
+
+
+def _instrument_labels(unit: dict, machine: dict, machine_coder: str, human: dict, scheme: Scheme,
+                       group_label: dict[str, str]) -> dict:
+    """What one clause's row says beside the unit's own fields."""
+    rules = machine[unit["unit_id"], instruments.RULES_SOURCE]
+    chosen, source = machine[unit["unit_id"], machine_coder], machine_coder
+    if unit["unit_id"] in human:
+        chosen, source = human[unit["unit_id"]], f"human:{human[unit['unit_id']]['coder']}"
+    return {
+        "addressed_levels": divisions.addressed_levels(unit["text"]),
+        "instruments": _in_scheme_order(chosen["labels"], scheme),
+        "primary_instrument": chosen["primary"], "instrument_source": source,
+        "rule_instruments": _in_scheme_order(rules["labels"], scheme),
+        "rule_primary": rules["primary"],
+        "instrument_cues": [("↑" if in_lead_in else "") + cue for cue, _, _, in_lead_in in rules["cues"]],
+        "subtools": _subtools(rules["cues"], group_label),
+    }
 
 
 def _subtools(cues: list[list], group_label: dict[str, str]) -> dict[str, str]:

@@ -23,8 +23,10 @@ import orjson
 
 from . import db as store
 from . import export, stats, topics
+from .charts import Charts
 from .errors import ConfigError, ProjectError
 from .records import utc_now
+from .stats import find_cjk_font
 from .tokens import tokenizer_hash
 
 MODEL_FILE = "topic_model.joblib"  # the fitted model beside its tables, for the next run to fold texts into
@@ -65,12 +67,14 @@ class TopicMethods:
         built = topics.build_corpus(texts.terms, corpus or topics.CorpusSettings())
         return _sweep(built, ks, seed, per, Path(out), workers)
 
-    def _run_topics(self, folder: Path, *, workers: int, kept: Path | None) -> dict:
+    def _run_topics(self, folder: Path, *, workers: int, kept: Path | None,
+                    units: list[stats.UnitTerms] | None = None) -> dict:
         """The batch run's topic model: the configured K, or the K the sweep chooses; fitted afresh, or
-        the model kept in ``kept`` with the changed texts folded in.  What and why, for the manifest."""
+        the model kept in ``kept`` with the changed texts folded in.  What and why, for the manifest.
+        ``units``: the policy units as terms, when the caller has them already."""
         section, seed = self.config.topics, self.config.project.seed
         settings = topics.CorpusSettings(no_below=section.no_below, no_above=section.no_above, phrases=section.phrases)
-        units = self.unit_terms(kind="policy")
+        units = self.unit_terms(kind="policy") if units is None else units
         texts = _TopicTexts.of(units, section.per)
         if len(texts.terms) < 2:
             return {"skipped": f"{len(texts.terms)} {section.per}(s) to model; a topic model needs at least two"}
@@ -101,15 +105,18 @@ class TopicMethods:
                      "fit_on": fit_on, "k": k, "reason": reason}
             topics.save(folder / MODEL_FILE, topics.Saved(fitted, built, texts.fingerprints, info))
             fit = {"fit": "fitted", "folded_in": 0, "changed_since_fit": 0}
-        summary = self._write_topics(folder, fitted, texts, units, info, fitted_texts=saved.texts if fit["fit"] == "kept" else None)
+        summary = self._write_topics(folder, fitted, texts, units, info, kept=kept,
+                                     fitted_texts=saved.texts if fit["fit"] == "kept" else None)
         return {"k": info["k"], "reason": info["reason"], "method": section.method, "per": section.per,
                 "seed": seed, "model_id": info["model_id"], "unstable_topics": summary["unstable_topics"], **fit,
                 "refit_after": section.refit_after}
 
     def _write_topics(self, folder: Path, fitted: topics.Fitted, texts: _TopicTexts, units: list[stats.UnitTerms],
-                      info: dict, *, representatives: int = 5, fitted_texts: dict[str, str] | None = None) -> dict:
+                      info: dict, *, representatives: int = 5, fitted_texts: dict[str, str] | None = None,
+                      kept: Path | None = None) -> dict:
         """A model's tables, charts and summary into ``folder``, its terms and shares into the database;
-        ``fitted_texts`` are the texts of a kept model's fit (None: the model was fitted on these texts)."""
+        ``fitted_texts`` are the texts of a kept model's fit (None: the model was fitted on these texts);
+        ``kept``, the folder of an earlier run whose charts are reused where their numbers are unchanged."""
         k, shares, meta, per = fitted.beta.shape[0], fitted.shares, texts.meta, texts.per
         model_id, stable = info["model_id"], info["stability"]
         labels = topics.read_labels(self.root / "topic_labels" / f"{model_id}.yaml", k)
@@ -141,11 +148,14 @@ class TopicMethods:
         for name, rows in (("topics", described), ("topics_frex", by_frex), ("doc_topics", doc_rows),
                            ("representative", representative), ("stability", stable), ("prevalence", prevalence)):
             export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name)
-        notes = []
+        notes, drawing = [], Charts(folder, kept)
         try:
+            font = find_cjk_font()
             for covariate in ("level", "year", "kind"):
-                topics.draw_prevalence([row for row in prevalence if row["covariate"] == covariate], labels,
-                                       folder / f"prevalence_by_{covariate}.png")
+                shown = [row for row in prevalence if row["covariate"] == covariate]
+                name = f"prevalence_by_{covariate}.png"
+                if not drawing.reuse([name], shown, labels, font):
+                    topics.draw_prevalence(shown, labels, folder / name, font_path=font)
         except ConfigError as error:
             if error.code != "font-missing":
                 raise
@@ -157,6 +167,7 @@ class TopicMethods:
                    "prevalence": "descriptive: mean topic shares per group with bootstrap CIs, not an STM"}
         (folder / "topics_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         topics.write_html(folder / "topics.html", described, representative, stable, summary)
+        drawing.save()
         return summary
 
 

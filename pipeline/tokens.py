@@ -120,6 +120,18 @@ def rows_from_storage(stored: str, text: str) -> list[Row]:
     return _rows(text, language, flags, ends)
 
 
+def terms_from_storage(stored: str, text: str, *, keep_stopwords: bool = False
+                       ) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
+    """The words of ``text`` (no punctuation or whitespace, no stop words unless kept) and their
+    spans, from ``tokens_for_storage``'s form: what ``rows_from_storage`` gives, filtered, without a
+    row per token."""
+    language, flags, ends = orjson.loads(stored)
+    kept = "01" if keep_stopwords else "0"  # the flag digits of words (stop word 1, punctuation 2, space 4)
+    spans = tuple((start, end) for start, end, flag in zip([0, *ends], ends, flags) if flag in kept)
+    words = (text[start:end] for start, end in spans)
+    return (tuple(word.lower() for word in words) if language == "en" else tuple(words)), spans
+
+
 def _segment(settings: TokenizerSettings, texts: list[str], languages: list[str | None] | None):
     languages = languages or [None] * len(texts)
     if len(languages) != len(texts):

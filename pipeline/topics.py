@@ -19,6 +19,7 @@ What the numbers are, and how they were made, travels with them in the returned 
 """
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -207,7 +208,9 @@ def sweep(corpus: Corpus, ks: Sequence[int], seed: int, *, workers: int = 1,
     """One row per K: coherence by each measure and the per-word perplexity bound, K fitted in parallel."""
     tasks = [(corpus, ModelSettings(k=k, seed=seed), tuple(measures)) for k in ks]
     if workers > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # the workers collect their garbage even when they fork from a caller that paused its
+        # collector (a batch run does, for its corpus-wide stages)
+        with ProcessPoolExecutor(max_workers=workers, initializer=gc.enable) as pool:
             return list(pool.map(_score, tasks))
     return [_score(task) for task in tasks]
 
@@ -288,8 +291,12 @@ def prevalence(shares: np.ndarray, groups: Sequence[str], *, boot: int = 1000, s
     low, high = (1 - level) / 2, 1 - (1 - level) / 2
     for group in sorted(set(groups)):
         members = shares[labels == group]
-        draws = rng.integers(0, len(members), size=(boot, len(members)))
-        means = members[draws].mean(axis=1)  # boot × topics
+        n = len(members)
+        draws = rng.integers(0, n, size=(boot, n))
+        # how often each text is drawn in each resample, times the shares: the resamples' means
+        # without a boot × texts × topics array (a gigabyte for a national database)
+        drawn = np.bincount((np.arange(boot)[:, None] * n + draws).ravel(), minlength=boot * n).reshape(boot, n)
+        means = drawn @ members / n  # boot × topics
         for topic in range(shares.shape[1]):
             rows.append({"group": group, "topic": topic, "n": len(members),
                          "mean_share": round(float(members[:, topic].mean()), 6),

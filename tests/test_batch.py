@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import shutil
@@ -61,6 +62,7 @@ def datasets(folder: Path) -> dict[str, bytes]:
 def test_first_run_runs_every_stage_and_a_second_run_skips_them(small_project):
     project = open_project(small_project)
     first = project.run()
+    assert gc.isenabled()  # paused for the corpus-wide stages only
     assert [s.stage for s in first.stages] == list(STAGES)
     assert all(status == "ran" for stage, status in statuses(first).items()
                if stage not in ("segment", "triangulation")), statuses(first)
@@ -128,6 +130,91 @@ def test_a_changed_document_reruns_only_what_depends_on_it(small_project):
     assert len(edited) == 1 and edited[0]["topic_0"]
     assert {"incentive", "constraint"} <= set(edited[0]["instruments"].split("; "))
     assert counts["topics"]["fit"] == "fitted"  # one document of six is more than refit_after (0.1) allows
+    # the codebook auto-codes transcripts only: an edited policy text leaves their machine codings be
+    assert statuses(report)["autocode"] == "up to date"
+    # what a run from scratch on the same state gives (the model was refitted, so no fold-in differs)
+    forced = project.run(RunOptions(force=True))
+    assert datasets(forced.folder) == datasets(report.folder)
+
+
+def test_an_edited_transcript_reruns_auto_coding(small_project):
+    open_project(small_project).run(RunOptions(only=("ingest", "segment", "tokenize", "autocode")))
+    transcript = sorted((small_project / "corpus" / "interviews").glob("*.txt"))[0]
+    transcript.write_text(transcript.read_text(encoding="utf-8") + "\n问：还有补充吗？\n答：没有了。\n", encoding="utf-8")
+    report = open_project(small_project).run(RunOptions(only=("ingest", "segment", "tokenize", "autocode")))
+    assert statuses(report)["autocode"] == "ran"
+
+
+def test_charts_whose_numbers_did_not_change_are_reused(small_project):
+    first = open_project(small_project).run()
+    changed = small_project / "corpus" / "policy" / "js_edu_2021_training_bases.txt"
+    text = changed.read_text(encoding="utf-8")
+    changed.write_text(text.replace("补助资金必须专款专用", "补助资金（见附件）必须专款专用"), encoding="utf-8")
+    project = open_project(small_project)
+    second = project.run()
+    assert {s.stage: s.counts for s in second.stages}["instruments"]["classified"] == {"rules": 1}
+    chart = Path("instruments") / "instruments_by_level.png"
+    # the clause kept its instruments, so the tables' numbers and the chart drawn from them are as they were
+    assert (second.folder / "instruments" / "instruments_by_level.csv").read_bytes() == \
+           (first.folder / "instruments" / "instruments_by_level.csv").read_bytes()
+    assert os.path.samefile(second.folder / chart, first.folder / chart)
+    # the chart digests and the labels kept for the next run stay in the stage's folder
+    assert not {".charts.json", ".instrument_labels.json"} & {p.name for p in (second.folder / "instruments").iterdir()}
+    # drawn again from scratch: the same picture
+    forced = project.run(RunOptions(only=("instruments", "report"), force=True))
+    assert not os.path.samefile(forced.folder / chart, second.folder / chart)
+    assert (forced.folder / chart).read_bytes() == (second.folder / chart).read_bytes()
+    # the topic model was refitted (one document of six changed), so its charts were drawn again
+    topics_chart = Path("topics") / "prevalence_by_level.png"
+    assert not os.path.samefile(second.folder / topics_chart, first.folder / topics_chart)
+
+
+def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(small_project, tmp_path):
+    """The instruments stage keeps its labels per document; the next run takes those of documents
+    whose units, predictions and human labels are unchanged and makes the others again."""
+    import orjson
+
+    from pipeline import instrument_report
+
+    project = open_project(small_project)
+    project.run(RunOptions(only=("ingest", "segment", "tokenize", "instruments")))
+    kept = small_project / "outputs" / ".stages" / "instruments" / ".instrument_labels.json"
+    earlier = orjson.loads(kept.read_bytes())
+    assert len(earlier) == len(POLICY)
+    # one text edited, and a human label on a clause of another document
+    changed = small_project / "corpus" / "policy" / "js_edu_2021_training_bases.txt"
+    text = changed.read_text(encoding="utf-8")
+    changed.write_text(text.replace("补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用"), encoding="utf-8")
+    project.ingest()
+    project.tokenize()
+    project.classify_instruments()
+    other = project.document("nb_gov_2023_shiyu_consortium.txt")
+    sheet = project.instrument_sheet(tmp_path / "coding.xlsx", units=[other["clauses"][1]["unit_id"]])
+    workbook = openpyxl.load_workbook(sheet)
+    header = [cell.value for cell in workbook["coding"][1]]
+    row = next(workbook["coding"].iter_rows(min_row=2))
+    row[header.index("capacity")].value, row[header.index("primary")].value = 1, "capacity"
+    workbook.save(sheet)
+    project.import_instrument_sheet(sheet, "wang")
+    units = project.instrument_units()
+    labels = project.instrument_labels(classify=False, units=units, earlier=earlier)
+    assert sorted(doc for doc in labels if labels[doc] is not earlier[doc]) == sorted(
+        [str(project.document("js_edu_2021_training_bases.txt")["id"]), str(other["id"])])
+    fresh = project.instrument_rows(classify=False)
+    assert instrument_report.rows_of(units, labels) == fresh
+    assert {r["unit_id"]: r["instrument_source"] for r in fresh}[other["clauses"][1]["unit_id"]] == "human:wang"
+
+
+def test_a_rerun_for_a_new_coding_takes_the_clauses_instruments_from_the_kept_labels(small_project):
+    project = open_project(small_project)
+    first = project.run()
+    transcript = next(d for d in project.rows("documents") if d["kind"] == "transcript")
+    turn = project.document(str(transcript["id"]))["turns"][1]
+    project.code(transcript["id"], turn["start"], turn["start"] + 6, project.codebook().codable[0], "li")
+    second = project.run()
+    assert statuses(second)["instruments"] == "up to date" and statuses(second)["report"] == "ran"
+    assert read_csv(second.folder / "clauses.csv") == read_csv(first.folder / "clauses.csv")
+    assert len(read_csv(second.folder / "codings.csv")) == len(read_csv(first.folder / "codings.csv")) + 1
 
 
 def _set_refit_after(root: Path, share: float) -> None:

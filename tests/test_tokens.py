@@ -15,8 +15,8 @@ from pipeline import tokens
 from pipeline.errors import ConfigError
 from pipeline.ingest import discover, read_source
 from pipeline.language import detect_language
-from pipeline.tokens import (TokenizerSettings, rows_from_storage, spacy_doc, tokenize_rows, tokenize_texts,
-                             tokenizer_hash, tokens_for_storage)
+from pipeline.tokens import (TokenizerSettings, rows_from_storage, spacy_doc, terms_from_storage, tokenize_rows,
+                             tokenize_texts, tokenizer_hash, tokens_for_storage)
 
 DEMO = Path(__file__).resolve().parent.parent / "corpora" / "demo"
 RJIEBA = TokenizerSettings(engine="rjieba")
@@ -79,6 +79,19 @@ def test_tokens_stored_form_reads_back_to_the_same_rows(demo_units):
     # contiguous segments, whitespace included, cover the whole text
     assert (language, ends[-1], len(flags)) == ("zh", len(texts[-4]), len(ends))
     assert json.loads(stored[-3])[0] == "en"
+
+
+def test_tokens_terms_from_storage_are_the_rows_words(demo_units):
+    """The fast path of Project.unit_terms: the rows without punctuation (and stop words unless kept)."""
+    texts = [*demo_units, "2023-2025年 moe.gov.cn\u3000产教融合", "  The  Ministry\tdecides. ", "", "\n"]
+    for form, text in zip(tokens_for_storage(RJIEBA, texts), texts):
+        rows = rows_from_storage(form, text)
+        for keep in (False, True):
+            kept = [row for row in rows if not row[4] and (keep or not row[3])]
+            assert terms_from_storage(form, text, keep_stopwords=keep) == (
+                tuple(row[2] for row in kept), tuple((row[0], row[1]) for row in kept))
+    assert terms_from_storage(tokens_for_storage(RJIEBA, ["The Ministry"])[0], "The Ministry") == (
+        ("ministry",), ((4, 12),))
 
 
 def test_tokens_stored_form_is_segment_ends_and_flag_digits():

@@ -65,6 +65,12 @@ def test_prevalence_means_and_bootstrap_interval_by_hand():
     # a bootstrap mean of three values lies between their extremes, and the interval holds the mean
     assert 0.2 <= rows["a", 0]["ci_low"] < 0.4 < rows["a", 0]["ci_high"] <= 0.6
     assert rows["b", 0]["ci_low"] == rows["b", 0]["ci_high"] == 1.0  # one document: no spread
+    # the interval is the percentiles of the resamples' means, drawn as a plain resampling does
+    draws = np.random.default_rng(3).integers(0, 3, size=(2000, 3))
+    means = shares[:3][draws].mean(axis=1)
+    for topic in (0, 1):
+        assert rows["a", topic]["ci_low"] == pytest.approx(np.quantile(means[:, topic], 0.025), abs=1e-6)
+        assert rows["a", topic]["ci_high"] == pytest.approx(np.quantile(means[:, topic], 0.975), abs=1e-6)
 
 
 def test_topic_commands_write_their_files(demo_project, tmp_path):

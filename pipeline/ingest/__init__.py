@@ -117,6 +117,8 @@ def load_sidecars(files: Iterable[Path]) -> tuple[dict[Path, dict[str, str]], li
                             problems.append(Problem(error.path, error.code, error.message))
                         break
             sheet = sheets[folder]
+            if not sheet:  # no sheet here (most folders): look further up
+                continue
             key = file.relative_to(folder).as_posix()
             row = sheet.get(key) or sheet.get(file.name)
             if row is not None:
