@@ -354,6 +354,9 @@ def _covers(font_file: str, chars: str) -> str | None:
         font = FT2Font(font_file)
     except (OSError, RuntimeError, ValueError):
         return None
+    # Last Resort fonts (matplotlib ships one) map every character to a placeholder box
+    if font.family_name.startswith("Last Resort"):
+        return None
     return font.family_name if all(font.get_char_index(ord(ch)) for ch in chars) else None
 
 

@@ -318,11 +318,17 @@ def test_stats_latin_only_font_is_refused():
 
 
 def test_stats_no_cjk_font_installed(monkeypatch):
+    from pathlib import Path
+
+    import matplotlib
     from matplotlib import font_manager
 
     dejavu = font_manager.findfont("DejaVu Sans", fallback_to_default=False)
-    monkeypatch.setattr(font_manager.fontManager, "ttflist", [font_manager.FontEntry(fname=dejavu, name="DejaVu Sans")])
-    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *args, **kwargs: [dejavu])
+    # matplotlib's own Last Resort font "has" every character, as placeholder boxes: not a Chinese font
+    last_resort = str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "LastResortHE-Regular.ttf")
+    fonts = [dejavu] + ([last_resort] if Path(last_resort).exists() else [])
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [font_manager.FontEntry(fname=f, name=f) for f in fonts])
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *args, **kwargs: fonts)
     with pytest.raises(ConfigError, match="no installed font has glyphs for Chinese") as caught:
         stats.find_cjk_font()
     assert caught.value.code == "font-missing" and "apt-get install fonts-wqy-microhei" in str(caught.value)
