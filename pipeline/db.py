@@ -316,6 +316,25 @@ def m007_made_at(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m008_places(db: sqlite_utils.Database) -> None:
+    """Place names the ingest parsed (cnloc's answer per name and year), so that reading one
+    changed file does not load cnloc's division tables again.  Derived: any row can be dropped."""
+    db.executescript(
+        """
+        CREATE TABLE places (
+            source TEXT NOT NULL,                   -- cnloc and its version
+            name TEXT NOT NULL,
+            year INTEGER NOT NULL,
+            province TEXT,                          -- NULL: not a place
+            city TEXT,
+            county TEXT,
+            PRIMARY KEY (source, name, year)
+        ) STRICT;
+        """
+    )
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction, all or nothing, that takes the write lock when it begins (BEGIN
@@ -456,6 +475,18 @@ def write_units(db: sqlite_utils.Database, doc_id: int, clauses, turns, segment_
     """Re-segmented units of one document, in one transaction."""
     with transaction(db):
         _replace_units(db, doc_id, clauses, turns, segment_key)
+
+
+def places(db: sqlite_utils.Database, source: str) -> dict[tuple[str, int], tuple]:
+    """(name, year) → (province, city, county) as ``source`` parsed them."""
+    return {(name, year): (province, city, county) for name, year, province, city, county in db.execute(
+        "SELECT name, year, province, city, county FROM places WHERE source = ?", [source])}
+
+
+def write_places(db: sqlite_utils.Database, source: str, found: dict[tuple[str, int], tuple]) -> None:
+    with transaction(db):
+        db.conn.executemany("INSERT OR REPLACE INTO places VALUES (?, ?, ?, ?, ?, ?)",
+                            [(source, name, year, *parsed) for (name, year), parsed in found.items()])
 
 
 def stage_state(db: sqlite_utils.Database, stage: str) -> dict | None:

