@@ -26,6 +26,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -461,17 +462,21 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     tables = _datasets(context, results, missed)
     columns = {name: _dataset_columns(name, tables[name]) for name in tables}
     tables = {name: [export.flat(row) for row in rows] for name, rows in tables.items()}  # once for three formats
-    for name, rows in tables.items():
-        export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
-    export.write_workbook(tables, folder / WORKBOOK, columns=columns)
     counts = {name: len(rows) for name, rows in tables.items()} | ({"not_built": missed} if missed else {})
-    try:
-        importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
-    except ImportError as error:
-        counts["parquet"] = f"not written: {error}"
-    else:
+    # the workbook in a thread beside the CSV and Parquet files: rust_xlsxwriter writes it with
+    # Python's lock released for much of the time (each file is made from the same rows alone)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        workbook = pool.submit(export.write_workbook, tables, folder / WORKBOOK, columns=columns)
         for name, rows in tables.items():
-            export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
+            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
+        try:
+            importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
+        except ImportError as error:
+            counts["parquet"] = f"not written: {error}"
+        else:
+            for name, rows in tables.items():
+                export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
+        workbook.result()
     return counts
 
 
