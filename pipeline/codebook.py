@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, rewrite_checked
 from .yamlfile import Node, known, locate, read_yaml, required, shipped_files, strings, text
 
 CODE = "codebook-invalid"
@@ -426,9 +426,5 @@ def add_codes(codebook: Codebook, codes: list[dict], *, root: Path) -> Codebook:
     added = "".join(pad + line if line.strip() else line for line in block.splitlines(keepends=True))
     if end > 0 and not lines[end - 1].endswith("\n"):
         lines[end - 1] += "\n"
-    path.write_text("".join(lines[:end]) + added + "".join(lines[end:]), encoding="utf-8")
-    try:
-        return load_codebook(path, require_definitions=False)
-    except ConfigError:
-        path.write_text(original, encoding="utf-8")
-        raise
+    return rewrite_checked(path, "".join(lines[:end]) + added + "".join(lines[end:]),
+                           lambda: load_codebook(path, require_definitions=False))

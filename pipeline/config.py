@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, rewrite_checked
 from .records import PDF_ENGINES, UNIT_CHOICES
 
 CONFIG_NAME = "policoder.toml"
@@ -273,12 +273,7 @@ def set_setting(root: str | Path, section: str, key: str, value: str) -> Config:
         else:  # only the value changes: a comment after it stays
             line = re.match(r"""(\s*\S+\s*=\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^#\s]*)(.*)""", lines[found], re.S)
             lines[found] = line.group(1) + quoted + line.group(3)
-    path.write_text("".join(lines), encoding="utf-8")
-    try:
-        return load_config(root)
-    except ConfigError:
-        path.write_text(original, encoding="utf-8")
-        raise
+    return rewrite_checked(path, "".join(lines), lambda: load_config(root))
 
 
 TEMPLATE = """\

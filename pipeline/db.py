@@ -520,6 +520,8 @@ def content_digest(db: sqlite_utils.Database, part: str, kinds: tuple[str, ...] 
     """sha256 over the rows of one part of the project (see ``_CONTENT``): changes when they do.
     ``kinds``: of the documents of these kinds only (parts documents, clauses and turns)."""
     sql, parameters = _CONTENT[part], []
+    if kinds and part not in ("documents", "clauses", "turns"):
+        raise ValueError(f"content_digest: {part} cannot be limited to kinds of documents")
     if kinds:
         column = "id" if part == "documents" else "doc_id"
         marks = ", ".join("?" * len(kinds))

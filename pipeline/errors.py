@@ -48,6 +48,18 @@ class ConfigError(PolicoderError):
         return f"{where}{self.message} [{self.code}]"
 
 
+def rewrite_checked(path, new_text: str, load):
+    """Write ``new_text`` to the file ``path`` (a pathlib.Path) and return ``load()``; when the load
+    refuses the new file (ConfigError), the file is given back its old text before the error is raised."""
+    original = path.read_text(encoding="utf-8")
+    path.write_text(new_text, encoding="utf-8")
+    try:
+        return load()
+    except ConfigError:
+        path.write_text(original, encoding="utf-8")
+        raise
+
+
 class ProjectError(PolicoderError):
     """The project folder or its database is not usable (missing, wrong schema …)."""
 

@@ -36,7 +36,11 @@ def flat(row: dict) -> dict:
     without lists is returned as it is, so a caller writing rows in several formats flattens once."""
     if _PLAIN.issuperset(map(type, row.values())):  # rows from the database, or flattened already
         return row
-    return {k: "; ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in row.items()}
+    return {k: _cell(v) for k, v in row.items()}
+
+
+def _cell(value):
+    return "; ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
 
 
 def atomic_write(out: Path, write) -> Path:
@@ -80,7 +84,7 @@ def _cells(rows: list[dict], header: list[str]):
     for row in rows:
         if not row.keys() <= known:
             raise ValueError(f"dict contains fields not in fieldnames: {', '.join(map(repr, row.keys() - known))}")
-        yield [("; ".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for v in map(row.get, header)]
+        yield [_cell(value) for value in map(row.get, header)]
 
 
 def write_parquet(rows: list[dict], out: Path, *, columns: tuple[str, ...] = ()) -> Path:

@@ -69,7 +69,7 @@ class TrainedModel:
         predictions = []
         for index, rule in enumerate(rules):
             present = {label for label in self.labels if probabilities[label][index] >= 0.5}
-            ranked = sorted(classes, key=lambda c: -primary_probabilities[index][classes.index(c)])
+            ranked = [classes[i] for i in np.argsort(-primary_probabilities[index], kind="stable")]
             primary, carried = ranked[0], present - {NONE}
             if primary == NONE and carried:  # a unit that carries an instrument is not primarily none
                 primary = next((c for c in ranked if c in carried), None) or \

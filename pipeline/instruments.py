@@ -11,7 +11,7 @@ Then the context rules:
 - the longer cue wins where two overlap: 给予…处分 (a sanction) swallows 给予; 挪用…专项资金 is a
   prohibition, and the money word inside it no longer counts as an incentive;
 - a negation word shortly before a benefit turns it into its denial (不得享受补贴 → constraint), and
-  money owed to interns or apprentices is a duty to pay, not an inducement (给予实习学生补贴 → constraint);
+  money owed to interns is a duty to pay, not an inducement (给予实习学生补贴 → constraint);
 - a group may yield to others: 鼓励/支持 are hortatory only when no money or benefit is offered;
 - a bare list item is read with its lead-in sentence (``context``): "企业应当做到：（一）…";
 - a section heading standing alone (二、保障措施, no sentence under it) is ``none``.

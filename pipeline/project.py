@@ -435,11 +435,11 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             counts[coder] = len(todo)
         return {"scheme": scheme.id, "units": len(units), "classified": counts}
 
-    def instrument_rows(self, *, classify: bool = True, units: list[dict] | None = None) -> list[dict]:
+    def instrument_rows(self, *, classify: bool = True) -> list[dict]:
         """One row per policy clause: its instruments and where they come from — the latest human
         label made on the unit's current text, else the configured model, else the rules.
-        ``classify=False`` when the caller has just run ``classify_instruments`` (on ``units``)."""
-        units = self.instrument_units() if units is None else units
+        ``classify=False`` when the caller has just run ``classify_instruments``."""
+        units = self.instrument_units()
         return instrument_report.rows_of(units, self.instrument_labels(classify=classify, units=units))
 
     def instrument_labels(self, *, classify: bool = True, units: list[dict] | None = None,

@@ -65,8 +65,9 @@ class RefiMethods:
         by_doc = {row["id"]: row for row in documents}
         machine = coders is not None and any(coding.is_machine(c) for c in coders)
         codings = [c for c in self.codings(coders=coders, machine=machine) if c["doc_id"] in by_doc]
-        skipped = [c for c in codings if c["start"] is None or c["code"] not in codebook.by_id]
-        codings = [c for c in codings if c not in skipped]
+        unplaced = [c["start"] is None or c["code"] not in codebook.by_id for c in codings]
+        skipped = [c for c, out in zip(codings, unplaced) if out]
+        codings = [c for c, out in zip(codings, unplaced) if not out]
         user = lambda name: refi.guid("coder", name)  # noqa: E731
         notes: dict[str, dict] = {}
 

@@ -485,8 +485,8 @@ def quotes(view: str, selection: dict) -> bool | None:
 
 
 def canonical_map(text: str) -> tuple[str, list[int]]:
-    """Our canonical text (``pipeline.clean.normalize``: invisible characters and BOM gone, LF line
-    ends, trailing spaces trimmed) and, for every position 0…len(text) of ``text``, its position in it.
+    """Our canonical text as ``pipeline.clean.normalize`` makes it (invisible characters and BOM gone,
+    LF line ends, trailing spaces trimmed; its removal of pinyin glosses is not mapped here) and, for every position 0…len(text) of ``text``, its position in it.
     NFC composition, which can merge characters, is left to the caller (rare in Chinese)."""
     out: list[str] = []
     positions: list[int] = []

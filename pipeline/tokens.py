@@ -115,7 +115,8 @@ def tokens_for_storage(
 
 
 def rows_from_storage(stored: str, text: str) -> list[Row]:
-    """The tokens (rows, as ``tokenize_rows`` gives them) of ``text`` from ``tokens_for_storage``'s form."""
+    """The tokens (rows, as ``tokenize_rows`` gives them) of ``text`` from ``tokens_for_storage``'s form
+    (the full form that ``terms_from_storage`` is checked against in the tests)."""
     language, flags, ends = orjson.loads(stored)
     return _rows(text, language, flags, ends)
 
