@@ -40,6 +40,9 @@ HELD_OUT = REPO / "corpora" / "gold" / "heldout_instruments.csv"
     # a duty laid on a government body is a mandate even when its act is a planning word
     ("市、区（市）人民政府应当加强职业教育公共实训基地建设。", None, {"constraint"}, "constraint"),
     ("职业教育应当坚持立德树人。", None, {"none"}, "none"),  # a value, no checkable duty
+    # a duty to persuade has no checkable act; a duty to publish a list does
+    ("各地要加强政策宣传，营造全社会支持职业教育的良好氛围。", None, {"hortatory"}, "hortatory"),
+    ("各地要于每年3月底前报送年度工作总结。", None, {"constraint"}, "constraint"),
     # pay owed to interns is an obligation on the firm; a firm rewarded for taking interns is induced
     ("实习单位可以给予实习学生适当补贴。", None, {"constraint"}, "constraint"),
     ("企业应当按时足额向实习生发放补贴。", None, {"constraint"}, "constraint"),
