@@ -261,6 +261,16 @@ class CodingMethods:
     def _auto_ran(self) -> bool:
         return self.db.execute("SELECT 1 FROM runs WHERE command = 'autocode' LIMIT 1").fetchone() is not None
 
+    def codes_blind(self, coder: str) -> bool:
+        """Whether ``coder`` has blind assignments: while they do, other coders' work is not shown to
+        them (in sheets, the workbench and its disagreement list), so their codes stay independent."""
+        return any(row["blind"] for row in self.assignments(coder))
+
+    def check_sees_others(self, coder: str) -> None:
+        if self.codes_blind(coder):
+            raise ProjectError(f"{coder} has blind assignments: other coders' work stays hidden until the "
+                               f"agreement is measured", code="blind-assignment")
+
     # --- coding sheets ----------------------------------------------------------------------
 
     def coding_sheet(self, coder: str, out: str | Path, *, layout: str = "matrix", blind: bool = True,
@@ -268,9 +278,8 @@ class CodingMethods:
         """A sheet of units for ``coder``: the units assigned to them (``assigned``), or every unit of
         the auto-coded kinds; their current whole-unit codes filled in; others' hidden when ``blind``."""
         _check_coder(coder)
-        if not blind and any(row["blind"] for row in self.assignments(coder)):
-            raise ProjectError(f"{coder} has blind assignments: other coders' work stays hidden until the "
-                               f"agreement is measured", code="blind-assignment")
+        if not blind:
+            self.check_sees_others(coder)
         codebook = self.codebook()
         documents = self._documents_now()
         units = self.coding_units()

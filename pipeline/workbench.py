@@ -43,6 +43,7 @@ UNSAFE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 # what a failed library call means for the client: the request was wrong, or it lost a race
 _CONFLICTS = ("coding-superseded", "coding-conflict", "memo-superseded")
 _NOT_FOUND = ("unknown-document", "unknown-coding", "unknown-unit", "unknown-memo")
+_FORBIDDEN = ("blind-assignment",)
 # ids as JSON numbers hold them exactly (2**53): a larger one is a 422, not an overflow in the database driver
 RowId = Annotated[int, PathParam(ge=0, le=2**53)]
 MAX_DEPTH = 20  # codes rolled up to a deeper level than any codebook has are the codes themselves
@@ -150,7 +151,7 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
     @app.exception_handler(PolicoderError)
     async def library_error(request: Request, error: PolicoderError):
         code = getattr(error, "code", "")
-        status = 409 if code in _CONFLICTS else 404 if code in _NOT_FOUND else 400
+        status = 409 if code in _CONFLICTS else 404 if code in _NOT_FOUND else 403 if code in _FORBIDDEN else 400
         return JSONResponse({"error": str(error), "code": code}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
@@ -186,14 +187,13 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         if not coder:
             return RedirectResponse("/", status_code=303)
         document = project.document(str(doc_id))
-        # blind by default while reliability sampling is on: a coder with assigned units sees only their own
+        # a coder with blind assignments sees only their own codings (``Project.codes_blind``)
         return templates.TemplateResponse(request, "document.html", {
             "coder": coder, "document": document, "name": _display_name(document), "csrf": request.session["csrf"],
-            "blind": bool(project.assignments(coder)), "project": project.config.project.name})
+            "blind": project.codes_blind(coder), "project": project.config.project.name})
 
     @app.get("/agreement", response_class=HTMLResponse, include_in_schema=False)
-    def agreement_page(request: Request, unit: str = "", depth: str = "", others: bool = False,
-                       project=Depends(project_dependency)):
+    def agreement_page(request: Request, unit: str = "", depth: str = "", project=Depends(project_dependency)):
         coder = request.session.get("coder")
         if not coder:
             return RedirectResponse("/", status_code=303)
@@ -206,8 +206,8 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         except PolicoderError as error:
             problem, disagreements = str(error), []
             status = 400 if error.code in ("bad-unit", "bad-depth") else 200
-        # a coder still coding blind sees the coefficients, and others' codes only when they ask to
-        hidden = not others and any(row["blind"] for row in project.assignments(coder))
+        # a coder still coding blind sees the coefficients, never the others' codes behind them
+        hidden = project.codes_blind(coder)
         names = {c.id: c.name for c in project.codebook().codes} if project.config.coding.codebook else {}
         consensus = project.config.coding.consensus_coder
         decided: dict[str, set[str]] = {}
@@ -232,6 +232,8 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
     @app.get("/api/documents/{doc_id}")
     def document(request: Request, doc_id: RowId, others: bool = False, project=Depends(project_dependency)) -> dict:
         coder = coder_of(request)
+        if others:
+            project.check_sees_others(coder)
         found = project.document(str(doc_id))
         codings = [_coding_view(c) for c in project.codings(machine=False) if c["doc_id"] == doc_id
                    and c["start"] is not None and (c["coder"] == coder or others)]
@@ -299,12 +301,13 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
 
     @app.get("/api/disagreements")
     def disagreements(request: Request, project=Depends(project_dependency)) -> list[dict]:
-        coder_of(request)
+        project.check_sees_others(coder_of(request))
         return project.disagreements()
 
     @app.post("/api/consensus", status_code=201)
     def consensus(request: Request, body: Consensus, project=Depends(project_dependency)) -> dict:
         """Record the consensus codes of a unit (as the consensus coder; the decision is the coder's)."""
+        project.check_sees_others(coder_of(request))
         return project.reconcile(decisions={body.unit_id: body.codes}, agreed=False, by=coder_of(request))
 
     @app.post("/api/memos", status_code=201)

@@ -453,14 +453,29 @@ def test_document_list_filters_by_group_and_by_assignment(workbench_project):
         ids["e01_enterprise.txt"]: "enterprise", ids["x01_script.txt"]: "college", ids[POLICY]: ""}
 
 
-def test_a_coder_coding_blind_sees_the_disagreements_only_when_asking(two_coders):
-    root, turns, _ = two_coders
+def test_a_coder_coding_blind_never_sees_the_others_codes(two_coders):
+    root, turns, (first, _, _) = two_coders
     project = open_project(root)
     try:
         project.assign(["甲"], 1, sample="pilot", stratify=None)
     finally:
         project.close()
-    client, _ = signed_in(root, "甲")
+    client, csrf = signed_in(root, "甲")
     page = client.get("/agreement")
     assert 'id="blind-note"' in page.text and "#u-" not in page.text and 'id="per-code"' in page.text
-    assert "#u-" in client.get("/agreement", params={"others": "true"}).text
+    # as in `code sheet --show-others`, asking does not lift it (the old ?others=true is ignored)
+    assert "#u-" not in client.get("/agreement", params={"others": "true"}).text
+    assert client.get("/api/disagreements").status_code == 403
+    refused = client.get(f"/api/documents/{turns[0]['doc_id']}", params={"others": "true"})
+    assert refused.status_code == 403 and refused.json()["code"] == "blind-assignment"
+    own = client.get(f"/api/documents/{turns[0]['doc_id']}").json()
+    assert own["codings"] and {c["coder"] for c in own["codings"]} == {"甲"}
+    assert 'id="show-others" disabled' in client.get(f"/documents/{turns[0]['doc_id']}").text
+    decided = client.post("/api/consensus", json={"unit_id": turns[1]["unit_id"], "codes": [first]},
+                          headers={"X-CSRF-Token": csrf})
+    assert decided.status_code == 403
+    # a coder with no blind assignments sees them all
+    other, _ = signed_in(root, "乙")
+    assert len(other.get("/api/disagreements").json()) == 2
+    assert {c["coder"] for c in other.get(f"/api/documents/{turns[0]['doc_id']}",
+                                          params={"others": "true"}).json()["codings"]} == {"甲", "乙"}
