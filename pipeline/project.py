@@ -544,14 +544,15 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         if document["kind"] != "policy":
             raise ProjectError(f"document {doc_id} is a {document['kind']}; instruments are labelled on policy "
                                f"documents", code="not-policy")
-        self.classify_instruments()
+        every = self.instrument_units()
+        self.classify_instruments(units=every)
         scheme = self.scheme()
         machine_coder = _machine_coder(self.instrument_model(scheme))
-        machine = store.predictions(self.db, scheme.id)
-        mine = {unit["unit_id"]: unit for unit in self.human_instrument_labels([coder])}
+        machine = store.predictions(self.db, scheme.id, doc_ids=[document["id"]])
+        mine = {unit["unit_id"]: unit for unit in self.human_instrument_labels([coder], units=every)}
         group_label = {group.id: group.label for group in scheme.groups}
         units = []
-        for unit in self.instrument_units():
+        for unit in every:
             if unit["doc_id"] != document["id"]:
                 continue
             suggested, rules = machine[unit["unit_id"], machine_coder], machine[unit["unit_id"], instruments.RULES_SOURCE]
@@ -566,10 +567,12 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return {"scheme": scheme.id, "machine": machine_coder,
                 "labels": [{"id": label.id, "name": label.name} for label in scheme.labels], "units": units}
 
-    def human_instrument_labels(self, coders: list[str] | None = None) -> list[dict]:
-        """Units with a current human label (latest per unit among ``coders``), for training and evaluation."""
+    def human_instrument_labels(self, coders: list[str] | None = None, *, units: list[dict] | None = None
+                                ) -> list[dict]:
+        """Units with a current human label (latest per unit among ``coders``), for training and evaluation.
+        ``units``: ``instrument_units()``, when the caller has them already."""
         scheme = self.scheme()
-        units = {u["unit_id"]: u for u in self.instrument_units()}
+        units = {u["unit_id"]: u for u in (self.instrument_units() if units is None else units)}
         chosen = {}
         for coding in store.instrument_codings(self.db, scheme.id):
             unit = units.get(coding["unit_id"])
