@@ -797,6 +797,19 @@ def coding_units(db: sqlite_utils.Database) -> list[dict]:
     return [dict(zip(columns, values)) for values in db.execute(sql)]
 
 
+def has_unit(db: sqlite_utils.Database, unit_id: str) -> bool:
+    """Whether ``unit_id`` is one of ``coding_units``."""
+    sql = """SELECT EXISTS (SELECT 1 FROM turns t JOIN documents d ON d.id = t.doc_id
+                            WHERE t.turn_id = ? AND d.status != 'missing')
+                 OR EXISTS (SELECT 1 FROM clauses c JOIN documents d ON d.id = c.doc_id
+                            WHERE c.unit_id = ? AND d.status != 'missing')"""
+    return bool(db.execute(sql, [unit_id, unit_id]).fetchone()[0])
+
+
+def has_coding(db: sqlite_utils.Database, coding_id: int) -> bool:
+    return db.execute("SELECT 1 FROM codings WHERE id = ?", [coding_id]).fetchone() is not None
+
+
 def add_memo(db: sqlite_utils.Database, *, target_kind: str, target: str, text: str, coder: str, now: str,
              supersedes: int | None = None, deleted: bool = False, made_at: str | None = None) -> int:
     with transaction(db):

@@ -187,11 +187,11 @@ class CodingMethods:
         target = str(target)
         if target_kind == "document":
             return str(self._document_row(target)["id"])
-        if target_kind == "unit" and target not in {unit["unit_id"] for unit in store.coding_units(self.db)}:
+        if target_kind == "unit" and not store.has_unit(self.db, target):
             raise ProjectError(f"no unit {target!r}; see `policoder show DOC`", code="unknown-unit")
         if target_kind == "code" and target not in self.codebook().by_id:
             raise ProjectError(f"code {target!r} is not in the codebook", code="unknown-code")
-        if target_kind == "coding" and not (target.isdigit() and coding.history(store.coding_rows(self.db), int(target))):
+        if target_kind == "coding" and not (target.isdigit() and store.has_coding(self.db, int(target))):
             raise ProjectError(f"no coding {target}", code="unknown-coding")
         return target
 
