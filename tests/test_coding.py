@@ -83,6 +83,18 @@ def test_a_memo_is_replaced_only_by_a_memo_on_the_same_target(project):
         project.memos(target_kind="planet")
 
 
+def test_a_memo_needs_a_target_that_exists(project):
+    unit = answers(project, "e01.txt")[0]
+    coded = project.code("e01.txt", unit["start"], unit["end"], "college", "ann")
+    assert project.write_memo("unit", unit["unit_id"], "招工难", "ann")
+    assert project.write_memo("coding", coded, "clear case", "ann")
+    for kind, target, problem in [("unit", unit["unit_id"] + "-9", "no unit"), ("coding", coded + 1, "no coding"),
+                                  ("coding", "first", "no coding"), ("code", "no-such-code", "not in the codebook")]:
+        with pytest.raises(ProjectError, match=problem):
+            project.write_memo(kind, target, "?", "ann")
+    assert len(project.memos()) == 2
+
+
 def test_codings_are_append_only_with_history(project):
     unit = answers(project, "e01.txt")[0]
     first = project.code("e01.txt", unit["start"], unit["end"], "college", "ann", memo="clear case")
