@@ -4,8 +4,9 @@
 
 1. Demo corpus (``corpora/gold/demo_instruments.csv``): the rules on the ``test`` documents and on
    all units, and the trained model by cross-validation grouped by document.
-2. Held-out corpus (``corpora/heldout/``, labels ``corpora/gold/heldout_instruments.csv``): six
-   documents written and labelled after the rules were last changed, never used to change them.
+2. Held-out corpora (``corpora/heldout/`` and ``corpora/heldout2/``, labels
+   ``corpora/gold/heldout*_instruments.csv``): documents written and labelled blind, never used to
+   change the rules; each set alone and both together.
 3. Real documents (when the folder exists; nobody here wrote them): the rules against the labels in
    ``bench/data/real_instruments.csv`` — two coders labelled every clause by
    ``codebooks/instruments/GUIDE.md`` and a third reconciled them.  The file names each unit by its
@@ -68,22 +69,37 @@ def demo(folder: Path, folds: int) -> tuple[dict, object]:
     return result, model
 
 
+HELD_OUT_SETS = ("heldout", "heldout2")
+
+
 def heldout(folder: Path, model) -> dict:
-    """The rules, and the model trained on all demo labels, on documents neither has seen."""
-    project = labelled_project(folder / "heldout", REPO / "corpora" / "heldout")
-    units = {(u["document"].removeprefix("corpus/"), u["unit_path"]): u for u in project.instrument_units()}
-    with (REPO / "corpora" / "gold" / "heldout_instruments.csv").open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    chosen = [units[row["document"], row["unit"]] for row in rows]
-    result = {"rules": score_rules(chosen, rows)}
-    settings = project.tokenizer_settings()
-    built, ruled = examples(rule_classifier(project.scheme(), settings), [u["text"] for u in chosen],
-                            [u["lead_in"] for u in chosen], settings)
-    predicted = model.predict(built, ruled)
-    result["model_trained_on_demo"] = evaluate([truth(row) for row in rows],
-                                               [{"labels": p.labels, "primary": p.primary} for p in predicted])
-    project.close()
+    """The rules, and the model trained on all demo labels, on documents neither has seen: each set
+    and all of them pooled."""
+    pooled: dict[str, list] = {"rows": [], "rules": [], "model": []}
+    result = {}
+    for name in HELD_OUT_SETS:
+        project = labelled_project(folder / name, REPO / "corpora" / name)
+        units = {(u["document"].removeprefix("corpus/"), u["unit_path"]): u for u in project.instrument_units()}
+        with (REPO / "corpora" / "gold" / f"{name}_instruments.csv").open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        chosen = [units[row["document"], row["unit"]] for row in rows]
+        ruled = classify([u["text"] for u in chosen], contexts=[u["lead_in"] for u in chosen])
+        settings = project.tokenizer_settings()
+        built, features_of = examples(rule_classifier(project.scheme(), settings), [u["text"] for u in chosen],
+                                      [u["lead_in"] for u in chosen], settings)
+        modelled = model.predict(built, features_of)
+        project.close()
+        for key, found in (("rows", rows), ("rules", ruled), ("model", modelled)):
+            pooled[key] += found
+        result[name] = _scored(rows, ruled, modelled)
+    result["all held-out"] = _scored(pooled["rows"], pooled["rules"], pooled["model"])
     return result
+
+
+def _scored(rows: list[dict], ruled: list, modelled: list) -> dict:
+    gold = [truth(row) for row in rows]
+    return {kind: evaluate(gold, [{"labels": p.labels, "primary": p.primary} for p in predicted])
+            for kind, predicted in (("rules", ruled), ("model_trained_on_demo", modelled))}
 
 
 def real(folder: Path, corpus: Path) -> dict:
@@ -113,7 +129,7 @@ def main() -> None:
             results["real"] = real(Path(temporary), args.real)
     print(f"{'classifier':44} {'n':>4} {'incentive F1':>12} {'constraint F1':>13} {'macro-F1':>8} {'primary acc':>11}")
     for name, report in [(f"demo {k}", v) for k, v in results["demo"].items()] + \
-            [(f"held-out documents, {k}", v) for k, v in results["heldout"].items()] + \
+            [(f"{name}, {k}", v) for name, kinds in results["heldout"].items() for k, v in kinds.items()] + \
             ([("real documents, rules", results["real"])] if "real" in results else []):
         print(f"{name:44} {report['n']:>4} {report['flags']['incentive']['f1']:>12.3f} "
               f"{report['flags']['constraint']['f1']:>13.3f} {report['macro_f1_flags']:>8.3f} "
