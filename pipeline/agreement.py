@@ -206,6 +206,23 @@ def report(ratings: Ratings, codes: list[str], settings: Settings, documents: di
     }
 
 
+def variables_report(coders: list[str], variables: dict[str, list[list]], *, boot: int, seed: int) -> dict:
+    """Agreement on named variables of the same units (an instrument flag, the primary label …), each a
+    list of units with one value per coder (``None``: not rated): every coefficient per variable, and
+    per coder pair the units both rated, % agreement and Cohen's κ."""
+    pairs = []
+    for a, b in combinations(range(len(coders)), 2):
+        pair: dict = {"coders": [coders[a], coders[b]]}
+        for name, rows in variables.items():
+            both = [[row[a], row[b]] for row in rows if row[a] is not None and row[b] is not None]
+            pair[name] = {"units": len(both),
+                          "percent_agreement": reliability.percent_agreement(both) if both else math.nan,
+                          "cohen_kappa": reliability.cohen_kappa(both) if both else math.nan}
+        pairs.append(pair)
+    return {"coders": coders, "variables": {name: statistics(rows, boot=boot, seed=seed)
+                                            for name, rows in variables.items()}, "pairs": pairs}
+
+
 def disagreements(ratings: Ratings, units_text: dict[str, str]) -> list[dict]:
     """Units where the coders who rated them did not give the same set of codes."""
     rows = []

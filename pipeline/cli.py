@@ -507,6 +507,27 @@ def instruments_evaluate(project, coders, fmt) -> None:
         _print_evaluation(report, f"{report['classifier']} against {report['n']} human-labelled units")
 
 
+@instruments.command(name="agreement")
+@click.option("--coder", "coders", multiple=True, help="Only these coders (default: every human who labelled clauses).")
+@click.option("--machine", is_flag=True, help="Add the rules and the configured model as coders.")
+@click.option("--boot", type=click.IntRange(min=0), default=None, help="Bootstrap draws for alpha's interval.")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@project_options
+def instruments_agreement(project, coders, machine, boot, fmt) -> None:
+    """Agreement between coders on each instrument flag and the primary label (κ, α, AC1 …, and per pair)."""
+    result = export.json_ready(project.instrument_agreement(coders=list(coders) or None, machine=machine, boot=boot))
+    if fmt == "json":
+        click.echo(json.dumps(result, ensure_ascii=False, indent=1))
+        return
+    columns = ("units", "percent_agreement", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1")
+    _emit([{"variable": name, **{k: row[k] for k in columns}, "alpha_ci": _interval(row["alpha_ci"])}
+           for name, row in result["variables"].items()], "table", None,
+          f"instrument agreement of {', '.join(result['coders'])} on {result['units']} clauses (scheme {result['scheme']})")
+    _emit([{"coders": " × ".join(pair["coders"]), "units": pair["primary"]["units"],
+            **{f"{name} κ": pair[name]["cohen_kappa"] for name in result["variables"]}} for pair in result["pairs"]],
+          "table", None, "coder pairs (Cohen's κ)")
+
+
 @instruments.command(name="suggest")
 @click.option("--n", "count", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -37,6 +37,7 @@ from .project_coding import CodingMethods
 from .project_refi import RefiMethods
 from .project_topics import TopicMethods
 from .project_triangulation import TriangulationMethods
+from . import agreement as agreement_stats
 from . import instrument_model, instrument_report, instrument_sheets, instruments
 from .schemes import Scheme, load_scheme
 from .language import detect_language
@@ -617,6 +618,42 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         report = instrument_model.evaluate(gold, guess, instrument_model.presence_flags(scheme.label_ids))
         report["classifier"] = coder
         return report
+
+    def instrument_agreement(self, *, coders: list[str] | None = None, machine: bool = False,
+                             boot: int | None = None) -> dict:
+        """Agreement between the coders who labelled the same clauses, on each presence flag and on the
+        primary label (every coefficient of ``policoder agreement``, and Cohen's κ per coder pair).
+        A coder's label of a clause is their latest on its current text; ``coders`` picks the humans;
+        ``machine`` adds the rules and the configured model as coders, on every clause."""
+        scheme = self.scheme()
+        units = self.instrument_units()
+        current = {unit["unit_id"]: instrument_sheets.text_hash(unit["text"]) for unit in units}
+        given: dict[str, dict[str, dict]] = {}  # coder → unit → label
+        for coding in store.instrument_codings(self.db, scheme.id):  # oldest first: the latest stands
+            if current.get(coding["unit_id"]) == coding["unit_text_hash"] and (not coders or coding["coder"] in coders):
+                given.setdefault(coding["coder"], {})[coding["unit_id"]] = coding
+        names = sorted(given)
+        if machine:
+            self.classify_instruments(units=units)
+            machine_coders = list(dict.fromkeys([instruments.RULES_SOURCE, _machine_coder(self.instrument_model(scheme))]))
+            for (unit_id, coder), found in store.predictions(self.db, scheme.id).items():
+                if coder in machine_coders:
+                    given.setdefault(coder, {})[unit_id] = found
+            names += machine_coders
+        if len(names) < 2:
+            raise ProjectError(f"instrument agreement needs labels by two coders or more; found "
+                               f"{', '.join(names) or 'none'} (import each coder's sheet with `instruments import`)",
+                               code="too-few-coders")
+        rated = [unit["unit_id"] for unit in units if sum(unit["unit_id"] in given[coder] for coder in names) >= 2]
+        variables = {flag: [[int(flag in given[coder][unit]["labels"]) if unit in given[coder] else None
+                             for coder in names] for unit in rated]
+                     for flag in instrument_model.presence_flags(scheme.label_ids)}
+        variables["primary"] = [[given[coder][unit]["primary"] if unit in given[coder] else None for coder in names]
+                                for unit in rated]
+        settings = self.config.agreement
+        report = agreement_stats.variables_report(names, variables, boot=settings.boot if boot is None else boot,
+                                                  seed=self.config.project.seed)
+        return {"scheme": scheme.id, "units": len(rated), **report}
 
     def suggest_instruments(self, n: int = 50) -> list[dict]:
         """The uncoded units the configured model is least sure of (active learning); without a model,

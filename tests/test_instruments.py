@@ -211,6 +211,48 @@ def test_a_model_never_calls_a_unit_with_an_instrument_primarily_none():
     assert (prediction.primary, set(prediction.labels)) == ("incentive", {"incentive"})
 
 
+def test_instrument_agreement_of_two_coders_and_the_rules_matches_scikit_learn(tmp_path):
+    from sklearn.metrics import cohen_kappa_score
+
+    root = init_project(tmp_path / "demo", "two coders")
+    shutil.copytree(DEMO, root / "corpus", dirs_exist_ok=True)
+    project = open_project(root)
+    project.ingest()
+    sheets = {coder: REPO / "corpora" / "gold" / f"demo_instruments_coder_{coder}.csv" for coder in ("a", "b")}
+    for coder, sheet in sheets.items():
+        assert len(project.import_instrument_sheet(sheet, coder).codings) == 347
+    rows = {}
+    for coder, sheet in sheets.items():
+        with sheet.open(encoding="utf-8") as handle:
+            rows[coder] = list(csv.DictReader(handle))
+    result = project.instrument_agreement(boot=50)
+    assert result["coders"] == ["a", "b"] and result["units"] == 347
+    for variable in ("incentive", "constraint", "primary"):
+        expected = cohen_kappa_score([r[variable] for r in rows["a"]], [r[variable] for r in rows["b"]])
+        assert result["variables"][variable]["cohen_kappa"] == pytest.approx(expected)
+        assert result["pairs"][0][variable]["cohen_kappa"] == pytest.approx(expected)
+    # the figures corpora/gold/README.md reports for these two coders
+    assert [round(result["variables"][v]["cohen_kappa"], 3) for v in ("incentive", "constraint", "primary")] == \
+        [0.980, 0.814, 0.816]
+    # the rules as a third coder: their κ with coder a is scikit-learn's on the rules' own labels
+    with_rules = project.instrument_agreement(machine=True, boot=0)
+    assert with_rules["coders"] == ["a", "b", "rules"]
+    units = {(u["document"].removeprefix("corpus/"), u["unit_path"]): u for u in project.instrument_units()}
+    chosen = [units[r["document"], r["unit"]] for r in rows["a"]]
+    predicted = classify([u["text"] for u in chosen], contexts=[u["lead_in"] for u in chosen])
+    pair = next(p for p in with_rules["pairs"] if p["coders"] == ["a", "rules"])
+    assert pair["constraint"]["cohen_kappa"] == pytest.approx(cohen_kappa_score(
+        [int(r["constraint"]) for r in rows["a"]], [int("constraint" in p.labels) for p in predicted]))
+    assert pair["primary"]["cohen_kappa"] == pytest.approx(cohen_kappa_score(
+        [r["primary"] for r in rows["a"]], [p.primary for p in predicted]))
+    printed = CliRunner().invoke(cli, ["instruments", "agreement", "--coder", "a", "--project", str(root)])
+    assert printed.exit_code != 0 and "two coders or more" in printed.output
+    printed = CliRunner().invoke(cli, ["instruments", "agreement", "--format", "json", "--boot", "0",
+                                       "--project", str(root)])
+    assert printed.exit_code == 0 and json.loads(printed.output)["variables"]["primary"]["units"] == 347
+    project.close()
+
+
 def test_a_model_of_another_scheme_version_is_refused(coded_demo, tmp_path):
     from pipeline import instrument_model
 
