@@ -183,6 +183,10 @@ def load(path: Path, scheme) -> TrainedModel:
     if not isinstance(model, TrainedModel) or model.versions.get("features") != FEATURES:
         raise ConfigError(str(path), "not a model of this policoder version; train it again",
                           key="instruments.model", code="model-stale")
+    if model.scheme != scheme.id:
+        raise ConfigError(str(path), f"trained for scheme {model.scheme!r}, but the project uses {scheme.id!r}; "
+                                     f"train a model for it, or set [instruments] model = \"\" to use the rules",
+                          key="instruments.model", code="model-stale")
     if model.scheme_digest != scheme.digest:
         raise ConfigError(str(path), f"trained under another version of scheme {model.scheme!r}; train it again",
                           key="instruments.model", code="model-stale")

@@ -262,6 +262,8 @@ def test_a_model_of_another_scheme_version_is_refused(coded_demo, tmp_path):
                       .replace("threshold: 2", "threshold: 3"), encoding="utf-8")
     with pytest.raises(ConfigError, match="another version of scheme 'default'"):
         instrument_model.load(path, load_scheme(edited))
+    with pytest.raises(ConfigError, match="trained for scheme 'default', but the project uses 'rothwell_zegveld'"):
+        instrument_model.load(path, load_scheme("rothwell_zegveld"))
 
 
 # --- coding sheets ------------------------------------------------------------------------------------
