@@ -349,12 +349,16 @@ def terms(project, by, min_freq, top, tfidf_per, keyness, kind, fmt, output) -> 
 @click.option("--window", type=click.IntRange(min=1), default=15, show_default=True,
               help="Characters of context on each side.")
 @click.option("--where", multiple=True, metavar="FIELD=VALUE", help="Only units whose group matches, e.g. level=county.")
+@click.option("--whole-tokens", is_flag=True,
+              help="Only tokens equal to TERM (产教融合 then misses 产教融合型企业).")
 @KIND_OPTION
 @report_options
 @project_options
-def kwic(project, term, window, where, kind, fmt, output) -> None:
-    """Keyword in context: every occurrence of TERM with its document and unit IDs."""
-    _emit(project.kwic(term, window=window, where=_where(where), kind=kind), fmt, output, f"kwic {term}")
+def kwic(project, term, window, where, whole_tokens, kind, fmt, output) -> None:
+    """Keyword in context: every occurrence of the string TERM, also inside longer words, with its
+    document and unit IDs."""
+    _emit(project.kwic(term, window=window, where=_where(where), kind=kind, whole_tokens=whole_tokens), fmt, output,
+          f"kwic {term}")
 
 
 @cli.command()

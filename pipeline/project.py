@@ -364,8 +364,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                              min_freq=min_freq)
 
     def kwic(self, term: str, *, window: int = 15, where: dict[str, str] | None = None,
-             kind: str | None = None) -> list[dict]:
-        return stats.kwic(self.unit_terms(kind=kind), term, window=window, where=where)
+             kind: str | None = None, whole_tokens: bool = False) -> list[dict]:
+        return stats.kwic(self.unit_terms(kind=kind), term, window=window, where=where, whole_tokens=whole_tokens)
 
     def cooccurrence(self, *, top: int = 50, measure: str = "jaccard", min_count: int = 2, threshold: float = 0.0,
                      kind: str | None = None) -> tuple[list[dict], list[dict]]:

@@ -119,3 +119,13 @@ def test_two_tokenize_workers_store_the_same_tokens_as_one(project, monkeypatch)
     one = project.tokenize(workers=1)
     stored_one = project.db.execute("SELECT unit_id, tokens FROM unit_tokens ORDER BY unit_id").fetchall()
     assert two.tokenized == one.tokenized == len(stored_one) and stored_two == stored_one
+
+
+def test_cli_kwic_finds_a_token_also_inside_a_longer_token(project):
+    root = project.root
+    # 产教融合 is a term (county 2-2) and part of the term 产教融合型企业 (national 2-1)
+    hits = json.loads(invoke("kwic", "产教融合", "--window", "2", "--format", "json", "--project", root).output)
+    assert [(h["unit_id"], h["match"], h["right"]) for h in hits] == [("1-2", "产教融合", "。"), ("2-1", "产教融合", "型企")]
+    tokens = json.loads(invoke("kwic", "产教融合", "--whole-tokens", "--format", "json", "--project", root).output)
+    assert [(h["unit_id"], h["match_type"]) for h in tokens] == [("1-2", "token")]
+    assert "every occurrence of the string" in invoke("kwic", "--help").output

@@ -176,9 +176,17 @@ KWIC_UNITS = [
 ]
 
 
-def test_stats_kwic_token_matches_clip_at_unit_edges():
+def test_stats_kwic_finds_every_occurrence_also_inside_longer_tokens():
+    # 产教融合 is a token, and also part of the token 产教融合型企业: a concordance shows both
     rows = stats.kwic(KWIC_UNITS, "产教融合", window=5)
-    # the token inside 产教融合型企业 is a different term, so it is no hit
+    assert [(r["unit_id"], r["left"], r["match"], r["right"], r["start"], r["match_type"]) for r in rows] == [
+        ("1-2", "", "产教融合", "", 0, "text"), ("1-10", "一、推进", "产教融合", "，深化校企", 4, "text"),
+        ("1-10", "作。 支持", "产教融合", "型企业。", 19, "text"), ("2-1", "开展", "产教融合", "试点", 2, "text")]
+
+
+def test_stats_kwic_whole_tokens_clip_at_unit_edges():
+    rows = stats.kwic(KWIC_UNITS, "产教融合", window=5, whole_tokens=True)
+    # asked for whole tokens: the token 产教融合型企业 is a different term, so it is no hit
     assert rows == [
         {"doc_id": 1, "unit_id": "1-2", "left": "", "match": "产教融合", "right": "", "start": 0, "end": 4,
          "match_type": "token"},
@@ -196,6 +204,7 @@ def test_stats_kwic_text_matches_when_the_term_is_no_token():
             for r in rows] == [("1-10", " 支持产教", "融合型", "企业。", 21, 24, "text")]
     assert [(r["unit_id"], r["start"]) for r in stats.kwic(KWIC_UNITS, "融合", window=2)] == [
         ("1-2", 2), ("1-10", 6), ("1-10", 21), ("2-1", 4)]
+    assert stats.kwic(KWIC_UNITS, "融合型", whole_tokens=True) == []
 
 
 def test_stats_kwic_where_filters_on_groups():
