@@ -352,8 +352,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                                          groups=dict(of_document[row["doc_id"]]), text=row["text"], spans=spans))
         return units
 
-    def terms(self, *, by: str | None = None, min_freq: int = 1, kind: str | None = None) -> list[dict]:
-        return stats.term_frequencies(self.unit_terms(kind=kind), by=by, min_freq=min_freq)
+    def terms(self, *, by: str | None = None, min_freq: int = 1, top: int | None = None,
+              kind: str | None = None) -> list[dict]:
+        return stats.term_frequencies(self.unit_terms(kind=kind), by=by, min_freq=min_freq, top=top)
 
     def tfidf(self, *, per: str = "doc", top: int = 20, kind: str | None = None) -> list[dict]:
         return stats.tfidf_top(self.unit_terms(kind=kind), per=per, top=top)

@@ -36,7 +36,7 @@ CJK_FAMILIES = (
 FONT_HELP = ("install one (Debian/Ubuntu: apt-get install fonts-wqy-microhei or fonts-noto-cjk) "
              "or give a font file (--font FILE, font_path=...)")
 
-FREQUENCY_COLUMNS = ("term", "freq", "df", "units", "share")
+FREQUENCY_COLUMNS = ("term", "freq", "df", "units", "per_10k")
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,15 @@ def _unit_order(unit_id: str) -> tuple:
 
 # --- frequencies ----------------------------------------------------------------------------
 
-def term_frequencies(units: list[UnitTerms], *, by: str | None = None, min_freq: int = 1) -> list[dict]:
+def term_frequencies(units: list[UnitTerms], *, by: str | None = None, min_freq: int = 1,
+                     top: int | None = None) -> list[dict]:
     """Frequency of every term, overall or per value of the group field ``by``.
 
     Columns: [``by``,] term, freq (occurrences), df (documents containing the term),
-    units (units containing it), share (freq per 10,000 terms of the corpus, or of the
+    units (units containing it), per_10k (freq per 10,000 terms of the corpus, or of the
     group when ``by`` is given).  Terms with freq < ``min_freq`` (within their group) are
-    left out.  Sorted by group, then freq descending, then term.
+    left out; ``top`` keeps the first N terms of each group.  Sorted by group, then freq
+    descending, then term.
     """
     if by in FREQUENCY_COLUMNS:
         raise ValueError(f"cannot group by {by!r}: it is also a column name")
@@ -95,11 +97,11 @@ def term_frequencies(units: list[UnitTerms], *, by: str | None = None, min_freq:
     for key in sorted(freq):
         total = sum(freq[key].values())
         counted = sorted(freq[key].items(), key=lambda item: (-item[1], item[0]))
-        for term, n in counted:
+        for term, n in counted[:top]:
             if n < min_freq:
                 break
             row = {by: key} if by else {}
-            row.update(term=term, freq=n, df=len(docs[key][term]), units=in_units[key][term], share=n / total * PER)
+            row.update(term=term, freq=n, df=len(docs[key][term]), units=in_units[key][term], per_10k=n / total * PER)
             rows.append(row)
     return rows
 

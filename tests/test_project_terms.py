@@ -129,3 +129,11 @@ def test_cli_kwic_finds_a_token_also_inside_a_longer_token(project):
     tokens = json.loads(invoke("kwic", "产教融合", "--whole-tokens", "--format", "json", "--project", root).output)
     assert [(h["unit_id"], h["match_type"]) for h in tokens] == [("1-2", "token")]
     assert "every occurrence of the string" in invoke("kwic", "--help").output
+
+
+def test_cli_terms_top_with_by_gives_the_top_terms_of_each_group(project):
+    rows = json.loads(invoke("terms", "--by", "level", "--top", "2", "--format", "json", "--project", project.root).output)
+    assert [r["level"] for r in rows] == ["county", "county", "national", "national"]
+    county = [r for r in project.terms(by="level") if r["level"] == "county"]
+    assert [r["term"] for r in rows[:2]] == [r["term"] for r in county[:2]]
+    assert "per_10k" in rows[0] and "each group" in invoke("terms", "--help").output

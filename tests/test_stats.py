@@ -30,23 +30,30 @@ SMALL = [
 # --- term frequencies -----------------------------------------------------------------------
 
 def test_stats_term_frequencies_overall():
-    # share = freq / 9 terms × 10,000
+    # per_10k = freq / 9 terms × 10,000
     assert stats.term_frequencies(SMALL) == [
-        {"term": A, "freq": 3, "df": 2, "units": 2, "share": pytest.approx(3 / 9 * 10_000)},
-        {"term": C, "freq": 3, "df": 2, "units": 2, "share": pytest.approx(3 / 9 * 10_000)},
-        {"term": B, "freq": 2, "df": 1, "units": 2, "share": pytest.approx(2 / 9 * 10_000)},
-        {"term": D, "freq": 1, "df": 1, "units": 1, "share": pytest.approx(1 / 9 * 10_000)},
+        {"term": A, "freq": 3, "df": 2, "units": 2, "per_10k": pytest.approx(3 / 9 * 10_000)},
+        {"term": C, "freq": 3, "df": 2, "units": 2, "per_10k": pytest.approx(3 / 9 * 10_000)},
+        {"term": B, "freq": 2, "df": 1, "units": 2, "per_10k": pytest.approx(2 / 9 * 10_000)},
+        {"term": D, "freq": 1, "df": 1, "units": 1, "per_10k": pytest.approx(1 / 9 * 10_000)},
     ]
 
 
 def test_stats_term_frequencies_by_group_use_the_group_total():
     # county has 4 terms, national 5
     rows = stats.term_frequencies(SMALL, by="level")
-    assert [(r["level"], r["term"], r["freq"], r["df"], r["units"], r["share"]) for r in rows] == [
+    assert [(r["level"], r["term"], r["freq"], r["df"], r["units"], r["per_10k"]) for r in rows] == [
         ("county", C, 2, 1, 1, 5000.0), ("county", A, 1, 1, 1, 2500.0), ("county", D, 1, 1, 1, 2500.0),
         ("national", A, 2, 1, 1, 4000.0), ("national", B, 2, 1, 2, 4000.0), ("national", C, 1, 1, 1, 2000.0),
     ]
-    assert list(rows[0]) == ["level", "term", "freq", "df", "units", "share"]
+    assert list(rows[0]) == ["level", "term", "freq", "df", "units", "per_10k"]
+
+
+def test_stats_term_frequencies_top_is_per_group():
+    assert [(r["level"], r["term"]) for r in stats.term_frequencies(SMALL, by="level", top=2)] == [
+        ("county", C), ("county", A), ("national", A), ("national", B)]
+    assert [r["term"] for r in stats.term_frequencies(SMALL, top=2)] == [A, C]
+    assert [r["term"] for r in stats.term_frequencies(SMALL, min_freq=2, top=5)] == [A, C, B]
 
 
 def test_stats_term_frequencies_min_freq_and_doc_grouping():
