@@ -44,8 +44,19 @@ def test_tokens_are_cached_and_only_changed_units_are_redone(project):
     county = project.root / "corpus" / "county.txt"
     county.write_text(COUNTY.replace("实训基地", "公共实训基地"), encoding="utf-8")
     project.ingest()
-    county_units = [c for c in project.rows("clauses") if c["doc_id"] == project.document("county.txt")["id"]]
-    assert project.tokenize().tokenized == len(county_units)
+    # tokens depend on a unit's text alone: only the clause whose text changed is tokenized again
+    again = project.tokenize()
+    assert again.tokenized == 1 and again.cached == first.tokenized - 1
+    assert "公共实训基地" in {t for u in project.unit_terms() for t in u.terms}
+
+
+def test_a_metadata_sheet_changes_no_tokens(project):
+    first = project.tokenize()
+    (project.root / "corpus" / "metadata.csv").write_text(
+        "file,region\ncounty.txt,东部\nnational.txt,全国\n", encoding="utf-8")
+    assert len(project.ingest().ingested) == 2  # the documents' attributes changed
+    assert (project.tokenize().tokenized, project.tokenize().cached) == (0, first.tokenized)
+    assert {u.groups["region"] for u in project.unit_terms()} == {"东部", "全国"}
 
 
 def test_stored_tokens_keep_offsets_into_the_canonical_text(project):
