@@ -322,7 +322,9 @@ def tokenize(project, workers) -> None:
 @cli.command()
 @click.option("--by", default=None, help="Count per group: level, year, issuer, kind, doc, group, …")
 @click.option("--min-freq", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--top", type=click.IntRange(min=1), default=None, help="Only the N most frequent rows.")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Only the N most frequent terms; with --by, of each group; with --tfidf, of each document or group; "
+                   "with --keyness, the first N rows.")
 @click.option("--tfidf", "tfidf_per", default=None, metavar="PER",
               help="TF-IDF top terms per document (doc) or per group (level, year, …) instead of frequencies.")
 @click.option("--keyness", nargs=3, default=None, metavar="FIELD TARGET REFERENCE",
@@ -331,7 +333,8 @@ def tokenize(project, workers) -> None:
 @report_options
 @project_options
 def terms(project, by, min_freq, top, tfidf_per, keyness, kind, fmt, output) -> None:
-    """Term frequencies (freq, df), TF-IDF top terms, or keyness between two groups."""
+    """Term frequencies (freq, df, units, per_10k = occurrences per 10,000 terms of the corpus or group),
+    TF-IDF top terms, or keyness between two groups."""
     if tfidf_per:
         rows, title = project.tfidf(per=tfidf_per, top=top or 20, kind=kind), "tf-idf"
     elif keyness:
@@ -339,8 +342,7 @@ def terms(project, by, min_freq, top, tfidf_per, keyness, kind, fmt, output) -> 
         rows = project.keyness(field, target, reference, min_freq=min_freq, kind=kind)
         rows, title = rows[:top] if top else rows, f"keyness {target} vs {reference}"
     else:
-        rows = project.terms(by=by, min_freq=min_freq, kind=kind)
-        rows, title = rows[:top] if top else rows, "terms"
+        rows, title = project.terms(by=by, min_freq=min_freq, top=top, kind=kind), "terms"
     _emit(rows, fmt, output, title)
 
 
@@ -349,12 +351,16 @@ def terms(project, by, min_freq, top, tfidf_per, keyness, kind, fmt, output) -> 
 @click.option("--window", type=click.IntRange(min=1), default=15, show_default=True,
               help="Characters of context on each side.")
 @click.option("--where", multiple=True, metavar="FIELD=VALUE", help="Only units whose group matches, e.g. level=county.")
+@click.option("--whole-tokens", is_flag=True,
+              help="Only tokens equal to TERM (产教融合 then misses 产教融合型企业).")
 @KIND_OPTION
 @report_options
 @project_options
-def kwic(project, term, window, where, kind, fmt, output) -> None:
-    """Keyword in context: every occurrence of TERM with its document and unit IDs."""
-    _emit(project.kwic(term, window=window, where=_where(where), kind=kind), fmt, output, f"kwic {term}")
+def kwic(project, term, window, where, whole_tokens, kind, fmt, output) -> None:
+    """Keyword in context: every occurrence of the string TERM, also inside longer words, with its
+    document and unit IDs."""
+    _emit(project.kwic(term, window=window, where=_where(where), kind=kind, whole_tokens=whole_tokens), fmt, output,
+          f"kwic {term}")
 
 
 @cli.command()

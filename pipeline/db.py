@@ -442,8 +442,15 @@ def write_document(db: sqlite_utils.Database, document: Document, *, ingest_key:
 
 
 def _replace_units(db: sqlite_utils.Database, doc_id: int, clauses, turns, segment_key: str) -> None:
-    """A document's units, all replaced (inside the caller's transaction): unit ids follow the numbering."""
-    for table in ("clauses", "turns", "unit_tokens"):
+    """A document's units, all replaced (inside the caller's transaction): unit ids follow the numbering.
+
+    Tokens depend on a unit's text alone (and the tokenizer), so a unit whose text is unchanged keeps
+    them: new attributes from a metadata sheet, or an edit in one clause, tokenize nothing else."""
+    old = dict(db.execute(f"SELECT unit_id, text FROM ({_UNITS}) WHERE doc_id = ?", [doc_id]).fetchall())
+    new = {f"{doc_id}-{c.path}": c.text for c in clauses} | {f"{doc_id}-{t.number}": t.text for t in turns}
+    db.conn.executemany("DELETE FROM unit_tokens WHERE unit_id = ?",
+                        [(unit_id,) for unit_id, text in old.items() if new.get(unit_id) != text])
+    for table in ("clauses", "turns"):
         db.execute(f"DELETE FROM {table} WHERE doc_id = ?", [doc_id])
     db.conn.executemany(
         'INSERT INTO clauses (unit_id, doc_id, position, path, heading, heading_path, section, text, start, "end", page)'

@@ -96,6 +96,7 @@ class Region:
 
 
 _ANY_MUNICIPALITY = Region("provincial", "直辖市")
+_LOCAL = (Region("municipal"), Region("county"))  # some city or county, which one unknown
 
 
 def looks_like_organ(name: str) -> bool:
@@ -322,12 +323,16 @@ def _prefix_candidates(code: str | None) -> tuple[Region, ...] | None:
     table = _prefix_table()
     for prefix in table:  # longest first
         if code.startswith(prefix):
+            if len(prefix) == 1 and code[1:2] == "府" and all(r.level == "provincial" for r in table[prefix]):
+                # the provinces whose government writes 府 (沪府, 赣府 …) have a row of their own; the others
+                # write 政 (苏政发), so 苏府, 吉府, 内府 are a city's or a county's 代字
+                return _LOCAL
             return table[prefix]
     # a ministry's code behind an unknown place abbreviation (临发改社会) is a local department; province
     # abbreviations are all in the table, so the place is a city or a county
     for prefix, regions in table.items():
         if code.endswith(prefix) and 0 < len(code) - len(prefix) <= 3 and all(r.level == "national" for r in regions):
-            return (Region("municipal"), Region("county"))
+            return _LOCAL
     return None
 
 

@@ -352,8 +352,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                                          groups=dict(of_document[row["doc_id"]]), text=row["text"], spans=spans))
         return units
 
-    def terms(self, *, by: str | None = None, min_freq: int = 1, kind: str | None = None) -> list[dict]:
-        return stats.term_frequencies(self.unit_terms(kind=kind), by=by, min_freq=min_freq)
+    def terms(self, *, by: str | None = None, min_freq: int = 1, top: int | None = None,
+              kind: str | None = None) -> list[dict]:
+        return stats.term_frequencies(self.unit_terms(kind=kind), by=by, min_freq=min_freq, top=top)
 
     def tfidf(self, *, per: str = "doc", top: int = 20, kind: str | None = None) -> list[dict]:
         return stats.tfidf_top(self.unit_terms(kind=kind), per=per, top=top)
@@ -364,8 +365,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                              min_freq=min_freq)
 
     def kwic(self, term: str, *, window: int = 15, where: dict[str, str] | None = None,
-             kind: str | None = None) -> list[dict]:
-        return stats.kwic(self.unit_terms(kind=kind), term, window=window, where=where)
+             kind: str | None = None, whole_tokens: bool = False) -> list[dict]:
+        return stats.kwic(self.unit_terms(kind=kind), term, window=window, where=where, whole_tokens=whole_tokens)
 
     def cooccurrence(self, *, top: int = 50, measure: str = "jaccard", min_count: int = 2, threshold: float = 0.0,
                      kind: str | None = None) -> tuple[list[dict], list[dict]]:

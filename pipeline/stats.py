@@ -36,7 +36,7 @@ CJK_FAMILIES = (
 FONT_HELP = ("install one (Debian/Ubuntu: apt-get install fonts-wqy-microhei or fonts-noto-cjk) "
              "or give a font file (--font FILE, font_path=...)")
 
-FREQUENCY_COLUMNS = ("term", "freq", "df", "units", "share")
+FREQUENCY_COLUMNS = ("term", "freq", "df", "units", "per_10k")
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,15 @@ def _unit_order(unit_id: str) -> tuple:
 
 # --- frequencies ----------------------------------------------------------------------------
 
-def term_frequencies(units: list[UnitTerms], *, by: str | None = None, min_freq: int = 1) -> list[dict]:
+def term_frequencies(units: list[UnitTerms], *, by: str | None = None, min_freq: int = 1,
+                     top: int | None = None) -> list[dict]:
     """Frequency of every term, overall or per value of the group field ``by``.
 
     Columns: [``by``,] term, freq (occurrences), df (documents containing the term),
-    units (units containing it), share (freq per 10,000 terms of the corpus, or of the
+    units (units containing it), per_10k (freq per 10,000 terms of the corpus, or of the
     group when ``by`` is given).  Terms with freq < ``min_freq`` (within their group) are
-    left out.  Sorted by group, then freq descending, then term.
+    left out; ``top`` keeps the first N terms of each group.  Sorted by group, then freq
+    descending, then term.
     """
     if by in FREQUENCY_COLUMNS:
         raise ValueError(f"cannot group by {by!r}: it is also a column name")
@@ -95,11 +97,11 @@ def term_frequencies(units: list[UnitTerms], *, by: str | None = None, min_freq:
     for key in sorted(freq):
         total = sum(freq[key].values())
         counted = sorted(freq[key].items(), key=lambda item: (-item[1], item[0]))
-        for term, n in counted:
+        for term, n in counted[:top]:
             if n < min_freq:
                 break
             row = {by: key} if by else {}
-            row.update(term=term, freq=n, df=len(docs[key][term]), units=in_units[key][term], share=n / total * PER)
+            row.update(term=term, freq=n, df=len(docs[key][term]), units=in_units[key][term], per_10k=n / total * PER)
             rows.append(row)
     return rows
 
@@ -229,14 +231,14 @@ def _matches(where: dict[str, str] | None, unit: UnitTerms) -> bool:
     return all(str(group_value(unit, field)) == value for field, value in (where or {}).items())
 
 
-def kwic(units: list[UnitTerms], term: str, *, window: int = 15, where: dict[str, str] | None = None) -> list[dict]:
+def kwic(units: list[UnitTerms], term: str, *, window: int = 15, where: dict[str, str] | None = None,
+         whole_tokens: bool = False) -> list[dict]:
     """Every occurrence of ``term`` with ``window`` characters of context on each side.
 
-    If ``term`` is one of the corpus's terms (in any unit given, whatever ``where``
-    says), only whole-term occurrences count: a token equal to ``term`` (match_type
-    "token"), so 融合 does not hit inside 产教融合 when the tokenizer knows 融合 as a word.
-    Otherwise (a phrase, part of a word, a stop word) every non-overlapping occurrence
-    in the unit text counts (match_type "text").
+    A concordance is a string search (as in AntConc and ROST CM): every non-overlapping
+    occurrence in the unit text counts, also inside a longer token (产教融合 in 产教融合型企业);
+    match_type "text".  With ``whole_tokens`` only tokens equal to ``term`` count (match_type
+    "token"), so 融合 does not hit inside 产教融合 when the tokenizer knows 产教融合 as a word.
 
     ``where`` keeps units whose group fields equal all the given values.  start/end are
     character offsets of the match in the unit text; left/right are clipped at the unit's
@@ -250,12 +252,11 @@ def kwic(units: list[UnitTerms], term: str, *, window: int = 15, where: dict[str
         raise ValueError("window must not be negative")
     for field in where or {}:
         _check_field(units, field)
-    by_token = any(term in unit.terms for unit in units)
     rows = []
     for unit in units:
         if not _matches(where, unit):
             continue
-        if by_token:
+        if whole_tokens:
             if term in unit.terms and len(unit.spans) != len(unit.terms):
                 raise ValueError(f"unit {unit.unit_id} has {len(unit.terms)} terms but {len(unit.spans)} spans")
             hits = [span for token, span in zip(unit.terms, unit.spans) if token == term]
@@ -267,7 +268,7 @@ def kwic(units: list[UnitTerms], term: str, *, window: int = 15, where: dict[str
                 "left": unit.text[max(0, start - window):start].translate(_ONE_LINE),
                 "match": unit.text[start:end],
                 "right": unit.text[end:end + window].translate(_ONE_LINE),
-                "start": start, "end": end, "match_type": "token" if by_token else "text",
+                "start": start, "end": end, "match_type": "token" if whole_tokens else "text",
             })
     rows.sort(key=lambda row: (row["doc_id"], _unit_order(row["unit_id"]), row["start"]))
     return rows

@@ -458,3 +458,62 @@ def test_divisions_levels_a_clause_is_addressed_to(text, levels):
     from pipeline.divisions import addressed_levels
 
     assert addressed_levels(text) == levels
+
+
+def test_metadata_city_prefix_behind_a_province_abbreviation_is_not_provincial():
+    # 苏府 is 苏州市人民政府's 代字 (江苏省 writes 苏政): without an issuer line it is a city, flagged for a check
+    alone = detect_metadata("关于印发职业教育专项资金管理办法的通知\n苏府〔2024〕5号\n各有关单位：\n"
+                            "一、对认定的实训基地给予一次性奖励50万元。\n2024年1月5日\n")
+    assert (alone.level, alone.city, alone.level_ambiguous) == ("municipal", "苏州市", True)
+    assert "provincial" not in alone.level_evidence
+    with_issuer = resolve_level("苏州市人民政府办公室", "苏府办〔2024〕33号", 2024)
+    assert (with_issuer.level, with_issuer.ambiguous) == ("municipal", False)
+    assert with_issuer.evidence.endswith("文号 苏府办 agrees")
+    assert resolve_level("江苏省人民政府", "苏政发〔2022〕12号", 2022).evidence.endswith("文号 苏政发 agrees")
+
+
+@pytest.mark.parametrize(("doc_number", "level", "city"), [
+    ("鄂州政发〔2020〕13号", "municipal", "鄂州市"),  # 鄂州市人民政府, not 湖北省 (鄂政发)
+    ("赣市府发〔2017〕20号", "municipal", "赣州市"),  # 赣州市人民政府, not 江西省 (赣府发)
+])
+def test_divisions_city_codes_that_open_with_a_province_abbreviation(doc_number, level, city):
+    resolution = resolve_level(None, doc_number, 2020)
+    assert (resolution.level, resolution.city, resolution.ambiguous) == (level, city, True)
+
+
+@pytest.mark.parametrize("doc_number", ["吉府发〔2019〕3号", "内府发〔2019〕3号", "浙府〔2019〕3号"])
+def test_divisions_province_abbreviation_with_fu_is_a_city_or_county_where_the_province_writes_zheng(doc_number):
+    # 吉林省 writes 吉政, 内蒙古 内政, 浙江 浙政: a 吉府 or 内府 code is some city's or county's (吉安? 内江?)
+    resolution = resolve_level(None, doc_number, 2019)
+    assert (resolution.level, resolution.ambiguous) == (None, True)
+    assert "municipal | county" in resolution.evidence and "provincial" not in resolution.evidence
+    settled = resolve_level("吉安市人民政府", doc_number, 2019)
+    assert (settled.level, settled.city, settled.ambiguous) == ("municipal", "吉安市", False)
+
+
+@pytest.mark.parametrize(("doc_number", "province"), [
+    ("赣府发〔2017〕20号", "江西省"), ("沪府发〔2024〕4号", "上海市"), ("粤府〔2020〕1号", "广东省"),
+    ("川府发〔2020〕1号", "四川省"), ("黔府发〔2020〕1号", "贵州省"), ("琼府〔2020〕1号", "海南省"),
+    ("渝府发〔2020〕1号", "重庆市"),
+])
+def test_divisions_provinces_that_write_fu_keep_their_fu_codes(doc_number, province):
+    resolution = resolve_level(None, doc_number, 2020)
+    assert (resolution.level, resolution.province, resolution.ambiguous) == ("provincial", province, False)
+
+
+def test_metadata_city_prefix_settled_by_organs_acting_in_the_body():
+    text = ("关于开展职业院校实训基地认定工作的通知\n苏府〔2024〕6号\n各有关单位：\n"
+            "一、苏州市教育局、苏州市财政局将对认定的实训基地给予奖励。\n2024年2月1日\n")
+    metadata = detect_metadata(text)
+    assert (metadata.level, metadata.city, metadata.level_ambiguous) == ("municipal", "苏州市", False)
+    assert "苏州市教育局" in metadata.level_evidence
+
+
+def test_divisions_ning_codes_of_ningxia_and_nanjing_are_ambiguous_alone():
+    for doc_number in ("宁政发〔2024〕16号", "宁政办发〔2024〕3号"):
+        resolution = resolve_level(None, doc_number, 2024)
+        assert (resolution.level, resolution.ambiguous) == (None, True)
+        assert "宁夏回族自治区" in resolution.evidence and "南京市" in resolution.evidence
+    nanjing = resolve_level("南京市人民政府", "宁政发〔2024〕16号", 2024)
+    assert (nanjing.level, nanjing.city, nanjing.ambiguous) == ("municipal", "南京市", False)
+    assert nanjing.evidence.endswith("文号 宁政发 agrees")

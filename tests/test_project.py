@@ -133,10 +133,48 @@ def test_project_a_broken_metadata_sheet_is_a_problem_and_other_sheets_still_app
     opened = open_project(project_dir)
     report = opened.ingest()
     assert [(p.path, p.code) for p in report.skipped] == [("corpus/b/metadata.csv", "sidecar-invalid")]
-    assert "row 2: level 'township'" in report.skipped[0].message
+    assert "row 2 (y.txt): level 'township'" in report.skipped[0].message
     x = opened.document("a/x.txt")
     assert x["date"] == "2024-03-06" and '"group": "示范"' in x["attributes"]
     assert len(report.ingested) == 2  # the documents themselves are fine
     stored = opened.rows("problems")
     assert len(stored) == 1 and stored[0]["run_id"]  # every problem belongs to a run
+    opened.close()
+
+
+def test_project_sheet_rows_report_every_bad_field_and_unknown_files_and_the_rest_applies(project_dir):
+    corpus = project_dir / "corpus"
+    for name in ("x.txt", "y.txt", "z.txt"):
+        (corpus / name).write_text(NOTICE.replace("20万元", f"{len(name) + ord(name[0])}万元"), encoding="utf-8")
+    (corpus / "metadata.csv").write_text(
+        "file,level,date,group\nx.txt,city,2024-13-40,甲\nnosuch.txt,county,,乙\ny.txt,county,2024-02-29,丙\n"
+        "z.txt,,2023-02-29,丁\n", encoding="utf-8")
+    opened = open_project(project_dir)
+    report = opened.ingest()
+    problems = sorted((p.path, p.code, p.message) for p in report.skipped)
+    assert problems == [
+        ("corpus/metadata.csv", "sidecar-invalid",
+         "row 2 (x.txt): level 'city' is not one of national, provincial, municipal, county; "
+         "date '2024-13-40' is not a date (yyyy-mm-dd); row ignored"),
+        ("corpus/metadata.csv", "sidecar-invalid", "row 5 (z.txt): date '2023-02-29' is not a date (yyyy-mm-dd); row ignored"),
+        ("corpus/metadata.csv", "sidecar-unmatched", "row 3: file 'nosuch.txt' is not in the corpus; row ignored"),
+    ]
+    y = opened.document("y.txt")  # the good row applies
+    assert (y["level"], y["date"], '"group": "丙"' in y["attributes"]) == ("county", "2024-02-29", True)
+    x = opened.document("x.txt")  # the bad row does not: detection stands
+    assert (x["level"], x["date"], x["attributes"]) == ("municipal", "2024-03-05", "{}")
+    assert len(report.ingested) == 3
+    assert sorted(p["code"] for p in opened.rows("problems")) == ["sidecar-invalid", "sidecar-invalid", "sidecar-unmatched"]
+    opened.close()
+
+
+def test_project_sheet_rows_for_files_outside_the_ingested_paths_are_not_unmatched(project_dir):
+    corpus = project_dir / "corpus"
+    (corpus / "sub").mkdir()
+    (corpus / "x.txt").write_text(NOTICE, encoding="utf-8")
+    (corpus / "sub" / "y.txt").write_text(NOTICE.replace("20万元", "10万元"), encoding="utf-8")
+    (corpus / "metadata.csv").write_text("file,group\nx.txt,甲\ny.txt,乙\n", encoding="utf-8")
+    opened = open_project(project_dir)
+    report = opened.ingest([corpus / "x.txt"])  # y.txt (matched by name, in sub/) exists: no problem
+    assert report.problems == [] and len(report.ingested) == 1
     opened.close()

@@ -44,8 +44,19 @@ def test_tokens_are_cached_and_only_changed_units_are_redone(project):
     county = project.root / "corpus" / "county.txt"
     county.write_text(COUNTY.replace("实训基地", "公共实训基地"), encoding="utf-8")
     project.ingest()
-    county_units = [c for c in project.rows("clauses") if c["doc_id"] == project.document("county.txt")["id"]]
-    assert project.tokenize().tokenized == len(county_units)
+    # tokens depend on a unit's text alone: only the clause whose text changed is tokenized again
+    again = project.tokenize()
+    assert again.tokenized == 1 and again.cached == first.tokenized - 1
+    assert "公共实训基地" in {t for u in project.unit_terms() for t in u.terms}
+
+
+def test_a_metadata_sheet_changes_no_tokens(project):
+    first = project.tokenize()
+    (project.root / "corpus" / "metadata.csv").write_text(
+        "file,region\ncounty.txt,东部\nnational.txt,全国\n", encoding="utf-8")
+    assert len(project.ingest().ingested) == 2  # the documents' attributes changed
+    assert (project.tokenize().tokenized, project.tokenize().cached) == (0, first.tokenized)
+    assert {u.groups["region"] for u in project.unit_terms()} == {"东部", "全国"}
 
 
 def test_stored_tokens_keep_offsets_into_the_canonical_text(project):
@@ -119,3 +130,21 @@ def test_two_tokenize_workers_store_the_same_tokens_as_one(project, monkeypatch)
     one = project.tokenize(workers=1)
     stored_one = project.db.execute("SELECT unit_id, tokens FROM unit_tokens ORDER BY unit_id").fetchall()
     assert two.tokenized == one.tokenized == len(stored_one) and stored_two == stored_one
+
+
+def test_cli_kwic_finds_a_token_also_inside_a_longer_token(project):
+    root = project.root
+    # 产教融合 is a term (county 2-2) and part of the term 产教融合型企业 (national 2-1)
+    hits = json.loads(invoke("kwic", "产教融合", "--window", "2", "--format", "json", "--project", root).output)
+    assert [(h["unit_id"], h["match"], h["right"]) for h in hits] == [("1-2", "产教融合", "。"), ("2-1", "产教融合", "型企")]
+    tokens = json.loads(invoke("kwic", "产教融合", "--whole-tokens", "--format", "json", "--project", root).output)
+    assert [(h["unit_id"], h["match_type"]) for h in tokens] == [("1-2", "token")]
+    assert "every occurrence of the string" in invoke("kwic", "--help").output
+
+
+def test_cli_terms_top_with_by_gives_the_top_terms_of_each_group(project):
+    rows = json.loads(invoke("terms", "--by", "level", "--top", "2", "--format", "json", "--project", project.root).output)
+    assert [r["level"] for r in rows] == ["county", "county", "national", "national"]
+    county = [r for r in project.terms(by="level") if r["level"] == "county"]
+    assert [r["term"] for r in rows[:2]] == [r["term"] for r in county[:2]]
+    assert "per_10k" in rows[0] and "each group" in invoke("terms", "--help").output

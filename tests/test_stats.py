@@ -30,23 +30,30 @@ SMALL = [
 # --- term frequencies -----------------------------------------------------------------------
 
 def test_stats_term_frequencies_overall():
-    # share = freq / 9 terms × 10,000
+    # per_10k = freq / 9 terms × 10,000
     assert stats.term_frequencies(SMALL) == [
-        {"term": A, "freq": 3, "df": 2, "units": 2, "share": pytest.approx(3 / 9 * 10_000)},
-        {"term": C, "freq": 3, "df": 2, "units": 2, "share": pytest.approx(3 / 9 * 10_000)},
-        {"term": B, "freq": 2, "df": 1, "units": 2, "share": pytest.approx(2 / 9 * 10_000)},
-        {"term": D, "freq": 1, "df": 1, "units": 1, "share": pytest.approx(1 / 9 * 10_000)},
+        {"term": A, "freq": 3, "df": 2, "units": 2, "per_10k": pytest.approx(3 / 9 * 10_000)},
+        {"term": C, "freq": 3, "df": 2, "units": 2, "per_10k": pytest.approx(3 / 9 * 10_000)},
+        {"term": B, "freq": 2, "df": 1, "units": 2, "per_10k": pytest.approx(2 / 9 * 10_000)},
+        {"term": D, "freq": 1, "df": 1, "units": 1, "per_10k": pytest.approx(1 / 9 * 10_000)},
     ]
 
 
 def test_stats_term_frequencies_by_group_use_the_group_total():
     # county has 4 terms, national 5
     rows = stats.term_frequencies(SMALL, by="level")
-    assert [(r["level"], r["term"], r["freq"], r["df"], r["units"], r["share"]) for r in rows] == [
+    assert [(r["level"], r["term"], r["freq"], r["df"], r["units"], r["per_10k"]) for r in rows] == [
         ("county", C, 2, 1, 1, 5000.0), ("county", A, 1, 1, 1, 2500.0), ("county", D, 1, 1, 1, 2500.0),
         ("national", A, 2, 1, 1, 4000.0), ("national", B, 2, 1, 2, 4000.0), ("national", C, 1, 1, 1, 2000.0),
     ]
-    assert list(rows[0]) == ["level", "term", "freq", "df", "units", "share"]
+    assert list(rows[0]) == ["level", "term", "freq", "df", "units", "per_10k"]
+
+
+def test_stats_term_frequencies_top_is_per_group():
+    assert [(r["level"], r["term"]) for r in stats.term_frequencies(SMALL, by="level", top=2)] == [
+        ("county", C), ("county", A), ("national", A), ("national", B)]
+    assert [r["term"] for r in stats.term_frequencies(SMALL, top=2)] == [A, C]
+    assert [r["term"] for r in stats.term_frequencies(SMALL, min_freq=2, top=5)] == [A, C, B]
 
 
 def test_stats_term_frequencies_min_freq_and_doc_grouping():
@@ -176,9 +183,17 @@ KWIC_UNITS = [
 ]
 
 
-def test_stats_kwic_token_matches_clip_at_unit_edges():
+def test_stats_kwic_finds_every_occurrence_also_inside_longer_tokens():
+    # 产教融合 is a token, and also part of the token 产教融合型企业: a concordance shows both
     rows = stats.kwic(KWIC_UNITS, "产教融合", window=5)
-    # the token inside 产教融合型企业 is a different term, so it is no hit
+    assert [(r["unit_id"], r["left"], r["match"], r["right"], r["start"], r["match_type"]) for r in rows] == [
+        ("1-2", "", "产教融合", "", 0, "text"), ("1-10", "一、推进", "产教融合", "，深化校企", 4, "text"),
+        ("1-10", "作。 支持", "产教融合", "型企业。", 19, "text"), ("2-1", "开展", "产教融合", "试点", 2, "text")]
+
+
+def test_stats_kwic_whole_tokens_clip_at_unit_edges():
+    rows = stats.kwic(KWIC_UNITS, "产教融合", window=5, whole_tokens=True)
+    # asked for whole tokens: the token 产教融合型企业 is a different term, so it is no hit
     assert rows == [
         {"doc_id": 1, "unit_id": "1-2", "left": "", "match": "产教融合", "right": "", "start": 0, "end": 4,
          "match_type": "token"},
@@ -196,6 +211,7 @@ def test_stats_kwic_text_matches_when_the_term_is_no_token():
             for r in rows] == [("1-10", " 支持产教", "融合型", "企业。", 21, 24, "text")]
     assert [(r["unit_id"], r["start"]) for r in stats.kwic(KWIC_UNITS, "融合", window=2)] == [
         ("1-2", 2), ("1-10", 6), ("1-10", 21), ("2-1", 4)]
+    assert stats.kwic(KWIC_UNITS, "融合型", whole_tokens=True) == []
 
 
 def test_stats_kwic_where_filters_on_groups():

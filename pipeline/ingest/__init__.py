@@ -99,50 +99,90 @@ def _sidecar_rows(path: Path) -> list[dict[str, str]]:
 def load_sidecars(files: Iterable[Path]) -> tuple[dict[Path, dict[str, str]], list[Problem]]:
     """Sidecar row for each file: from the nearest folder above it that has a metadata sheet.
 
-    The ``file`` column holds a name or a path relative to the sheet's folder.  A broken sheet
-    is a problem of its own: it is skipped, and every other sheet still applies.
+    The ``file`` column holds a name or a path relative to the sheet's folder.  A sheet that
+    cannot be read is a problem of its own and is skipped; so is a row with bad fields (every
+    bad field named) or naming a file that is not there.  Every other row and sheet applies.
     """
-    sheets: dict[Path, dict[str, dict[str, str]]] = {}
+    sheets: dict[Path, _Sheet] = {}
     result: dict[Path, dict[str, str]] = {}
     problems: list[Problem] = []
     for file in files:
         for folder in file.parents:
             if folder not in sheets:
-                sheets[folder] = {}
+                sheets[folder] = _Sheet(None, {}, {})
                 for name in SIDECAR_NAMES:
                     if (folder / name).is_file():
                         try:
-                            sheets[folder] = _read_sidecar(folder / name)
+                            sheets[folder] = _read_sidecar(folder / name, problems)
                         except InputError as error:
                             problems.append(Problem(error.path, error.code, error.message))
                         break
             sheet = sheets[folder]
-            if not sheet:  # no sheet here (most folders): look further up
+            if not sheet.rows:  # no sheet here (most folders): look further up
                 continue
             key = file.relative_to(folder).as_posix()
-            row = sheet.get(key) or sheet.get(file.name)
-            if row is not None:
-                result[file] = row
+            name = key if key in sheet.rows else file.name if file.name in sheet.rows else None
+            if name is not None:
+                result[file] = sheet.rows[name]
+                sheet.used.add(name)
                 break
+    for folder, sheet in sheets.items():
+        unused = [name for name in sheet.rows if name not in sheet.used]
+        present = _names_under(folder) if unused else set()  # the files not ingested this time count too
+        problems += [Problem(str(sheet.path), "sidecar-unmatched",
+                             f"row {sheet.numbers[name]}: file {name!r} is not in the corpus; row ignored")
+                     for name in unused if name not in present]
     return result, problems
 
 
-def _read_sidecar(path: Path) -> dict[str, dict[str, str]]:
+@dataclasses.dataclass
+class _Sheet:
+    path: Path | None
+    rows: dict[str, dict[str, str]]  # file as written → its fields
+    numbers: dict[str, int]  # file as written → row number in the sheet
+    used: set[str] = dataclasses.field(default_factory=set)
+
+
+def _names_under(folder: Path) -> set[str]:
+    """Paths (relative to ``folder``) and names of the files below it: what a sheet's row may name."""
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return {p.relative_to(folder).as_posix() for p in files} | {p.name for p in files}
+
+
+def _read_sidecar(path: Path, problems: list[Problem]) -> _Sheet:
+    """The sheet's valid rows; a problem for each row with bad fields (appended to ``problems``)."""
     rows = _sidecar_rows(path)
     if rows and "file" not in rows[0]:
         raise InputError(path, "metadata sheet has no 'file' column", code="sidecar-invalid")
-    sheet = {}
+    sheet = _Sheet(path, {}, {})
     for number, row in enumerate(rows, start=2):
-        kind, level = row.get("kind", ""), row.get("level", "")
-        if kind and kind not in KINDS:
-            raise InputError(path, f"row {number}: kind {kind!r} is not one of {', '.join(KINDS)}", code="sidecar-invalid")
-        if level and level not in LEVELS:
-            raise InputError(path, f"row {number}: level {level!r} is not one of {', '.join(LEVELS)}", code="sidecar-invalid")
-        date = row.get("date", "")
-        if date and not _ISO_DATE.match(date):
-            raise InputError(path, f"row {number}: date {date!r} is not yyyy-mm-dd", code="sidecar-invalid")
-        sheet[row["file"].replace("\\", "/")] = {k: v for k, v in row.items() if k != "file" and v}
+        file = row["file"].replace("\\", "/")
+        bad = _bad_fields(row)
+        if bad:
+            problems.append(Problem(str(path), "sidecar-invalid", f"row {number} ({file}): {'; '.join(bad)}; row ignored"))
+            continue
+        sheet.rows[file] = {k: v for k, v in row.items() if k != "file" and v}
+        sheet.numbers[file] = number
     return sheet
+
+
+def _bad_fields(row: dict[str, str]) -> list[str]:
+    kind, level, date = row.get("kind", ""), row.get("level", ""), row.get("date", "")
+    bad = []
+    if kind and kind not in KINDS:
+        bad.append(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    if level and level not in LEVELS:
+        bad.append(f"level {level!r} is not one of {', '.join(LEVELS)}")
+    if date and not _is_date(date):
+        bad.append(f"date {date!r} is not a date (yyyy-mm-dd)")
+    return bad
+
+
+def _is_date(value: str) -> bool:
+    try:
+        return bool(_ISO_DATE.match(value)) and bool(datetime.date.fromisoformat(value))
+    except ValueError:
+        return False
 
 
 def file_hash(path: Path) -> str:
