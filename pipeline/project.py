@@ -660,11 +660,13 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         those whose rule scores are closest to the threshold."""
         scheme = self.scheme()
         model = self.instrument_model(scheme)
-        coded = {u["unit_id"] for u in self.human_instrument_labels()}
+        units = self.instrument_units()
+        self.classify_instruments(units=units)  # a model configured or a document ingested since the last run
+        coded = {u["unit_id"] for u in self.human_instrument_labels(units=units)}
         machine = store.predictions(self.db, scheme.id)
         coder = _machine_coder(model)
         candidates = []
-        for row in self.instrument_rows():
+        for row in instrument_report.rows_of(units, self.instrument_labels(classify=False, units=units)):
             if row["unit_id"] in coded:
                 continue
             scores = machine[row["unit_id"], coder]["scores"]

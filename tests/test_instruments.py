@@ -463,3 +463,19 @@ def test_cli_instruments_commands(small, tmp_path):
     assert result.exit_code == 1 and "is not a human coder's name" in result.output
     result = runner.invoke(cli, ["instruments", "evaluate", "--project", root])
     assert result.exit_code == 1 and "no human instrument labels" in result.output
+
+
+def test_suggest_classifies_first_when_the_model_has_not_labelled_the_units_yet(coded_demo, small, tmp_path):
+    # right after `instruments train` and the config line, nothing the model says is stored yet
+    model, path = coded_demo.train_instruments(out=tmp_path / "m.joblib", folds=2)
+    config = small.root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('model = ""', f'model = "{path}"'), encoding="utf-8")
+    configured = open_project(small.root)
+    try:
+        assert not store.prediction_keys(configured.db, "default", f"model:{model.id}")
+        suggestions = configured.suggest_instruments(3)
+        assert len(suggestions) == 3 and all(0 <= row["uncertainty_margin"] <= 0.5 for row in suggestions)
+        result = CliRunner().invoke(cli, ["instruments", "suggest", "--n", "2", "--project", str(small.root)])
+        assert result.exit_code == 0, result.output
+    finally:
+        configured.close()
