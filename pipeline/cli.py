@@ -18,7 +18,7 @@ from rich.table import Table
 from . import batch, export, stats
 from . import topics as topic_models
 from .config import CONFIG_NAME, KIND_CHOICES, UNIT_CHOICES
-from .errors import ConfigError, PolicoderError
+from .errors import ConfigError, PolicoderError, ProjectError
 from .executors import EXECUTORS
 from .project import IngestReport, init_project, open_project
 from .themes import SOURCES
@@ -463,6 +463,8 @@ def instruments_classify(project, force, fmt, output) -> None:
 def instruments_sheet(project, output, unit_file) -> None:
     """Export a coding sheet: units, the machine's suggestion and cues, and empty columns for a coder."""
     units = _unit_ids(unit_file) if unit_file else None
+    if units == []:
+        raise ProjectError(f"{unit_file} lists no unit ids", code="unknown-unit")
     project.instrument_sheet(output, units=units)
     err.print(f"wrote {output}", markup=False, highlight=False)
 
@@ -536,6 +538,8 @@ def instruments_agreement(project, coders, machine, boot, fmt) -> None:
 def instruments_suggest(project, count, output) -> None:
     """The uncoded units the classifier is least sure of: code these next."""
     rows = project.suggest_instruments(count)
+    if not rows and project.instrument_units():
+        raise ProjectError("every clause has a human label: nothing to suggest", code="nothing-to-suggest")
     if output:
         project.instrument_sheet(output, units=[row["unit_id"] for row in rows])
         err.print(f"wrote {len(rows)} units to {output}", markup=False, highlight=False)

@@ -485,10 +485,22 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return found
 
     def instrument_sheet(self, out: str | Path, *, units: list[str] | None = None) -> Path:
-        """A coding sheet (XLSX) of the policy clauses (or of ``units``), with the machine's suggestion."""
+        """A coding sheet (XLSX) of the policy clauses (or of ``units``, all of which must be policy
+        clauses), with the machine's suggestion."""
         rows = self.instrument_rows()
+        if not rows:
+            raise ProjectError("no policy clauses to put on a coding sheet; ingest policy documents first",
+                               code="no-clauses")
         if units is not None:
             wanted = set(units)
+            if not wanted:
+                raise ProjectError("no unit ids given for the coding sheet", code="unknown-unit")
+            known = {row["unit_id"] for row in rows}
+            unknown = [unit for unit in dict.fromkeys(units) if unit not in known]
+            if unknown:  # all or nothing, like an import: a sheet missing units silently is worse than none
+                listed = ", ".join(unknown[:10]) + (f" … and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+                raise ProjectError(f"unit ids that are not policy clauses: {listed}; no sheet written",
+                                   code="unknown-unit")
             rows = [row for row in rows if row["unit_id"] in wanted]
         heading = {u["unit_id"]: " / ".join(u["heading_path"]) for u in self.instrument_units()}
         sheet_rows = [{**row, "heading": heading[row["unit_id"]], "suggested_primary": row["primary_instrument"],

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from pipeline import db as store
 from pipeline import init_project, open_project
 from pipeline.cli import cli
-from pipeline.errors import ConfigError, InputError
+from pipeline.errors import ConfigError, InputError, ProjectError
 from pipeline.instrument_report import crosstab
 from pipeline.instruments import classify
 from pipeline.schemes import load_scheme
@@ -479,3 +479,40 @@ def test_suggest_classifies_first_when_the_model_has_not_labelled_the_units_yet(
         assert result.exit_code == 0, result.output
     finally:
         configured.close()
+
+
+def test_a_sheet_of_no_units_or_of_unknown_units_is_refused_in_one_line(small, tmp_path):
+    runner, root = CliRunner(), str(small.root)
+    ids = tmp_path / "ids.txt"
+    first = small.instrument_rows()[0]["unit_id"]
+    ids.write_text(f"{first}\n9-9\n", encoding="utf-8")  # one clause and one id no clause has: all or nothing
+    result = runner.invoke(cli, ["instruments", "sheet", "-o", str(tmp_path / "s.xlsx"), "--units", str(ids),
+                                 "--project", root])
+    assert result.exit_code == 1 and "not policy clauses: 9-9" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "s.xlsx").exists()
+    ids.write_text("9-9\n8-8\n", encoding="utf-8")
+    with pytest.raises(ProjectError, match="not policy clauses: 9-9, 8-8") as caught:
+        small.instrument_sheet(tmp_path / "s.xlsx", units=["9-9", "8-8"])
+    assert caught.value.code == "unknown-unit"
+    ids.write_text("\n", encoding="utf-8")
+    result = runner.invoke(cli, ["instruments", "sheet", "-o", str(tmp_path / "s.xlsx"), "--units", str(ids),
+                                 "--project", root])
+    assert result.exit_code == 1 and "lists no unit" in result.output and not (tmp_path / "s.xlsx").exists()
+    # every clause coded: nothing to suggest, and no empty sheet
+    sheet = small.instrument_sheet(tmp_path / "all.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    _fill(sheet, {unit: {"hortatory": 1, "primary": "hortatory"} for unit in units})
+    small.import_instrument_sheet(sheet, "wang")
+    result = runner.invoke(cli, ["instruments", "suggest", "-o", str(tmp_path / "next.xlsx"), "--project", root])
+    assert result.exit_code == 1 and "every clause has a human label: nothing to suggest" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "next.xlsx").exists()
+
+
+def test_a_project_without_policy_clauses_gets_no_empty_sheet(project_dir, tmp_path):
+    project = open_project(project_dir)
+    try:
+        with pytest.raises(ProjectError, match="no policy clauses") as caught:
+            project.instrument_sheet(tmp_path / "s.xlsx")
+        assert caught.value.code == "no-clauses" and not (tmp_path / "s.xlsx").exists()
+    finally:
+        project.close()
