@@ -560,7 +560,7 @@ def instruments_report(project, output, font) -> None:
     for by, test in summary["tests"].items():
         if test.get("chi2") is not None:
             out.print(f"instrument × {by}: χ²={test['chi2']:.2f}, df={test['dof']}, p={test['p']:.3g}, "
-                      f"Cramér's V={test['cramers_v']:.3f} (n={test['n']})", markup=False, highlight=False)
+                      f"Cramér's V={test['cramers_v']:.3f} (n={test['n']}; {test['test']})", markup=False, highlight=False)
     out.print(f"wrote {len(summary['files'])} files to {output}", markup=False, highlight=False)
 
 

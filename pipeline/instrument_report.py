@@ -8,7 +8,8 @@ Outputs, each a list of plain rows:
   instrument codings (a unit with two instruments counts once under each, so the total is the number
   of codings, as in multi-label policy-tool tables);
 - ``crosstab``: primary instrument × a second dimension (level, year …) with row and column %, and
-  Pearson's χ² with Cramér's V (scipy); ``none`` is a column like the others, so the test compares
+  Pearson's χ² (without Yates' continuity correction, also on a 2 × 2 table) with Cramér's V =
+  √(χ² / (n · (min(r, c) − 1))) of that χ² (scipy); ``none`` is a column like the others, so the test compares
   whole distributions of units;
 - ``document_shares``: per-document normalised shares (units per instrument ÷ units of the
   document), averaged per group — long documents do not outvote short ones;
@@ -24,6 +25,7 @@ from .instruments import NONE
 from .records import LEVELS
 from .schemes import Scheme
 
+PEARSON = "Pearson χ² (no continuity correction)"
 LEVEL_NAMES = {"national": "国家级", "provincial": "省级", "municipal": "市级", "county": "县级"}
 
 
@@ -86,10 +88,11 @@ def crosstab(rows: list[dict], by: str, scheme: Scheme) -> tuple[list[dict], dic
             table.append({by: group, "instrument": label, "n": n, "row_pct": _pct(n, row_total),
                           "col_pct": _pct(n, column_totals[label])})
     matrix = [[counts[group][label] for label in columns] for group in groups]
-    test = {"dimension": by, "rows": groups, "columns": columns, "matrix": matrix, "n": len(rows)}
+    test = {"dimension": by, "test": PEARSON, "rows": groups, "columns": columns, "matrix": matrix, "n": len(rows)}
     usable = [r for r in matrix if sum(r)]
     if len(usable) >= 2 and len(columns) >= 2:
-        result = chi2_contingency(usable)
+        # no Yates correction on a 2 × 2 table: policy-tool papers report Pearson's χ², and V is defined from it
+        result = chi2_contingency(usable, correction=False)
         expected = result.expected_freq
         test.update(chi2=round(float(result.statistic), 4), dof=int(result.dof), p=float(result.pvalue),
                     cramers_v=round(float(association(usable, method="cramer")), 4),

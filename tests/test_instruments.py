@@ -436,6 +436,20 @@ def test_crosstab_chi_square_and_cramers_v_match_a_hand_computation():
     assert national["constraint"]["col_pct"] == pytest.approx(100 * 30 / 45, abs=0.01)
 
 
+def test_a_two_by_two_crosstab_reports_pearson_chi_square_without_yates_and_the_v_of_it():
+    from scipy.stats import chi2_contingency
+
+    cells = {("national", "incentive"): 8, ("national", "constraint"): 2, ("county", "incentive"): 3,
+             ("county", "constraint"): 7}
+    _, test = crosstab(_units(cells), "level", load_scheme("default"))
+    assert test["matrix"] == [[8, 2], [3, 7]] and test["dof"] == 1
+    pearson = chi2_contingency([[8, 2], [3, 7]], correction=False)
+    assert test["chi2"] == pytest.approx(pearson.statistic, abs=1e-4) == pytest.approx(5.0505, abs=1e-4)
+    assert test["p"] == pytest.approx(pearson.pvalue)
+    assert test["cramers_v"] == pytest.approx(math.sqrt(pearson.statistic / (20 * 1)), abs=1e-4)
+    assert "no continuity correction" in test["test"]
+
+
 def test_instruments_report_writes_tables_and_charts(coded_demo, tmp_path):
     summary = coded_demo.instruments_report(tmp_path / "report")
     files = set(summary["files"])
