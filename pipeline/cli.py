@@ -506,7 +506,13 @@ def instruments_evaluate(project, coders, fmt) -> None:
     if fmt == "json":
         click.echo(json.dumps(report, ensure_ascii=False, indent=1))
     else:
-        _print_evaluation(report, f"{report['classifier']} against {report['n']} human-labelled units")
+        title = f"{report['classifier']} against {report['n']} human-labelled units"
+        cross_validated = report.get("cross_validated")
+        if report["in_sample"]:
+            title += " (in-sample: the model learned from these labels)"
+            err.print(f"note: these are in-sample figures of a model trained on these labels; quote its cross-validated "
+                      f"ones (CV columns: {cross_validated['protocol']})", markup=False, highlight=False)
+        _print_evaluation(report, title, cross_validated)
 
 
 @instruments.command(name="agreement")
@@ -564,17 +570,25 @@ def instruments_report(project, output, font) -> None:
     out.print(f"wrote {len(summary['files'])} files to {output}", markup=False, highlight=False)
 
 
-def _print_evaluation(report: dict, title: str) -> None:
+def _print_evaluation(report: dict, title: str, cross_validated: dict | None = None) -> None:
+    """Precision, recall and F1 per label; with ``cross_validated`` (a model's stored figures), its CV ones beside."""
+    scores = ("precision", "recall", "f1", "support")
     table = Table(title=title, show_header=True, header_style="bold")
-    for column in ("label", "precision", "recall", "F1", "support"):
+    for column in ("label", "precision", "recall", "F1", "support", *(("CV precision", "CV recall", "CV F1", "CV support")
+                                                                       if cross_validated else ())):
         table.add_column(column, justify="right")
-    for name, row in report["flags"].items():
-        table.add_row(f"{name} (flag)", *(str(row[k]) for k in ("precision", "recall", "f1", "support")))
-    for name, row in report["primary"].items():
-        table.add_row(f"{name} (primary)", *(str(row[k]) for k in ("precision", "recall", "f1", "support")))
+    for kind in ("flags", "primary"):
+        beside = (cross_validated or {}).get(kind, {})
+        for name in dict.fromkeys([*report[kind], *beside]):
+            row, other = report[kind].get(name, {}), beside.get(name, {})
+            table.add_row(f"{name} ({'flag' if kind == 'flags' else 'primary'})", *(str(row.get(k, "")) for k in scores),
+                          *((str(other.get(k, "")) for k in scores) if cross_validated else ()))
     out.print(table)
-    out.print(f"macro-F1 over the flags {report['macro_f1_flags']}; primary accuracy {report['primary_accuracy']}, "
-              f"primary macro-F1 {report['primary_macro_f1']}", markup=False, highlight=False)
+    for prefix, figures in (("", report), ("cross-validated ", cross_validated)):
+        if figures:
+            out.print(f"{prefix}macro-F1 over the flags {figures['macro_f1_flags']}; primary accuracy "
+                      f"{figures['primary_accuracy']}, primary macro-F1 {figures['primary_macro_f1']}",
+                      markup=False, highlight=False)
 
 
 # --- codebook, coding, agreement -------------------------------------------------------------

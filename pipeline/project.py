@@ -614,7 +614,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
 
     def evaluate_instruments(self, *, coders: list[str] | None = None) -> dict:
         """The configured classifier (rules, or the model) against the human labels.  A trained model is
-        scored on its own training units here: quote its cross-validated figures instead."""
+        scored here on the labels it learned from (``in_sample``): quote its ``cross_validated`` figures."""
         coded = self.human_instrument_labels(coders)
         if not coded:
             raise ProjectError("no human instrument labels to compare with; import a coding sheet first "
@@ -629,6 +629,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                  for u in coded]
         report = instrument_model.evaluate(gold, guess, instrument_model.presence_flags(scheme.label_ids))
         report["classifier"] = coder
+        report["in_sample"] = model is not None
+        if model:
+            report["cross_validated"] = model.evaluation
         return report
 
     def instrument_agreement(self, *, coders: list[str] | None = None, machine: bool = False,

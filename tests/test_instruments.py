@@ -530,3 +530,26 @@ def test_a_project_without_policy_clauses_gets_no_empty_sheet(project_dir, tmp_p
         assert caught.value.code == "no-clauses" and not (tmp_path / "s.xlsx").exists()
     finally:
         project.close()
+
+
+def test_evaluating_a_trained_model_says_it_is_in_sample_and_shows_its_cross_validation(coded_demo, small, tmp_path):
+    # the small project's three clauses coded by one human; the model, trained on the demo, is configured
+    model, path = coded_demo.train_instruments(out=tmp_path / "m.joblib", folds=2)
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    _fill(sheet, {unit: {"hortatory": 1, "primary": "hortatory"} for unit in units})
+    small.import_instrument_sheet(sheet, "wang")
+    rules = small.evaluate_instruments()
+    assert rules["classifier"] == "rules" and rules["in_sample"] is False and "cross_validated" not in rules
+    config = small.root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('model = ""', f'model = "{path}"'), encoding="utf-8")
+    runner, root = CliRunner(), str(small.root)
+    result = runner.invoke(cli, ["instruments", "evaluate", "--format", "json", "--project", root])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["classifier"] == f"model:{model.id}" and report["in_sample"] is True
+    assert report["cross_validated"] == json.loads(json.dumps(model.evaluation))
+    result = runner.invoke(cli, ["instruments", "evaluate", "--project", root])
+    assert result.exit_code == 0, result.output
+    assert "in-sample" in result.output and model.evaluation["protocol"] in result.output
+    assert f"cross-validated macro-F1 over the flags {model.evaluation['macro_f1_flags']}" in result.output
