@@ -456,7 +456,7 @@ def instruments_classify(project, force, fmt, output) -> None:
 
 @instruments.command(name="sheet")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The XLSX coding sheet to write.")
+              help="The coding sheet to write: .xlsx (drop-down lists) or .csv (UTF-8, for WPS or LibreOffice).")
 @click.option("--units", "unit_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Only the units listed in this file (one unit ID per line, or a CSV with a unit_id column).")
 @project_options
@@ -539,7 +539,7 @@ def instruments_agreement(project, coders, machine, boot, fmt) -> None:
 @instruments.command(name="suggest")
 @click.option("--n", "count", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write a coding sheet of these units (XLSX) instead of listing them.")
+              help="Write a coding sheet of these units (.xlsx or .csv) instead of listing them.")
 @project_options
 def instruments_suggest(project, count, output) -> None:
     """The uncoded units the classifier is least sure of: code these next."""

@@ -1,6 +1,6 @@
 """Coding sheets: how Chinese policy-tool studies are really coded, in Excel.
 
-``write_sheet`` makes a workbook with one row per unit (ID, document, level, heading, text, the
+``write_sheet`` makes a workbook (or a CSV file of the same columns) with one row per unit (ID, document, level, heading, text, the
 machine's suggestion and its cues) and empty columns for a coder: one 0/1 column per label of the
 scheme (``none`` aside), ``primary``, ``confidence`` and ``memo``; drop-down lists guard the
 values.  ``read_sheet`` reads a filled sheet (XLSX, or CSV with the same columns, such as the
@@ -18,7 +18,8 @@ import openpyxl
 from openpyxl.styles import Alignment
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from .errors import InputError
+from . import export
+from .errors import InputError, ProjectError
 from .instruments import NONE
 from .schemes import Scheme
 from .sheets import cell_text as _text
@@ -36,15 +37,24 @@ def coder_columns(scheme: Scheme) -> tuple[str, ...]:
 
 def write_sheet(rows: list[dict], scheme: Scheme, out: Path) -> Path:
     """``rows``: units with ``unit_id, document, level, year, heading, text, suggested_primary,
-    suggested_labels, cues``."""
+    suggested_labels, cues``.  ``out`` ending in .xlsx: a workbook with drop-down lists; in .csv: the
+    same columns as UTF-8 CSV (for coders in WPS or LibreOffice), which ``read_sheet`` reads back."""
+    suffix = out.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise ProjectError(f"{out}: a coding sheet is written as .xlsx (with drop-down lists) or .csv; "
+                           f"give one of those names", code="sheet-format")
+    header = [*INFO_COLUMNS, *coder_columns(scheme)]
+    values = [[row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])] for row in rows]
+    values = [["; ".join(v) if isinstance(v, (list, tuple)) else v for v in row] for row in values]
+    if suffix == ".csv":
+        return export.write_table([dict(zip(header, [*row, *[""] * (len(header) - len(row))])) for row in values],
+                                  "csv", out, columns=tuple(header))
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = SHEET
-    header = [*INFO_COLUMNS, *coder_columns(scheme)]
     sheet.append(header)
-    for row in rows:
-        values = [row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])]
-        sheet.append(["; ".join(v) if isinstance(v, (list, tuple)) else v for v in values])
+    for row in values:
+        sheet.append(row)
     last = len(rows) + 1
     coder_start = len(INFO_COLUMNS) + 1
     flags = [label for label in scheme.label_ids if label != NONE]

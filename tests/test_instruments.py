@@ -553,3 +553,28 @@ def test_evaluating_a_trained_model_says_it_is_in_sample_and_shows_its_cross_val
     assert result.exit_code == 0, result.output
     assert "in-sample" in result.output and model.evaluation["protocol"] in result.output
     assert f"cross-validated macro-F1 over the flags {model.evaluation['macro_f1_flags']}" in result.output
+
+
+def test_a_csv_coding_sheet_is_real_csv_and_comes_back(small, tmp_path):
+    runner, root = CliRunner(), str(small.root)
+    sheet = tmp_path / "s.csv"
+    result = runner.invoke(cli, ["instruments", "sheet", "-o", str(sheet), "--project", root])
+    assert result.exit_code == 0, result.output
+    with sheet.open(encoding="utf-8-sig", newline="") as handle:  # UTF-8 with a BOM: Excel and WPS keep the Chinese
+        rows = list(csv.DictReader(handle))
+    assert [row["text"] for row in rows] == [row["text"] for row in small.instrument_rows()]
+    assert list(rows[0])[-3:] == ["primary", "confidence", "memo"] and rows[0]["suggested_primary"] == "incentive"
+    rows[0].update(incentive="1", primary="incentive")  # as a coder fills it in LibreOffice
+    rows[1].update(constraint="1", primary="constraint", memo="资金监管")
+    with sheet.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", "wang", "--project", root])
+    assert result.exit_code == 0, result.output
+    imported = {row["unit_id"]: row for row in small.instrument_rows()}
+    assert imported[rows[1]["unit_id"]]["instrument_source"] == "human:wang"
+    assert imported[rows[1]["unit_id"]]["primary_instrument"] == "constraint"
+    # a name neither .xlsx nor .csv is refused, not written as a workbook under another name
+    result = runner.invoke(cli, ["instruments", "sheet", "-o", str(tmp_path / "s.txt"), "--project", root])
+    assert result.exit_code == 1 and ".xlsx" in result.output and not (tmp_path / "s.txt").exists()
