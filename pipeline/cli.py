@@ -478,8 +478,8 @@ def instruments_import(project, sheet, coder) -> None:
     result = project.import_instrument_sheet(sheet, coder)
     for warning in result.warnings:
         err.print(f"warning: {sheet}: {warning}", markup=False, highlight=False)
-    out.print(f"imported {len(result.codings)} labels by {coder} from {sheet} ({result.blank} rows left blank)",
-              markup=False, highlight=False)
+    out.print(f"{len(result.codings) - result.already_there} labels imported, {result.already_there} already there, "
+              f"by {coder} from {sheet} ({result.blank} rows left blank)", markup=False, highlight=False)
 
 
 @instruments.command(name="train")

@@ -85,6 +85,7 @@ class SheetCodings:
 
     codings: list[dict] = field(default_factory=list)  # unit_id, labels, primary, confidence, memo, text_hash
     blank: int = 0  # rows the coder left empty
+    already_there: int = 0  # codings the same as the coder's current label of the unit's text: not stored again
     warnings: list[str] = field(default_factory=list)
 
 

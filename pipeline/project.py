@@ -33,7 +33,7 @@ from .errors import ConfigError, InputError, ProjectError
 from .executors import Executor, LocalExecutor
 from .ingest import INGEST_VERSION, discover, file_hash, load_sidecars, read_document, segment_key, segment_text
 from .records import Document, PageSpan, Problem, utc_now
-from .project_coding import CodingMethods
+from .project_coding import CodingMethods, _check_coder
 from .project_refi import RefiMethods
 from .project_topics import TopicMethods
 from .project_triangulation import TriangulationMethods
@@ -508,7 +508,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return instrument_sheets.write_sheet(sheet_rows, self.scheme(), Path(out))
 
     def import_instrument_sheet(self, path: str | Path, coder: str) -> instrument_sheets.SheetCodings:
-        """Store a coder's filled sheet as human labels: all rows or none; nothing is ever overwritten."""
+        """Store a coder's filled sheet as human labels: all rows or none; nothing is ever overwritten, and
+        a label the same as the coder's current one on the unit's text is not stored again."""
         _check_instrument_coder(coder)
         scheme = self.scheme()
         units = {u["unit_id"]: u for u in self.instrument_units()}
@@ -521,7 +522,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                 key = ("/".join(parts[start:]), unit["unit_path"])
                 by_document[key] = "" if by_document.get(key, unit["unit_id"]) != unit["unit_id"] else unit["unit_id"]
         result = instrument_sheets.read_sheet(Path(path), scheme, units, by_document=by_document)
-        self._add_instrument_labels(result.codings, units, scheme, coder, f"sheet:{Path(path).name}")
+        added = self._add_instrument_labels(result.codings, units, scheme, coder, f"sheet:{Path(path).name}")
+        result.already_there = len(result.codings) - added
         return result
 
     def label_instruments(self, unit_id: str, labels: list[str], primary: str, coder: str, *,
@@ -543,8 +545,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return {**coding, "labels": _in_scheme_order(coding["labels"], scheme), "coder": coder}
 
     def _add_instrument_labels(self, codings: list[dict], units: dict[str, dict], scheme: Scheme, coder: str,
-                               source: str) -> None:
-        store.add_instrument_codings(self.db, [
+                               source: str) -> int:
+        """Append the labels; returns how many were new (see ``db.add_instrument_codings``)."""
+        return store.add_instrument_codings(self.db, [
             {**coding, "doc_id": units[coding["unit_id"]]["doc_id"],
              "content_hash": units[coding["unit_id"]]["content_hash"], "scheme": scheme.id, "coder": coder,
              "source": source} for coding in codings], utc_now())
@@ -786,7 +789,8 @@ def _machine_coder(model: instrument_model.TrainedModel | None) -> str:
 
 
 def _check_instrument_coder(coder: str) -> None:
-    if not coder.strip() or coder.startswith(("model:", instruments.RULES_SOURCE)):
+    _check_coder(coder)  # the rule of text coders too: a name, no spaces around it, not the auto-coder's
+    if coder.startswith(("model:", instruments.RULES_SOURCE)):
         raise ProjectError(f"{coder!r} is not a human coder's name", code="coder-invalid")
 
 

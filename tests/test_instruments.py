@@ -578,3 +578,36 @@ def test_a_csv_coding_sheet_is_real_csv_and_comes_back(small, tmp_path):
     # a name neither .xlsx nor .csv is refused, not written as a workbook under another name
     result = runner.invoke(cli, ["instruments", "sheet", "-o", str(tmp_path / "s.txt"), "--project", root])
     assert result.exit_code == 1 and ".xlsx" in result.output and not (tmp_path / "s.txt").exists()
+
+
+def test_one_coder_name_rule_and_a_sheet_imported_twice_adds_nothing_new(small, tmp_path):
+    runner, root = CliRunner(), str(small.root)
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    _fill(sheet, {units[0]: {"incentive": 1, "primary": "incentive"}, units[1]: {"constraint": 1, "primary": "constraint"}})
+    for name, message in ((" alice ", "spaces around it"), ("auto", "machine coder"), ("rules", "not a human coder")):
+        result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", name, "--project", root])
+        assert result.exit_code == 1 and message in result.output, (name, result.output)
+        with pytest.raises(ProjectError, match=message):
+            small.label_instruments(units[0], [], "incentive", name)
+    with pytest.raises(ProjectError, match="spaces around it"):  # the same rule for text coding
+        small.uncode(1, by=" alice ")
+    assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 0
+
+    def imported() -> str:
+        result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", "alice", "--project", root])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "2 labels imported, 0 already there" in imported()
+    assert "0 labels imported, 2 already there" in imported()  # the same sheet again
+    assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 2
+    _fill(sheet, {units[1]: {"constraint": 1, "primary": "constraint", "memo": "资金监管"}})  # one label changed
+    assert "1 labels imported, 1 already there" in imported()
+    small.label_instruments(units[1], ["constraint"], "constraint", "alice", memo="资金监管")  # as it stands
+    assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 3
+    _fill(sheet, {units[1]: {"memo": None}})  # back to the first label: it is not the current one, so it is added
+    assert "1 labels imported, 1 already there" in imported()
+    assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 4
+    row = {r["unit_id"]: r for r in small.instrument_rows()}[units[1]]
+    assert (row["instrument_source"], row["primary_instrument"]) == ("human:alice", "constraint")
