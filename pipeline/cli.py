@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import batch, export, stats
+from . import batch, export, instrument_report, stats
 from . import topics as topic_models
 from .config import CONFIG_NAME, KIND_CHOICES, UNIT_CHOICES
 from .errors import ConfigError, PolicoderError, ProjectError
@@ -567,6 +567,9 @@ def instruments_report(project, output, font) -> None:
         if test.get("chi2") is not None:
             out.print(f"instrument × {by}: χ²={test['chi2']:.2f}, df={test['dof']}, p={test['p']:.3g}, "
                       f"Cramér's V={test['cramers_v']:.3f} (n={test['n']}; {test['test']})", markup=False, highlight=False)
+        for caution in (instrument_report.low_expected_warning(test), test.get("note")):
+            if caution:
+                err.print(f"warning: instrument × {by}: {caution}", markup=False, highlight=False)
     out.print(f"wrote {len(summary['files'])} files to {output}", markup=False, highlight=False)
 
 

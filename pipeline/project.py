@@ -717,7 +717,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             export.write_table(table, "csv", folder / f"instruments_{name}.csv", sheet=name)
         # the workbook and the JSON hold the paper's tables; every unit, which can run to tens of
         # thousands of rows, is in instruments_units.csv (and in the run's clauses dataset)
-        export.write_workbook(tables, folder / "instruments.xlsx")
+        tested = instrument_report.test_rows(tests)
+        export.write_table(tested, "csv", folder / "instruments_tests.csv")
+        export.write_workbook({**tables, "tests": tested}, folder / "instruments.xlsx")
         (folder / "instruments.json").write_text(json.dumps({**tables, "tests": tests}, ensure_ascii=False, indent=1),
                                                  encoding="utf-8")
         export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",

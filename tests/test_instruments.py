@@ -424,14 +424,15 @@ def test_crosstab_chi_square_and_cramers_v_match_a_hand_computation():
     cells = {("national", "incentive"): 10, ("national", "constraint"): 30, ("county", "incentive"): 25,
              ("county", "constraint"): 15, ("county", "none"): 5, ("national", "none"): 5}
     table, test = crosstab(_units(cells), "level", load_scheme("default"))
-    observed = np.array(test["matrix"], dtype=float)
-    assert test["rows"] == ["national", "county"] and test["columns"] == ["incentive", "constraint", "none"]
-    assert observed.tolist() == [[10, 30, 5], [25, 15, 5]]
+    assert test["rows"] == ["national", "county"] and test["columns"] == list(load_scheme("default").label_ids)
+    assert test["matrix"] == [[10, 30, 0, 0, 0, 5], [25, 15, 0, 0, 0, 5]]
+    assert test["left_out"] == ["capacity", "hortatory", "system_change"]  # no unit has them as primary
+    observed = np.array([[10, 30, 5], [25, 15, 5]], dtype=float)
     expected = observed.sum(1, keepdims=True) * observed.sum(0, keepdims=True) / observed.sum()
     chi2 = ((observed - expected) ** 2 / expected).sum()
     assert test["chi2"] == pytest.approx(chi2, abs=1e-4) and test["dof"] == 2
     assert test["cramers_v"] == pytest.approx(math.sqrt(chi2 / (observed.sum() * 1)), abs=1e-4)
-    national = {row["instrument"]: row for row in table if row["level"] == "national"}
+    national = {row["primary_instrument"]: row for row in table if row["level"] == "national"}
     assert national["constraint"]["row_pct"] == pytest.approx(100 * 30 / 45, abs=0.01)
     assert national["constraint"]["col_pct"] == pytest.approx(100 * 30 / 45, abs=0.01)
 
@@ -442,7 +443,7 @@ def test_a_two_by_two_crosstab_reports_pearson_chi_square_without_yates_and_the_
     cells = {("national", "incentive"): 8, ("national", "constraint"): 2, ("county", "incentive"): 3,
              ("county", "constraint"): 7}
     _, test = crosstab(_units(cells), "level", load_scheme("default"))
-    assert test["matrix"] == [[8, 2], [3, 7]] and test["dof"] == 1
+    assert [row[:2] for row in test["matrix"]] == [[8, 2], [3, 7]] and test["dof"] == 1
     pearson = chi2_contingency([[8, 2], [3, 7]], correction=False)
     assert test["chi2"] == pytest.approx(pearson.statistic, abs=1e-4) == pytest.approx(5.0505, abs=1e-4)
     assert test["p"] == pytest.approx(pearson.pvalue)
@@ -611,3 +612,46 @@ def test_one_coder_name_rule_and_a_sheet_imported_twice_adds_nothing_new(small, 
     assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 4
     row = {r["unit_id"]: r for r in small.instrument_rows()}[units[1]]
     assert (row["instrument_source"], row["primary_instrument"]) == ("human:alice", "constraint")
+
+
+def test_instrument_tables_name_the_primary_instrument_and_keep_every_label():
+    from scipy.stats import chi2_contingency
+
+    from pipeline.instrument_report import document_shares, frequency_table
+
+    scheme = load_scheme("default")
+    rows = _units({("national", "incentive"): 8, ("national", "none"): 2, ("county", "constraint"): 5,
+                   ("county", "incentive"): 3})
+    table, test = crosstab(rows, "level", scheme)
+    assert {row["primary_instrument"] for row in table} == set(scheme.label_ids)  # capacity too, with n 0
+    assert {row["n"] for row in table if row["primary_instrument"] == "capacity"} == {0}
+    assert test["columns"] == list(scheme.label_ids) and test["left_out"] == ["capacity", "hortatory", "system_change"]
+    used = [[8, 0, 2], [3, 5, 0]]  # incentive, constraint, none: the labels some unit has as primary
+    assert test["chi2"] == pytest.approx(chi2_contingency(used, correction=False).statistic, abs=1e-4)
+    assert test["cells"] == 6 and "capacity" in test["note"]
+    assert {row["primary_instrument"] for row in document_shares(rows, scheme)} == set(scheme.label_ids)
+    frequency = frequency_table(rows, scheme)
+    labelled = [row for row in frequency if row["subtool"] == "" and row["instrument"] != "total"]
+    assert [row["instrument"] for row in labelled] == list(scheme.label_ids)  # none listed: it counts in primary_n
+    total = frequency[-1]
+    assert total["instrument"] == "total" and total["primary_n"] == sum(row["primary_n"] for row in labelled) == 18
+    assert total["n"] == sum(row["n"] for row in labelled if row["n"] != "") == 16
+    assert next(row for row in labelled if row["instrument"] == "none")["primary_n"] == 2
+
+
+def test_the_instruments_report_workbook_and_cli_carry_the_tests_and_their_warnings(coded_demo, tmp_path):
+    result = CliRunner().invoke(cli, ["instruments", "report", "-o", str(tmp_path / "r"), "--project",
+                                      str(coded_demo.root)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "r" / "instruments_summary.json").read_text(encoding="utf-8"))
+    level = summary["tests"]["level"]
+    assert level["cells_expected_below_5"] > 0  # the demo's levels: 8 of 24 cells
+    assert (f"warning: instrument × level: {level['cells_expected_below_5']} of {level['cells']} cells have an "
+            f"expected count below 5, so read p with care") in result.output
+    workbook = openpyxl.load_workbook(tmp_path / "r" / "instruments.xlsx", read_only=True)
+    tests = {row[0]: row for row in workbook["tests"].iter_rows(min_row=2, values_only=True)}
+    header = [cell.value for cell in next(workbook["tests"].iter_rows(max_row=1))]
+    assert tests["level"][header.index("chi2")] == level["chi2"]
+    assert tests["level"][header.index("cramers_v")] == level["cramers_v"]
+    with (tmp_path / "r" / "instruments_by_level.csv").open(encoding="utf-8-sig") as handle:
+        assert list(csv.DictReader(handle).fieldnames)[:3] == ["level", "primary_instrument", "n"]
