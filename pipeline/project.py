@@ -732,10 +732,12 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                 if error.code != "font-missing":
                     raise
                 notes.append(f"charts not drawn: {error}")
+        summary_name = "instruments_summary.json"  # listed among the files it lists; hidden ones (.charts.json) are not
         summary = {"scheme": scheme.id, "scheme_version": scheme.version, "units": len(rows),
                    "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,
-                   "files": sorted(p.name for p in folder.iterdir()), "notes": notes}
-        (folder / "instruments_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
+                   "files": sorted({summary_name, *(p.name for p in folder.iterdir() if not p.name.startswith("."))}),
+                   "notes": notes}
+        (folder / summary_name).write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                                           encoding="utf-8")
         drawing.save()  # after the summary's list of files: the digests are no result
         summary["charts"] = [str(p) for p in drawn]

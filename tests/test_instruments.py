@@ -655,3 +655,14 @@ def test_the_instruments_report_workbook_and_cli_carry_the_tests_and_their_warni
     assert tests["level"][header.index("cramers_v")] == level["cramers_v"]
     with (tmp_path / "r" / "instruments_by_level.csv").open(encoding="utf-8-sig") as handle:
         assert list(csv.DictReader(handle).fieldnames)[:3] == ["level", "primary_instrument", "n"]
+
+
+def test_the_instruments_report_counts_every_file_it_writes(small, tmp_path):
+    folder = tmp_path / "r"
+    for _ in range(2):  # the second time into the same folder: the charts' digests are there, and no result
+        result = CliRunner().invoke(cli, ["instruments", "report", "-o", str(folder), "--project", str(small.root)])
+        assert result.exit_code == 0, result.output
+        summary = json.loads((folder / "instruments_summary.json").read_text(encoding="utf-8"))
+        written = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        assert summary["files"] == written and "instruments_summary.json" in written
+        assert f"wrote {len(written)} files" in result.output
