@@ -737,8 +737,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                    "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,
                    "files": sorted({summary_name, *(p.name for p in folder.iterdir() if not p.name.startswith("."))}),
                    "notes": notes}
-        (folder / summary_name).write_text(json.dumps(summary, ensure_ascii=False, indent=2),
-                                                          encoding="utf-8")
+        (folder / summary_name).write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         drawing.save()  # after the summary's list of files: the digests are no result
         summary["charts"] = [str(p) for p in drawn]
         return summary
