@@ -98,6 +98,18 @@ def coded_demo(tmp_path_factory):
     project.close()
 
 
+@pytest.fixture(scope="module")
+def demo_model(coded_demo, tmp_path_factory):
+    """A model trained on the demo's gold labels (2 folds), and its file."""
+    return coded_demo.train_instruments(out=tmp_path_factory.mktemp("model") / "m.joblib", folds=2)
+
+
+def _configure_model(root, path) -> None:
+    """``[instruments] model = path`` in the project's policoder.toml, as a user sets it after training."""
+    config = root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('model = ""', f'model = "{path}"'), encoding="utf-8")
+
+
 def _gold_rows(split: str | None = None) -> list[dict]:
     with GOLD.open(encoding="utf-8") as handle:
         return [row for row in csv.DictReader(handle) if split in (None, row["split"])]
@@ -365,10 +377,9 @@ def test_a_stale_sheet_imported_later_does_not_hide_a_valid_label(small, tmp_pat
     assert (row["instrument_source"], row["primary_instrument"]) == ("human:wang", "incentive")
 
 
-def test_a_trained_model_labels_new_units_and_suggests_the_least_certain(coded_demo, small, tmp_path):
-    model, path = coded_demo.train_instruments(out=tmp_path / "m.joblib", folds=2)
-    config = small.root / "policoder.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('model = ""', f'model = "{path}"'), encoding="utf-8")
+def test_a_trained_model_labels_new_units_and_suggests_the_least_certain(demo_model, small):
+    model, path = demo_model
+    _configure_model(small.root, path)
     configured = open_project(small.root)
     try:
         rows = configured.instrument_rows()
@@ -480,11 +491,10 @@ def test_cli_instruments_commands(small, tmp_path):
     assert result.exit_code == 1 and "no human instrument labels" in result.output
 
 
-def test_suggest_classifies_first_when_the_model_has_not_labelled_the_units_yet(coded_demo, small, tmp_path):
+def test_suggest_classifies_first_when_the_model_has_not_labelled_the_units_yet(demo_model, small):
     # right after `instruments train` and the config line, nothing the model says is stored yet
-    model, path = coded_demo.train_instruments(out=tmp_path / "m.joblib", folds=2)
-    config = small.root / "policoder.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('model = ""', f'model = "{path}"'), encoding="utf-8")
+    model, path = demo_model
+    _configure_model(small.root, path)
     configured = open_project(small.root)
     try:
         assert not store.prediction_keys(configured.db, "default", f"model:{model.id}")
@@ -533,17 +543,16 @@ def test_a_project_without_policy_clauses_gets_no_empty_sheet(project_dir, tmp_p
         project.close()
 
 
-def test_evaluating_a_trained_model_says_it_is_in_sample_and_shows_its_cross_validation(coded_demo, small, tmp_path):
+def test_evaluating_a_trained_model_says_it_is_in_sample_and_shows_its_cross_validation(demo_model, small, tmp_path):
     # the small project's three clauses coded by one human; the model, trained on the demo, is configured
-    model, path = coded_demo.train_instruments(out=tmp_path / "m.joblib", folds=2)
+    model, path = demo_model
     sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
     units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
     _fill(sheet, {unit: {"hortatory": 1, "primary": "hortatory"} for unit in units})
     small.import_instrument_sheet(sheet, "wang")
     rules = small.evaluate_instruments()
     assert rules["classifier"] == "rules" and rules["in_sample"] is False and "cross_validated" not in rules
-    config = small.root / "policoder.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('model = ""', f'model = "{path}"'), encoding="utf-8")
+    _configure_model(small.root, path)
     runner, root = CliRunner(), str(small.root)
     result = runner.invoke(cli, ["instruments", "evaluate", "--format", "json", "--project", root])
     assert result.exit_code == 0, result.output
