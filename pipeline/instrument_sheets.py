@@ -1,10 +1,10 @@
 """Coding sheets: how Chinese policy-tool studies are really coded, in Excel.
 
-``write_sheet`` makes a workbook (or a CSV file of the same columns) with one row per unit (ID, document, level, heading, text, the
-machine's suggestion and its cues) and empty columns for a coder: one 0/1 column per label of the
-scheme (``none`` aside), ``primary``, ``confidence`` and ``memo``; drop-down lists guard the
-values.  ``read_sheet`` reads a filled sheet (XLSX, or CSV with the same columns, such as the
-demo gold set) and checks every row before anything is stored: an unknown unit or label is an
+``write_sheet`` makes a workbook (or a UTF-8 CSV file of the same columns) with one row per unit
+(ID, document, level, heading, text, the machine's suggestion and its cues) and empty columns for a
+coder: one 0/1 column per label of the scheme (``none`` aside), ``primary``, ``confidence`` and
+``memo``; in the workbook, drop-down lists guard the values.  ``read_sheet`` reads a filled sheet
+(XLSX, or CSV with the same columns, such as the demo gold set) and checks every row before anything is stored: an unknown unit or label is an
 error naming the row, and one bad row refuses the whole sheet.  A unit whose text changed since the
 sheet was made is a warning: the label is kept with the text it was made on, and does not count
 for the changed unit.
@@ -47,8 +47,8 @@ def write_sheet(rows: list[dict], scheme: Scheme, out: Path) -> Path:
     values = [[row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])] for row in rows]
     values = [["; ".join(v) if isinstance(v, (list, tuple)) else v for v in row] for row in values]
     if suffix == ".csv":
-        return export.write_table([dict(zip(header, [*row, *[""] * (len(header) - len(row))])) for row in values],
-                                  "csv", out, columns=tuple(header))
+        blank = dict.fromkeys(header, "")  # the coder's columns
+        return export.write_table([{**blank, **dict(zip(header, row))} for row in values], "csv", out)
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = SHEET

@@ -485,8 +485,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return found
 
     def instrument_sheet(self, out: str | Path, *, units: list[str] | None = None) -> Path:
-        """A coding sheet (XLSX) of the policy clauses (or of ``units``, all of which must be policy
-        clauses), with the machine's suggestion."""
+        """A coding sheet (XLSX, or CSV when ``out`` ends in .csv) of the policy clauses (or of ``units``,
+        all of which must be policy clauses), with the machine's suggestion."""
         rows = self.instrument_rows()
         if not rows:
             raise ProjectError("no policy clauses to put on a coding sheet; ingest policy documents first",
