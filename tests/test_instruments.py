@@ -492,6 +492,8 @@ def test_cli_instruments_commands(small, tmp_path):
 
 
 def test_suggest_classifies_first_when_the_model_has_not_labelled_the_units_yet(demo_model, small):
+    assert not store.prediction_keys(small.db, "default", "rules")  # just ingested: nothing classified yet
+    assert len(small.suggest_instruments(2)) == 2
     # right after `instruments train` and the config line, nothing the model says is stored yet
     model, path = demo_model
     _configure_model(small.root, path)
