@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import batch, export, stats
+from . import batch, export, instrument_report, stats
 from . import topics as topic_models
 from .config import CONFIG_NAME, KIND_CHOICES, UNIT_CHOICES
-from .errors import ConfigError, PolicoderError
+from .errors import ConfigError, PolicoderError, ProjectError
 from .executors import EXECUTORS
 from .project import IngestReport, init_project, open_project
 from .themes import SOURCES
@@ -462,13 +462,15 @@ def instruments_classify(project, force, fmt, output) -> None:
 
 @instruments.command(name="sheet")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The XLSX coding sheet to write.")
+              help="The coding sheet to write: .xlsx (drop-down lists) or .csv (UTF-8, for WPS or LibreOffice).")
 @click.option("--units", "unit_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Only the units listed in this file (one unit ID per line, or a CSV with a unit_id column).")
 @project_options
 def instruments_sheet(project, output, unit_file) -> None:
     """Export a coding sheet: units, the machine's suggestion and cues, and empty columns for a coder."""
     units = _unit_ids(unit_file) if unit_file else None
+    if units == []:
+        raise ProjectError(f"{unit_file} lists no unit ids", code="unknown-unit")
     project.instrument_sheet(output, units=units)
     err.print(f"wrote {output}", markup=False, highlight=False)
 
@@ -482,8 +484,8 @@ def instruments_import(project, sheet, coder) -> None:
     result = project.import_instrument_sheet(sheet, coder)
     for warning in result.warnings:
         err.print(f"warning: {sheet}: {warning}", markup=False, highlight=False)
-    out.print(f"imported {len(result.codings)} labels by {coder} from {sheet} ({result.blank} rows left blank)",
-              markup=False, highlight=False)
+    out.print(f"{len(result.codings) - result.already_there} labels imported, {result.already_there} already there, "
+              f"by {coder} from {sheet} ({result.blank} rows left blank)", markup=False, highlight=False)
 
 
 @instruments.command(name="train")
@@ -510,7 +512,13 @@ def instruments_evaluate(project, coders, fmt) -> None:
     if fmt == "json":
         click.echo(json.dumps(report, ensure_ascii=False, indent=1))
     else:
-        _print_evaluation(report, f"{report['classifier']} against {report['n']} human-labelled units")
+        title = f"{report['classifier']} against {report['n']} human-labelled units"
+        cross_validated = report.get("cross_validated")
+        if report["in_sample"]:
+            title += " (in-sample: the model learned from these labels)"
+            err.print(f"note: these are in-sample figures of a model trained on these labels; quote its cross-validated "
+                      f"ones (CV columns: {cross_validated['protocol']})", markup=False, highlight=False)
+        _print_evaluation(report, title, cross_validated)
 
 
 @instruments.command(name="agreement")
@@ -537,11 +545,13 @@ def instruments_agreement(project, coders, machine, boot, fmt) -> None:
 @instruments.command(name="suggest")
 @click.option("--n", "count", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write a coding sheet of these units (XLSX) instead of listing them.")
+              help="Write a coding sheet of these units (.xlsx or .csv) instead of listing them.")
 @project_options
 def instruments_suggest(project, count, output) -> None:
     """The uncoded units the classifier is least sure of: code these next."""
     rows = project.suggest_instruments(count)
+    if not rows and project.instrument_units():
+        raise ProjectError("every clause has a human label: nothing to suggest", code="nothing-to-suggest")
     if output:
         project.instrument_sheet(output, units=[row["unit_id"] for row in rows])
         err.print(f"wrote {len(rows)} units to {output}", markup=False, highlight=False)
@@ -562,21 +572,32 @@ def instruments_report(project, output, font) -> None:
     for by, test in summary["tests"].items():
         if test.get("chi2") is not None:
             out.print(f"instrument × {by}: χ²={test['chi2']:.2f}, df={test['dof']}, p={test['p']:.3g}, "
-                      f"Cramér's V={test['cramers_v']:.3f} (n={test['n']})", markup=False, highlight=False)
+                      f"Cramér's V={test['cramers_v']:.3f} (n={test['n']}; {test['test']})", markup=False, highlight=False)
+        for caution in (instrument_report.low_expected_warning(test), test.get("note")):
+            if caution:
+                err.print(f"warning: instrument × {by}: {caution}", markup=False, highlight=False)
     out.print(f"wrote {len(summary['files'])} files to {output}", markup=False, highlight=False)
 
 
-def _print_evaluation(report: dict, title: str) -> None:
+def _print_evaluation(report: dict, title: str, cross_validated: dict | None = None) -> None:
+    """Precision, recall and F1 per label; with ``cross_validated`` (a model's stored figures), its CV ones beside."""
+    scores = ("precision", "recall", "f1", "support")
     table = Table(title=title, show_header=True, header_style="bold")
-    for column in ("label", "precision", "recall", "F1", "support"):
+    for column in ("label", "precision", "recall", "F1", "support", *(("CV precision", "CV recall", "CV F1", "CV support")
+                                                                       if cross_validated else ())):
         table.add_column(column, justify="right")
-    for name, row in report["flags"].items():
-        table.add_row(f"{name} (flag)", *(str(row[k]) for k in ("precision", "recall", "f1", "support")))
-    for name, row in report["primary"].items():
-        table.add_row(f"{name} (primary)", *(str(row[k]) for k in ("precision", "recall", "f1", "support")))
+    for kind in ("flags", "primary"):
+        beside = (cross_validated or {}).get(kind, {})
+        for name in dict.fromkeys([*report[kind], *beside]):
+            row, other = report[kind].get(name, {}), beside.get(name, {})
+            table.add_row(f"{name} ({'flag' if kind == 'flags' else 'primary'})", *(str(row.get(k, "")) for k in scores),
+                          *((str(other.get(k, "")) for k in scores) if cross_validated else ()))
     out.print(table)
-    out.print(f"macro-F1 over the flags {report['macro_f1_flags']}; primary accuracy {report['primary_accuracy']}, "
-              f"primary macro-F1 {report['primary_macro_f1']}", markup=False, highlight=False)
+    for prefix, figures in (("", report), ("cross-validated ", cross_validated)):
+        if figures:
+            out.print(f"{prefix}macro-F1 over the flags {figures['macro_f1_flags']}; primary accuracy "
+                      f"{figures['primary_accuracy']}, primary macro-F1 {figures['primary_macro_f1']}",
+                      markup=False, highlight=False)
 
 
 # --- codebook, coding, agreement -------------------------------------------------------------

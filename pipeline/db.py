@@ -668,16 +668,32 @@ def predictions(db: sqlite_utils.Database, scheme: str, *, doc_ids: list[int] | 
 
 
 def add_instrument_codings(db: sqlite_utils.Database, rows: list[dict], now: str) -> int:
-    """Append human instrument labels, all or none (a sheet is imported whole or not at all)."""
-    with transaction(db):
+    """Append human instrument labels, all or none (a sheet is imported whole or not at all); returns
+    how many were appended.  A label the same (labels, primary, confidence, memo) as its coder's current
+    one on the same unit text is not appended again: a sheet imported twice adds nothing."""
+    def label(scheme, unit_id, unit_text_hash, coder, labels, primary, confidence, memo) -> tuple:
+        return (scheme, unit_id, unit_text_hash, coder), (labels, primary, confidence, memo)
+
+    with transaction(db):  # read and append under one write lock: two imports at once cannot both add
+        coders = orjson.dumps(sorted({r["coder"] for r in rows})).decode()
+        current = dict(label(*row) for row in db.execute(  # oldest first: the latest stands
+            "SELECT scheme, unit_id, unit_text_hash, coder, labels, primary_label, confidence, memo"
+            " FROM instrument_codings WHERE coder IN (SELECT value FROM json_each(?)) ORDER BY id", [coders]))
+        new = []
+        for r in rows:
+            key, value = label(r["scheme"], r["unit_id"], r["unit_text_hash"], r["coder"], json.dumps(sorted(r["labels"])),
+                               r["primary"], r.get("confidence"), r.get("memo"))
+            if current.get(key) != value:
+                current[key] = value
+                new.append(r)
         db.conn.executemany(
             "INSERT INTO instrument_codings (doc_id, content_hash, unit_id, unit_text_hash, scheme, coder, labels,"
             " primary_label, confidence, memo, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(r["doc_id"], r["content_hash"], r["unit_id"], r["unit_text_hash"], r["scheme"], r["coder"],
               json.dumps(sorted(r["labels"])), r["primary"], r.get("confidence"), r.get("memo"), r["source"], now)
-             for r in rows],
+             for r in new],
         )
-    return len(rows)
+    return len(new)
 
 
 def instrument_codings(db: sqlite_utils.Database, scheme: str) -> list[dict]:

@@ -6,11 +6,15 @@ Outputs, each a list of plain rows:
 
 - ``frequency_table``: instruments and their sub-tools, n, % within the instrument, % of all
   instrument codings (a unit with two instruments counts once under each, so the total is the number
-  of codings, as in multi-label policy-tool tables);
-- ``crosstab``: primary instrument × a second dimension (level, year …) with row and column %, and
-  Pearson's χ² with Cramér's V (scipy); ``none`` is a column like the others, so the test compares
+  of codings, as in multi-label policy-tool tables), and ``primary_n``, units by primary instrument;
+  ``none`` has a row of its own with its primary_n only, so that each column adds up to its total;
+- ``crosstab``: primary instrument (column ``primary_instrument``, every label of the scheme; one
+  no unit has as primary is kept with n = 0 and left out of the test, named in ``left_out``) × a
+  second dimension (level, year …) with row and column %, and
+  Pearson's χ² (without Yates' continuity correction, also on a 2 × 2 table) with Cramér's V =
+  √(χ² / (n · (min(r, c) − 1))) of that χ² (scipy); ``none`` is a column like the others, so the test compares
   whole distributions of units;
-- ``document_shares``: per-document normalised shares (units per instrument ÷ units of the
+- ``document_shares``: per-document normalised shares (units per primary instrument ÷ units of the
   document), averaged per group — long documents do not outvote short ones;
 - ``document_list``: 编号, 名称, 文号, 发文机关, 年份, 层级, the first table of every such paper.
 """
@@ -24,6 +28,7 @@ from .instruments import NONE
 from .records import LEVELS
 from .schemes import Scheme
 
+PEARSON = "Pearson χ² (no continuity correction)"
 LEVEL_NAMES = {"national": "国家级", "provincial": "省级", "municipal": "市级", "county": "县级"}
 
 
@@ -50,7 +55,9 @@ def frequency_table(rows: list[dict], scheme: Scheme) -> list[dict]:
     table = []
     names = {label.id: label.name for label in scheme.labels}
     for label in scheme.label_ids:
-        if label == NONE:
+        if label == NONE:  # no instrument coding, but a primary label: its row makes primary_n add up to the total
+            table.append({"instrument": label, "name": names[label], "subtool": "", "n": "", "pct_within_instrument": "",
+                          "pct_of_total": "", "primary_n": sum(row["primary_instrument"] == label for row in rows)})
             continue
         carrying = [row for row in with_instrument if label in row["instruments"]]
         table.append({"instrument": label, "name": names[label], "subtool": "", "n": len(carrying),
@@ -72,7 +79,7 @@ def crosstab(rows: list[dict], by: str, scheme: Scheme) -> tuple[list[dict], dic
     from scipy.stats import chi2_contingency
     from scipy.stats.contingency import association
 
-    columns = [label for label in scheme.label_ids if any(row["primary_instrument"] == label for row in rows)]
+    columns = list(scheme.label_ids)  # every label, as the frequency table lists them
     groups = _ordered({row[by] or "(unknown)" for row in rows}, by)
     counts = {group: Counter() for group in groups}
     for row in rows:
@@ -83,21 +90,42 @@ def crosstab(rows: list[dict], by: str, scheme: Scheme) -> tuple[list[dict], dic
         row_total = sum(counts[group].values())
         for label in columns:
             n = counts[group][label]
-            table.append({by: group, "instrument": label, "n": n, "row_pct": _pct(n, row_total),
+            table.append({by: group, "primary_instrument": label, "n": n, "row_pct": _pct(n, row_total),
                           "col_pct": _pct(n, column_totals[label])})
     matrix = [[counts[group][label] for label in columns] for group in groups]
-    test = {"dimension": by, "rows": groups, "columns": columns, "matrix": matrix, "n": len(rows)}
-    usable = [r for r in matrix if sum(r)]
-    if len(usable) >= 2 and len(columns) >= 2:
-        result = chi2_contingency(usable)
+    # a label no unit has as primary is an empty column: kept in the table, left out of χ² (its expected counts are 0)
+    used = [index for index, label in enumerate(columns) if column_totals[label]]
+    left_out = [label for label in columns if not column_totals[label]]
+    test = {"dimension": by, "test": PEARSON, "rows": groups, "columns": columns, "matrix": matrix, "n": len(rows),
+            "left_out": left_out}
+    usable = [[r[index] for index in used] for r in matrix if sum(r)]
+    if len(usable) >= 2 and len(used) >= 2:
+        # no Yates correction on a 2 × 2 table: policy-tool papers report Pearson's χ², and V is defined from it
+        result = chi2_contingency(usable, correction=False)
         expected = result.expected_freq
         test.update(chi2=round(float(result.statistic), 4), dof=int(result.dof), p=float(result.pvalue),
                     cramers_v=round(float(association(usable, method="cramer")), 4),
                     cells_expected_below_5=int((expected < 5).sum()), cells=int(expected.size))
+        if left_out:
+            test["note"] = f"left out of χ² as no unit has them as primary: {', '.join(left_out)}"
     else:
         test.update(chi2=None, dof=None, p=None, cramers_v=None,
                     note="χ² needs at least two groups and two instruments with units")
     return table, test
+
+
+def test_rows(tests: dict[str, dict]) -> list[dict]:
+    """The crosstabs' tests as a table (one row per dimension), for the workbook's tests sheet."""
+    return [{"dimension": by, "test": test["test"], "n": test["n"], "chi2": test["chi2"], "dof": test["dof"],
+             "p": test["p"], "cramers_v": test["cramers_v"],
+             "cells_expected_below_5": test.get("cells_expected_below_5", ""), "cells": test.get("cells", ""),
+             "warning": low_expected_warning(test), "note": test.get("note", "")} for by, test in tests.items()]
+
+
+def low_expected_warning(test: dict) -> str:
+    """The run report's caution when some expected counts are below 5 (empty when none is)."""
+    low = test.get("cells_expected_below_5")
+    return f"{low} of {test['cells']} cells have an expected count below 5, so read p with care" if low else ""
 
 
 def document_shares(rows: list[dict], scheme: Scheme, by: str = "level") -> list[dict]:
@@ -112,7 +140,7 @@ def document_shares(rows: list[dict], scheme: Scheme, by: str = "level") -> list
         documents = [doc for doc, g in group_of.items() if g == group]
         for label in scheme.label_ids:
             shares = [per_document[doc][label] / sum(per_document[doc].values()) for doc in documents]
-            table.append({by: group, "instrument": label, "documents": len(documents),
+            table.append({by: group, "primary_instrument": label, "documents": len(documents),
                           "mean_share_pct": round(100 * sum(shares) / len(shares), 2)})
     return table
 

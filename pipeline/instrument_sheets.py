@@ -1,10 +1,10 @@
 """Coding sheets: how Chinese policy-tool studies are really coded, in Excel.
 
-``write_sheet`` makes a workbook with one row per unit (ID, document, level, heading, text, the
-machine's suggestion and its cues) and empty columns for a coder: one 0/1 column per label of the
-scheme (``none`` aside), ``primary``, ``confidence`` and ``memo``; drop-down lists guard the
-values.  ``read_sheet`` reads a filled sheet (XLSX, or CSV with the same columns, such as the
-demo gold set) and checks every row before anything is stored: an unknown unit or label is an
+``write_sheet`` makes a workbook (or a UTF-8 CSV file of the same columns) with one row per unit
+(ID, document, level, heading, text, the machine's suggestion and its cues) and empty columns for a
+coder: one 0/1 column per label of the scheme (``none`` aside), ``primary``, ``confidence`` and
+``memo``; in the workbook, drop-down lists guard the values.  ``read_sheet`` reads a filled sheet
+(XLSX, or CSV with the same columns, such as the demo gold set) and checks every row before anything is stored: an unknown unit or label is an
 error naming the row, and one bad row refuses the whole sheet.  A unit whose text changed since the
 sheet was made is a warning: the label is kept with the text it was made on, and does not count
 for the changed unit.
@@ -18,7 +18,8 @@ import openpyxl
 from openpyxl.styles import Alignment
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from .errors import InputError
+from . import export
+from .errors import InputError, ProjectError
 from .instruments import NONE
 from .schemes import Scheme
 from .sheets import cell_text as _text
@@ -36,15 +37,24 @@ def coder_columns(scheme: Scheme) -> tuple[str, ...]:
 
 def write_sheet(rows: list[dict], scheme: Scheme, out: Path) -> Path:
     """``rows``: units with ``unit_id, document, level, year, heading, text, suggested_primary,
-    suggested_labels, cues``."""
+    suggested_labels, cues``.  ``out`` ending in .xlsx: a workbook with drop-down lists; in .csv: the
+    same columns as UTF-8 CSV (for coders in WPS or LibreOffice), which ``read_sheet`` reads back."""
+    suffix = out.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise ProjectError(f"{out}: a coding sheet is written as .xlsx (with drop-down lists) or .csv; "
+                           f"give one of those names", code="sheet-format")
+    header = [*INFO_COLUMNS, *coder_columns(scheme)]
+    values = [[row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])] for row in rows]
+    values = [["; ".join(v) if isinstance(v, (list, tuple)) else v for v in row] for row in values]
+    if suffix == ".csv":
+        blank = dict.fromkeys(header, "")  # the coder's columns
+        return export.write_table([{**blank, **dict(zip(header, row))} for row in values], "csv", out)
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = SHEET
-    header = [*INFO_COLUMNS, *coder_columns(scheme)]
     sheet.append(header)
-    for row in rows:
-        values = [row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])]
-        sheet.append(["; ".join(v) if isinstance(v, (list, tuple)) else v for v in values])
+    for row in values:
+        sheet.append(row)
     last = len(rows) + 1
     coder_start = len(INFO_COLUMNS) + 1
     flags = [label for label in scheme.label_ids if label != NONE]
@@ -75,6 +85,7 @@ class SheetCodings:
 
     codings: list[dict] = field(default_factory=list)  # unit_id, labels, primary, confidence, memo, text_hash
     blank: int = 0  # rows the coder left empty
+    already_there: int = 0  # codings the same as the coder's current label of the unit's text: not stored again
     warnings: list[str] = field(default_factory=list)
 
 

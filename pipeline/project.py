@@ -33,7 +33,7 @@ from .errors import ConfigError, InputError, ProjectError
 from .executors import Executor, LocalExecutor
 from .ingest import INGEST_VERSION, discover, file_hash, load_sidecars, read_document, segment_key, segment_text
 from .records import Document, PageSpan, Problem, utc_now
-from .project_coding import CodingMethods
+from .project_coding import CodingMethods, _check_coder
 from .project_refi import RefiMethods
 from .project_topics import TopicMethods
 from .project_triangulation import TriangulationMethods
@@ -486,10 +486,22 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return found
 
     def instrument_sheet(self, out: str | Path, *, units: list[str] | None = None) -> Path:
-        """A coding sheet (XLSX) of the policy clauses (or of ``units``), with the machine's suggestion."""
+        """A coding sheet (XLSX, or CSV when ``out`` ends in .csv) of the policy clauses (or of ``units``,
+        all of which must be policy clauses), with the machine's suggestion."""
         rows = self.instrument_rows()
+        if not rows:
+            raise ProjectError("no policy clauses to put on a coding sheet; ingest policy documents first",
+                               code="no-clauses")
         if units is not None:
             wanted = set(units)
+            if not wanted:
+                raise ProjectError("no unit ids given for the coding sheet", code="unknown-unit")
+            known = {row["unit_id"] for row in rows}
+            unknown = [unit for unit in dict.fromkeys(units) if unit not in known]
+            if unknown:  # all or nothing, like an import: a sheet missing units silently is worse than none
+                listed = ", ".join(unknown[:10]) + (f" … and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+                raise ProjectError(f"unit ids that are not policy clauses: {listed}; no sheet written",
+                                   code="unknown-unit")
             rows = [row for row in rows if row["unit_id"] in wanted]
         heading = {u["unit_id"]: " / ".join(u["heading_path"]) for u in self.instrument_units()}
         sheet_rows = [{**row, "heading": heading[row["unit_id"]], "suggested_primary": row["primary_instrument"],
@@ -497,7 +509,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return instrument_sheets.write_sheet(sheet_rows, self.scheme(), Path(out))
 
     def import_instrument_sheet(self, path: str | Path, coder: str) -> instrument_sheets.SheetCodings:
-        """Store a coder's filled sheet as human labels: all rows or none; nothing is ever overwritten."""
+        """Store a coder's filled sheet as human labels: all rows or none; nothing is ever overwritten, and
+        a label the same as the coder's current one on the unit's text is not stored again."""
         _check_instrument_coder(coder)
         scheme = self.scheme()
         units = {u["unit_id"]: u for u in self.instrument_units()}
@@ -510,7 +523,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                 key = ("/".join(parts[start:]), unit["unit_path"])
                 by_document[key] = "" if by_document.get(key, unit["unit_id"]) != unit["unit_id"] else unit["unit_id"]
         result = instrument_sheets.read_sheet(Path(path), scheme, units, by_document=by_document)
-        self._add_instrument_labels(result.codings, units, scheme, coder, f"sheet:{Path(path).name}")
+        added = self._add_instrument_labels(result.codings, units, scheme, coder, f"sheet:{Path(path).name}")
+        result.already_there = len(result.codings) - added
         return result
 
     def label_instruments(self, unit_id: str, labels: list[str], primary: str, coder: str, *,
@@ -532,8 +546,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return {**coding, "labels": _in_scheme_order(coding["labels"], scheme), "coder": coder}
 
     def _add_instrument_labels(self, codings: list[dict], units: dict[str, dict], scheme: Scheme, coder: str,
-                               source: str) -> None:
-        store.add_instrument_codings(self.db, [
+                               source: str) -> int:
+        """Append the labels; returns how many were new (see ``db.add_instrument_codings``)."""
+        return store.add_instrument_codings(self.db, [
             {**coding, "doc_id": units[coding["unit_id"]]["doc_id"],
              "content_hash": units[coding["unit_id"]]["content_hash"], "scheme": scheme.id, "coder": coder,
              "source": source} for coding in codings], utc_now())
@@ -603,7 +618,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
 
     def evaluate_instruments(self, *, coders: list[str] | None = None) -> dict:
         """The configured classifier (rules, or the model) against the human labels.  A trained model is
-        scored on its own training units here: quote its cross-validated figures instead."""
+        scored here on the labels it learned from (``in_sample``): quote its ``cross_validated`` figures."""
         coded = self.human_instrument_labels(coders)
         if not coded:
             raise ProjectError("no human instrument labels to compare with; import a coding sheet first "
@@ -618,6 +633,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                  for u in coded]
         report = instrument_model.evaluate(gold, guess, instrument_model.presence_flags(scheme.label_ids))
         report["classifier"] = coder
+        report["in_sample"] = model is not None
+        if model:
+            report["cross_validated"] = model.evaluation
         return report
 
     def instrument_agreement(self, *, coders: list[str] | None = None, machine: bool = False,
@@ -661,11 +679,13 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         those whose rule scores are closest to the threshold."""
         scheme = self.scheme()
         model = self.instrument_model(scheme)
-        coded = {u["unit_id"] for u in self.human_instrument_labels()}
+        units = self.instrument_units()
+        self.classify_instruments(units=units)  # a model configured or a document ingested since the last run
+        coded = {u["unit_id"] for u in self.human_instrument_labels(units=units)}
         machine = store.predictions(self.db, scheme.id)
         coder = _machine_coder(model)
         candidates = []
-        for row in self.instrument_rows():
+        for row in instrument_report.rows_of(units, self.instrument_labels(classify=False, units=units)):
             if row["unit_id"] in coded:
                 continue
             scores = machine[row["unit_id"], coder]["scores"]
@@ -698,7 +718,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             export.write_table(table, "csv", folder / f"instruments_{name}.csv", sheet=name)
         # the workbook and the JSON hold the paper's tables; every unit, which can run to tens of
         # thousands of rows, is in instruments_units.csv (and in the run's clauses dataset)
-        export.write_workbook(tables, folder / "instruments.xlsx")
+        tested = instrument_report.test_rows(tests)
+        export.write_table(tested, "csv", folder / "instruments_tests.csv")
+        export.write_workbook({**tables, "tests": tested}, folder / "instruments.xlsx")
         (folder / "instruments.json").write_text(json.dumps({**tables, "tests": tests}, ensure_ascii=False, indent=1),
                                                  encoding="utf-8")
         export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",
@@ -711,11 +733,12 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                 if error.code != "font-missing":
                     raise
                 notes.append(f"charts not drawn: {error}")
+        summary_name = "instruments_summary.json"  # listed among the files it lists; hidden ones (.charts.json) are not
         summary = {"scheme": scheme.id, "scheme_version": scheme.version, "units": len(rows),
                    "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,
-                   "files": sorted(p.name for p in folder.iterdir()), "notes": notes}
-        (folder / "instruments_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
-                                                          encoding="utf-8")
+                   "files": sorted({summary_name, *(p.name for p in folder.iterdir() if not p.name.startswith("."))}),
+                   "notes": notes}
+        (folder / summary_name).write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         drawing.save()  # after the summary's list of files: the digests are no result
         summary["charts"] = [str(p) for p in drawn]
         return summary
@@ -770,7 +793,8 @@ def _machine_coder(model: instrument_model.TrainedModel | None) -> str:
 
 
 def _check_instrument_coder(coder: str) -> None:
-    if not coder.strip() or coder.startswith(("model:", instruments.RULES_SOURCE)):
+    _check_coder(coder)  # the rule of text coders too: a name, no spaces around it, not the auto-coder's
+    if coder.startswith(("model:", instruments.RULES_SOURCE)):
         raise ProjectError(f"{coder!r} is not a human coder's name", code="coder-invalid")
 
 

@@ -497,8 +497,11 @@ def _check_memo_kind(target_kind: str) -> None:
 
 
 def _check_coder(coder: str) -> None:
+    """The rule for every human coder's name (text codings and instrument labels alike)."""
     if not coder or not coder.strip():
         raise ProjectError("a coder name is needed (--coder NAME)", code="no-coder")
+    if coder != coder.strip():  # " alice " would be a second coder beside "alice"
+        raise ProjectError(f"coder name {coder!r} has spaces around it; give {coder.strip()!r}", code="coder-invalid")
     if coding.is_machine(coder):
         raise ProjectError(f"{coder!r} is the machine coder's name; choose another", code="reserved-coder")
 

@@ -59,9 +59,9 @@ def _instruments(folder: Path) -> dict:
         rows = read_csv(folder / name)
         named = None if rows is None else [
             {**row, dimension: LEVEL_NAMES.get(row[dimension], row[dimension]),
-             "instrument": names.get(row["instrument"], row["instrument"])} for row in rows]
+             "primary_instrument": names.get(row["primary_instrument"], row["primary_instrument"])} for row in rows]
         # the file's own order: levels from national down, instruments in the scheme's order
-        return crosstab(named, dimension, "instrument", count="n", source=name)
+        return crosstab(named, dimension, "primary_instrument", count="n", source=name)
 
     summary = read_json(folder / "instruments/instruments_summary.json") or {}
     return {"instrument_frequency": table(frequency, "instruments/instruments_frequency.csv"),

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from pipeline import db as store
 from pipeline import init_project, open_project
 from pipeline.cli import cli
-from pipeline.errors import ConfigError, InputError
+from pipeline.errors import ConfigError, InputError, ProjectError
 from pipeline.instrument_report import crosstab
 from pipeline.instruments import classify
 from pipeline.schemes import load_scheme
@@ -96,6 +96,18 @@ def coded_demo(tmp_path_factory):
     assert (len(result.codings), result.warnings) == (347, [])
     yield project
     project.close()
+
+
+@pytest.fixture(scope="module")
+def demo_model(coded_demo, tmp_path_factory):
+    """A model trained on the demo's gold labels (2 folds), and its file."""
+    return coded_demo.train_instruments(out=tmp_path_factory.mktemp("model") / "m.joblib", folds=2)
+
+
+def _configure_model(root, path) -> None:
+    """``[instruments] model = path`` in the project's policoder.toml, as a user sets it after training."""
+    config = root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('model = ""', f'model = "{path}"'), encoding="utf-8")
 
 
 def _gold_rows(split: str | None = None) -> list[dict]:
@@ -367,10 +379,9 @@ def test_a_stale_sheet_imported_later_does_not_hide_a_valid_label(small, tmp_pat
     assert (row["instrument_source"], row["primary_instrument"]) == ("human:wang", "incentive")
 
 
-def test_a_trained_model_labels_new_units_and_suggests_the_least_certain(coded_demo, small, tmp_path):
-    model, path = coded_demo.train_instruments(out=tmp_path / "m.joblib", folds=2)
-    config = small.root / "policoder.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('model = ""', f'model = "{path}"'), encoding="utf-8")
+def test_a_trained_model_labels_new_units_and_suggests_the_least_certain(demo_model, small):
+    model, path = demo_model
+    _configure_model(small.root, path)
     configured = open_project(small.root)
     try:
         rows = configured.instrument_rows()
@@ -426,16 +437,31 @@ def test_crosstab_chi_square_and_cramers_v_match_a_hand_computation():
     cells = {("national", "incentive"): 10, ("national", "constraint"): 30, ("county", "incentive"): 25,
              ("county", "constraint"): 15, ("county", "none"): 5, ("national", "none"): 5}
     table, test = crosstab(_units(cells), "level", load_scheme("default"))
-    observed = np.array(test["matrix"], dtype=float)
-    assert test["rows"] == ["national", "county"] and test["columns"] == ["incentive", "constraint", "none"]
-    assert observed.tolist() == [[10, 30, 5], [25, 15, 5]]
+    assert test["rows"] == ["national", "county"] and test["columns"] == list(load_scheme("default").label_ids)
+    assert test["matrix"] == [[10, 30, 0, 0, 0, 5], [25, 15, 0, 0, 0, 5]]
+    assert test["left_out"] == ["capacity", "hortatory", "system_change"]  # no unit has them as primary
+    observed = np.array([[10, 30, 5], [25, 15, 5]], dtype=float)
     expected = observed.sum(1, keepdims=True) * observed.sum(0, keepdims=True) / observed.sum()
     chi2 = ((observed - expected) ** 2 / expected).sum()
     assert test["chi2"] == pytest.approx(chi2, abs=1e-4) and test["dof"] == 2
     assert test["cramers_v"] == pytest.approx(math.sqrt(chi2 / (observed.sum() * 1)), abs=1e-4)
-    national = {row["instrument"]: row for row in table if row["level"] == "national"}
+    national = {row["primary_instrument"]: row for row in table if row["level"] == "national"}
     assert national["constraint"]["row_pct"] == pytest.approx(100 * 30 / 45, abs=0.01)
     assert national["constraint"]["col_pct"] == pytest.approx(100 * 30 / 45, abs=0.01)
+
+
+def test_a_two_by_two_crosstab_reports_pearson_chi_square_without_yates_and_the_v_of_it():
+    from scipy.stats import chi2_contingency
+
+    cells = {("national", "incentive"): 8, ("national", "constraint"): 2, ("county", "incentive"): 3,
+             ("county", "constraint"): 7}
+    _, test = crosstab(_units(cells), "level", load_scheme("default"))
+    assert [row[:2] for row in test["matrix"]] == [[8, 2], [3, 7]] and test["dof"] == 1
+    pearson = chi2_contingency([[8, 2], [3, 7]], correction=False)
+    assert test["chi2"] == pytest.approx(pearson.statistic, abs=1e-4) == pytest.approx(5.0505, abs=1e-4)
+    assert test["p"] == pytest.approx(pearson.pvalue)
+    assert test["cramers_v"] == pytest.approx(math.sqrt(pearson.statistic / (20 * 1)), abs=1e-4)
+    assert "no continuity correction" in test["test"]
 
 
 def test_instruments_report_writes_tables_and_charts(coded_demo, tmp_path):
@@ -465,3 +491,191 @@ def test_cli_instruments_commands(small, tmp_path):
     assert result.exit_code == 1 and "is not a human coder's name" in result.output
     result = runner.invoke(cli, ["instruments", "evaluate", "--project", root])
     assert result.exit_code == 1 and "no human instrument labels" in result.output
+
+
+def test_suggest_classifies_first_when_the_model_has_not_labelled_the_units_yet(demo_model, small):
+    assert not store.prediction_keys(small.db, "default", "rules")  # just ingested: nothing classified yet
+    assert len(small.suggest_instruments(2)) == 2
+    # right after `instruments train` and the config line, nothing the model says is stored yet
+    model, path = demo_model
+    _configure_model(small.root, path)
+    configured = open_project(small.root)
+    try:
+        assert not store.prediction_keys(configured.db, "default", f"model:{model.id}")
+        suggestions = configured.suggest_instruments(3)
+        assert len(suggestions) == 3 and all(0 <= row["uncertainty_margin"] <= 0.5 for row in suggestions)
+        result = CliRunner().invoke(cli, ["instruments", "suggest", "--n", "2", "--project", str(small.root)])
+        assert result.exit_code == 0, result.output
+    finally:
+        configured.close()
+
+
+def test_a_sheet_of_no_units_or_of_unknown_units_is_refused_in_one_line(small, tmp_path):
+    runner, root = CliRunner(), str(small.root)
+    ids = tmp_path / "ids.txt"
+    first = small.instrument_rows()[0]["unit_id"]
+    ids.write_text(f"{first}\n9-9\n", encoding="utf-8")  # one clause and one id no clause has: all or nothing
+    result = runner.invoke(cli, ["instruments", "sheet", "-o", str(tmp_path / "s.xlsx"), "--units", str(ids),
+                                 "--project", root])
+    assert result.exit_code == 1 and "not policy clauses: 9-9" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "s.xlsx").exists()
+    ids.write_text("9-9\n8-8\n", encoding="utf-8")
+    with pytest.raises(ProjectError, match="not policy clauses: 9-9, 8-8") as caught:
+        small.instrument_sheet(tmp_path / "s.xlsx", units=["9-9", "8-8"])
+    assert caught.value.code == "unknown-unit"
+    ids.write_text("\n", encoding="utf-8")
+    result = runner.invoke(cli, ["instruments", "sheet", "-o", str(tmp_path / "s.xlsx"), "--units", str(ids),
+                                 "--project", root])
+    assert result.exit_code == 1 and "lists no unit" in result.output and not (tmp_path / "s.xlsx").exists()
+    # every clause coded: nothing to suggest, and no empty sheet
+    sheet = small.instrument_sheet(tmp_path / "all.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    _fill(sheet, {unit: {"hortatory": 1, "primary": "hortatory"} for unit in units})
+    small.import_instrument_sheet(sheet, "wang")
+    result = runner.invoke(cli, ["instruments", "suggest", "-o", str(tmp_path / "next.xlsx"), "--project", root])
+    assert result.exit_code == 1 and "every clause has a human label: nothing to suggest" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "next.xlsx").exists()
+
+
+def test_a_project_without_policy_clauses_gets_no_empty_sheet(project_dir, tmp_path):
+    project = open_project(project_dir)
+    try:
+        with pytest.raises(ProjectError, match="no policy clauses") as caught:
+            project.instrument_sheet(tmp_path / "s.xlsx")
+        assert caught.value.code == "no-clauses" and not (tmp_path / "s.xlsx").exists()
+    finally:
+        project.close()
+
+
+def test_evaluating_a_trained_model_says_it_is_in_sample_and_shows_its_cross_validation(demo_model, small, tmp_path):
+    # the small project's three clauses coded by one human; the model, trained on the demo, is configured
+    model, path = demo_model
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    _fill(sheet, {unit: {"hortatory": 1, "primary": "hortatory"} for unit in units})
+    small.import_instrument_sheet(sheet, "wang")
+    rules = small.evaluate_instruments()
+    assert rules["classifier"] == "rules" and rules["in_sample"] is False and "cross_validated" not in rules
+    _configure_model(small.root, path)
+    runner, root = CliRunner(), str(small.root)
+    result = runner.invoke(cli, ["instruments", "evaluate", "--format", "json", "--project", root])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["classifier"] == f"model:{model.id}" and report["in_sample"] is True
+    assert report["cross_validated"] == json.loads(json.dumps(model.evaluation))
+    result = runner.invoke(cli, ["instruments", "evaluate", "--project", root])
+    assert result.exit_code == 0, result.output
+    assert "in-sample" in result.output and model.evaluation["protocol"] in result.output
+    assert f"cross-validated macro-F1 over the flags {model.evaluation['macro_f1_flags']}" in result.output
+
+
+def test_a_csv_coding_sheet_is_real_csv_and_comes_back(small, tmp_path):
+    runner, root = CliRunner(), str(small.root)
+    sheet = tmp_path / "s.csv"
+    result = runner.invoke(cli, ["instruments", "sheet", "-o", str(sheet), "--project", root])
+    assert result.exit_code == 0, result.output
+    with sheet.open(encoding="utf-8-sig", newline="") as handle:  # UTF-8 with a BOM: Excel and WPS keep the Chinese
+        rows = list(csv.DictReader(handle))
+    assert [row["text"] for row in rows] == [row["text"] for row in small.instrument_rows()]
+    assert list(rows[0])[-3:] == ["primary", "confidence", "memo"] and rows[0]["suggested_primary"] == "incentive"
+    rows[0].update(incentive="1", primary="incentive")  # as a coder fills it in LibreOffice
+    rows[1].update(constraint="1", primary="constraint", memo="资金监管")
+    with sheet.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", "wang", "--project", root])
+    assert result.exit_code == 0, result.output
+    imported = {row["unit_id"]: row for row in small.instrument_rows()}
+    assert imported[rows[1]["unit_id"]]["instrument_source"] == "human:wang"
+    assert imported[rows[1]["unit_id"]]["primary_instrument"] == "constraint"
+    # a name neither .xlsx nor .csv is refused, not written as a workbook under another name
+    result = runner.invoke(cli, ["instruments", "sheet", "-o", str(tmp_path / "s.txt"), "--project", root])
+    assert result.exit_code == 1 and ".xlsx" in result.output and not (tmp_path / "s.txt").exists()
+
+
+def test_one_coder_name_rule_and_a_sheet_imported_twice_adds_nothing_new(small, tmp_path):
+    runner, root = CliRunner(), str(small.root)
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    _fill(sheet, {units[0]: {"incentive": 1, "primary": "incentive"}, units[1]: {"constraint": 1, "primary": "constraint"}})
+    for name, message in ((" alice ", "spaces around it"), ("auto", "machine coder"), ("rules", "not a human coder")):
+        result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", name, "--project", root])
+        assert result.exit_code == 1 and message in result.output, (name, result.output)
+        with pytest.raises(ProjectError, match=message):
+            small.label_instruments(units[0], [], "incentive", name)
+    with pytest.raises(ProjectError, match="spaces around it"):  # the same rule for text coding
+        small.uncode(1, by=" alice ")
+    assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 0
+
+    def imported() -> str:
+        result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", "alice", "--project", root])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "2 labels imported, 0 already there" in imported()
+    assert "0 labels imported, 2 already there" in imported()  # the same sheet again
+    assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 2
+    _fill(sheet, {units[1]: {"constraint": 1, "primary": "constraint", "memo": "资金监管"}})  # one label changed
+    assert "1 labels imported, 1 already there" in imported()
+    small.label_instruments(units[1], ["constraint"], "constraint", "alice", memo="资金监管")  # as it stands
+    assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 3
+    _fill(sheet, {units[1]: {"memo": None}})  # back to the first label: it is not the current one, so it is added
+    assert "1 labels imported, 1 already there" in imported()
+    assert small.db.execute("SELECT count(*) FROM instrument_codings").fetchone()[0] == 4
+    row = {r["unit_id"]: r for r in small.instrument_rows()}[units[1]]
+    assert (row["instrument_source"], row["primary_instrument"]) == ("human:alice", "constraint")
+
+
+def test_instrument_tables_name_the_primary_instrument_and_keep_every_label():
+    from scipy.stats import chi2_contingency
+
+    from pipeline.instrument_report import document_shares, frequency_table
+
+    scheme = load_scheme("default")
+    rows = _units({("national", "incentive"): 8, ("national", "none"): 2, ("county", "constraint"): 5,
+                   ("county", "incentive"): 3})
+    table, test = crosstab(rows, "level", scheme)
+    assert {row["primary_instrument"] for row in table} == set(scheme.label_ids)  # capacity too, with n 0
+    assert {row["n"] for row in table if row["primary_instrument"] == "capacity"} == {0}
+    assert test["columns"] == list(scheme.label_ids) and test["left_out"] == ["capacity", "hortatory", "system_change"]
+    used = [[8, 0, 2], [3, 5, 0]]  # incentive, constraint, none: the labels some unit has as primary
+    assert test["chi2"] == pytest.approx(chi2_contingency(used, correction=False).statistic, abs=1e-4)
+    assert test["cells"] == 6 and "capacity" in test["note"]
+    assert {row["primary_instrument"] for row in document_shares(rows, scheme)} == set(scheme.label_ids)
+    frequency = frequency_table(rows, scheme)
+    labelled = [row for row in frequency if row["subtool"] == "" and row["instrument"] != "total"]
+    assert [row["instrument"] for row in labelled] == list(scheme.label_ids)  # none listed: it counts in primary_n
+    total = frequency[-1]
+    assert total["instrument"] == "total" and total["primary_n"] == sum(row["primary_n"] for row in labelled) == 18
+    assert total["n"] == sum(row["n"] for row in labelled if row["n"] != "") == 16
+    assert next(row for row in labelled if row["instrument"] == "none")["primary_n"] == 2
+
+
+def test_the_instruments_report_workbook_and_cli_carry_the_tests_and_their_warnings(coded_demo, tmp_path):
+    result = CliRunner().invoke(cli, ["instruments", "report", "-o", str(tmp_path / "r"), "--project",
+                                      str(coded_demo.root)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "r" / "instruments_summary.json").read_text(encoding="utf-8"))
+    level = summary["tests"]["level"]
+    assert level["cells_expected_below_5"] > 0  # the demo's levels: 8 of 24 cells
+    assert (f"warning: instrument × level: {level['cells_expected_below_5']} of {level['cells']} cells have an "
+            f"expected count below 5, so read p with care") in result.output
+    workbook = openpyxl.load_workbook(tmp_path / "r" / "instruments.xlsx", read_only=True)
+    tests = {row[0]: row for row in workbook["tests"].iter_rows(min_row=2, values_only=True)}
+    header = [cell.value for cell in next(workbook["tests"].iter_rows(max_row=1))]
+    assert tests["level"][header.index("chi2")] == level["chi2"]
+    assert tests["level"][header.index("cramers_v")] == level["cramers_v"]
+    with (tmp_path / "r" / "instruments_by_level.csv").open(encoding="utf-8-sig") as handle:
+        assert list(csv.DictReader(handle).fieldnames)[:3] == ["level", "primary_instrument", "n"]
+
+
+def test_the_instruments_report_counts_every_file_it_writes(small, tmp_path):
+    folder = tmp_path / "r"
+    for _ in range(2):  # the second time into the same folder: the charts' digests are there, and no result
+        result = CliRunner().invoke(cli, ["instruments", "report", "-o", str(folder), "--project", str(small.root)])
+        assert result.exit_code == 0, result.output
+        summary = json.loads((folder / "instruments_summary.json").read_text(encoding="utf-8"))
+        written = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        assert summary["files"] == written and "instruments_summary.json" in written
+        assert f"wrote {len(written)} files" in result.output

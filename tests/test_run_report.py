@@ -117,6 +117,7 @@ def test_the_report_of_a_full_run_holds_every_section_and_no_external_reference(
     assert "激励型 incentive" in by_level[0]
     level = json.loads((run_folder / "instruments" / "instruments_summary.json").read_text("utf-8"))["tests"]["level"]
     assert f"χ²({level['dof']}) = {level['chi2']:.2f}" in html and f"Cramér's V = {level['cramers_v']:.3f}" in html
+    assert "Pearson χ² (no continuity correction)" in html
 
     codings = read_csv(run_folder / "codings.csv")
     assert int(page.tables["coding"][0][-1][-1]) == len(codings) > 0
