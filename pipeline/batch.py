@@ -58,6 +58,7 @@ DATASETS = ("documents", "clauses", "turns", "codings", "agreement", "survey_sum
             "terms")
 PROBLEM_COLUMNS = ("path", "code", "severity", "message")
 WORKBOOK = "policoder.xlsx"
+PER_DOCUMENT_DATASETS = ("clauses", "turns", "codings")  # rows by document: CSV kept per document (CsvParts)
 
 StageProgress = Callable[[str, str, int], None]  # (stage, item just done, items in the stage) → None
 
@@ -126,14 +127,14 @@ class _Run:
     instrument_rows: list[dict] | None = None  # as the instruments stage made them, when it ran
     units: list | None = None  # every unit as terms (see ``unit_terms``)
 
-    def digest(self, *parts: str, kinds: tuple[str, ...] = ()) -> list[str]:
-        """Content digests of parts of the project (of the documents of ``kinds`` only, when given).
-        The corpus-wide stages write none of the parts but machine codings, so the others are read
-        once a run (after the per-document stages)."""
+    def digest(self, *parts: str, kinds: tuple[str, ...] = (), coded: bool = False) -> list[str]:
+        """Content digests of parts of the project (of the documents of ``kinds`` only, or of the
+        coded ones: see ``store.content_digest``).  The corpus-wide stages write none of the parts
+        but machine codings, so the others are read once a run (after the per-document stages)."""
         for part in parts:
-            if (part, kinds) not in self.digests or part == "machine_codings":
-                self.digests[part, kinds] = store.content_digest(self.project.db, part, kinds)
-        return [self.digests[part, kinds] for part in parts]
+            if (part, kinds, coded) not in self.digests or part == "machine_codings" or coded:
+                self.digests[part, kinds, coded] = store.content_digest(self.project.db, part, kinds, coded=coded)
+        return [self.digests[part, kinds, coded] for part in parts]
 
     def unit_terms(self) -> list:
         """Every unit as terms, read once a run for the topics and the terms dataset: no
@@ -275,8 +276,9 @@ def _stage_key(context: _Run, stage: str) -> str:
             parts = [project.codebook().digest, config.coding.auto_kinds, tokenizer,
                      context.digest(*corpus, kinds=tuple(sorted(config.coding.auto_kinds)))]
         elif stage == "reliability":
+            # the coded documents only: an edit of a document nobody coded leaves agreement be
             parts = [project.codebook().digest, asdict(config.agreement), asdict(config.coding),
-                     context.digest(*corpus, "codings", "machine_codings", "assignments")]
+                     context.digest(*corpus, coded=True), context.digest("codings", "machine_codings", "assignments")]
         else:  # triangulation: the themes, surveys and indicator tables, the researchers' files, and the rest
             files = [*config.survey.files, *config.indicators.files, config.triangulation.themes]
             parts = [asdict(config.triangulation), asdict(config.survey), asdict(config.indicators),
@@ -349,8 +351,10 @@ def _instruments(context: _Run, folder: Path) -> dict:
     # the report stage's clauses dataset reads the same rows: nothing between writes them
     context.instrument_rows = instrument_report.rows_of(units, labels)
     last = None if context.options.force else context.cache / "instruments"  # charts to reuse
-    notes = (project.instruments_report(folder, rows=context.instrument_rows, kept=last)["notes"]
+    parts = _csv_parts(context, "instruments_units")
+    notes = (project.instruments_report(folder, rows=context.instrument_rows, kept=last, parts=parts)["notes"]
              if classified["units"] else [])
+    parts.save()
     (folder / INSTRUMENT_LABELS).write_bytes(orjson.dumps(labels))  # after the report's list of its files
     return {**classified, "notes": notes}
 
@@ -465,10 +469,13 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     counts = {name: len(rows) for name, rows in tables.items()} | ({"not_built": missed} if missed else {})
     # the workbook in a thread beside the CSV and Parquet files: rust_xlsxwriter writes it with
     # Python's lock released for much of the time (each file is made from the same rows alone)
+    parts = _csv_parts(context, "datasets")
     with ThreadPoolExecutor(max_workers=1) as pool:
         workbook = pool.submit(export.write_workbook, tables, folder / WORKBOOK, columns=columns)
         for name, rows in tables.items():
-            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
+            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name],
+                               parts=parts if name in PER_DOCUMENT_DATASETS else None)
+        parts.save()
         try:
             importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
         except ImportError as error:
@@ -478,6 +485,12 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
                 export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
         workbook.result()
     return counts
+
+
+def _csv_parts(context: _Run, name: str) -> export.CsvParts:
+    """The CSV text of each document's rows as the last run wrote it (none with ``--force``), kept
+    in outputs/.stages/parts/."""
+    return export.CsvParts(context.cache / "parts" / f"{name}.json", read=not context.options.force)
 
 
 def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str]) -> dict[str, list[dict]]:

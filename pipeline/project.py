@@ -637,10 +637,12 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 
     def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
-                           rows: list[dict] | None = None, kept: Path | None = None) -> dict:
+                           rows: list[dict] | None = None, kept: Path | None = None,
+                           parts: export.CsvParts | None = None) -> dict:
         """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
         ``rows`` are ``instrument_rows()`` when the caller has them already; ``kept``, a folder of an
-        earlier report whose charts are reused where their numbers are unchanged."""
+        earlier report whose charts are reused where their numbers are unchanged; ``parts``, the
+        units' CSV text per document as an earlier report wrote it."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         scheme = self.scheme()
@@ -661,7 +663,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         (folder / "instruments.json").write_text(json.dumps({**tables, "tests": tests}, ensure_ascii=False, indent=1),
                                                  encoding="utf-8")
         export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",
-                           folder / "instruments_units.csv")
+                           folder / "instruments_units.csv", parts=parts)
         drawn, notes, drawing = [], [], Charts(folder, kept)
         if charts:
             try:

@@ -137,6 +137,51 @@ def test_a_changed_document_reruns_only_what_depends_on_it(small_project):
     assert datasets(forced.folder) == datasets(report.folder)
 
 
+def _edit(root: Path, name: str, old: str, new: str) -> None:
+    path = root / "corpus" / "policy" / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_rerun_after_one_change_writes_the_bytes_of_a_forced_run(small_project):
+    """The per-document datasets and the instruments' units table are joined from each document's
+    CSV text kept between runs (outputs/.stages/parts): after an edit, byte for byte what a run
+    from scratch writes; without the kept parts, the same again."""
+    open_project(small_project).run()
+    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用")
+    project = open_project(small_project)
+    rerun = project.run()
+    kept = small_project / "outputs" / ".stages" / "parts"
+    assert {p.name for p in kept.iterdir()} == {"datasets.json", "instruments_units.json"}
+    forced = project.run(RunOptions(force=True))
+    files = [*(f"{name}.csv" for name in DATASETS), "instruments/instruments_units.csv"]
+    for name in files:
+        assert (rerun.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
+    shutil.rmtree(kept)  # a lost cache means encoding again
+    _edit(small_project, "js_edu_2021_training_bases.txt", "对成效突出的基地给予奖励；", "")
+    again, forced = project.run(), project.run(RunOptions(force=True))
+    assert statuses(again)["report"] == "ran"
+    for name in files:
+        assert (again.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
+
+
+def test_agreement_reruns_only_when_a_coded_document_changes(small_project):
+    project = open_project(small_project)
+    project.run()
+    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专款专用", "补助资金必须专门专用")
+    assert statuses(project.run())["reliability"] == "up to date"  # nobody coded that document
+    doc = project.document("nb_gov_2023_shiyu_consortium.txt")
+    clause = doc["clauses"][0]
+    project.code(doc["id"], clause["start"], clause["start"] + 4, project.codebook().codable[0], "li")
+    assert statuses(project.run())["reliability"] == "ran"
+    edited = clause["text"][:4]
+    _edit(small_project, "nb_gov_2023_shiyu_consortium.txt", edited, edited + "（修订）")
+    assert statuses(project.run())["reliability"] == "ran"  # a coded document changed
+    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专门专用", "补助资金必须专款专用")
+    assert statuses(project.run())["reliability"] == "up to date"
+
+
 PLACE_COLUMNS = ("path", "level", "province", "city", "county", "level_evidence", "level_ambiguous")
 READ_AGAIN = """
 import json, sys
