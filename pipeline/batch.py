@@ -58,7 +58,8 @@ DATASETS = ("documents", "clauses", "turns", "codings", "agreement", "survey_sum
             "terms")
 PROBLEM_COLUMNS = ("path", "code", "severity", "message")
 WORKBOOK = "policoder.xlsx"
-PER_DOCUMENT_DATASETS = ("clauses", "turns", "codings")  # rows by document: CSV kept per document (CsvParts)
+# the datasets whose rows go by document, and the column naming it: their CSV is kept per document (CsvParts)
+PER_DOCUMENT_DATASETS = {"documents": "id", "clauses": "doc_id", "turns": "doc_id", "codings": "doc_id"}
 
 StageProgress = Callable[[str, str, int], None]  # (stage, item just done, items in the stage) → None
 
@@ -473,8 +474,8 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     with ThreadPoolExecutor(max_workers=1) as pool:
         workbook = pool.submit(export.write_workbook, tables, folder / WORKBOOK, columns=columns)
         for name, rows in tables.items():
-            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name],
-                               parts=parts if name in PER_DOCUMENT_DATASETS else None)
+            kept = {"parts": parts, "by": PER_DOCUMENT_DATASETS[name]} if name in PER_DOCUMENT_DATASETS else {}
+            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name], **kept)
         parts.save()
         try:
             importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'

@@ -7,8 +7,8 @@ import io
 import itertools
 import json
 import marshal
+import operator
 import os
-from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -43,7 +43,7 @@ def flat(row: dict) -> dict:
     without lists is returned as it is, so a caller writing rows in several formats flattens once."""
     if _PLAIN.issuperset(map(type, row.values())):  # rows from the database, or flattened already
         return row
-    return {k: _cell(v) for k, v in row.items()}
+    return {k: v if type(v) in _PLAIN else _cell(v) for k, v in row.items()}
 
 
 def _cell(value):
@@ -60,14 +60,14 @@ def atomic_write(out: Path, write) -> Path:
 
 
 def write_table(rows: list[dict], fmt: str, out: Path, *, sheet: str = "table",
-                columns: tuple[str, ...] = (), parts: CsvParts | None = None) -> Path:
+                columns: tuple[str, ...] = (), parts: CsvParts | None = None, by: str = "doc_id") -> Path:
     """Write rows; ``columns`` gives the header when there are no rows; ``parts``, the kept CSV
-    text of groups of rows (see ``CsvParts``), for a CSV file."""
+    text of groups of rows with the same ``by`` (see ``CsvParts``), for a CSV file."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "xlsx":
         return write_workbook({sheet: rows}, out, columns={sheet: columns})
-    text = parts.dumps(rows, columns) if parts is not None and fmt == "csv" else dumps(rows, fmt, columns)
+    text = parts.dumps(rows, columns, by=by) if parts is not None and fmt == "csv" else dumps(rows, fmt, columns)
     # the BOM makes Excel open a UTF-8 CSV with its Chinese intact
     encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
     return atomic_write(out, lambda p: p.write_text(text, encoding=encoding, newline=""))
@@ -86,7 +86,8 @@ def dumps(rows: list[dict], fmt: str, columns: tuple[str, ...] = ()) -> str:
 
 
 class CsvParts:
-    """The CSV text of each group of consecutive rows with the same ``doc_id`` (a document's rows),
+    """The CSV text of each group of consecutive rows with the same ``doc_id`` (a document's rows;
+    or another column ``by``),
     kept in one file between runs: a group whose rows are exactly the rows of a kept part reuses
     its text instead of encoding them again (a batch run after one document changed encodes that
     document's rows alone).  A part is found by a digest of the header and the rows' values
@@ -103,11 +104,10 @@ class CsvParts:
                 pass
         self.salt = version("policoder").encode()  # the cell rules are the package's
 
-    def dumps(self, rows: list[dict], columns: tuple[str, ...] = (),
-              group: Callable[[dict], object] = lambda row: row["doc_id"]) -> str:
+    def dumps(self, rows: list[dict], columns: tuple[str, ...] = (), *, by: str = "doc_id") -> str:
         header = list(rows[0]) if rows else list(columns)
         text = [dumps([], "csv", tuple(header))]
-        for _, chunk in itertools.groupby(rows, key=group):
+        for _, chunk in itertools.groupby(rows, key=operator.itemgetter(by)):
             chunk = list(chunk)
             try:
                 key = hashlib.blake2b(marshal.dumps([header, chunk], 0), key=self.salt[:64],

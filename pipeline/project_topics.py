@@ -121,6 +121,22 @@ class TopicMethods:
         model_id, stable = info["model_id"], info["stability"]
         labels = topics.read_labels(self.root / "topic_labels" / f"{model_id}.yaml", k)
         described = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted)]
+        prevalence = [{"covariate": covariate, **row} for covariate in ("level", "year", "issuer", "kind")
+                      for row in topics.prevalence(shares, [m.get(covariate, "") or "(unknown)" for m in meta],
+                                                   seed=fitted.seed)]
+        # the charts first: those to draw are drawn in another process while the rest is written
+        notes, drawing = [], Charts(folder, kept)
+        try:
+            font = find_cjk_font()
+            for covariate in ("level", "year", "kind"):
+                shown = [row for row in prevalence if row["covariate"] == covariate]
+                name = f"prevalence_by_{covariate}.png"
+                if not drawing.reuse([name], shown, labels, font):
+                    drawing.draw(topics.draw_prevalence, shown, labels, folder / name, font_path=font)
+        except ConfigError as error:
+            if error.code != "font-missing":
+                raise
+            notes.append(f"charts not drawn: {error}")
         store.write_topic_model(
             self.db, {"model_id": model_id, "method": fitted.method, "k": k, "seed": fitted.seed, "per": per,
                       "created_at": utc_now(), "settings": info["settings"]},
@@ -141,25 +157,10 @@ class TopicMethods:
              "unit_id": meta[i]["unit_id"] or topics.best_unit(fitted, topic, units_of.get(meta[i]["doc_id"], [])),
              "share": round(float(shares[i, topic]), 6), "label": labels.get(topic, "")}
             for topic in range(k) for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
-        prevalence = [{"covariate": covariate, **row} for covariate in ("level", "year", "issuer", "kind")
-                      for row in topics.prevalence(shares, [m.get(covariate, "") or "(unknown)" for m in meta],
-                                                   seed=fitted.seed)]
         by_frex = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted, by="frex")]
         for name, rows in (("topics", described), ("topics_frex", by_frex), ("doc_topics", doc_rows),
                            ("representative", representative), ("stability", stable), ("prevalence", prevalence)):
             export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name)
-        notes, drawing = [], Charts(folder, kept)
-        try:
-            font = find_cjk_font()
-            for covariate in ("level", "year", "kind"):
-                shown = [row for row in prevalence if row["covariate"] == covariate]
-                name = f"prevalence_by_{covariate}.png"
-                if not drawing.reuse([name], shown, labels, font):
-                    topics.draw_prevalence(shown, labels, folder / name, font_path=font)
-        except ConfigError as error:
-            if error.code != "font-missing":
-                raise
-            notes.append(f"charts not drawn: {error}")
         summary = {"model_id": model_id, "method": fitted.method, "k": k, "seed": fitted.seed, "per": per,
                    "texts": len(meta), "fitted_texts": int(in_fit.sum()), "terms": len(fitted.terms),
                    "unstable_topics": [row["topic"] for row in stable if row["unstable"]],
