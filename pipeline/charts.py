@@ -76,5 +76,7 @@ class Charts:
                 self._pool = None
 
     def save(self) -> None:
+        """Wait for the charts being drawn, then record the digests (none asked for: nothing to record)."""
         self.wait()
-        (self.folder / DIGESTS).write_text(json.dumps(self.digests, indent=1, sort_keys=True), encoding="utf-8")
+        if self.digests:
+            (self.folder / DIGESTS).write_text(json.dumps(self.digests, indent=1, sort_keys=True), encoding="utf-8")

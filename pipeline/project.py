@@ -640,11 +640,12 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
 
     def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
                            rows: list[dict] | None = None, kept: Path | None = None,
-                           parts: export.CsvParts | None = None) -> dict:
+                           parts: export.CsvParts | None = None, drawing: Charts | None = None) -> dict:
         """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
         ``rows`` are ``instrument_rows()`` when the caller has them already; ``kept``, a folder of an
         earlier report whose charts are reused where their numbers are unchanged; ``parts``, the
-        units' CSV text per document as an earlier report wrote it."""
+        units' CSV text per document as an earlier report wrote it; ``drawing``, the charts of
+        ``out`` when the caller waits for them itself (``Charts.save``), else they are waited for here."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         scheme = self.scheme()
@@ -652,7 +653,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         crosstabs = {by: instrument_report.crosstab(rows, by, scheme) for by in ("level", "year")}
         tests = {by: test for by, (_, test) in crosstabs.items()}
         # the charts first: those to draw are drawn in another process while the tables are written
-        drawn, notes, drawing = [], [], Charts(folder, kept)
+        drawn, notes, own = [], [], drawing is None
+        drawing = Charts(folder, kept) if own else drawing
         if charts:
             try:
                 drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path, charts=drawing,
@@ -676,13 +678,13 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                                                  encoding="utf-8")
         export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",
                            folder / "instruments_units.csv", parts=parts)
-        drawing.wait()
         summary = {"scheme": scheme.id, "scheme_version": scheme.version, "units": len(rows),
                    "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,
-                   "files": sorted(p.name for p in folder.iterdir()), "notes": notes}
+                   "files": sorted({p.name for p in folder.iterdir()} | drawing.digests.keys()), "notes": notes}
         (folder / "instruments_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                                           encoding="utf-8")
-        drawing.save()  # after the summary's list of files: the digests are no result
+        if own:
+            drawing.save()  # after the summary's list of files (the charts' too): the digests are no result
         summary["charts"] = [str(p) for p in drawn]
         return summary
 
