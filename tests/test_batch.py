@@ -247,6 +247,26 @@ def test_charts_whose_numbers_did_not_change_are_reused(small_project):
     assert not os.path.samefile(second.folder / topics_chart, first.folder / topics_chart)
 
 
+def test_a_stage_whose_charts_are_drawn_beside_later_stages_is_complete_when_the_run_ends(small_project):
+    """Charts to draw are drawn in a forked process while the later stages and the datasets are
+    written; the stage's folder takes its place (key recorded) only once they are drawn."""
+    project = open_project(small_project)
+    report = project.run(RunOptions(only=("ingest", "segment", "tokenize", "instruments", "topics")))
+    stages = small_project / "outputs" / ".stages"
+    assert not list(stages.glob(".tmp-*")) and not list(stages.glob(".old-*"))
+    charts = json.loads((stages / "instruments" / ".charts.json").read_text(encoding="utf-8"))
+    assert all((stages / "instruments" / name).stat().st_size > 0 for name in charts) and len(charts) == 6
+    assert (stages / "topics" / "prevalence_by_level.png").is_file()
+    assert (stages / "instruments" / ".key").read_text() == next(s.key for s in report.stages if s.stage == "instruments")
+    summary = json.loads((stages / "instruments" / "instruments_summary.json").read_text(encoding="utf-8"))
+    assert set(charts) <= set(summary["files"])
+    assert set(summary["files"]) == {p.name for p in (stages / "instruments").iterdir()
+                                     if not p.name.startswith(".")} - {"instruments_summary.json"}
+    with_report = project.run()
+    assert statuses(with_report)["instruments"] == "up to date"
+    assert {p.name for p in (with_report.folder / "instruments").iterdir()} >= set(charts)
+
+
 def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(small_project, tmp_path):
     """The instruments stage keeps its labels per document; the next run takes those of documents
     whose units, predictions and human labels are unchanged and makes the others again."""
