@@ -5,7 +5,7 @@ fifth of a second or more per file), and most edits leave a chart's numbers as t
 is a pure function of its numbers, its labels, the font and the library versions; their digest is
 kept beside the charts (``.charts.json``), and a chart whose digest is the one it was last drawn
 with is linked from the stage's last folder instead of drawn again.  One that must be drawn is
-drawn in a process forked for it (on Linux), on the other core while the stage writes its tables.
+drawn in a process forked for it (on Linux), on the other core while the caller goes on.
 """
 from __future__ import annotations
 

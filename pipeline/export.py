@@ -86,11 +86,10 @@ def dumps(rows: list[dict], fmt: str, columns: tuple[str, ...] = ()) -> str:
 
 
 class CsvParts:
-    """The CSV text of each group of consecutive rows with the same ``doc_id`` (a document's rows;
-    or another column ``by``),
-    kept in one file between runs: a group whose rows are exactly the rows of a kept part reuses
-    its text instead of encoding them again (a batch run after one document changed encodes that
-    document's rows alone).  A part is found by a digest of the header and the rows' values
+    """The CSV text of each group of consecutive rows with the same ``doc_id`` (or another column
+    ``by``: a document's rows), kept in one file between runs: a group whose rows are exactly the
+    rows of a kept part reuses its text instead of encoding them again (a batch run after one
+    document changed encodes that document's rows alone).  A part is found by a digest of the header and the rows' values
     themselves (marshal's version 0 form, which tells 1 from 1.0 and True, and None from NaN), so
     a kept part can never be stale, and a lost or unreadable file only means encoding again.
     Rows encode one by one, so the joined parts are the file ``dumps`` writes, byte for byte."""
@@ -99,9 +98,10 @@ class CsvParts:
         self.path, self.before, self.now = path, {}, {}
         if read and path.is_file():
             try:
-                self.before = orjson.loads(path.read_bytes())
+                kept = orjson.loads(path.read_bytes())
             except orjson.JSONDecodeError:  # a damaged file: encoded again
-                pass
+                kept = {}
+            self.before = {k: v for k, v in kept.items() if isinstance(v, str)} if isinstance(kept, dict) else {}
         self.salt = version("policoder").encode()  # the cell rules are the package's
 
     def dumps(self, rows: list[dict], columns: tuple[str, ...] = (), *, by: str = "doc_id") -> str:

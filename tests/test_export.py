@@ -63,8 +63,9 @@ def test_csv_parts_join_to_the_bytes_of_one_csv_and_are_reused_from_the_kept_fil
     assert lines[1:] == ["kept 0", "2,2-1,1.0,能力,=SUM(A1)", "kept 2"]
     # without reading the kept file (--force), or with a damaged one: every part encoded again
     assert export.CsvParts(kept, read=False).dumps(rows) == export.dumps(rows, "csv")
-    kept.write_bytes(b"{not json")
-    assert export.CsvParts(kept).dumps(rows) == export.dumps(rows, "csv")
+    for damaged in (b"{not json", b"[1, 2]", orjson.dumps(dict.fromkeys(saved, 7))):
+        kept.write_bytes(damaged)
+        assert export.CsvParts(kept).dumps(rows) == export.dumps(rows, "csv")
 
 
 def test_csv_parts_tell_values_apart_that_print_differently(tmp_path):
