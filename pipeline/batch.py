@@ -36,7 +36,7 @@ from filelock import FileLock, Timeout
 
 from . import db as store
 from . import export, instrument_report, instruments, run_report, stats, survey
-from .charts import DIGESTS, link_or_copy
+from .charts import DIGESTS, Charts, link_or_copy
 from .errors import PolicoderError, ProjectError
 from .executors import make_executor
 from .ingest import INGEST_VERSION, SEGMENT_VERSION
@@ -58,6 +58,8 @@ DATASETS = ("documents", "clauses", "turns", "codings", "agreement", "survey_sum
             "terms")
 PROBLEM_COLUMNS = ("path", "code", "severity", "message")
 WORKBOOK = "policoder.xlsx"
+# the datasets whose rows go by document, and the column naming it: their CSV is kept per document (CsvParts)
+PER_DOCUMENT_DATASETS = {"documents": "id", "clauses": "doc_id", "turns": "doc_id", "codings": "doc_id"}
 
 StageProgress = Callable[[str, str, int], None]  # (stage, item just done, items in the stage) → None
 
@@ -125,15 +127,17 @@ class _Run:
     digests: dict = field(default_factory=dict)
     instrument_rows: list[dict] | None = None  # as the instruments stage made them, when it ran
     units: list | None = None  # every unit as terms (see ``unit_terms``)
+    drawing: dict = field(default_factory=dict)  # stage → its Charts, drawn beside the later stages
+    unfinished: list = field(default_factory=list)  # stages waiting for their charts (see ``_keyed``)
 
-    def digest(self, *parts: str, kinds: tuple[str, ...] = ()) -> list[str]:
-        """Content digests of parts of the project (of the documents of ``kinds`` only, when given).
-        The corpus-wide stages write none of the parts but machine codings, so the others are read
-        once a run (after the per-document stages)."""
+    def digest(self, *parts: str, kinds: tuple[str, ...] = (), coded: bool = False) -> list[str]:
+        """Content digests of parts of the project (of the documents of ``kinds`` only, or of the
+        coded ones: see ``store.content_digest``).  The corpus-wide stages write none of the parts
+        but machine codings, so the others are read once a run (after the per-document stages)."""
         for part in parts:
-            if (part, kinds) not in self.digests or part == "machine_codings":
-                self.digests[part, kinds] = store.content_digest(self.project.db, part, kinds)
-        return [self.digests[part, kinds] for part in parts]
+            if (part, kinds, coded) not in self.digests or part == "machine_codings" or coded:
+                self.digests[part, kinds, coded] = store.content_digest(self.project.db, part, kinds, coded=coded)
+        return [self.digests[part, kinds, coded] for part in parts]
 
     def unit_terms(self) -> list:
         """Every unit as terms, read once a run for the topics and the terms dataset: no
@@ -141,6 +145,18 @@ class _Run:
         if self.units is None:
             self.units = self.project.unit_terms()
         return self.units
+
+    def charts(self, stage: str, folder: Path) -> Charts:
+        """The charts of a stage's fresh ``folder``, reusing those of its kept folder (none with
+        ``--force``); the stage's folder takes its place once they are drawn (``finish``)."""
+        kept = None if self.options.force else self.cache / stage
+        self.drawing[stage] = Charts(folder, kept)
+        return self.drawing[stage]
+
+    def finish(self) -> None:
+        """The stages whose charts were still being drawn: each folder complete, then in place."""
+        while self.unfinished:
+            self.unfinished.pop(0)()
 
     def advance(self, stage: str) -> Callable[[str, int], None] | None:
         if self.progress is None:
@@ -206,6 +222,7 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
             if report_result.status == "ran":  # this run's datasets stand until the report's inputs change
                 store.record_stage(project.db, "report", report_result.key, run_id, utc_now(), report_result.counts)
         else:
+            context.finish()
             results.append(StageResult("report", "not selected"))
             shutil.rmtree(partial)
             manifest = _manifest(context, results, started_at, executed)
@@ -275,8 +292,9 @@ def _stage_key(context: _Run, stage: str) -> str:
             parts = [project.codebook().digest, config.coding.auto_kinds, tokenizer,
                      context.digest(*corpus, kinds=tuple(sorted(config.coding.auto_kinds)))]
         elif stage == "reliability":
+            # the coded documents only: an edit of a document nobody coded leaves agreement be
             parts = [project.codebook().digest, asdict(config.agreement), asdict(config.coding),
-                     context.digest(*corpus, "codings", "machine_codings", "assignments")]
+                     context.digest(*corpus, coded=True), context.digest("codings", "machine_codings", "assignments")]
         else:  # triangulation: the themes, surveys and indicator tables, the researchers' files, and the rest
             files = [*config.survey.files, *config.indicators.files, config.triangulation.themes]
             parts = [asdict(config.triangulation), asdict(config.survey), asdict(config.indicators),
@@ -301,7 +319,9 @@ def _configured(context: _Run, stage: str) -> str | None:
 def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], StageResult]:
     """A corpus-wide stage: skipped while its key is the one it last completed with and its files
     are still there; otherwise ``work`` writes its files into a fresh folder, which then replaces
-    the stage's folder under outputs/.stages, and the new key is recorded."""
+    the stage's folder under outputs/.stages, and the new key is recorded.  A stage with charts
+    still being drawn (``_Run.charts``) is completed so once they are, by ``_Run.finish``: the
+    later stages and the report's datasets go on meanwhile (none of them reads its folder)."""
 
     def runner(context: _Run) -> StageResult:
         reason = _configured(context, stage)
@@ -310,6 +330,8 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
         try:
             return run_stage(context)
         except PolicoderError as error:  # a malformed codebook or scheme: said once, the other stages go on
+            if stage in context.drawing:
+                context.drawing.pop(stage).wait()
             shutil.rmtree(context.cache / f".tmp-{stage}-{context.run_id}", ignore_errors=True)
             return StageResult(stage, "failed", counts={"error": str(error)})
 
@@ -326,16 +348,25 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
         # read again: a stage may write one of its own inputs (the topic labels template of a new model)
         del context.keys[stage]
         key = _stage_key(context, stage)
-        (fresh / KEY_FILE).write_text(key)
-        if kept.exists():
-            old = context.cache / f".old-{stage}-{context.run_id}"
-            kept.rename(old)
-            fresh.rename(kept)
-            shutil.rmtree(old)
+
+        def finish() -> None:
+            if stage in context.drawing:
+                context.drawing.pop(stage).save()
+            (fresh / KEY_FILE).write_text(key)
+            if kept.exists():
+                old = context.cache / f".old-{stage}-{context.run_id}"
+                kept.rename(old)
+                fresh.rename(kept)
+                shutil.rmtree(old)
+            else:
+                fresh.rename(kept)
+            if "error" not in summary:  # a stage that failed on bad input runs again next time
+                store.record_stage(context.project.db, stage, key, context.run_id, utc_now(), summary)
+
+        if stage in context.drawing:
+            context.unfinished.append(finish)
         else:
-            fresh.rename(kept)
-        if "error" not in summary:  # a stage that failed on bad input runs again next time
-            store.record_stage(context.project.db, stage, key, context.run_id, utc_now(), summary)
+            finish()
         return StageResult(stage, "failed" if "error" in summary else "ran", counts=summary, key=key)
 
     return runner
@@ -348,9 +379,11 @@ def _instruments(context: _Run, folder: Path) -> dict:
     labels = project.instrument_labels(classify=False, units=units, earlier=_kept_labels(context))
     # the report stage's clauses dataset reads the same rows: nothing between writes them
     context.instrument_rows = instrument_report.rows_of(units, labels)
-    last = None if context.options.force else context.cache / "instruments"  # charts to reuse
-    notes = (project.instruments_report(folder, rows=context.instrument_rows, kept=last)["notes"]
+    parts = _csv_parts(context, "instruments_units")
+    notes = (project.instruments_report(folder, rows=context.instrument_rows, parts=parts,
+                                        drawing=context.charts("instruments", folder))["notes"]
              if classified["units"] else [])
+    parts.save()
     (folder / INSTRUMENT_LABELS).write_bytes(orjson.dumps(labels))  # after the report's list of its files
     return {**classified, "notes": notes}
 
@@ -376,7 +409,8 @@ def _topics(context: _Run, folder: Path) -> dict:
     kept = context.cache / "topics"
     return context.project._run_topics(folder, workers=context.options.workers or 1,
                                        kept=None if context.options.force or not kept.is_dir() else kept,
-                                       units=[u for u in context.unit_terms() if u.groups["kind"] == "policy"])
+                                       units=[u for u in context.unit_terms() if u.groups["kind"] == "policy"],
+                                       drawing=context.charts("topics", folder))
 
 
 def _autocode(context: _Run, folder: Path) -> dict:
@@ -412,11 +446,6 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
     When nothing the datasets are made from has changed since a complete run, that run's dataset
     files are linked instead of written again."""
     project, folder = context.project, context.partial
-    for result in results:
-        kept = context.cache / result.stage
-        if kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
-            shutil.copytree(kept, folder / result.stage, copy_function=link_or_copy,
-                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE, DIGESTS, INSTRUMENT_LABELS))
     key = _report_key(context, results)
     state = store.stage_state(project.db, "report")
     previous = folder.parent / state["run_id"] if state else None
@@ -431,6 +460,12 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
         result = StageResult("report", "up to date", counts=state["summary"], key=key)
     else:
         result = StageResult("report", "ran", counts=_write_datasets(context, results), key=key)
+    context.finish()  # the charts were drawn beside the datasets
+    for stage in results:
+        kept = context.cache / stage.stage
+        if kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
+            shutil.copytree(kept, folder / stage.stage, copy_function=link_or_copy,
+                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE, DIGESTS, INSTRUMENT_LABELS))
     _copy_database(project.db.conn, folder / project.db_path.name)
     return result
 
@@ -465,10 +500,13 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     counts = {name: len(rows) for name, rows in tables.items()} | ({"not_built": missed} if missed else {})
     # the workbook in a thread beside the CSV and Parquet files: rust_xlsxwriter writes it with
     # Python's lock released for much of the time (each file is made from the same rows alone)
+    parts = _csv_parts(context, "datasets")
     with ThreadPoolExecutor(max_workers=1) as pool:
         workbook = pool.submit(export.write_workbook, tables, folder / WORKBOOK, columns=columns)
         for name, rows in tables.items():
-            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
+            kept = {"parts": parts, "by": PER_DOCUMENT_DATASETS[name]} if name in PER_DOCUMENT_DATASETS else {}
+            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name], **kept)
+        parts.save()
         try:
             importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
         except ImportError as error:
@@ -478,6 +516,12 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
                 export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
         workbook.result()
     return counts
+
+
+def _csv_parts(context: _Run, name: str) -> export.CsvParts:
+    """The CSV text of each document's rows as the last run wrote it (none with ``--force``), kept
+    in outputs/.stages/parts/."""
+    return export.CsvParts(context.cache / "parts" / f"{name}.json", read=not context.options.force)
 
 
 def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str]) -> dict[str, list[dict]]:

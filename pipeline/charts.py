@@ -4,14 +4,19 @@ Drawing is most of what a corpus-wide stage spends when one document changed (ma
 fifth of a second or more per file), and most edits leave a chart's numbers as they were.  A chart
 is a pure function of its numbers, its labels, the font and the library versions; their digest is
 kept beside the charts (``.charts.json``), and a chart whose digest is the one it was last drawn
-with is linked from the stage's last folder instead of drawn again.
+with is linked from the stage's last folder instead of drawn again.  One that must be drawn is
+drawn in a process forked for it (on Linux), on the other core while the caller goes on.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
@@ -32,6 +37,8 @@ class Charts:
 
     def __init__(self, folder: Path, kept: Path | None):
         self.folder, self.kept, self.digests = folder, kept, {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._drawing: list[Future] = []
         found = kept / DIGESTS if kept else None
         self.before = json.loads(found.read_text(encoding="utf-8")) if found and found.is_file() else {}
 
@@ -47,5 +54,29 @@ class Charts:
             link_or_copy(self.kept / name, self.folder / name)
         return True
 
+    def draw(self, function: Callable, *args, **options) -> None:
+        """``function(*args, **options)`` draws charts into the folder: in a worker process forked
+        from this one, which ``wait`` waits for (fork only on Linux: elsewhere drawn here and now)."""
+        if not sys.platform.startswith("linux"):
+            function(*args, **options)
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        self._drawing.append(self._pool.submit(function, *args, **options))
+
+    def wait(self) -> None:
+        """Until every chart given to ``draw`` is drawn (its error, if any, raised here)."""
+        try:
+            for drawing in self._drawing:
+                drawing.result()
+        finally:
+            self._drawing = []
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+
     def save(self) -> None:
-        (self.folder / DIGESTS).write_text(json.dumps(self.digests, indent=1, sort_keys=True), encoding="utf-8")
+        """Wait for the charts being drawn, then record the digests (none asked for: nothing to record)."""
+        self.wait()
+        if self.digests:
+            (self.folder / DIGESTS).write_text(json.dumps(self.digests, indent=1, sort_keys=True), encoding="utf-8")

@@ -523,18 +523,24 @@ _CONTENT = {
 }
 
 
-def content_digest(db: sqlite_utils.Database, part: str, kinds: tuple[str, ...] = ()) -> str:
+# the documents some coder (human or machine) coded or was assigned: all that agreement reads
+_CODED = "SELECT doc_id FROM codings UNION SELECT doc_id FROM machine_codings UNION SELECT doc_id FROM assignments"
+
+
+def content_digest(db: sqlite_utils.Database, part: str, kinds: tuple[str, ...] = (), *, coded: bool = False) -> str:
     """sha256 over the rows of one part of the project (see ``_CONTENT``): changes when they do.
-    ``kinds``: of the documents of these kinds only (parts documents, clauses and turns)."""
-    sql, parameters = _CONTENT[part], []
-    if kinds and part not in ("documents", "clauses", "turns"):
-        raise ValueError(f"content_digest: {part} cannot be limited to kinds of documents")
+    ``kinds``: of the documents of these kinds only; ``coded``: of the documents with a coding,
+    machine coding or assignment only (both for the parts documents, clauses and turns)."""
+    sql, parameters, where = _CONTENT[part], list(kinds), []
+    if (kinds or coded) and part not in ("documents", "clauses", "turns"):
+        raise ValueError(f"content_digest: {part} cannot be limited to some documents")
+    column = "id" if part == "documents" else "doc_id"
     if kinds:
-        column = "id" if part == "documents" else "doc_id"
-        marks = ", ".join("?" * len(kinds))
-        sql = sql.replace(" ORDER BY", f" WHERE {column} IN (SELECT id FROM documents WHERE kind IN ({marks}))"
-                                       " ORDER BY")
-        parameters = list(kinds)
+        where.append(f"{column} IN (SELECT id FROM documents WHERE kind IN ({', '.join('?' * len(kinds))}))")
+    if coded:
+        where.append(f"{column} IN ({_CODED})")
+    if where:
+        sql = sql.replace(" ORDER BY", f" WHERE {' AND '.join(where)} ORDER BY")
     hasher = hashlib.sha256(part.encode())
     for row in db.execute(sql, parameters):
         hasher.update(orjson.dumps(row))

@@ -50,8 +50,13 @@ def rows_of(units: list[dict], labels: dict[str, dict]) -> list[dict]:
 
 
 def frequency_table(rows: list[dict], scheme: Scheme) -> list[dict]:
-    with_instrument = [row for row in rows if set(row["instruments"]) - {NONE}]
-    total = sum(len(set(row["instruments"]) - {NONE}) for row in with_instrument)
+    total, carrying_of = 0, defaultdict(list)  # label → the rows carrying it, in one pass over the rows
+    for row in rows:
+        labels = set(row["instruments"]) - {NONE}
+        total += len(labels)
+        for label in labels:
+            carrying_of[label].append(row)
+    primary = Counter(row["primary_instrument"] for row in rows)
     table = []
     names = {label.id: label.name for label in scheme.labels}
     for label in scheme.label_ids:
@@ -59,11 +64,10 @@ def frequency_table(rows: list[dict], scheme: Scheme) -> list[dict]:
             table.append({"instrument": label, "name": names[label], "subtool": "", "n": "", "pct_within_instrument": "",
                           "pct_of_total": "", "primary_n": sum(row["primary_instrument"] == label for row in rows)})
             continue
-        carrying = [row for row in with_instrument if label in row["instruments"]]
+        carrying = carrying_of.get(label, [])
         table.append({"instrument": label, "name": names[label], "subtool": "", "n": len(carrying),
                       "pct_within_instrument": 100.0 if carrying else 0.0,
-                      "pct_of_total": _pct(len(carrying), total),
-                      "primary_n": sum(row["primary_instrument"] == label for row in rows)})
+                      "pct_of_total": _pct(len(carrying), total), "primary_n": primary[label]})
         subtools = Counter(row["subtools"].get(label, "(no cue)") for row in carrying)
         for subtool, n in sorted(subtools.items(), key=lambda item: (-item[1], item[0])):
             table.append({"instrument": label, "name": names[label], "subtool": subtool, "n": n,
@@ -152,24 +156,28 @@ def document_list(documents: list[dict]) -> list[dict]:
 
 
 def draw_charts(rows: list[dict], scheme: Scheme, folder: Path, *, font_path: str | None = None,
-                charts: Charts | None = None) -> list[Path]:
+                charts: Charts | None = None, tests: dict[str, dict] | None = None) -> list[Path]:
     """Stacked bars of instruments by level and by year, and a level × instrument heatmap, as PNG and
-    SVG; with ``charts``, one whose numbers are unchanged is reused instead of drawn."""
+    SVG; with ``charts``, one whose numbers are unchanged is reused instead of drawn, and the others
+    are drawn beside the caller's work (``charts.wait`` waits for them); ``tests``, the crosstabs'
+    tests by level and by year when the caller has them already."""
     from .stats import find_cjk_font
 
     font_file = find_cjk_font(font_path)
     names = {label.id: f"{label.name}" for label in scheme.labels}
     written = []
     for by, title in (("level", "政策工具 × 层级"), ("year", "政策工具 × 年份")):
-        table, test = crosstab(rows, by, scheme)
+        test = tests[by] if tests else crosstab(rows, by, scheme)[1]
         if not test["rows"]:
             continue
         drawn_from = [title, test["rows"], test["columns"], test["matrix"], names, font_file]
         files = [f"instruments_by_{by}{suffix}" for suffix in (".png", ".svg")]
         if by == "level":
             files += [f"instruments_level_heatmap{suffix}" for suffix in (".png", ".svg")]
-        if charts is None or not charts.reuse(files, *drawn_from):
+        if charts is None:
             _draw_crosstab(by, title, test, names, font_file, folder)
+        elif not charts.reuse(files, *drawn_from):
+            charts.draw(_draw_crosstab, by, title, test, names, font_file, folder)
         written += [folder / name for name in files]
     return written
 

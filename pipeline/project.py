@@ -160,12 +160,14 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             self._db.close()
             self._db = None
 
-    def display_path(self, path: Path) -> str:
-        """Paths inside the project are stored relative to it, so a project can be moved."""
+    def display_path(self, path: Path, *, resolved: bool = False) -> str:
+        """Paths inside the project are stored relative to it, so a project can be moved.
+        ``resolved``: ``path`` is resolved already (as ``discover`` gives them)."""
+        path = path if resolved else path.resolve()
         try:
-            return path.resolve().relative_to(self.root).as_posix()
+            return path.relative_to(self.root).as_posix()
         except ValueError:
-            return path.resolve().as_posix()
+            return path.as_posix()
 
     def corpus_paths(self) -> list[Path]:
         return [self.root / p for p in self.config.project.corpus]
@@ -197,7 +199,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         by_hash = {entry["content_hash"]: path for path, entry in known.items()}
         tasks = []
         for path in files:
-            display = self.display_path(path)
+            display = self.display_path(path, resolved=True)
             try:
                 content_hash = file_hash(path)
             except OSError:
@@ -698,22 +700,36 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 
     def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
-                           rows: list[dict] | None = None, kept: Path | None = None) -> dict:
+                           rows: list[dict] | None = None, kept: Path | None = None,
+                           parts: export.CsvParts | None = None, drawing: Charts | None = None) -> dict:
         """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
         ``rows`` are ``instrument_rows()`` when the caller has them already; ``kept``, a folder of an
-        earlier report whose charts are reused where their numbers are unchanged."""
+        earlier report whose charts are reused where their numbers are unchanged; ``parts``, the
+        units' CSV text per document as an earlier report wrote it; ``drawing``, the charts of
+        ``out`` when the caller waits for them itself (``Charts.save``), else they are waited for here."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         scheme = self.scheme()
         rows = self.instrument_rows() if rows is None else rows
+        crosstabs = {by: instrument_report.crosstab(rows, by, scheme) for by in ("level", "year")}
+        tests = {by: test for by, (_, test) in crosstabs.items()}
+        # the charts first: those to draw are drawn in another process while the tables are written
+        drawn, notes, own = [], [], drawing is None
+        drawing = Charts(folder, kept) if own else drawing
+        if charts:
+            try:
+                drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path, charts=drawing,
+                                                      tests=tests)
+            except ConfigError as error:  # no Chinese font: the tables still go out, the charts are named as missing
+                if error.code != "font-missing":
+                    raise
+                notes.append(f"charts not drawn: {error}")
         tables = {
             "documents": instrument_report.document_list(self.rows("documents")),
             "frequency": instrument_report.frequency_table(rows, scheme),
             "doc_shares_by_level": instrument_report.document_shares(rows, scheme, "level"),
+            **{f"by_{by}": table for by, (table, _) in crosstabs.items()},
         }
-        tests = {}
-        for by in ("level", "year"):
-            tables[f"by_{by}"], tests[by] = instrument_report.crosstab(rows, by, scheme)
         for name, table in tables.items():
             export.write_table(table, "csv", folder / f"instruments_{name}.csv", sheet=name)
         # the workbook and the JSON hold the paper's tables; every unit, which can run to tens of
@@ -724,22 +740,16 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         (folder / "instruments.json").write_text(json.dumps({**tables, "tests": tests}, ensure_ascii=False, indent=1),
                                                  encoding="utf-8")
         export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",
-                           folder / "instruments_units.csv")
-        drawn, notes, drawing = [], [], Charts(folder, kept)
-        if charts:
-            try:
-                drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path, charts=drawing)
-            except ConfigError as error:  # no Chinese font: the tables still go out, the charts are named as missing
-                if error.code != "font-missing":
-                    raise
-                notes.append(f"charts not drawn: {error}")
+                           folder / "instruments_units.csv", parts=parts)
         summary_name = "instruments_summary.json"  # listed among the files it lists; hidden ones (.charts.json) are not
         summary = {"scheme": scheme.id, "scheme_version": scheme.version, "units": len(rows),
                    "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,
-                   "files": sorted({summary_name, *(p.name for p in folder.iterdir() if not p.name.startswith("."))}),
+                   "files": sorted({summary_name, *(p.name for p in folder.iterdir() if not p.name.startswith(".")),
+                                    *drawing.digests.keys()}),
                    "notes": notes}
         (folder / summary_name).write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-        drawing.save()  # after the summary's list of files: the digests are no result
+        if own:
+            drawing.save()  # after the summary's list of files (the charts' too): the digests are no result
         summary["charts"] = [str(p) for p in drawn]
         return summary
 

@@ -68,10 +68,11 @@ class TopicMethods:
         return _sweep(built, ks, seed, per, Path(out), workers)
 
     def _run_topics(self, folder: Path, *, workers: int, kept: Path | None,
-                    units: list[stats.UnitTerms] | None = None) -> dict:
+                    units: list[stats.UnitTerms] | None = None, drawing: Charts | None = None) -> dict:
         """The batch run's topic model: the configured K, or the K the sweep chooses; fitted afresh, or
         the model kept in ``kept`` with the changed texts folded in.  What and why, for the manifest.
-        ``units``: the policy units as terms, when the caller has them already."""
+        ``units``: the policy units as terms, when the caller has them already; ``drawing``: see
+        ``_write_topics``."""
         section, seed = self.config.topics, self.config.project.seed
         settings = topics.CorpusSettings(no_below=section.no_below, no_above=section.no_above, phrases=section.phrases)
         units = self.unit_terms(kind="policy") if units is None else units
@@ -105,7 +106,7 @@ class TopicMethods:
                      "fit_on": fit_on, "k": k, "reason": reason}
             topics.save(folder / MODEL_FILE, topics.Saved(fitted, built, texts.fingerprints, info))
             fit = {"fit": "fitted", "folded_in": 0, "changed_since_fit": 0}
-        summary = self._write_topics(folder, fitted, texts, units, info, kept=kept,
+        summary = self._write_topics(folder, fitted, texts, units, info, kept=kept, drawing=drawing,
                                      fitted_texts=saved.texts if fit["fit"] == "kept" else None)
         return {"k": info["k"], "reason": info["reason"], "method": section.method, "per": section.per,
                 "seed": seed, "model_id": info["model_id"], "unstable_topics": summary["unstable_topics"], **fit,
@@ -113,14 +114,32 @@ class TopicMethods:
 
     def _write_topics(self, folder: Path, fitted: topics.Fitted, texts: _TopicTexts, units: list[stats.UnitTerms],
                       info: dict, *, representatives: int = 5, fitted_texts: dict[str, str] | None = None,
-                      kept: Path | None = None) -> dict:
+                      kept: Path | None = None, drawing: Charts | None = None) -> dict:
         """A model's tables, charts and summary into ``folder``, its terms and shares into the database;
         ``fitted_texts`` are the texts of a kept model's fit (None: the model was fitted on these texts);
-        ``kept``, the folder of an earlier run whose charts are reused where their numbers are unchanged."""
+        ``kept``, the folder of an earlier run whose charts are reused where their numbers are unchanged;
+        ``drawing``, the charts of ``folder`` when the caller waits for them (``Charts.save``)."""
         k, shares, meta, per = fitted.beta.shape[0], fitted.shares, texts.meta, texts.per
         model_id, stable = info["model_id"], info["stability"]
         labels = topics.read_labels(self.root / "topic_labels" / f"{model_id}.yaml", k)
         described = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted)]
+        prevalence = [{"covariate": covariate, **row} for covariate in ("level", "year", "issuer", "kind")
+                      for row in topics.prevalence(shares, [m.get(covariate, "") or "(unknown)" for m in meta],
+                                                   seed=fitted.seed)]
+        # the charts first: those to draw are drawn in another process while the rest is written
+        notes, own = [], drawing is None
+        drawing = Charts(folder, kept) if own else drawing
+        try:
+            font = find_cjk_font()
+            for covariate in ("level", "year", "kind"):
+                shown = [row for row in prevalence if row["covariate"] == covariate]
+                name = f"prevalence_by_{covariate}.png"
+                if not drawing.reuse([name], shown, labels, font):
+                    drawing.draw(topics.draw_prevalence, shown, labels, folder / name, font_path=font)
+        except ConfigError as error:
+            if error.code != "font-missing":
+                raise
+            notes.append(f"charts not drawn: {error}")
         store.write_topic_model(
             self.db, {"model_id": model_id, "method": fitted.method, "k": k, "seed": fitted.seed, "per": per,
                       "created_at": utc_now(), "settings": info["settings"]},
@@ -141,25 +160,10 @@ class TopicMethods:
              "unit_id": meta[i]["unit_id"] or topics.best_unit(fitted, topic, units_of.get(meta[i]["doc_id"], [])),
              "share": round(float(shares[i, topic]), 6), "label": labels.get(topic, "")}
             for topic in range(k) for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
-        prevalence = [{"covariate": covariate, **row} for covariate in ("level", "year", "issuer", "kind")
-                      for row in topics.prevalence(shares, [m.get(covariate, "") or "(unknown)" for m in meta],
-                                                   seed=fitted.seed)]
         by_frex = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted, by="frex")]
         for name, rows in (("topics", described), ("topics_frex", by_frex), ("doc_topics", doc_rows),
                            ("representative", representative), ("stability", stable), ("prevalence", prevalence)):
             export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name)
-        notes, drawing = [], Charts(folder, kept)
-        try:
-            font = find_cjk_font()
-            for covariate in ("level", "year", "kind"):
-                shown = [row for row in prevalence if row["covariate"] == covariate]
-                name = f"prevalence_by_{covariate}.png"
-                if not drawing.reuse([name], shown, labels, font):
-                    topics.draw_prevalence(shown, labels, folder / name, font_path=font)
-        except ConfigError as error:
-            if error.code != "font-missing":
-                raise
-            notes.append(f"charts not drawn: {error}")
         summary = {"model_id": model_id, "method": fitted.method, "k": k, "seed": fitted.seed, "per": per,
                    "texts": len(meta), "fitted_texts": int(in_fit.sum()), "terms": len(fitted.terms),
                    "unstable_topics": [row["topic"] for row in stable if row["unstable"]],
@@ -167,7 +171,8 @@ class TopicMethods:
                    "prevalence": "descriptive: mean topic shares per group with bootstrap CIs, not an STM"}
         (folder / "topics_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         topics.write_html(folder / "topics.html", described, representative, stable, summary)
-        drawing.save()
+        if own:
+            drawing.save()
         return summary
 
 

@@ -85,14 +85,17 @@ def term_frequencies(units: list[UnitTerms], *, by: str | None = None, min_freq:
     if by:
         _check_field(units, by)
     freq: dict[object, Counter] = defaultdict(Counter)
-    docs: dict[object, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    of_document: dict[tuple, set] = defaultdict(set)  # (group, document) → its terms
     in_units: dict[object, Counter] = defaultdict(Counter)
-    for unit in units:
+    for unit in units:  # counted by Counter.update, without a Python step per term
         key = group_value(unit, by) if by else None
         freq[key].update(unit.terms)
-        for term in set(unit.terms):
-            docs[key][term].add(unit.doc_id)
-            in_units[key][term] += 1
+        distinct = set(unit.terms)
+        in_units[key].update(distinct)
+        of_document[key, unit.doc_id] |= distinct
+    docs: dict[object, Counter] = defaultdict(Counter)
+    for (key, _), terms in of_document.items():
+        docs[key].update(terms)
     rows = []
     for key in sorted(freq):
         total = sum(freq[key].values())
@@ -101,7 +104,7 @@ def term_frequencies(units: list[UnitTerms], *, by: str | None = None, min_freq:
             if n < min_freq:
                 break
             row = {by: key} if by else {}
-            row.update(term=term, freq=n, df=len(docs[key][term]), units=in_units[key][term], per_10k=n / total * PER)
+            row.update(term=term, freq=n, df=docs[key][term], units=in_units[key][term], per_10k=n / total * PER)
             rows.append(row)
     return rows
 

@@ -135,6 +135,51 @@ def test_a_changed_document_reruns_only_what_depends_on_it(small_project):
     assert datasets(forced.folder) == datasets(report.folder)
 
 
+def _edit(root: Path, name: str, old: str, new: str) -> None:
+    path = root / "corpus" / "policy" / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_rerun_after_one_change_writes_the_bytes_of_a_forced_run(small_project):
+    """The per-document datasets and the instruments' units table are joined from each document's
+    CSV text kept between runs (outputs/.stages/parts): after an edit, byte for byte what a run
+    from scratch writes; without the kept parts, the same again."""
+    open_project(small_project).run()
+    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用")
+    project = open_project(small_project)
+    rerun = project.run()
+    kept = small_project / "outputs" / ".stages" / "parts"
+    assert {p.name for p in kept.iterdir()} == {"datasets.json", "instruments_units.json"}
+    forced = project.run(RunOptions(force=True))
+    files = [*(f"{name}.csv" for name in DATASETS), "instruments/instruments_units.csv"]
+    for name in files:
+        assert (rerun.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
+    shutil.rmtree(kept)  # a lost cache means encoding again
+    _edit(small_project, "js_edu_2021_training_bases.txt", "对成效突出的基地给予奖励；", "")
+    again, forced = project.run(), project.run(RunOptions(force=True))
+    assert statuses(again)["report"] == "ran"
+    for name in files:
+        assert (again.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
+
+
+def test_agreement_reruns_only_when_a_coded_document_changes(small_project):
+    project = open_project(small_project)
+    project.run()
+    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专款专用", "补助资金必须专门专用")
+    assert statuses(project.run())["reliability"] == "up to date"  # nobody coded that document
+    doc = project.document("nb_gov_2023_shiyu_consortium.txt")
+    clause = doc["clauses"][0]
+    project.code(doc["id"], clause["start"], clause["start"] + 4, project.codebook().codable[0], "li")
+    assert statuses(project.run())["reliability"] == "ran"
+    edited = clause["text"][:4]
+    _edit(small_project, "nb_gov_2023_shiyu_consortium.txt", edited, edited + "（修订）")
+    assert statuses(project.run())["reliability"] == "ran"  # a coded document changed
+    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专门专用", "补助资金必须专款专用")
+    assert statuses(project.run())["reliability"] == "up to date"
+
+
 PLACE_COLUMNS = ("path", "level", "province", "city", "county", "level_evidence", "level_ambiguous")
 READ_AGAIN = """
 import json, sys
@@ -198,6 +243,26 @@ def test_charts_whose_numbers_did_not_change_are_reused(small_project):
     # the topic model was refitted (one document of six changed), so its charts were drawn again
     topics_chart = Path("topics") / "prevalence_by_level.png"
     assert not os.path.samefile(second.folder / topics_chart, first.folder / topics_chart)
+
+
+def test_a_stage_whose_charts_are_drawn_beside_later_stages_is_complete_when_the_run_ends(small_project):
+    """Charts to draw are drawn in a forked process while the later stages and the datasets are
+    written; the stage's folder takes its place (key recorded) only once they are drawn."""
+    project = open_project(small_project)
+    report = project.run(RunOptions(only=("ingest", "segment", "tokenize", "instruments", "topics")))
+    stages = small_project / "outputs" / ".stages"
+    assert not list(stages.glob(".tmp-*")) and not list(stages.glob(".old-*"))
+    charts = json.loads((stages / "instruments" / ".charts.json").read_text(encoding="utf-8"))
+    assert all((stages / "instruments" / name).stat().st_size > 0 for name in charts) and len(charts) == 6
+    assert (stages / "topics" / "prevalence_by_level.png").is_file()
+    assert (stages / "instruments" / ".key").read_text() == next(s.key for s in report.stages if s.stage == "instruments")
+    summary = json.loads((stages / "instruments" / "instruments_summary.json").read_text(encoding="utf-8"))
+    assert set(charts) <= set(summary["files"])
+    assert set(summary["files"]) == {p.name for p in (stages / "instruments").iterdir()
+                                     if not p.name.startswith(".")}
+    with_report = project.run()
+    assert statuses(with_report)["instruments"] == "up to date"
+    assert {p.name for p in (with_report.folder / "instruments").iterdir()} >= set(charts)
 
 
 def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(small_project, tmp_path):
