@@ -39,7 +39,7 @@ from . import export, instrument_report, instruments, run_report, stats, survey
 from .charts import DIGESTS, Charts, link_or_copy
 from .errors import PolicoderError, ProjectError
 from .executors import make_executor
-from .ingest import INGEST_VERSION, SEGMENT_VERSION
+from .ingest import INGEST_VERSION, SEGMENT_VERSION, SIDECAR_NAMES
 from .project_topics import MODEL_FILE
 from .records import utc_now
 from .tokens import tokenizer_hash
@@ -129,6 +129,7 @@ class _Run:
     units: list | None = None  # every unit as terms (see ``unit_terms``)
     drawing: dict = field(default_factory=dict)  # stage → its Charts, drawn beside the later stages
     unfinished: list = field(default_factory=list)  # stages waiting for their charts (see ``_keyed``)
+    problems: list[dict] | None = None  # made once (see ``_current_problems``)
 
     def digest(self, *parts: str, kinds: tuple[str, ...] = (), coded: bool = False) -> list[str]:
         """Content digests of parts of the project (of the documents of ``kinds`` only, or of the
@@ -463,7 +464,8 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
     context.finish()  # the charts were drawn beside the datasets
     for stage in results:
         kept = context.cache / stage.stage
-        if kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
+        # a stage that failed in this run has no files of this run: its last ones are not copied as if they were
+        if stage.status != "failed" and kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
             shutil.copytree(kept, folder / stage.stage, copy_function=link_or_copy,
                             ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE, DIGESTS, INSTRUMENT_LABELS))
     _copy_database(project.db.conn, folder / project.db_path.name)
@@ -537,7 +539,15 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
             return []
 
     tables = {name: built(name, lambda name=name: project.rows(name)) for name in ("documents", "turns", "codings")}
-    tables["clauses"] = built("clauses", lambda: project.clause_rows(_instrument_rows(context)))
+    def clauses() -> list[dict]:
+        try:
+            labelled = _instrument_rows(context)
+        except PolicoderError as error:  # a malformed scheme or a stale model: the clauses go out unlabelled
+            missed["clause instruments"] = str(error)
+            labelled = []
+        return project.clause_rows(labelled)
+
+    tables["clauses"] = built("clauses", clauses)
     # documents that left the corpus stay listed (status 'missing'); their units are not data
     missing = {d["id"] for d in tables["documents"] if d["status"] == "missing"}
     for name in ("clauses", "turns"):
@@ -603,15 +613,33 @@ def _survey_summary(project, missed: dict[str, str]) -> list[dict]:
 
 
 def _current_problems(context: _Run) -> list[dict]:
-    """This run's refusals and warnings, and the warnings still standing for documents read before."""
+    """This run's refusals and warnings, and those still standing: warnings of documents read before,
+    files refused when last read (when this run read no files), and coders' labels made on an
+    earlier text of their clause."""
+    if context.problems is not None:
+        return context.problems
     project = context.project
+    ingest = context.reports.get("ingest")
     found = [{"path": p.path, "code": p.code, "severity": s, "message": p.message}
-             for p, s in getattr(context.reports.get("ingest"), "problems", [])]
+             for p, s in getattr(ingest, "problems", [])]
+    standing = store.standing_warnings(project.db)
+    if ingest is None:
+        standing += [row for row in store.standing_refusals(project.db) if (project.root / row["path"]).is_file()]
     seen = {row["path"] for row in found}
-    for row in store.standing_warnings(project.db):
-        if row["path"] not in seen:
-            found.append({column: row[column] for column in PROBLEM_COLUMNS})
-    return sorted(found, key=lambda row: (row["path"], row["code"], row["message"]))
+    found += [{column: row[column] for column in PROBLEM_COLUMNS} for row in standing if row["path"] not in seen]
+    try:
+        stale = project.stale_instrument_labels()
+    except PolicoderError:  # a malformed scheme is the instruments stage's problem, said there
+        stale = []
+    by_path: dict[str, list[str]] = {}
+    for label in stale:
+        by_path.setdefault(label["path"], []).append(f"{label['unit_id']} ({label['coder']})")
+    found += [{"path": path, "code": "label-stale", "severity": "warning",
+               "message": f"{len(units)} human instrument label(s) made on an earlier text of the clause no "
+                          f"longer apply: {', '.join(units)}; label them again (`instruments sheet`)"}
+              for path, units in by_path.items()]
+    context.problems = sorted(found, key=lambda row: (row["path"], row["code"], row["message"]))
+    return context.problems
 
 
 def _dataset_columns(name: str, rows: list[dict]) -> tuple[str, ...]:
@@ -642,7 +670,9 @@ def _manifest(context: _Run, results: list[StageResult], started_at: str, execut
         {"path": d["path"], "sha256": d["content_hash"], "bytes": _size(project.root / d["path"])}
         for d in project.rows("documents") if d["status"] != "missing"]
     files = [*config.survey.files, *config.indicators.files, config.triangulation.themes, config.coding.codebook,
-             config.instruments.model, config.instruments.scheme]
+             config.instruments.model, config.instruments.scheme,
+             *(project.display_path(sheet) for folder in project.corpus_paths()
+               for name in SIDECAR_NAMES for sheet in sorted(folder.rglob(name)))]
     return {
         "run_id": context.run_id,
         "started_at": started_at,
@@ -658,6 +688,8 @@ def _manifest(context: _Run, results: list[StageResult], started_at: str, execut
         "inputs": inputs,
         "other_inputs": [{"path": f, "sha256": _files_digest(project.root, [project.root / f])} for f in files
                          if f and (project.root / f).is_file()],
+        "scheme": _read_from(project.scheme),
+        "codebook": _read_from(project.codebook) if config.coding.codebook else None,
         "stages": [asdict(result) for result in results],
         "timings_seconds": {result.stage: result.seconds for result in results},
         "counts": {**(by_stage["report"].counts if "report" in by_stage else {}),
@@ -665,8 +697,7 @@ def _manifest(context: _Run, results: list[StageResult], started_at: str, execut
                        "unchanged": len(ingest.unchanged), "skipped": len(ingest.skipped)} if ingest else {})},
         **{stage: by_stage[stage].counts for stage in STAGES[3:-1] if stage in by_stage},
         "agreement": by_stage["reliability"].counts if "reliability" in by_stage else None,
-        "problems": [{"path": p.path, "code": p.code, "severity": s, "message": p.message}
-                     for p, s in (ingest.problems if ingest else [])],
+        "problems": _current_problems(context),
         "python": platform.python_version(),
         "libraries": _library_versions(),
         "versions": {"schema": store.schema_version(project.db)[-1], "ingest": INGEST_VERSION,
@@ -676,6 +707,17 @@ def _manifest(context: _Run, results: list[StageResult], started_at: str, execut
 
 def _size(path: Path) -> int | None:
     return path.stat().st_size if path.is_file() else None
+
+
+def _read_from(load: Callable) -> dict:
+    """The scheme or codebook a run read, shipped ones too: its id, version, file and the file's sha256."""
+    try:
+        found = load()
+    except PolicoderError as error:
+        return {"error": str(error)}
+    source = Path(found.source)
+    return {"id": found.id, "version": found.version, "path": str(source),
+            "sha256": hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else None}
 
 
 def _files_digest(root: Path, paths: list[Path]) -> str:

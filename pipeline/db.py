@@ -558,6 +558,25 @@ def standing_warnings(db: sqlite_utils.Database) -> list[dict]:
     return [dict(zip(("path", "code", "severity", "message"), row)) for row in rows]
 
 
+def standing_refusals(db: sqlite_utils.Database) -> list[dict]:
+    """Files refused when last read and not read successfully since (their latest problem an error)."""
+    rows = db.execute(
+        "SELECT p.path, p.code, p.severity, p.message FROM problems p"
+        " WHERE p.severity = 'error' AND p.id = (SELECT MAX(q.id) FROM problems q WHERE q.path = p.path)"
+        " AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.path = p.path AND d.last_ingested > p.occurred_at)"
+        " ORDER BY p.id").fetchall()
+    return [dict(zip(("path", "code", "severity", "message"), row)) for row in rows]
+
+
+def labelled_clause_texts(db: sqlite_utils.Database, scheme: str) -> list[dict]:
+    """Every human instrument label of present clauses, oldest first, with the clause's text now."""
+    rows = db.execute(
+        "SELECT ic.unit_id, ic.coder, ic.unit_text_hash, c.text, d.path FROM instrument_codings ic"
+        " JOIN clauses c ON c.unit_id = ic.unit_id JOIN documents d ON d.id = c.doc_id"
+        " WHERE ic.scheme = ? AND d.status != 'missing' ORDER BY ic.id", [scheme]).fetchall()
+    return [dict(zip(("unit_id", "coder", "unit_text_hash", "text", "path"), row)) for row in rows]
+
+
 def move_document(db: sqlite_utils.Database, doc_id: int, new_path: str, now: str) -> None:
     """A file moved or renamed: keep its number (and so its unit ids and codings)."""
     with transaction(db):

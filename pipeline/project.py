@@ -601,6 +601,15 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                                              "coder": coding["coder"]}
         return list(chosen.values())
 
+    def stale_instrument_labels(self) -> list[dict]:
+        """Coders' labels that no longer apply: each coder's latest label of a clause, when it was made
+        on an earlier text of the clause (kept, but not used until the clause is labelled again)."""
+        latest = {}
+        for row in store.labelled_clause_texts(self.db, self.scheme().id):
+            latest[row["unit_id"], row["coder"]] = row
+        return [{"unit_id": row["unit_id"], "coder": row["coder"], "path": row["path"]} for row in latest.values()
+                if row["unit_text_hash"] != instrument_sheets.text_hash(row["text"])]
+
     def train_instruments(self, *, coders: list[str] | None = None, out: str | Path | None = None,
                           folds: int = 5) -> tuple[instrument_model.TrainedModel, Path]:
         """Train the model on the human labels, cross-validated by document; save it under models/."""

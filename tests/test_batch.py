@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import hashlib
 import json
 import os
 import shutil
@@ -435,6 +436,60 @@ def test_a_malformed_codebook_fails_its_stages_in_one_line_and_the_run_goes_on(s
     assert "broken.yaml" in error and "\n" not in error
     assert report.exit_status == 1 and (report.folder / "clauses.csv").is_file()
     assert "codings" in next(s.counts for s in report.stages if s.stage == "report")["not_built"]
+
+
+def test_a_failed_instruments_stage_leaves_the_clauses_unlabelled_and_no_stale_tables(small_project):
+    project = open_project(small_project)
+    first = project.run()
+    clauses = len(read_csv(first.folder / "clauses.csv"))
+    project.close()
+    (small_project / "codebooks" / "broken_scheme.yaml").write_text("scheme: broken\nlabels: [\n", encoding="utf-8")
+    config = small_project / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('scheme = "default"',
+                                                                 'scheme = "codebooks/broken_scheme.yaml"'),
+                      encoding="utf-8")
+    report = open_project(small_project).run()
+    assert statuses(report)["instruments"] == "failed" and report.exit_status == 1
+    rows = read_csv(report.folder / "clauses.csv")
+    assert len(rows) == clauses and {row["primary_instrument"] for row in rows} == {""}
+    assert not (report.folder / "instruments").exists()  # the last run's tables are not this run's
+    missed = next(s.counts for s in report.stages if s.stage == "report")["not_built"]
+    assert "broken_scheme.yaml" in missed["clause instruments"]
+
+
+def test_problems_that_still_stand_are_listed_by_runs_that_read_no_files(small_project):
+    (small_project / "corpus" / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    project = open_project(small_project)
+    project.run()
+    unit = next(u for u in project.instrument_units() if u["document"].endswith("js_edu_2021_training_bases.txt"))
+    project.label_instruments(unit["unit_id"], ["incentive"], "incentive", "alice")
+    later = project.run(RunOptions(only=("topics", "report")))
+    problems = read_csv(later.folder / "problems.csv")
+    assert [row["code"] for row in problems if row["path"] == "corpus/broken.pdf"] == ["pdf-corrupt"]
+    manifest = json.loads((later.folder / "manifest.json").read_text(encoding="utf-8"))
+    assert [row["code"] for row in manifest["problems"]] == [row["code"] for row in problems]
+    # alice labelled a clause whose text then changed: her label is kept, not applied, and said so
+    path = small_project / "corpus" / "policy" / "js_edu_2021_training_bases.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace(unit["text"][:12], unit["text"][:12] + "（修订）", 1),
+                    encoding="utf-8")
+    (small_project / "corpus" / "broken.pdf").unlink()
+    edited = project.run()
+    problems = read_csv(edited.folder / "problems.csv")
+    assert [row["code"] for row in problems] == ["label-stale"]
+    assert f"{unit['unit_id']} (alice)" in problems[0]["message"] and problems[0]["severity"] == "warning"
+    assert project.stale_instrument_labels() == [{"unit_id": unit["unit_id"], "coder": "alice",
+                                                  "path": "corpus/policy/js_edu_2021_training_bases.txt"}]
+    project.close()
+
+
+def test_the_manifest_names_metadata_sheets_and_the_scheme_and_codebook_read(small_project):
+    report = open_project(small_project).run()
+    manifest = json.loads((report.folder / "manifest.json").read_text(encoding="utf-8"))
+    assert "corpus/interviews/metadata.csv" in {row["path"] for row in manifest["other_inputs"]}
+    scheme = manifest["scheme"]
+    assert scheme["id"] == "default" and scheme["path"].endswith("default.yaml")
+    assert scheme["sha256"] == hashlib.sha256(Path(scheme["path"]).read_bytes()).hexdigest()
+    assert manifest["codebook"]["id"] == "iei_interviews" and len(manifest["codebook"]["sha256"]) == 64
 
 
 def test_a_second_run_is_refused_while_another_holds_the_project(small_project):
