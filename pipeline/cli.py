@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import batch, export, instrument_report, stats
 from . import topics as topic_models
@@ -156,7 +157,7 @@ def _run_summary(result) -> None:
     for stage in result.stages:
         what = ", ".join(f"{k} {v}" for k, v in stage.counts.items() if isinstance(v, (int, float, str))
                          and k not in ("key", "model_id"))
-        table.add_row(stage.stage, stage.status, f"{stage.seconds:.1f}", what[:110])
+        table.add_row(stage.stage, stage.status, f"{stage.seconds:.1f}", Text(_clip(what, 110)))
     out.print(table)
     counts = result.manifest["counts"]
     if result.folder is not None:
@@ -220,7 +221,7 @@ def docs(project) -> None:
     for column in ("id", "kind", "level", "date", "doc_number", "title", "path", "status"):
         table.add_column(column)
     for row in project.rows("documents"):
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in
+        table.add_row(*(Text("" if row[c] is None else str(row[c])) for c in
                         ("id", "kind", "level", "date", "doc_number", "title", "path", "status")))
     out.print(table)
 
@@ -286,10 +287,17 @@ def _emit(rows: list[dict], fmt: str, output: Path | None, title: str) -> None:
         for column in rows[0] if rows else ():
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(*("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+            # cells are text, never rich markup: "[triangulation] themes" keeps its brackets
+            table.add_row(*(Text("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v))
+                            for v in row.values()))
         out.print(table)
     else:
         click.echo(export.dumps(rows, fmt), nl=False)
+
+
+def _clip(text: str, width: int) -> str:
+    """Text cut to ``width`` characters for a table cell, with "…" where it was cut."""
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _where(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -456,7 +464,7 @@ def instruments_classify(project, force, fmt, output) -> None:
                                  "instrument_cues", "text")} for row in project.instrument_rows()]
     if fmt == "table" and output is None:
         rows = [{**row, "instruments": ", ".join(row["instruments"]), "instrument_cues": " ".join(row["instrument_cues"]),
-                 "text": row["text"][:40]} for row in rows]
+                 "text": _clip(row["text"], 40)} for row in rows]
     _emit(rows, fmt, output, "instruments")
 
 
@@ -556,7 +564,7 @@ def instruments_suggest(project, count, output) -> None:
         project.instrument_sheet(output, units=[row["unit_id"] for row in rows])
         err.print(f"wrote {len(rows)} units to {output}", markup=False, highlight=False)
         return
-    _emit([{k: row[k] for k in ("unit_id", "uncertainty_margin", "primary_instrument")} | {"text": row["text"][:50]}
+    _emit([{k: row[k] for k in ("unit_id", "uncertainty_margin", "primary_instrument")} | {"text": _clip(row["text"], 50)}
            for row in rows], "table", None, "least certain units")
 
 
@@ -751,7 +759,7 @@ def code_list(project, coders, no_machine, fmt, output) -> None:
     rows = project.coded_segments(coders=list(coders) or None, machine=not no_machine)
     if fmt == "table" and output is None:
         rows = [{k: row[k] for k in ("coding_id", "unit_id", "start", "end", "code", "coder", "anchor", "review")}
-                | {"text": (row["text"] or "")[:30]} for row in rows]
+                | {"text": _clip(row["text"] or "", 30)} for row in rows]
     _emit(rows, fmt, output, "codings")
 
 

@@ -81,3 +81,15 @@ def test_cli_empty_table_still_has_its_header(tmp_path):
     header = (tmp_path / "c.csv").read_text(encoding="utf-8-sig").splitlines()
     assert header == [",".join(export_columns("codings"))]
     assert header[0].startswith("id,doc_id,document,unit_id,start,end,code,code_path,coder")
+
+
+def test_cli_tables_print_brackets_as_text_and_mark_cut_text(tmp_path):
+    root = tmp_path / "p"
+    assert invoke("init", root).exit_code == 0
+    (root / "corpus" / "n.txt").write_text("关于印发[试行]校企合作办法的通知\n一、对接收学生实习的企业，按每人每月"
+                                           "500元给予补贴，补贴资金由县财政在年度预算中安排并按季度拨付到企业。\n",
+                                           encoding="utf-8")
+    assert invoke("ingest", "--project", root).exit_code == 0
+    assert "[试行]" in invoke("docs", "--project", root).output  # rich would read [试行] as markup
+    listed = invoke("instruments", "classify", "--project", root).output
+    assert "…" in listed
