@@ -17,6 +17,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from importlib.metadata import version
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class Charts:
     def __init__(self, folder: Path, kept: Path | None):
         self.folder, self.kept, self.digests = folder, kept, {}
         self._pool: ProcessPoolExecutor | None = None
-        self._drawing: list[Future] = []
+        self._drawing: list[tuple[Future, Callable, tuple, dict]] = []
         found = kept / DIGESTS if kept else None
         self.before = json.loads(found.read_text(encoding="utf-8")) if found and found.is_file() else {}
 
@@ -62,13 +63,17 @@ class Charts:
             return
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
-        self._drawing.append(self._pool.submit(function, *args, **options))
+        self._drawing.append((self._pool.submit(function, *args, **options), function, args, options))
 
     def wait(self) -> None:
-        """Until every chart given to ``draw`` is drawn (its error, if any, raised here)."""
+        """Until every chart given to ``draw`` is drawn (its error, if any, raised here); should the
+        drawing process die (killed, out of memory), what it had left is drawn here."""
         try:
-            for drawing in self._drawing:
-                drawing.result()
+            for drawing, function, args, options in self._drawing:
+                try:
+                    drawing.result()
+                except BrokenProcessPool:
+                    function(*args, **options)
         finally:
             self._drawing = []
             if self._pool is not None:

@@ -246,6 +246,22 @@ def test_charts_whose_numbers_did_not_change_are_reused(small_project):
     assert not os.path.samefile(second.folder / topics_chart, first.folder / topics_chart)
 
 
+def _draw_unless_forked(parent: int, path: Path) -> None:
+    if os.getpid() != parent:  # the drawing process dies, as one killed by the system would
+        os.kill(os.getpid(), signal.SIGKILL)
+    path.write_text("drawn", encoding="utf-8")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="charts are drawn in a forked process on Linux only")
+def test_charts_a_dead_drawing_process_left_are_drawn_in_the_run_itself(tmp_path):
+    from pipeline.charts import Charts
+
+    charts = Charts(tmp_path, None)
+    charts.draw(_draw_unless_forked, os.getpid(), tmp_path / "chart.png")
+    charts.save()
+    assert (tmp_path / "chart.png").read_text(encoding="utf-8") == "drawn"
+
+
 def test_a_stage_whose_charts_are_drawn_beside_later_stages_is_complete_when_the_run_ends(small_project):
     """Charts to draw are drawn in a forked process while the later stages and the datasets are
     written; the stage's folder takes its place (key recorded) only once they are drawn."""
