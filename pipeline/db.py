@@ -550,21 +550,20 @@ def content_digest(db: sqlite_utils.Database, part: str, kinds: tuple[str, ...] 
 
 def standing_warnings(db: sqlite_utils.Database) -> list[dict]:
     """The warnings of present documents, as the run that last read each of them recorded them."""
-    rows = db.execute(
-        "SELECT p.path, p.code, p.severity, p.message FROM problems p JOIN documents d ON d.path = p.path"
-        " WHERE d.status = 'warning' AND p.severity = 'warning'"
-        " AND p.run_id = (SELECT q.run_id FROM problems q WHERE q.path = p.path ORDER BY q.id DESC LIMIT 1)"
-        " ORDER BY p.id").fetchall()
-    return [dict(zip(("path", "code", "severity", "message"), row)) for row in rows]
+    return _problems(db, " JOIN documents d ON d.path = p.path WHERE d.status = 'warning' AND p.severity = 'warning'"
+                         " AND p.run_id = (SELECT q.run_id FROM problems q WHERE q.path = p.path"
+                         " ORDER BY q.id DESC LIMIT 1)")
 
 
 def standing_refusals(db: sqlite_utils.Database) -> list[dict]:
     """Files refused when last read and not read successfully since (their latest problem an error)."""
-    rows = db.execute(
-        "SELECT p.path, p.code, p.severity, p.message FROM problems p"
-        " WHERE p.severity = 'error' AND p.id = (SELECT MAX(q.id) FROM problems q WHERE q.path = p.path)"
-        " AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.path = p.path AND d.last_ingested > p.occurred_at)"
-        " ORDER BY p.id").fetchall()
+    return _problems(db, " WHERE p.severity = 'error' AND p.id = (SELECT MAX(q.id) FROM problems q WHERE q.path = p.path)"
+                         " AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.path = p.path"
+                         " AND d.last_ingested > p.occurred_at)")
+
+
+def _problems(db: sqlite_utils.Database, where: str) -> list[dict]:
+    rows = db.execute(f"SELECT p.path, p.code, p.severity, p.message FROM problems p{where} ORDER BY p.id").fetchall()
     return [dict(zip(("path", "code", "severity", "message"), row)) for row in rows]
 
 
