@@ -180,16 +180,9 @@ def report(ratings: Ratings, codes: list[str], settings: Settings, documents: di
     nominal = ratings.nominal() if ratings.by_code is None else []
     pairs = []
     for a, b in combinations(range(len(ratings.coders)), 2):
-        both = [[row[a], row[b]] for row in nominal if row[a] is not None and row[b] is not None]
-        pair_codes = {code: [[row[a], row[b]] for row in ratings.for_code(code)
-                             if row[a] is not None and row[b] is not None] for code in codes}
-        pairs.append({
-            "coders": [ratings.coders[a], ratings.coders[b]], "units": len(both) or None,
-            "percent_agreement": reliability.percent_agreement(both) if both else math.nan,
-            "cohen_kappa": reliability.cohen_kappa(both) if both else math.nan,
-            "per_code_kappa": {code: reliability.cohen_kappa(rows) if rows else math.nan
-                               for code, rows in pair_codes.items()},
-        })
+        shared = _pair(nominal, a, b)
+        pairs.append({"coders": [ratings.coders[a], ratings.coders[b]], **shared, "units": shared["units"] or None,
+                      "per_code_kappa": {code: _pair(ratings.for_code(code), a, b)["cohen_kappa"] for code in codes}})
     per_document = []
     for doc_id in sorted({unit["doc_id"] for unit in ratings.units}):
         rows = [row for unit, row in zip(ratings.units, nominal) if unit["doc_id"] == doc_id]
@@ -212,15 +205,16 @@ def variables_report(coders: list[str], variables: dict[str, list[list]], *, boo
     per coder pair the units both rated, % agreement and Cohen's κ."""
     pairs = []
     for a, b in combinations(range(len(coders)), 2):
-        pair: dict = {"coders": [coders[a], coders[b]]}
-        for name, rows in variables.items():
-            both = [[row[a], row[b]] for row in rows if row[a] is not None and row[b] is not None]
-            pair[name] = {"units": len(both),
-                          "percent_agreement": reliability.percent_agreement(both) if both else math.nan,
-                          "cohen_kappa": reliability.cohen_kappa(both) if both else math.nan}
-        pairs.append(pair)
+        pairs.append({"coders": [coders[a], coders[b]], **{name: _pair(rows, a, b) for name, rows in variables.items()}})
     return {"coders": coders, "variables": {name: statistics(rows, boot=boot, seed=seed)
                                             for name, rows in variables.items()}, "pairs": pairs}
+
+
+def _pair(rows: list[list], a: int, b: int) -> dict:
+    """The units coders ``a`` and ``b`` both rated, their % agreement and Cohen's κ."""
+    both = [[row[a], row[b]] for row in rows if row[a] is not None and row[b] is not None]
+    return {"units": len(both), "percent_agreement": reliability.percent_agreement(both) if both else math.nan,
+            "cohen_kappa": reliability.cohen_kappa(both) if both else math.nan}
 
 
 def disagreements(ratings: Ratings, units_text: dict[str, str]) -> list[dict]:

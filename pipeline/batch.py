@@ -206,7 +206,6 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
         finally:
             executor.close()
         folder = None
-        manifest = _manifest(context, results, started_at, executed)
         if "report" in selected:
             stage_began = time.perf_counter()
             report_result = _report(context, results)

@@ -558,8 +558,6 @@ def instruments_agreement(project, coders, machine, boot, fmt) -> None:
 def instruments_suggest(project, count, output) -> None:
     """The uncoded units the classifier is least sure of: code these next."""
     rows = project.suggest_instruments(count)
-    if not rows and project.instrument_units():
-        raise ProjectError("every clause has a human label: nothing to suggest", code="nothing-to-suggest")
     if output:
         project.instrument_sheet(output, units=[row["unit_id"] for row in rows])
         err.print(f"wrote {len(rows)} units to {output}", markup=False, highlight=False)

@@ -62,7 +62,7 @@ def frequency_table(rows: list[dict], scheme: Scheme) -> list[dict]:
     for label in scheme.label_ids:
         if label == NONE:  # no instrument coding, but a primary label: its row makes primary_n add up to the total
             table.append({"instrument": label, "name": names[label], "subtool": "", "n": "", "pct_within_instrument": "",
-                          "pct_of_total": "", "primary_n": sum(row["primary_instrument"] == label for row in rows)})
+                          "pct_of_total": "", "primary_n": primary[label]})
             continue
         carrying = carrying_of.get(label, [])
         table.append({"instrument": label, "name": names[label], "subtool": "", "n": len(carrying),

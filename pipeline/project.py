@@ -602,13 +602,17 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return list(chosen.values())
 
     def stale_instrument_labels(self) -> list[dict]:
-        """Coders' labels that no longer apply: each coder's latest label of a clause, when it was made
-        on an earlier text of the clause (kept, but not used until the clause is labelled again)."""
-        latest = {}
+        """Coders' labels that no longer apply: a coder's labels of a clause when none of them was made
+        on its current text (kept, but not used until the clause is labelled again)."""
+        stale: dict[tuple[str, str], dict] = {}
+        current: set[tuple[str, str]] = set()
         for row in store.labelled_clause_texts(self.db, self.scheme().id):
-            latest[row["unit_id"], row["coder"]] = row
-        return [{"unit_id": row["unit_id"], "coder": row["coder"], "path": row["path"]} for row in latest.values()
-                if row["unit_text_hash"] != instrument_sheets.text_hash(row["text"])]
+            key = (row["unit_id"], row["coder"])
+            if row["unit_text_hash"] == instrument_sheets.text_hash(row["text"]):
+                current.add(key)
+            else:
+                stale[key] = {"unit_id": row["unit_id"], "coder": row["coder"], "path": row["path"]}
+        return [label for key, label in stale.items() if key not in current]
 
     def train_instruments(self, *, coders: list[str] | None = None, out: str | Path | None = None,
                           folds: int = 5) -> tuple[instrument_model.TrainedModel, Path]:
@@ -705,6 +709,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             else:
                 margin = min((abs(v - scheme.threshold) for v in scores.values()), default=scheme.threshold)
             candidates.append((margin, row["unit_id"], row))
+        if units and not candidates:
+            raise ProjectError("every clause has a human label: nothing to suggest", code="nothing-to-suggest")
         candidates.sort(key=lambda item: (item[0], item[1]))
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 

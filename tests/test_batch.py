@@ -495,6 +495,8 @@ def test_problems_that_still_stand_are_listed_by_runs_that_read_no_files(small_p
     assert f"{unit['unit_id']} (alice)" in problems[0]["message"] and problems[0]["severity"] == "warning"
     assert project.stale_instrument_labels() == [{"unit_id": unit["unit_id"], "coder": "alice",
                                                   "path": "corpus/policy/js_edu_2021_training_bases.txt"}]
+    project.label_instruments(unit["unit_id"], ["incentive"], "incentive", "alice")  # on the clause's new text
+    assert project.stale_instrument_labels() == []
     project.close()
 
 

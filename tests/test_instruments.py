@@ -198,8 +198,8 @@ def test_trained_model_is_cross_validated_by_document_and_used_when_configured(c
         assert uncoded == []  # human labels still win over the model
         machine = configured.evaluate_instruments()
         assert machine["classifier"] == f"model:{model.id}"
-        suggestions = configured.suggest_instruments(5)
-        assert suggestions == []  # every unit is coded
+        with pytest.raises(ProjectError, match="nothing to suggest"):  # every unit is coded
+            configured.suggest_instruments(5)
     finally:
         configured.close()
         config.write_text(original, encoding="utf-8")
