@@ -9,7 +9,8 @@
    change the rules; each set alone and both together.
 3. Real documents (when the folder exists; nobody here wrote them): the rules against the labels in
    ``bench/data/real_instruments.csv`` — two coders labelled every clause by
-   ``codebooks/instruments/GUIDE.md`` and a third reconciled them.  The file names each unit by its
+   ``codebooks/instruments/GUIDE.md`` and a third reconciled them — and against each of two more
+   coders who followed an independent guide (``real_instruments_coder_s1.csv``, ``…_s2.csv``).  The file names each unit by its
    document (path under the folder), its number path and a hash of its text, never its text.
 
 Scores: precision, recall and F1 of the ``incentive`` and ``constraint`` flags, their macro-F1, and the
@@ -102,17 +103,24 @@ def _scored(rows: list[dict], ruled: list, modelled: list) -> dict:
             for kind, predicted in (("rules", ruled), ("model_trained_on_demo", modelled))}
 
 
+# the reconciled labels by GUIDE.md, and each of two coders who followed another guide (bench/data/README.md)
+REAL_LABELS = {"reconciled": "real_instruments.csv", "coder s1, other guide": "real_instruments_coder_s1.csv",
+               "coder s2, other guide": "real_instruments_coder_s2.csv"}
+
+
 def real(folder: Path, corpus: Path) -> dict:
     project = labelled_project(folder / "real", corpus)
     units = {(u["document"].removeprefix("corpus/"), u["unit_path"]): u for u in project.instrument_units()}
-    with (REPO / "bench" / "data" / "real_instruments.csv").open(encoding="utf-8") as handle:
-        labels = list(csv.DictReader(handle))
-    found = [(units.get((row["document"], row["unit"])), row) for row in labels]
-    matched = [(unit, row) for unit, row in found if unit and text_hash(unit["text"]) == row["text_hash"]]
-    result = score_rules([unit for unit, _ in matched], [row for _, row in matched])
-    result["units_labelled"], result["units_matched"] = len(labels), len(matched)
     project.close()
-    return result
+    results = {}
+    for name, file in REAL_LABELS.items():
+        with (REPO / "bench" / "data" / file).open(encoding="utf-8") as handle:
+            labels = list(csv.DictReader(handle))
+        found = [(units.get((row["document"], row["unit"])), row) for row in labels]
+        matched = [(unit, row) for unit, row in found if unit and text_hash(unit["text"]) == row["text_hash"]]
+        results[name] = score_rules([unit for unit, _ in matched], [row for _, row in matched])
+        results[name]["units_labelled"], results[name]["units_matched"] = len(labels), len(matched)
+    return results
 
 
 def main() -> None:
@@ -130,7 +138,7 @@ def main() -> None:
     print(f"{'classifier':44} {'n':>4} {'incentive F1':>12} {'constraint F1':>13} {'macro-F1':>8} {'primary acc':>11}")
     for name, report in [(f"demo {k}", v) for k, v in results["demo"].items()] + \
             [(f"{name}, {k}", v) for name, kinds in results["heldout"].items() for k, v in kinds.items()] + \
-            ([("real documents, rules", results["real"])] if "real" in results else []):
+            [(f"real documents ({k}), rules", v) for k, v in results.get("real", {}).items()]:
         print(f"{name:44} {report['n']:>4} {report['flags']['incentive']['f1']:>12.3f} "
               f"{report['flags']['constraint']['f1']:>13.3f} {report['macro_f1_flags']:>8.3f} "
               f"{report['primary_accuracy']:>11.3f}")

@@ -13,7 +13,8 @@ Then the context rules:
 - a negation word shortly before a benefit turns it into its denial (不得享受补贴 → constraint), and
   money owed to interns is a duty to pay, not an inducement (给予实习学生补贴 → constraint);
 - a group may yield to others: 鼓励/支持 are hortatory only when no money or benefit is offered;
-- a bare list item is read with its lead-in sentence (``context``): "企业应当做到：（一）…";
+- a bare list item is read with its lead-in sentence (``context``): "企业应当做到：（一）…", and
+  what the lead-in does to the items' money counts (专项资金不得用于以下支出：（一）津贴补贴…);
 - a section heading standing alone (二、保障措施, no sentence under it) is ``none``.
 
 Scores add the weights of the cues per label; every label reaching the scheme's threshold is
@@ -115,14 +116,14 @@ class RuleClassifier:
         if not context and _BARE_HEADING.fullmatch(text.strip()):
             return Prediction(labels=frozenset({NONE}), primary=NONE, scores={})
         language = language or detect_language(text)
-        hits = self._hits(text, language)
+        hits = self._hits(text, language, lead_in=context)
         if context:
             hits += [_in_context(hit) for hit in self._hits(context, language)]
         return self._decide(hits)
 
     # --- finding cues ---------------------------------------------------------------------
 
-    def _hits(self, text: str, language: str) -> list[CueHit]:
+    def _hits(self, text: str, language: str, lead_in: str | None = None) -> list[CueHit]:
         nlp, phrases, patterns = self._matchers[language]
         doc = nlp.make_doc(text)
         found: dict[tuple[int, int], tuple[int, int]] = {}  # (cue, token start) → shortest token end
@@ -137,20 +138,25 @@ class RuleClassifier:
             for index, pattern in self._in_text.items():
                 hits += [self._hit(index, match.start(), match.end(), text) for match in pattern.finditer(text)]
         hits = _without_overlaps(hits)
-        return [self._turn(hit, text) for hit in hits]
+        return [self._turn(hit, text, lead_in) for hit in hits]
 
     def _hit(self, index: int, start: int, end: int, text: str) -> CueHit:
         cue = self._cues[index]
         return CueHit(cue=cue.text, matched=text[start:end], group=cue.group, label=cue.label, weight=cue.weight,
                       start=start, end=end)
 
-    def _turn(self, hit: CueHit, text: str) -> CueHit:
-        for rule in (self.scheme.negation, self.scheme.owed_pay):
-            if rule is None or hit.group not in rule.applies_to:
+    def _turn(self, hit: CueHit, text: str, lead_in: str | None) -> CueHit:
+        for rule in self.scheme.context_rules:
+            if hit.group not in rule.applies_to or (rule.lead_in and not lead_in):
                 continue
             # only the same sentence part counts: 接收实习学生的，给予补贴 still rewards the firm
-            before = _SENTENCE_PART.split(text[max(0, hit.start - rule.window):hit.start])[-1]
-            where = before + (hit.matched if rule.inside else "")
+            if rule.lead_in:  # the end of the sentence that introduces the list: 专项资金不得用于以下支出：
+                near = lead_in.rstrip()[-rule.window:]
+            elif rule.after:
+                near = _SENTENCE_PART.split(text[hit.end:hit.end + rule.window])[0]
+            else:
+                near = _SENTENCE_PART.split(text[max(0, hit.start - rule.window):hit.start])[-1]
+            where = near + (hit.matched if rule.inside else "")
             word = next((word for word in rule.words if word in where), None)
             if word is not None:
                 group = self.scheme.group(rule.becomes)

@@ -1,8 +1,8 @@
 """Policy-instrument schemes: YAML files (``codebooks/instruments/*.yaml``) → a validated ``Scheme``.
 
 A scheme names its labels, groups its cue words (each group belongs to one label, with a weight and
-a priority) and may declare context rules (a negation; pay owed to someone).  ``"A…B"`` in a cue means A, then B within ``gap``
-tokens.  Schemes are data: a scholar writes their own, and every mistake in one is reported with
+a priority) and may declare context rules (a negation; pay owed to someone; money a body
+administers).  ``"A…B"`` in a cue means A, then B within ``gap`` tokens.  Schemes are data: a scholar writes their own, and every mistake in one is reported with
 the file and the line.  ``load_scheme("default")`` reads a shipped scheme; a path reads any file.
 """
 from __future__ import annotations
@@ -55,13 +55,17 @@ class Group:
 
 @dataclass(frozen=True)
 class ContextRule:
-    """A word shortly before a cue (in the same sentence part) moves the cue to another group."""
+    """A word shortly before (or after) a cue, in the same sentence part, or ending the lead-in of the
+    cue's list item, moves the cue to another group."""
 
-    window: int  # characters before a cue
+    id: str
+    window: int  # characters before a cue (after it, with ``after``)
     words: tuple[str, ...]
     applies_to: tuple[str, ...]  # groups
     becomes: str  # group
     inside: bool = False  # the word may also stand inside the matched cue (给予实习学生…补贴)
+    after: bool = False  # the word follows the cue: 已享受的政策支持予以追回
+    lead_in: bool = False  # the word ends a list item's lead-in: 专项资金不得用于以下支出：（一）津贴补贴
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,7 @@ class Scheme:
     groups: tuple[Group, ...]
     gap: int = 8
     threshold: float = 2.0
-    negation: ContextRule | None = None  # 不得享受补贴: a benefit denied
-    owed_pay: ContextRule | None = None  # 向实习学生支付补贴: pay owed to someone, a duty
+    context_rules: tuple[ContextRule, ...] = ()  # in order; the first that applies to a cue moves it
     source: str = ""  # the file it was read from
     digest: str = ""  # sha256 of that file: a model trained under another digest is stale
 
@@ -104,7 +107,7 @@ def _parse(path: Path) -> Scheme:
     root = read_yaml(path, code=CODE)
     if not isinstance(root.value, dict):
         raise root.error("a scheme is a mapping with scheme, version, labels and groups")
-    known(root, {"scheme", "version", "title", "gap", "threshold", "labels", "negation", "owed_pay", "groups"})
+    known(root, {"scheme", "version", "title", "gap", "threshold", "labels", "context_rules", "groups"})
     labels = tuple(_label(node) for node in items(root, "labels"))
     label_ids = [label.id for label in labels]
     if NONE not in label_ids:  # what a unit with no instrument gets
@@ -113,14 +116,15 @@ def _parse(path: Path) -> Scheme:
     groups_nodes = items(root, "groups")
     unique(groups_nodes, "group")
     group_ids = {node["id"].value for node in groups_nodes}
-    negation, owed_pay = (_context_rule(root[key], key, group_ids) if key in root.children else None
-                          for key in ("negation", "owed_pay"))
+    rule_nodes = items(root, "context_rules") if "context_rules" in root.children else []
+    unique(rule_nodes, "context rule")
+    context_rules = tuple(_context_rule(node, group_ids) for node in rule_nodes)
     groups = tuple(_group(node, label_ids, group_ids) for node in groups_nodes)
     gap = number(root, "gap", 8, int)
     threshold = number(root, "threshold", 2.0, float)
     return Scheme(
         id=text(root, "scheme"), version=str(required(root, "version").value), title=text(root, "title", ""),
-        labels=labels, groups=groups, gap=gap, threshold=threshold, negation=negation, owed_pay=owed_pay,
+        labels=labels, groups=groups, gap=gap, threshold=threshold, context_rules=context_rules,
         source=str(path),
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
@@ -185,12 +189,15 @@ def _cue(node: Node, group: str, label: str, weight: float, language: str) -> Cu
     return Cue(text=value.strip(), group=group, label=label, weight=weight, language=language)
 
 
-def _context_rule(node: Node, key: str, group_ids: set[str]) -> ContextRule:
-    known(node, {"window", "words", "applies_to", "becomes", "inside"})
+def _context_rule(node: Node, group_ids: set[str]) -> ContextRule:
+    known(node, {"id", "window", "words", "applies_to", "becomes", "inside", "after", "lead_in"})
+    rule_id = text(node, "id")
     applies_to = tuple(strings(node, "applies_to"))
     becomes = text(node, "becomes")
-    for group in (*applies_to, becomes):
+    named = zip((*applies_to, becomes), (*required(node, "applies_to").children, required(node, "becomes")))
+    for group, where in named:
         if group not in group_ids:
-            raise node.error(f"{key} names unknown group {group!r}")
-    return ContextRule(window=number(node, "window", 6, int), words=tuple(strings(node, "words")),
-                       applies_to=applies_to, becomes=becomes, inside=flag(node, "inside"))
+            raise where.error(f"context rule {rule_id!r} names unknown group {group!r}")
+    return ContextRule(id=rule_id, window=number(node, "window", 6, int), words=tuple(strings(node, "words")),
+                       applies_to=applies_to, becomes=becomes, inside=flag(node, "inside"), after=flag(node, "after"),
+                       lead_in=flag(node, "lead_in"))

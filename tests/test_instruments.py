@@ -51,6 +51,16 @@ GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
     ("对有关责任人员，由主管部门免除其职务。", None, {"constraint"}, "constraint"),
     ("三、享受激励政策", "入选企业按规定享受下列政策：", {"incentive"}, "incentive"),  # an item under a lead-in is read with it
     ("（一）弄虚作假、骗取资格的；", "有下列情形之一的，取消其认定资格：", {"constraint"}, "constraint"),  # lead-in
+    # money that is the object of a wrong, taken back, barred by the lead-in, or only administered by a body
+    ("以虚报、冒领等手段骗取专项资金或者其他财政补助的，责令退回。", None, {"constraint"}, "constraint"),
+    ("已享受的政策支持予以追回。", None, {"constraint"}, "constraint"),
+    ("同一项目已获得市级财政资金支持的，不得重复申报。", None, {"constraint"}, "constraint"),
+    ("（一）人员工资、津贴补贴和福利支出；", "专项资金不得用于以下支出：", {"constraint"}, "constraint"),
+    ("（一）企业新型学徒培养补贴；", "专项资金用于以下支出：", {"incentive", "capacity"}, "incentive"),
+    ("县人力资源社会保障局负责职业技能培训补贴审核发放。", None, {"constraint", "capacity"}, "constraint"),
+    # a date of effect closing a unit leaves the rest of it as it is
+    ("对贡献突出的企业予以表彰。本意见自2025年5月1日起施行。", None, {"incentive"}, "incentive"),
+    ("本办法自2025年1月1日起施行。", None, {"none"}, "none"),
     ("Colleges shall not charge students any extra fees.", None, {"constraint"}, "constraint"),
     ("The Ministry will award grants to colleges that train teachers.", None, {"incentive", "capacity"},
      "incentive"),

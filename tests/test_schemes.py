@@ -66,10 +66,13 @@ def test_a_scheme_of_ones_own_is_read(tmp_path):
     (("version: 2\n", "version: 2\ncolour: red\n"), 3, "unknown key 'colour'"),
     (("    priority: 2\n", "    priority: 2\n    yields_to: [money, bribes]\n"), 20, "unknown group 'bribes'"),
     (("  - id: none\n    name: 非工具\n", "  - id: none\n    name: [非工具\n"), 10, "not valid YAML"),
-    (("groups:\n", "owed_pay:\n  words: [实习学生]\n  applies_to: [money]\n  becomes: wages\ngroups:\n"), 11,
-     "owed_pay names unknown group 'wages'"),
-    (("groups:\n", "owed_pay:\n  inside: yes please\n  applies_to: [money]\n  becomes: rules\ngroups:\n"), 11,
-     "inside must be true or false"),
+    (("groups:\n", "context_rules:\n  - id: owed_pay\n    words: [实习学生]\n    applies_to: [money]\n"
+                    "    becomes: wages\ngroups:\n"), 14, "context rule 'owed_pay' names unknown group 'wages'"),
+    (("groups:\n", "context_rules:\n  - id: owed_pay\n    inside: yes please\n    applies_to: [money]\n"
+                    "    becomes: rules\ngroups:\n"), 12, "inside must be true or false"),
+    (("groups:\n", "context_rules:\n  - id: owed_pay\n    applies_to: [money]\n    becomes: rules\n"
+                    "  - id: owed_pay\n    applies_to: [money]\n    becomes: rules\ngroups:\n"), 14,
+     "context rule id 'owed_pay' appears twice"),
 ])
 def test_a_malformed_scheme_names_file_and_line(tmp_path, change, line, message):
     path = tmp_path / "bad.yaml"
