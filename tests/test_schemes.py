@@ -12,7 +12,10 @@ def test_shipped_schemes_load_with_definitions():
     default = load_scheme("default")
     assert default.label_ids == ("incentive", "constraint", "capacity", "hortatory", "system_change", "none")
     assert all(label.definition for label in default.labels)
-    assert all(group.cues for group in default.groups if group.id != "negated_benefit")
+    # a group without cues of its own is filled by a context rule
+    targets = {rule.becomes for rule in default.context_rules}
+    assert all(group.cues or group.id in targets for group in default.groups)
+    assert {"negated_benefit", "form"} <= targets
     assert {cue.language for cue in default.cues} == {"zh", "en"}
     rz = load_scheme("rothwell_zegveld")
     assert rz.label_ids == ("supply", "environment", "demand", "none")
