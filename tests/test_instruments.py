@@ -153,10 +153,11 @@ def test_rules_reach_their_floors_on_the_gold_set(coded_demo):
 
 
 @pytest.mark.parametrize(("held_out", "units_labelled", "macro_f1", "primary"), [
-    ("heldout", 171, 0.83, 0.73), ("heldout2", 196, 0.78, 0.75)])
+    ("heldout", 171, 0.90, 0.82), ("heldout2", 196, 0.86, 0.81), ("heldout3", 262, 0.84, 0.80)])
 def test_rules_reach_their_floors_on_documents_written_after_the_rules(tmp_path, held_out, units_labelled, macro_f1,
                                                                        primary):
-    # corpora/heldout*/: documents written and labelled blind, never used to change the rules (corpora/gold/README.md)
+    # corpora/heldout*/: documents written and labelled blind; sets 1 and 2 have been development sets since
+    # 2026-12-02, set 3 is held out (corpora/gold/README.md)
     root = init_project(tmp_path / held_out, "held-out copy")
     shutil.copytree(REPO / "corpora" / held_out, root / "corpus", dirs_exist_ok=True)
     project = open_project(root)
