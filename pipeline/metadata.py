@@ -74,7 +74,7 @@ def detect_metadata(text: str, *, running_headers: tuple[str, ...] = ()) -> Poli
     addressees = lines[start] if start < len(lines) and _is_addressee(lines[start]) else None
     labelled = _labelled(head)
     doc_number = _doc_number(head)
-    title = _title(head) or _order_title(head, lines[start : start + 8]) or labelled.get("标题")
+    title = _order_title(head, lines[start : start + 8]) or _title(head) or labelled.get("标题")
     closing_date, closing_issuer = _closing(lines, start)
     candidates = (
         _flag_issuer(head, running_headers),
@@ -188,7 +188,7 @@ def _doc_number(head: list[str]) -> str | None:
         if found:
             return found[0]
         order = _ORDER_LINE.match(line)
-        if order and index and head[index - 1].endswith("令"):  # 命令格式: XX令 / 第256号
+        if order and index and _promulgation(head[index - 1]):  # 命令格式: XX令 / 第256号; XX公告 / （第108号）
             return f"{head[index - 1]}{order.group(1)}{order.group(2)}号"
     return None
 
@@ -276,9 +276,14 @@ def _unwrap(title: str) -> str:
     return title
 
 
+def _promulgation(line: str) -> bool:
+    """An organ's 令 or 公告 that promulgates a regulation: 教育部令, 甘肃省人民代表大会常务委员会公告."""
+    return (line.endswith("令") and _kind(line) == "flag") or (line.endswith("公告") and looks_like_organ(line[:-2]))
+
+
 def _order_title(head: list[str], following: list[str]) -> str | None:
-    """命令格式: the regulation's title comes after the promulgation text, not in the head."""
-    if not any(line.endswith("令") and _kind(line) == "flag" for line in head):
+    """命令格式 and 公告 of a legislature: the regulation's title comes after the promulgation text."""
+    if not any(_promulgation(line) for line in head):
         return None
     for line in following:
         if not _SENTENCE.search(line) and not match_heading(line) and _ends_title(line) and _kind(line) == "text":
@@ -313,8 +318,12 @@ def _flag_issuer(head: list[str], running_headers: tuple[str, ...]) -> str | Non
             high += 1
         names = [name for line in head[low : high + 1] for name in split_issuers(_strip_flag(_bare(line)))]
         return "、".join(dict.fromkeys(names)) or None
-    if 0 < stop < len(head) and stacked(stop - 1):  # 信函格式: the organ's name alone above the 文号
-        return "、".join(split_issuers(_bare(head[stop - 1])))
+    if 0 < stop < len(head) and stacked(stop - 1):  # 信函格式: the organ's name(s) alone above the 文号
+        low = stop - 1
+        while low > 0 and stacked(low - 1):  # joint organs, one per line
+            low -= 1
+        names = [name for line in head[low:stop] for name in split_issuers(_bare(line))]
+        return "、".join(dict.fromkeys(names))
     header = _strip_flag("".join(running_headers[0].split())) if running_headers else ""
     return "、".join(split_issuers(header)) if header and _organ_row(header) else None
 

@@ -70,6 +70,18 @@ def test_metadata_order_numbers(text, number, issuer, level):
     assert (metadata.doc_number, metadata.issuer, metadata.level) == (number, issuer, level)
 
 
+def test_metadata_legislature_announcement_gives_the_regulation_title_and_number():
+    metadata = detect_metadata(
+        "浙江省人民代表大会常务委员会公告\n（第12号）\n"
+        "《浙江省职业教育校企合作促进条例》已由浙江省第十四届人民代表大会常务委员会第九次会议于2024年3月28日通过，"
+        "现予公布，自2024年7月1日起施行。\n浙江省人民代表大会常务委员会\n2024年3月28日\n"
+        "浙江省职业教育校企合作促进条例\n第一章 总则\n"
+    )
+    assert metadata.title == "浙江省职业教育校企合作促进条例"
+    assert metadata.doc_number == "浙江省人民代表大会常务委员会公告第12号"
+    assert (metadata.issuer, metadata.level, metadata.date) == ("浙江省人民代表大会常务委员会", "provincial", "2024-03-28")
+
+
 def test_metadata_order_format_title_follows_promulgation_text():
     metadata = detect_metadata(
         "宁波市人民政府令\n第256号\n"
@@ -235,6 +247,10 @@ def test_metadata_head_date_is_the_fallback():
         (
             "关于深化职业教育产教融合的若干意见\n",
             "教育部        国家发展改革委\n财政部\n", "教育部、国家发展改革委、财政部",
+        ),
+        (  # 信函格式 of a joint document: the organs one per line above the 文号, no 文件 标志
+            "教育部\n国家发展改革委 财政部\n教职成〔2019〕13号\n关于深化职业教育产教融合的若干意见\n",
+            "", "教育部、国家发展改革委、财政部",
         ),
     ],
 )
