@@ -138,12 +138,23 @@ def looks_like_transcript(text: str) -> bool:
     accepted = [found for found in _accepted(_candidates(lines))
                 if found.kind != "inline" or _known_role(found.label) or _person_like(found.label)]
     if len(accepted) < MIN_TRANSCRIPT_LABELS:
-        return False
+        return _one_exchange(accepted, lines)
     counts = Counter(_base(found.label).lower() for found in accepted)  # Interviewer 1 and 2 are one role
     headings = sum(1 for line in lines if match_heading(line.text.strip()))
     paragraphs = sum(1 for line in lines[accepted[0].line:] if line.text.strip())
     return (max(counts.values()) >= MIN_REPEATS and len(accepted) > headings
             and len(accepted) >= MIN_LABEL_SHARE * paragraphs)
+
+
+def _one_exchange(accepted: list, lines: list) -> bool:
+    """问：… 答：… alone is an interview too: one interviewer label, then one participant label, and
+    nothing else before, between or after but what they said (a paragraph or two each)."""
+    if len(accepted) != 2 or not all(_known_role(found.label) for found in accepted):
+        return False
+    if [role_of(found.label) for found in accepted] != ["interviewer", "participant"]:
+        return False
+    paragraphs = sum(1 for line in lines if line.text.strip())
+    return paragraphs <= 6
 
 
 def role_of(label: str) -> str:

@@ -169,6 +169,16 @@ def test_turns_transcripts_are_recognised(name):
     assert looks_like_transcript(CASES[name][0])
 
 
+@pytest.mark.parametrize(("text", "transcript"), [
+    ("问：贵校与企业合作多久了？\n答：大概五年了，主要是订单班。\n", True),
+    ("访谈者：您怎么看政策落地？\n受访者：最后一公里还没打通。\n", True),
+    ("答：好的。\n问：谢谢。\n", False),  # an answer before any question is not an interview's opening
+    ("第一条 为了促进职业教育，制定本办法。\n问：何时施行？\n", False),
+])
+def test_turns_a_single_question_and_answer_is_a_transcript(text, transcript):
+    assert looks_like_transcript(text) is transcript
+
+
 def test_turns_header_block_is_not_a_turn():
     turns = split_turns(ZH_ROLES)
     assert turns[0].start == ZH_ROLES.index("请您介绍")
