@@ -746,13 +746,13 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 
     def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
-                           rows: list[dict] | None = None, kept: Path | None = None,
+                           rows: list[dict] | None = None,
                            parts: export.CsvParts | None = None, drawing: Charts | None = None) -> dict:
         """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
-        ``rows`` are ``instrument_rows()`` when the caller has them already; ``kept``, a folder of an
-        earlier report whose charts are reused where their numbers are unchanged; ``parts``, the
+        ``rows`` are ``instrument_rows()`` when the caller has them already; ``parts``, the
         units' CSV text per document as an earlier report wrote it; ``drawing``, the charts of
-        ``out`` when the caller waits for them itself (``Charts.save``), else they are waited for here."""
+        ``out`` when the caller waits for them itself (``Charts.save``, reusing those of an earlier
+        report), else they are drawn anew and waited for here."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         scheme = self.scheme()
@@ -761,11 +761,10 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         tests = {by: test for by, (_, test) in crosstabs.items()}
         # the charts first: those to draw are drawn in another process while the tables are written
         drawn, notes, own = [], [], drawing is None
-        drawing = Charts(folder, kept) if own else drawing
+        drawing = Charts(folder, None) if own else drawing
         if charts:
             try:
-                drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path, charts=drawing,
-                                                      tests=tests)
+                drawn = instrument_report.draw_charts(tests, scheme, folder, drawing, font_path=font_path)
             except ConfigError as error:  # no Chinese font: the tables still go out, the charts are named as missing
                 if error.code != "font-missing":
                     raise
