@@ -635,8 +635,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():  # in the order made
             if coders is None or coder in coders:
                 chosen[unit_id] = coding
-        return [{**unit, "labels": set(chosen[unit["unit_id"]]["labels"]), "primary": chosen[unit["unit_id"]]["primary"],
-                 "coder": chosen[unit["unit_id"]]["coder"]} for unit in units if unit["unit_id"] in chosen]
+        return [{**unit, "labels": set(label["labels"]), "primary": label["primary"], "coder": label["coder"]}
+                for unit in units if (label := chosen.get(unit["unit_id"]))]
 
     def stale_instrument_labels(self) -> list[dict]:
         """Coders' labels that no longer apply: a coder's labels of a clause when none of them was made
