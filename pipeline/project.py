@@ -602,17 +602,15 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         if document["kind"] != "policy":
             raise ProjectError(f"document {doc_id} is a {document['kind']}; instruments are labelled on policy "
                                f"documents", code="not-policy")
-        every = self.instrument_units()
-        self.classify_instruments(units=every)
+        clauses = [unit for unit in self.instrument_units() if unit["doc_id"] == document["id"]]
+        self.classify_instruments(units=clauses)  # this document's: the others' are not shown
         scheme = self.scheme()
         machine_coder = _machine_coder(self.instrument_model(scheme))
         machine = store.predictions(self.db, scheme.id, doc_ids=[document["id"]])
-        mine = {unit["unit_id"]: unit for unit in self.human_instrument_labels([coder], units=every)}
+        mine = {unit["unit_id"]: unit for unit in self.human_instrument_labels([coder], units=clauses)}
         group_label = {group.id: group.label for group in scheme.groups}
         units = []
-        for unit in every:
-            if unit["doc_id"] != document["id"]:
-                continue
+        for unit in clauses:
             suggested, rules = machine[unit["unit_id"], machine_coder], machine[unit["unit_id"], instruments.RULES_SOURCE]
             own = mine.get(unit["unit_id"])
             units.append({
