@@ -461,7 +461,7 @@ def instruments_classify(project, force, fmt, output) -> None:
     err.print(f"scheme {result['scheme']}: {result['units']} units; newly classified: "
               + ", ".join(f"{coder} {n}" for coder, n in result["classified"].items()), markup=False, highlight=False)
     rows = [{k: row[k] for k in ("unit_id", "level", "year", "instruments", "primary_instrument", "instrument_source",
-                                 "instrument_cues", "text")} for row in project.instrument_rows()]
+                                 "instrument_cues", "text")} for row in project.instrument_rows(classify=False)]
     if fmt == "table" and output is None:
         rows = [{**row, "instruments": ", ".join(row["instruments"]), "instrument_cues": " ".join(row["instrument_cues"]),
                  "text": _clip(row["text"], 40)} for row in rows]

@@ -567,15 +567,6 @@ def _problems(db: sqlite_utils.Database, where: str) -> list[dict]:
     return [dict(zip(("path", "code", "severity", "message"), row)) for row in rows]
 
 
-def labelled_clause_texts(db: sqlite_utils.Database, scheme: str) -> list[dict]:
-    """Every human instrument label of present clauses, oldest first, with the clause's text now."""
-    rows = db.execute(
-        "SELECT ic.unit_id, ic.coder, ic.unit_text_hash, c.text, d.path FROM instrument_codings ic"
-        " JOIN clauses c ON c.unit_id = ic.unit_id JOIN documents d ON d.id = c.doc_id"
-        " WHERE ic.scheme = ? AND d.status != 'missing' ORDER BY ic.id", [scheme]).fetchall()
-    return [dict(zip(("unit_id", "coder", "unit_text_hash", "text", "path"), row)) for row in rows]
-
-
 def move_document(db: sqlite_utils.Database, doc_id: int, new_path: str, now: str) -> None:
     """A file moved or renamed: keep its number (and so its unit ids and codings)."""
     with transaction(db):

@@ -155,28 +155,26 @@ def document_list(documents: list[dict]) -> list[dict]:
             for d in documents if d["kind"] == "policy" and d["status"] != "missing"]
 
 
-def draw_charts(rows: list[dict], scheme: Scheme, folder: Path, *, font_path: str | None = None,
-                charts: Charts | None = None, tests: dict[str, dict] | None = None) -> list[Path]:
+def draw_charts(tests: dict[str, dict], scheme: Scheme, folder: Path, charts: Charts, *,
+                font_path: str | None = None) -> list[Path]:
     """Stacked bars of instruments by level and by year, and a level × instrument heatmap, as PNG and
-    SVG; with ``charts``, one whose numbers are unchanged is reused instead of drawn, and the others
-    are drawn beside the caller's work (``charts.wait`` waits for them); ``tests``, the crosstabs'
-    tests by level and by year when the caller has them already."""
+    SVG, from the crosstabs' ``tests`` by level and by year; one whose numbers are unchanged is reused
+    from ``charts``' last folder instead of drawn, and the others are drawn beside the caller's work
+    (``charts.wait`` waits for them)."""
     from .stats import find_cjk_font
 
     font_file = find_cjk_font(font_path)
     names = {label.id: f"{label.name}" for label in scheme.labels}
     written = []
     for by, title in (("level", "政策工具 × 层级"), ("year", "政策工具 × 年份")):
-        test = tests[by] if tests else crosstab(rows, by, scheme)[1]
+        test = tests[by]
         if not test["rows"]:
             continue
         drawn_from = [title, test["rows"], test["columns"], test["matrix"], names, font_file]
         files = [f"instruments_by_{by}{suffix}" for suffix in (".png", ".svg")]
         if by == "level":
             files += [f"instruments_level_heatmap{suffix}" for suffix in (".png", ".svg")]
-        if charts is None:
-            _draw_crosstab(by, title, test, names, font_file, folder)
-        elif not charts.reuse(files, *drawn_from):
+        if not charts.reuse(files, *drawn_from):
             charts.draw(_draw_crosstab, by, title, test, names, font_file, folder)
         written += [folder / name for name in files]
     return written

@@ -439,12 +439,21 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             counts[coder] = len(todo)
         return {"scheme": scheme.id, "units": len(units), "classified": counts}
 
-    def instrument_rows(self, *, classify: bool = True) -> list[dict]:
-        """One row per policy clause: its instruments and where they come from — the latest human
-        label made on the unit's current text, else the configured model, else the rules.
-        ``classify=False`` when the caller has just run ``classify_instruments``."""
+    def instrument_rows(self, *, classify: bool = True, doc_ids: list[int] | None = None) -> list[dict]:
+        """One row per policy clause (of the documents ``doc_ids`` only, when given): its instruments
+        and where they come from — the latest human label made on the unit's current text, else the
+        configured model, else the rules.  ``classify=False`` when the caller has just run
+        ``classify_instruments``."""
         units = self.instrument_units()
-        return instrument_report.rows_of(units, self.instrument_labels(classify=classify, units=units))
+        if doc_ids is not None:
+            wanted = set(doc_ids)
+            units = [unit for unit in units if unit["doc_id"] in wanted]
+        if classify:
+            self.classify_instruments(units=units)
+        scheme = self.scheme()
+        machine_coder = _machine_coder(self.instrument_model(scheme))
+        return instrument_report.rows_of(units, self._unit_labels(units, scheme, machine_coder,
+                                                                  self._human_label_of(scheme, units)))
 
     def instrument_labels(self, *, classify: bool = True, units: list[dict] | None = None,
                           earlier: dict[str, dict] | None = None) -> dict[str, dict]:
@@ -457,13 +466,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         if classify:
             self.classify_instruments(units=units)
         scheme = self.scheme()
-        model = self.instrument_model(scheme)
-        machine_coder = _machine_coder(model)
-        current = {u["unit_id"]: instrument_sheets.text_hash(u["text"]) for u in units}
-        human = {}
-        for coding in store.instrument_codings(self.db, scheme.id):  # oldest first: the latest wins
-            if current.get(coding["unit_id"]) == coding["unit_text_hash"]:
-                human[coding["unit_id"]] = coding
+        machine_coder = _machine_coder(self.instrument_model(scheme))
+        human = self._human_label_of(scheme, units)
         coders = dict.fromkeys([instruments.RULES_SOURCE, machine_coder])
         keys = {coder: store.prediction_keys(self.db, scheme.id, coder) for coder in coders}
         of_document: dict[str, list[dict]] = {}
@@ -480,12 +484,47 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             else:
                 found[doc_id] = {"fingerprint": fingerprint, "units": []}
                 todo.append(doc_id)
-        machine = store.predictions(self.db, scheme.id, doc_ids=[int(doc_id) for doc_id in todo])
-        group_label = {group.id: group.label for group in scheme.groups}
+        made = self._unit_labels([unit for doc_id in todo for unit in of_document[doc_id]], scheme, machine_coder,
+                                 human)
         for doc_id in todo:
-            found[doc_id]["units"] = [_instrument_labels(unit, machine, machine_coder, human, scheme, group_label)
-                                      for unit in of_document[doc_id]]
+            found[doc_id]["units"] = made[doc_id]["units"]
         return found
+
+    def _unit_labels(self, units: list[dict], scheme: Scheme, machine_coder: str, human: dict[str, dict]
+                     ) -> dict[str, dict]:
+        """``instrument_labels``' entries of ``units`` (without fingerprints): document id as text →
+        one entry per unit; ``human``, ``_human_label_of`` them."""
+        machine = store.predictions(self.db, scheme.id, doc_ids=sorted({unit["doc_id"] for unit in units}))
+        group_label = {group.id: group.label for group in scheme.groups}
+        found: dict[str, dict] = {}
+        for unit in units:
+            found.setdefault(str(unit["doc_id"]), {"units": []})["units"].append(
+                _instrument_labels(unit, machine, machine_coder, human, scheme, group_label))
+        return found
+
+    def _human_label_of(self, scheme: Scheme, units: list[dict]) -> dict[str, dict]:
+        """Unit id → the human label that stands on it: the latest any coder made on its current text."""
+        current, _ = self._coder_labels(scheme, units)
+        return {unit_id: coding for (unit_id, _), coding in current.items()}  # in the order made: the latest last
+
+    def _coder_labels(self, scheme: Scheme, units: list[dict]
+                      ) -> tuple[dict[tuple[str, str], dict], list[tuple[str, str]]]:
+        """Each coder's label of each clause of ``units``: (unit id, coder) → the latest label the coder
+        made on the clause's current text, in the order these were made; and the (unit id, coder) pairs
+        whose labels were all made on an earlier text (stale: kept, not used until labelled again)."""
+        text_now = {unit["unit_id"]: instrument_sheets.text_hash(unit["text"]) for unit in units}
+        current: dict[tuple[str, str], dict] = {}
+        earlier: dict[tuple[str, str], None] = {}
+        for coding in store.instrument_codings(self.db, scheme.id):  # oldest first: the latest stands
+            key = (coding["unit_id"], coding["coder"])
+            if key[0] not in text_now:
+                continue
+            if coding["unit_text_hash"] == text_now[key[0]]:
+                current.pop(key, None)  # moved to the end: the dict stays in the order the labels were made
+                current[key] = coding
+            else:
+                earlier[key] = None
+        return current, [key for key in earlier if key not in current]
 
     def instrument_sheet(self, out: str | Path, *, units: list[str] | None = None) -> Path:
         """A coding sheet (XLSX, or CSV when ``out`` ends in .csv) of the policy clauses (or of ``units``,
@@ -563,17 +602,15 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         if document["kind"] != "policy":
             raise ProjectError(f"document {doc_id} is a {document['kind']}; instruments are labelled on policy "
                                f"documents", code="not-policy")
-        every = self.instrument_units()
-        self.classify_instruments(units=every)
+        clauses = [unit for unit in self.instrument_units() if unit["doc_id"] == document["id"]]
+        self.classify_instruments(units=clauses)  # this document's: the others' are not shown
         scheme = self.scheme()
         machine_coder = _machine_coder(self.instrument_model(scheme))
         machine = store.predictions(self.db, scheme.id, doc_ids=[document["id"]])
-        mine = {unit["unit_id"]: unit for unit in self.human_instrument_labels([coder], units=every)}
+        mine = {unit["unit_id"]: unit for unit in self.human_instrument_labels([coder], units=clauses)}
         group_label = {group.id: group.label for group in scheme.groups}
         units = []
-        for unit in every:
-            if unit["doc_id"] != document["id"]:
-                continue
+        for unit in clauses:
             suggested, rules = machine[unit["unit_id"], machine_coder], machine[unit["unit_id"], instruments.RULES_SOURCE]
             own = mine.get(unit["unit_id"])
             units.append({
@@ -588,31 +625,24 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
 
     def human_instrument_labels(self, coders: list[str] | None = None, *, units: list[dict] | None = None
                                 ) -> list[dict]:
-        """Units with a current human label (latest per unit among ``coders``), for training and evaluation.
-        ``units``: ``instrument_units()``, when the caller has them already."""
+        """Units with a current human label (latest per unit among ``coders``), in clause order, for
+        training and evaluation.  ``units``: ``instrument_units()``, when the caller has them already."""
         scheme = self.scheme()
-        units = {u["unit_id"]: u for u in (self.instrument_units() if units is None else units)}
+        units = self.instrument_units() if units is None else units
         chosen = {}
-        for coding in store.instrument_codings(self.db, scheme.id):
-            unit = units.get(coding["unit_id"])
-            if unit and (coders is None or coding["coder"] in coders) \
-                    and coding["unit_text_hash"] == instrument_sheets.text_hash(unit["text"]):
-                chosen[coding["unit_id"]] = {**unit, "labels": set(coding["labels"]), "primary": coding["primary"],
-                                             "coder": coding["coder"]}
-        return list(chosen.values())
+        for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():  # in the order made
+            if coders is None or coder in coders:
+                chosen[unit_id] = coding
+        return [{**unit, "labels": set(label["labels"]), "primary": label["primary"], "coder": label["coder"]}
+                for unit in units if (label := chosen.get(unit["unit_id"]))]
 
     def stale_instrument_labels(self) -> list[dict]:
         """Coders' labels that no longer apply: a coder's labels of a clause when none of them was made
         on its current text (kept, but not used until the clause is labelled again)."""
-        stale: dict[tuple[str, str], dict] = {}
-        current: set[tuple[str, str]] = set()
-        for row in store.labelled_clause_texts(self.db, self.scheme().id):
-            key = (row["unit_id"], row["coder"])
-            if row["unit_text_hash"] == instrument_sheets.text_hash(row["text"]):
-                current.add(key)
-            else:
-                stale[key] = {"unit_id": row["unit_id"], "coder": row["coder"], "path": row["path"]}
-        return [label for key, label in stale.items() if key not in current]
+        units = store.policy_units(self.db)
+        path = {unit["unit_id"]: unit["document"] for unit in units}
+        return [{"unit_id": unit_id, "coder": coder, "path": path[unit_id]}
+                for unit_id, coder in self._coder_labels(self.scheme(), units)[1]]
 
     def train_instruments(self, *, coders: list[str] | None = None, out: str | Path | None = None,
                           folds: int = 5) -> tuple[instrument_model.TrainedModel, Path]:
@@ -661,11 +691,10 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         ``machine`` adds the rules and the configured model as coders, on every clause."""
         scheme = self.scheme()
         units = self.instrument_units()
-        current = {unit["unit_id"]: instrument_sheets.text_hash(unit["text"]) for unit in units}
         given: dict[str, dict[str, dict]] = {}  # coder → unit → label
-        for coding in store.instrument_codings(self.db, scheme.id):  # oldest first: the latest stands
-            if current.get(coding["unit_id"]) == coding["unit_text_hash"] and (not coders or coding["coder"] in coders):
-                given.setdefault(coding["coder"], {})[coding["unit_id"]] = coding
+        for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():
+            if not coders or coder in coders:
+                given.setdefault(coder, {})[unit_id] = coding
         names = sorted(given)
         if machine:
             self.classify_instruments(units=units)
@@ -715,13 +744,13 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 
     def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
-                           rows: list[dict] | None = None, kept: Path | None = None,
+                           rows: list[dict] | None = None,
                            parts: export.CsvParts | None = None, drawing: Charts | None = None) -> dict:
         """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
-        ``rows`` are ``instrument_rows()`` when the caller has them already; ``kept``, a folder of an
-        earlier report whose charts are reused where their numbers are unchanged; ``parts``, the
+        ``rows`` are ``instrument_rows()`` when the caller has them already; ``parts``, the
         units' CSV text per document as an earlier report wrote it; ``drawing``, the charts of
-        ``out`` when the caller waits for them itself (``Charts.save``), else they are waited for here."""
+        ``out`` when the caller waits for them itself (``Charts.save``, reusing those of an earlier
+        report), else they are drawn anew and waited for here."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         scheme = self.scheme()
@@ -730,11 +759,10 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         tests = {by: test for by, (_, test) in crosstabs.items()}
         # the charts first: those to draw are drawn in another process while the tables are written
         drawn, notes, own = [], [], drawing is None
-        drawing = Charts(folder, kept) if own else drawing
+        drawing = Charts(folder, None) if own else drawing
         if charts:
             try:
-                drawn = instrument_report.draw_charts(rows, scheme, folder, font_path=font_path, charts=drawing,
-                                                      tests=tests)
+                drawn = instrument_report.draw_charts(tests, scheme, folder, drawing, font_path=font_path)
             except ConfigError as error:  # no Chinese font: the tables still go out, the charts are named as missing
                 if error.code != "font-missing":
                     raise

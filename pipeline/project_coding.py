@@ -370,13 +370,14 @@ class CodingMethods:
 
     # --- agreement and reconciliation --------------------------------------------------------
 
-    def _ratings(self, *, unit: str | None, coders: list[str] | None, depth: int | None):
+    def _ratings(self, *, unit: str | None, coders: list[str] | None, depth: int | None,
+                 codings: list[dict] | None = None):
         settings = self.config.agreement
         unit = unit or settings.unit
         if unit not in agreement_stats.UNIT_KINDS:
             raise ProjectError(f"unit must be one of {', '.join(agreement_stats.UNIT_KINDS)}", code="bad-unit")
         codebook = self._codebook_or_none()
-        codings = self.codings()
+        codings = self.codings() if codings is None else codings
         consensus = self.config.coding.consensus_coder
         coders = coders or sorted({c["coder"] for c in codings if c["coder"] != consensus})
         if len(coders) < 2:
@@ -399,10 +400,11 @@ class CodingMethods:
         return ratings, codes, unit
 
     def agreement(self, *, unit: str | None = None, coders: list[str] | None = None, codes: list[str] | None = None,
-                  depth: int | None = None, boot: int | None = None) -> dict:
+                  depth: int | None = None, boot: int | None = None, codings: list[dict] | None = None) -> dict:
         """Agreement per code, overall, per coder pair and per document (see ``pipeline.agreement``).
-        ``depth``: compare codes rolled up to their ancestor at that depth (0 = top level)."""
-        ratings, found, unit = self._ratings(unit=unit, coders=coders, depth=depth)
+        ``depth``: compare codes rolled up to their ancestor at that depth (0 = top level);
+        ``codings``: ``codings()``, when the caller has them already."""
+        ratings, found, unit = self._ratings(unit=unit, coders=coders, depth=depth, codings=codings)
         settings = self.config.agreement
         options = agreement_stats.Settings(unit=unit, segment_length=settings.segment_length,
                                            overlap=settings.overlap, boot=settings.boot if boot is None else boot,
@@ -412,8 +414,10 @@ class CodingMethods:
         result["depth"] = depth
         return result
 
-    def disagreements(self, *, coders: list[str] | None = None, depth: int | None = None) -> list[dict]:
-        ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=depth)
+    def disagreements(self, *, coders: list[str] | None = None, depth: int | None = None,
+                      codings: list[dict] | None = None) -> list[dict]:
+        """The units coders disagree on, with each coder's codes (``codings`` as in ``agreement``)."""
+        ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=depth, codings=codings)
         texts = {unit["unit_id"]: unit["text"] for unit in self.coding_units()}
         return agreement_stats.disagreements(ratings, texts)
 

@@ -7,10 +7,12 @@ the file and the line.  ``load_scheme("default")`` reads a shipped scheme; a pat
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ConfigError
 from .yamlfile import Node, flag, items, locate, shipped_files, known, number, read_yaml, required, strings, text, unique
 
 GAP = "…"
@@ -99,12 +101,19 @@ def shipped_schemes() -> dict[str, Path]:
 
 
 def load_scheme(name_or_path: str | Path, *, root: Path | None = None) -> Scheme:
-    """A shipped scheme by name (``default``, ``rothwell_zegveld``) or a YAML file (relative to ``root``)."""
-    return _parse(locate(name_or_path, shipped_schemes(), root, what="scheme"))
+    """A shipped scheme by name (``default``, ``rothwell_zegveld``) or a YAML file (relative to ``root``).
+    A file is parsed once per content (a ``Scheme`` is immutable); an edited file is parsed again."""
+    path = locate(name_or_path, shipped_schemes(), root, what="scheme")
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:  # gone since it was located
+        raise ConfigError(str(path), "file not found", code=CODE) from None
+    return _parse(path, content)
 
 
-def _parse(path: Path) -> Scheme:
-    root = read_yaml(path, code=CODE)
+@functools.lru_cache(maxsize=8)
+def _parse(path: Path, content: bytes) -> Scheme:
+    root = read_yaml(path, code=CODE, content=content)
     if not isinstance(root.value, dict):
         raise root.error("a scheme is a mapping with scheme, version, labels and groups")
     known(root, {"scheme", "version", "title", "gap", "threshold", "labels", "context_rules", "groups"})
@@ -126,7 +135,7 @@ def _parse(path: Path) -> Scheme:
         id=text(root, "scheme"), version=str(required(root, "version").value), title=text(root, "title", ""),
         labels=labels, groups=groups, gap=gap, threshold=threshold, context_rules=context_rules,
         source=str(path),
-        digest=hashlib.sha256(path.read_bytes()).hexdigest(),
+        digest=hashlib.sha256(content).hexdigest(),
     )
 
 

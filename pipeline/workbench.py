@@ -197,26 +197,28 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         coder = request.session.get("coder")
         if not coder:
             return RedirectResponse("/", status_code=303)
+        # a coder still coding blind sees the coefficients, never the others' codes behind them
+        hidden = project.codes_blind(coder)
+        consensus = project.config.coding.consensus_coder
         found = problem = depth_level = None
+        disagreements, decided = [], {}
         status = 200
         try:  # a bad choice in the form (a 400), fewer than two coders or no codebook: said on the page
             depth_level = _form_depth(depth)
-            found = export.json_ready(project.agreement(unit=unit or None, depth=depth_level))
-            disagreements = project.disagreements(coders=found["coders"], depth=depth_level)
+            codings = project.codings()  # once, for the coefficients, the disagreements and the consensus
+            found = export.json_ready(project.agreement(unit=unit or None, depth=depth_level, codings=codings))
+            if not hidden:
+                disagreements = project.disagreements(coders=found["coders"], depth=depth_level, codings=codings)
+                for row in codings:
+                    if row["coder"] == consensus:
+                        decided.setdefault(row["unit_id"], set()).add(row["code"])
         except PolicoderError as error:
-            problem, disagreements = str(error), []
+            problem = str(error)
             status = 400 if error.code in ("bad-unit", "bad-depth") else 200
-        # a coder still coding blind sees the coefficients, never the others' codes behind them
-        hidden = project.codes_blind(coder)
         names = {c.id: c.name for c in project.codebook().codes} if project.config.coding.codebook else {}
-        consensus = project.config.coding.consensus_coder
-        decided: dict[str, set[str]] = {}
-        for row in project.codings(coders=[consensus], machine=False):
-            decided.setdefault(row["unit_id"], set()).add(row["code"])
         return templates.TemplateResponse(request, "agreement.html", {
             "coder": coder, "csrf": request.session["csrf"], "project": project.config.project.name,
-            "result": found, "problem": problem, "disagreements": [] if hidden else disagreements,
-            "hidden": len(disagreements) if hidden else 0, "names": names,
+            "result": found, "problem": problem, "disagreements": disagreements, "hidden": hidden, "names": names,
             "consensus": consensus, "decided": decided, "unit": unit, "depth": depth_level}, status_code=status)
 
     # --- the JSON API the pages use -----------------------------------------------------------

@@ -56,11 +56,12 @@ def locate(name_or_path: str | Path, shipped: dict[str, Path], root: Path | None
     return path
 
 
-def read_yaml(path: str | Path, *, code: str) -> Node:
-    """Parse ``path``; a file that cannot be read or parsed raises ``ConfigError`` with ``code``."""
+def read_yaml(path: str | Path, *, code: str, content: bytes | None = None) -> Node:
+    """Parse ``path`` (whose bytes are ``content`` when the caller has read them); a file that cannot
+    be read or parsed raises ``ConfigError`` with ``code``."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = (path.read_bytes() if content is None else content).decode("utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(str(path), "file not found", code=code) from None
     except UnicodeDecodeError:

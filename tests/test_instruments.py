@@ -390,6 +390,55 @@ def test_a_stale_sheet_imported_later_does_not_hide_a_valid_label(small, tmp_pat
     assert (row["instrument_source"], row["primary_instrument"]) == ("human:wang", "incentive")
 
 
+def test_rows_training_agreement_and_stale_labels_read_one_rule_of_the_current_label(small):
+    """A coder's label of a clause is their latest on its current text; the latest of the coders' stands
+    in the rows; a label is stale only while its coder has none on the current text."""
+    first, second, third = [u["unit_id"] for u in small.instrument_units()]
+    small.label_instruments(first, [], "incentive", "alice")
+    small.label_instruments(first, [], "constraint", "bob")
+    small.label_instruments(first, [], "capacity", "alice")  # alice again: hers is now the latest
+    small.label_instruments(third, [], "hortatory", "bob")
+    small.label_instruments(second, [], "constraint", "alice")
+    small.label_instruments(second, [], "incentive", "bob")
+    rows = {row["unit_id"]: row for row in small.instrument_rows()}
+    assert [(rows[u]["instrument_source"], rows[u]["primary_instrument"]) for u in (first, second, third)] == \
+        [("human:alice", "capacity"), ("human:bob", "incentive"), ("human:bob", "hortatory")]
+    # training and evaluation read the same labels, in clause order whatever order they were made in
+    assert [(u["unit_id"], u["coder"], u["primary"]) for u in small.human_instrument_labels()] == \
+        [(first, "alice", "capacity"), (second, "bob", "incentive"), (third, "bob", "hortatory")]
+    assert [(u["unit_id"], u["primary"]) for u in small.human_instrument_labels(["alice"])] == \
+        [(first, "capacity"), (second, "constraint")]
+    result = small.instrument_agreement(boot=0)
+    assert (result["coders"], result["units"]) == (["alice", "bob"], 2)  # the clauses both labelled
+    assert result["variables"]["primary"]["percent_agreement"] == 0.0  # capacity/constraint, constraint/incentive
+    assert small.stale_instrument_labels() == []
+    # the second clause's text changes: alice's and bob's labels of it no longer apply, and are said to be stale
+    notice = small.root / "corpus" / "notice.txt"
+    notice.write_text(NOTICE.replace("不得挪用", "严禁挪用"), encoding="utf-8")
+    small.ingest()
+    assert small.stale_instrument_labels() == [{"unit_id": second, "coder": "alice", "path": "corpus/notice.txt"},
+                                               {"unit_id": second, "coder": "bob", "path": "corpus/notice.txt"}]
+    assert {row["unit_id"]: row for row in small.instrument_rows()}[second]["instrument_source"] == "rules"
+    assert second not in {u["unit_id"] for u in small.human_instrument_labels()}
+    assert small.instrument_agreement(boot=0)["units"] == 1
+    small.label_instruments(second, [], "constraint", "bob")  # bob's on the new text: alice's alone stays stale
+    assert small.stale_instrument_labels() == [{"unit_id": second, "coder": "alice", "path": "corpus/notice.txt"}]
+    assert {row["unit_id"]: row for row in small.instrument_rows()}[second]["instrument_source"] == "human:bob"
+
+
+def test_the_rows_of_one_document_are_its_rows_among_all(small):
+    (small.root / "corpus" / "other.txt").write_text(NOTICE.replace("县人民政府", "市人民政府"), encoding="utf-8")
+    small.ingest()
+    every = small.instrument_rows()
+    doc_ids = sorted({row["doc_id"] for row in every})
+    assert len(doc_ids) == 2
+    small.label_instruments(every[-1]["unit_id"], [], "capacity", "alice")
+    every = small.instrument_rows()
+    for doc_id in doc_ids:
+        assert small.instrument_rows(doc_ids=[doc_id]) == [row for row in every if row["doc_id"] == doc_id]
+    assert small.instrument_rows(doc_ids=[]) == []
+
+
 def test_a_trained_model_labels_new_units_and_suggests_the_least_certain(demo_model, small):
     model, path = demo_model
     _configure_model(small.root, path)

@@ -60,6 +60,22 @@ def test_a_scheme_of_ones_own_is_read(tmp_path):
     assert len(scheme.digest) == 64
 
 
+def test_a_scheme_file_is_parsed_again_only_when_it_changes(tmp_path):
+    import hashlib
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    first = load_scheme(path)
+    assert load_scheme(path) is first  # the same bytes: parsed once
+    path.write_text(GOOD.replace("version: 2", "version: 3\nthreshold: 4"), encoding="utf-8")
+    edited = load_scheme(path)
+    assert (edited.version, edited.threshold, first.version) == ("3", 4.0, "2")
+    assert edited.digest == hashlib.sha256(path.read_bytes()).hexdigest() != first.digest
+    path.write_text(GOOD.replace("groups:", "groups:\n  - oops"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="scheme-invalid"):  # a broken edit is refused, not the old one returned
+        load_scheme(path)
+
+
 @pytest.mark.parametrize(("change", "line", "message"), [
     (("  - id: stick\n", "  - id: carrot\n"), 6, "label id 'carrot' appears twice"),
     (("    label: stick\n", "    label: whip\n"), 18, "label 'whip' is not one of"),

@@ -362,6 +362,20 @@ def test_the_agreement_page_lists_disagreements_linked_to_their_units(two_coders
     assert "<script>window.hacked" not in page.text and "&lt;script&gt;window.hacked" in page.text
 
 
+def test_agreement_and_disagreements_of_codings_read_once_are_those_read_anew(two_coders):
+    root, _, _ = two_coders
+    project = open_project(root)
+    try:
+        project.reconcile(decisions={project.disagreements()[0]["unit_id"]: []}, agreed=False, by="王老师")
+        codings = project.codings()
+        for depth in (None, 0):
+            assert project.agreement(depth=depth, boot=50, codings=codings) == project.agreement(depth=depth, boot=50)
+            assert project.disagreements(depth=depth, codings=codings) == project.disagreements(depth=depth)
+        assert project.agreement(unit="span", boot=0, codings=codings) == project.agreement(unit="span", boot=0)
+    finally:
+        project.close()
+
+
 def test_consensus_is_recorded_as_the_consensus_coder_and_can_be_decided_again(two_coders):
     root, turns, (first, second, _) = two_coders
     client, csrf = signed_in(root, "王老师")
@@ -463,6 +477,8 @@ def test_a_coder_coding_blind_never_sees_the_others_codes(two_coders):
     client, csrf = signed_in(root, "甲")
     page = client.get("/agreement")
     assert 'id="blind-note"' in page.text and "#u-" not in page.text and 'id="per-code"' in page.text
+    # nor how many units the others disagree on: the page does not build the list at all
+    assert "<h1>Disagreements</h1>" in page.text and "units</small></h1>" not in page.text.split('id="disagreements"')[1]
     # as in `code sheet --show-others`, asking does not lift it (the old ?others=true is ignored)
     assert "#u-" not in client.get("/agreement", params={"others": "true"}).text
     assert client.get("/api/disagreements").status_code == 403
@@ -477,5 +493,6 @@ def test_a_coder_coding_blind_never_sees_the_others_codes(two_coders):
     # a coder with no blind assignments sees them all
     other, _ = signed_in(root, "乙")
     assert len(other.get("/api/disagreements").json()) == 2
+    assert "Disagreements <small>2 units</small>" in other.get("/agreement").text
     assert {c["coder"] for c in other.get(f"/api/documents/{turns[0]['doc_id']}",
                                           params={"others": "true"}).json()["codings"]} == {"甲", "乙"}
