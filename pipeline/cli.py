@@ -30,7 +30,7 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 # library errors that mean the command line asked for something that does not exist: exit 2
 USAGE_CODES = {"unknown-table", "unknown-document", "unknown-group-field", "unknown-stage", "unknown-executor",
-               "dask-no-scheduler"}
+               "dask-no-scheduler", "unknown-sample"}
 
 
 class UsageProblem(click.UsageError):
@@ -813,6 +813,21 @@ def code_assign(project, coders, count, sample, stratify, kind, seed, not_blind)
                           blind=not not_blind)
     out.print(f"sample {sample}: {len(rows) // len(coders)} units for {', '.join(coders)}", markup=False,
               highlight=False)
+
+
+@code.command(name="release")
+@click.argument("sample")
+@click.option("--by", "by", required=True, help="Who releases it (the team lead).")
+@click.option("--coder", "coders", multiple=True, help="Only these coders of the sample (default: all of them).")
+@project_options
+def code_release(project, sample, by, coders) -> None:
+    """End the blind phase of SAMPLE (after agreement is measured): its coders may see others' work."""
+    result = project.release(sample, by=by, coders=list(coders) or None)
+    out.print(f"sample {sample} released by {by} for {', '.join(result['coders']) or 'no one still blind'}",
+              markup=False, highlight=False)
+    for coder in result["still_blind"]:
+        err.print(f"note: {coder} is still blind through another sample ({', '.join(project.blind_samples(coder))})",
+                  markup=False, highlight=False)
 
 
 @code.command(name="memo")

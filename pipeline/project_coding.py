@@ -261,15 +261,38 @@ class CodingMethods:
     def _auto_ran(self) -> bool:
         return self.db.execute("SELECT 1 FROM runs WHERE command = 'autocode' LIMIT 1").fetchone() is not None
 
+    def blind_samples(self, coder: str) -> list[str]:
+        """The samples ``coder`` was assigned blind (``assign``) that no one has released yet."""
+        return sorted({row["sample"] for row in self.assignments(coder) if row["blind"] and not row["released_at"]})
+
     def codes_blind(self, coder: str) -> bool:
-        """Whether ``coder`` has blind assignments: while they do, other coders' work is not shown to
-        them (in sheets, the workbench and its disagreement list), so their codes stay independent."""
-        return any(row["blind"] for row in self.assignments(coder))
+        """Whether ``coder`` has blind assignments not yet released: while they do, other coders' work is
+        not shown to them (in sheets, the workbench and its disagreement list), so their codes stay
+        independent."""
+        return bool(self.blind_samples(coder))
 
     def check_sees_others(self, coder: str) -> None:
-        if self.codes_blind(coder):
-            raise ProjectError(f"{coder} has blind assignments: other coders' work stays hidden until the "
-                               f"agreement is measured", code="blind-assignment")
+        samples = self.blind_samples(coder)
+        if samples:
+            raise ProjectError(f"{coder} has blind assignments (sample {', '.join(samples)}): other coders' work "
+                               f"stays hidden until the sample is released, once agreement is measured "
+                               f"(`policoder code release {samples[0]} --by LEAD`)", code="blind-assignment")
+
+    def release(self, sample: str, *, by: str, coders: list[str] | None = None) -> dict:
+        """End the blind phase of a sample (for some of its coders): they may see others' work from now
+        on; who released it and when is recorded on its assignments."""
+        _check_coder(by)
+        rows = [row for row in store.assignment_rows(self.db) if row["sample"] == sample]
+        if not rows:
+            raise ProjectError(f"no sample {sample!r}; see `policoder code assign`", code="unknown-sample")
+        unknown = sorted(set(coders or ()) - {row["coder"] for row in rows})
+        if unknown:
+            raise ProjectError(f"sample {sample!r} has no coder {', '.join(unknown)}", code="unknown-coder")
+        store.release_assignments(self.db, sample, coders, by, utc_now())
+        return {"sample": sample, "released_by": by,
+                "coders": sorted({row["coder"] for row in rows if row["blind"] and not row["released_at"]
+                                  and (not coders or row["coder"] in coders)}),
+                "still_blind": sorted({row["coder"] for row in rows if self.codes_blind(row["coder"])})}
 
     # --- coding sheets ----------------------------------------------------------------------
 
@@ -319,7 +342,8 @@ class CodingMethods:
         with store.transaction(self.db):
             self._append(rows)
             store.add_assignments(self.db, [{"sample": f"{source}:{path.name}", "coder": coder,
-                                             "doc_id": units[e["unit_id"]]["doc_id"], "unit_id": e["unit_id"]}
+                                             "doc_id": units[e["unit_id"]]["doc_id"], "unit_id": e["unit_id"],
+                                             "blind": False}  # what was rated: only `assign` blinds
                                             for e in sheet.units], utc_now())
             for entry in memos:
                 self.write_memo("unit", entry["unit_id"], entry["memo"], coder)

@@ -282,3 +282,41 @@ def test_autocode_takes_part_in_agreement(root, tmp_path):
     report = as_json(root, "agreement", "--coder", "ann", "--coder", "auto")
     assert report["coders"] == ["ann", "auto"] and report["units"] == len(ANSWERS)
     check_agreement(report, ANN, AUTO)
+
+
+def fail(*args, code=1):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_a_sheet_import_or_reconciliation_blinds_no_one(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    ok("code", "reconcile", "--project", root)
+    for coder in ("ann", "bob", "consensus"):
+        ok("code", "sheet", "--coder", coder, "--show-others", "-o", tmp_path / f"{coder}-open.xlsx", "--project", root)
+    _, sheet, header, rows = sheet_rows(tmp_path / "ann-open.xlsx")
+    assert "bob: cooperation" in sheet.cell(rows["2-6"], header.index("other_coders") + 1).value
+
+
+def test_a_blind_sample_is_released_by_the_lead(root, tmp_path):
+    ok("code", "assign", "--coder", "ann", "--coder", "bob", "--n", 3, "--sample", "pilot", "--stratify", "",
+       "--project", root)
+    refused = fail("code", "sheet", "--coder", "ann", "--show-others", "-o", tmp_path / "a.xlsx", "--project", root)
+    assert "sample pilot" in refused.output and "policoder code release pilot" in refused.output
+    fail("code", "release", "pilot-2", "--by", "lead", "--project", root, code=2)
+    fail("code", "release", "pilot", "--by", "lead", "--coder", "cy", "--project", root)
+    released = ok("code", "release", "pilot", "--by", "lead", "--coder", "ann", "--project", root)
+    assert "released by lead for ann" in released.stdout
+    ok("code", "sheet", "--coder", "ann", "--show-others", "-o", tmp_path / "a.xlsx", "--project", root)
+    fail("code", "sheet", "--coder", "bob", "--show-others", "-o", tmp_path / "b.xlsx", "--project", root)
+    ok("code", "release", "pilot", "--by", "lead", "--project", root)
+    ok("code", "sheet", "--coder", "bob", "--show-others", "-o", tmp_path / "b.xlsx", "--project", root)
+    from pipeline import open_project
+    project = open_project(root)
+    try:
+        assert {(r["coder"], r["released_by"]) for r in project.assignments()} == {("ann", "lead"), ("bob", "lead")}
+        assert all(r["released_at"] for r in project.assignments())
+    finally:
+        project.close()
