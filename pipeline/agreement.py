@@ -3,8 +3,9 @@
 What is compared is declared, not implied:
 
 - ``unit``: the turns of transcripts and clauses of policy documents.  A coder's value for a unit is
-  the set of codes whose codings overlap it; a coder who did not rate a unit (not assigned, never
-  coded in its document) is *missing* there, which is not the same as coding nothing.
+  the set of codes whose codings count for it (``UnitIndex.counted``: the unit holds half of the
+  coding, or the coding covers half of the unit); a coder who did not rate a unit is *missing*
+  there, which is not the same as coding nothing (who rated what: ``Project.coverage``).
 - ``segment``: fixed-length segments of ``segment_length`` code points of each document.
 - ``span``: per code, the coded spans of all coders in a document are grouped where they overlap
   by at least ``overlap`` (intersection over union); each group is a unit, and a coder's value is
@@ -90,7 +91,7 @@ def unit_ratings(codings: list[dict], units: list[dict], coverage: dict[str, set
     for coding in codings:
         if coding["coder"] not in coders or coding["start"] is None:
             continue
-        for unit in index.overlapping(coding["doc_id"], coding["start"], coding["end"]):
+        for unit in index.counted(coding["doc_id"], coding["start"], coding["end"]):
             if (unit["unit_id"], coding["coder"]) in cells:
                 cells[unit["unit_id"], coding["coder"]].add(roll_up(coding["code"]))
     return _table(units, coders, cells)

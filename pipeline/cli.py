@@ -22,6 +22,7 @@ from .config import CONFIG_NAME, KIND_CHOICES, UNIT_CHOICES
 from .errors import ConfigError, PolicoderError, ProjectError
 from .executors import EXECUTORS
 from .project import IngestReport, init_project, open_project
+from .sheets import listed
 from .themes import SOURCES
 from .triangulation import FITS, LABELS
 
@@ -785,7 +786,10 @@ def code_import(project, sheet, coder) -> None:
     for warning in result["warnings"]:
         err.print(f"warning: {sheet}: {warning}", markup=False, highlight=False)
     out.print(f"{coder}: {result['units']} units read, {result['added']} codings added, {result['removed']} removed, "
-              f"{result['memos']} memos, {result['blank']} rows not yet coded", markup=False, highlight=False)
+              f"{result['memos']} memos, {result['blank']} rows not rated yet", markup=False, highlight=False)
+    if result["not_rated"]:
+        err.print(f"not rated yet (no code cell filled; agreement leaves them out, 0 or '-' means no code): "
+                  f"{listed(result['not_rated'], 20)}", markup=False, highlight=False)
 
 
 @code.command(name="auto")

@@ -69,6 +69,13 @@ class UnitIndex:
                 return unit
         return None
 
+    def counted(self, doc_id: int, start: int, end: int) -> list[dict]:
+        """The units a coding of [start, end) counts for in agreement: each unit that holds at least
+        half of the coding, or half of whose text the coding covers (a span running a few characters
+        into the next answer does not code it; one covering two answers codes both)."""
+        return [unit for unit in self.overlapping(doc_id, start, end)
+                if 2 * (min(end, unit["end"]) - max(start, unit["start"])) >= min(end - start, unit["end"] - unit["start"])]
+
     def overlapping(self, doc_id: int, start: int, end: int) -> list[dict]:
         return [u for u in self.by_doc.get(doc_id, ()) if u["start"] < end and start < u["end"]
                 or (start == end == u["start"])]

@@ -7,8 +7,9 @@ Two layouts:
 - ``column``: one row per unit with a ``codes`` column holding code ids separated by ``;`` (or
   ``,``, ``，``, ``、``, ``；``, spaces); ``-`` means "none of the codes".
 
-A row left wholly blank is a unit the coder has not rated yet, which is not the same as a unit that
-holds no code (agreement counts the second, not the first).  The sheet carries the coder's current
+A row whose code cells are all empty is a unit the coder has not rated yet; 0 in every code column
+(or ``-``) is a unit rated as holding none of the codes.  Agreement counts the second and leaves the
+first out (missing data is not a zero); a memo on a row not rated is kept all the same.  The sheet carries the coder's current
 whole-unit codings, so a sheet can be exported, extended and imported again; other coders'
 codings are shown only when the sheet is not blind.  A second sheet lists the codebook.
 """
@@ -77,7 +78,8 @@ class SheetCodes:
     """What a sheet says, checked: per rated unit, its codes; and warnings."""
 
     units: list[dict] = field(default_factory=list)  # unit_id, codes (set), memo
-    blank: int = 0
+    not_rated: list[str] = field(default_factory=list)  # the units of rows left empty (a row without a unit: "")
+    memos: list[dict] = field(default_factory=list)  # unit_id, memo of rows not rated that hold a memo
     warnings: list[str] = field(default_factory=list)
 
 
@@ -103,11 +105,15 @@ def read_sheet(path: Path, codebook: Codebook, units: dict[str, dict]) -> SheetC
         if problem:
             errors.append(f"row {number}: {problem}")
             continue
-        if codes is None:
-            result.blank += 1
+        if codes is None and not memo:
+            result.not_rated.append(unit_id)
             continue
         if unit_id not in units:
             errors.append(f"row {number}: unknown unit {unit_id or '(empty)'!r}")
+            continue
+        if codes is None:
+            result.not_rated.append(unit_id)
+            result.memos.append({"unit_id": unit_id, "memo": memo})
             continue
         made_on = cell_text(row.get("text_hash"))
         if made_on and made_on != text_hash(units[unit_id]["text"]):

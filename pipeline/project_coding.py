@@ -235,22 +235,24 @@ class CodingMethods:
         return [row for row in store.assignment_rows(self.db) if coder is None or row["coder"] == coder]
 
     def coverage(self, codings: list[dict] | None = None) -> dict[str, set[str]]:
-        """Coder → the units they rated: units assigned to them (or on a sheet they imported); every
-        unit of a document they coded in where nothing was assigned to them; for the auto-coder,
-        every unit it was run on."""
+        """Coder → the units they rated: units assigned to them (or rated on a sheet they imported);
+        units their codings count for; every unit of a document they coded in where nothing was
+        assigned to them (coding freely means reading it all); for the auto-coder, every unit it was
+        run on."""
         units = self.coding_units()
-        by_doc: dict[int, set[str]] = defaultdict(set)
-        for unit in units:
-            by_doc[unit["doc_id"]].add(unit["unit_id"])
+        index = coding.UnitIndex(units)
         seen: dict[str, set[str]] = defaultdict(set)
         assigned_docs = set()
         for row in store.assignment_rows(self.db):
             seen[row["coder"]].add(row["unit_id"])
             assigned_docs.add((row["coder"], row["doc_id"]))
         for row in codings if codings is not None else self.codings():
-            # coding freely in a document means reading all of it, unless the coder was given units there
-            if not coding.is_machine(row["coder"]) and (row["coder"], row["doc_id"]) not in assigned_docs:
-                seen[row["coder"]] |= by_doc.get(row["doc_id"], set())
+            if coding.is_machine(row["coder"]):
+                continue
+            if (row["coder"], row["doc_id"]) not in assigned_docs:
+                seen[row["coder"]] |= {unit["unit_id"] for unit in index.by_doc.get(row["doc_id"], ())}
+            elif row["start"] is not None:
+                seen[row["coder"]] |= {unit["unit_id"] for unit in index.counted(row["doc_id"], row["start"], row["end"])}
         kinds = set(self.config.coding.auto_kinds)
         for coder in {row["coder"] for row in store.machine_coding_rows(self.db)} | (
                 {coding.MACHINE_PREFIX} if self._auto_ran() else set()):
@@ -337,7 +339,7 @@ class CodingMethods:
         units = {unit["unit_id"]: unit for unit in self.coding_units()}
         sheet = coding_sheets.read_sheet(path, codebook, units)
         rows, added, removed = self._unit_code_changes(sheet.units, coder, f"{source}:{path.name}", codebook, units)
-        memos = [entry for entry in sheet.units if entry["memo"]
+        memos = [entry for entry in sheet.units + sheet.memos if entry["memo"]
                  and entry["memo"] not in {m["text"] for m in self.memos(target_kind="unit", target=entry["unit_id"])}]
         with store.transaction(self.db):
             self._append(rows)
@@ -348,7 +350,8 @@ class CodingMethods:
             for entry in memos:
                 self.write_memo("unit", entry["unit_id"], entry["memo"], coder)
         return {"coder": coder, "units": len(sheet.units), "added": added, "removed": removed,
-                "memos": len(memos), "blank": sheet.blank, "warnings": sheet.warnings}
+                "memos": len(memos), "not_rated": [unit for unit in sheet.not_rated if unit],
+                "blank": len(sheet.not_rated), "warnings": sheet.warnings}
 
     def _unit_code_changes(self, entries: list[dict], coder: str, source: str, codebook: Codebook,
                            units: dict[str, dict], *, by: str | None = None) -> tuple[list[dict], int, int]:

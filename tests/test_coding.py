@@ -247,3 +247,36 @@ def test_coding_reports(project):
     segments = project.coded_segments(coders=["ann"])
     assert len(segments) == 4 and segments[0]["attr_group"] == "college" and segments[0]["code_path"] == "产业学院"
     assert all(s["text"] for s in segments)
+
+
+def _fill_sheet(path, decisions):
+    """Write each unit's codes ({unit_id: set}) into an XLSX matrix sheet; other rows stay empty."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook["coding"]
+    header = [cell.value for cell in sheet[1]]
+    for row in range(2, sheet.max_row + 1):
+        unit_id = sheet.cell(row, 1).value
+        if unit_id in decisions:
+            for code in ("subsidy", "slow", "college"):
+                sheet.cell(row, header.index(code) + 1).value = int(code in decisions[unit_id])
+    workbook.save(path)
+
+
+def test_a_unit_coded_outside_the_sheet_is_rated_and_the_rest_of_the_sheet_is_missing(project):
+    e01 = answers(project, "e01.txt")
+    sheet = project.coding_sheet("ann", project.root / "ann.xlsx")
+    _fill_sheet(sheet, {e01[0]["unit_id"]: {"college"}, e01[1]["unit_id"]: set()})
+    assert project.import_coding_sheet(sheet, "ann")["not_rated"] == [
+        u["unit_id"] for u in project.coding_units() if u["unit_id"] not in (e01[0]["unit_id"], e01[1]["unit_id"])]
+    project.code("e01.txt", e01[2]["start"], e01[2]["end"], "slow", "ann")  # coded in the workbench, say
+    # bob codes in e01 freely (nothing assigned to him): its units he leaves alone count as "no code"
+    project.code("e01.txt", e01[1]["start"], e01[1]["end"], "subsidy", "bob")
+    coverage = project.coverage()
+    assert coverage["ann"] == {u["unit_id"] for u in e01}
+    assert coverage["bob"] == {u["unit_id"] for u in e01}
+    result = project.agreement(coders=["ann", "bob"], boot=0)
+    assert result["units"] == 3
+    ann, bob = [0, 0, 0], [0, 1, 0]  # subsidy in e01's three answers
+    assert result["codes"]["subsidy"]["percent_agreement"] == pytest.approx(np.mean(np.array(ann) == np.array(bob)))

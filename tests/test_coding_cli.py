@@ -320,3 +320,26 @@ def test_a_blind_sample_is_released_by_the_lead(root, tmp_path):
         assert all(r["released_at"] for r in project.assignments())
     finally:
         project.close()
+
+
+def test_an_empty_row_is_not_rated_and_its_memo_is_kept(root, tmp_path):
+    sheet = tmp_path / "ann.xlsx"
+    ok("code", "sheet", "--coder", "ann", "-o", sheet, "--project", root)
+    fill_matrix(sheet, {"1-2": {"cooperation"}, "1-4": set(), "2-2": {"cooperation"}})  # 1-4: rated, no code
+    workbook, worksheet, header, rows = sheet_rows(sheet)
+    worksheet.cell(rows["2-4"], header.index("memo") + 1).value = "补贴的事以后再编"  # a memo, no codes
+    workbook.save(sheet)
+    result = ok("code", "import", sheet, "--coder", "ann", "--project", root)
+    assert "3 units read" in result.stdout and "1 memos" in result.stdout and "4 rows not rated yet" in result.stdout
+    assert "not rated yet" in result.stderr and "2-4; 2-6; 3-2; 3-4" in result.stderr
+    memos = as_json(root, "code", "memos")
+    assert [(m["target"], m["text"], m["coder"]) for m in memos] == [("2-4", "补贴的事以后再编", "ann")]
+    # bob rates every unit: agreement compares the three units ann rated, 1-4 among them as "no code"
+    ok("code", "sheet", "--coder", "bob", "--layout", "column", "-o", tmp_path / "bob.xlsx", "--project", root)
+    fill_column(tmp_path / "bob.xlsx", BOB)
+    ok("code", "import", tmp_path / "bob.xlsx", "--coder", "bob", "--project", root)
+    report = as_json(root, "agreement", "--coder", "ann", "--coder", "bob")
+    assert report["units"] == 3
+    a = [int("delay" in ANN[u]) for u in ("1-2", "1-4", "2-2")]
+    b = [int("delay" in BOB[u]) for u in ("1-2", "1-4", "2-2")]
+    assert report["codes"]["delay"]["percent_agreement"] == pytest.approx(sum(x == y for x, y in zip(a, b)) / 3)
