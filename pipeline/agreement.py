@@ -1,4 +1,4 @@
-"""Agreement between coders (humans and machine coders alike) on the same material.
+"""Agreement between coders (humans, and machine coders when asked) on the same material.
 
 What is compared is declared, not implied:
 
@@ -230,11 +230,13 @@ def disagreements(ratings: Ratings, units_text: dict[str, str]) -> list[dict]:
     return rows
 
 
-def agreed(ratings: Ratings) -> list[tuple[dict, frozenset]]:
-    """Units where every coder who rated them gave the same set of codes (the consensus is plain)."""
+def agreed(ratings: Ratings, machine: Callable[[str], bool] = lambda coder: False) -> list[tuple[dict, frozenset]]:
+    """Units where every coder who rated them gave the same set of codes and two humans or more
+    rated them (the consensus is plain; a human and the rules agreeing is not a consensus)."""
     out = []
     for unit, row in zip(ratings.units, ratings.values):
         given = {value for value in row if value is not None}
-        if len(given) == 1:
+        humans = sum(value is not None and not machine(coder) for coder, value in zip(ratings.coders, row))
+        if len(given) == 1 and humans >= 2:
             out.append((unit, next(iter(given))))
     return out

@@ -611,6 +611,12 @@ def _print_evaluation(report: dict, title: str, cross_validated: dict | None = N
 
 CODER_OPTION = click.option("--coder", "coders", multiple=True,
                             help="Only these coders (repeat the option; default: every coder but the consensus).")
+AGREEMENT_CODERS = click.option("--coder", "coders", multiple=True,
+                                help="Only these coders (repeat the option; default: every human coder but the "
+                                     "consensus).")
+MACHINE_OPTION = click.option("--machine/--humans-only", "machine", default=None,
+                              help="Count the machine coder (auto) as a coder too, marked apart (default: "
+                                   "[agreement] include_machine, humans only).")
 
 
 @cli.group()
@@ -877,26 +883,32 @@ def code_report(project, what, by, mode, coders, fmt, output) -> None:
 
 
 @code.command(name="disagreements")
-@CODER_OPTION
+@AGREEMENT_CODERS
+@MACHINE_OPTION
+@click.option("--depth", type=click.IntRange(min=0), default=None,
+              help="Compare codes rolled up to their ancestor at this depth (0 = top level).")
 @report_options
 @project_options
-def code_disagreements(project, coders, fmt, output) -> None:
+def code_disagreements(project, coders, machine, depth, fmt, output) -> None:
     """Units where coders differ; with -o FILE.xlsx, a sheet to reconcile (fill its 'codes' column)."""
     if output is not None and output.suffix.lower() == ".xlsx":
-        project.disagreement_sheet(output, coders=list(coders) or None)
+        project.disagreement_sheet(output, coders=list(coders) or None, depth=depth, machine=machine)
         err.print(f"wrote {output}", markup=False, highlight=False)
         return
-    _emit(project.disagreements(coders=list(coders) or None), fmt, output, "disagreements")
+    _emit(project.disagreements(coders=list(coders) or None, depth=depth, machine=machine), fmt, output,
+          "disagreements")
 
 
 @code.command(name="reconcile")
 @click.argument("sheet", type=click.Path(path_type=Path), required=False)
-@CODER_OPTION
+@AGREEMENT_CODERS
+@MACHINE_OPTION
 @click.option("--no-agreed", is_flag=True, help="Do not copy the units all coders agree on.")
 @project_options
-def code_reconcile(project, sheet, coders, no_agreed) -> None:
-    """Record consensus codings (as their own coder): agreed units, and a filled disagreement SHEET."""
-    result = project.reconcile(sheet, coders=list(coders) or None, agreed=not no_agreed)
+def code_reconcile(project, sheet, coders, machine, no_agreed) -> None:
+    """Record consensus codings (as their own coder): units two human coders or more agree on (and, with
+    --machine, the machine coder too), and a filled disagreement SHEET."""
+    result = project.reconcile(sheet, coders=list(coders) or None, agreed=not no_agreed, machine=machine)
     decided = result["sheet"]["units"] if result["sheet"] else 0
     out.print(f"{result['coder']}: {result['agreed_units']} agreed units copied, {decided} units decided on the sheet",
               markup=False, highlight=False)
@@ -961,7 +973,8 @@ def refi_import(project, file, as_coder_prefix, add_codes, fmt) -> None:
 @cli.command()
 @click.option("--unit", type=click.Choice(("unit", "segment", "span")), default=None,
               help="What is compared (default: [agreement] unit).")
-@CODER_OPTION
+@AGREEMENT_CODERS
+@MACHINE_OPTION
 @click.option("--code", "codes", multiple=True, help="Only these codes.")
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Compare codes rolled up to their ancestor at this depth (0 = top level).")
@@ -970,10 +983,11 @@ def refi_import(project, file, as_coder_prefix, add_codes, fmt) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the JSON report to FILE.")
 @project_options
-def agreement(project, unit, coders, codes, depth, boot, fmt, output) -> None:
-    """Inter-coder agreement per code, overall, per coder pair and per document."""
+def agreement(project, unit, coders, machine, codes, depth, boot, fmt, output) -> None:
+    """Inter-coder agreement per code, overall, per coder pair and per document (human coders unless
+    --machine or named with --coder)."""
     result = export.json_ready(project.agreement(unit=unit, coders=list(coders) or None, codes=list(codes) or None,
-                                                 depth=depth, boot=boot))
+                                                 depth=depth, boot=boot, machine=machine))
     text = json.dumps(result, ensure_ascii=False, indent=1)
     if output is not None:
         output.write_text(text, encoding="utf-8")
@@ -988,9 +1002,13 @@ def agreement(project, unit, coders, codes, depth, boot, fmt, output) -> None:
               "alpha_ci": _interval(overall["alpha_ci"])}] if overall else [])
     rows += [{"code": code, **{k: row[k] for k in columns}, "alpha_ci": _interval(row["alpha_ci"])}
              for code, row in result["codes"].items()]
-    _emit(rows, "table", None, f"agreement of {', '.join(result['coders'])} on {result['units']} {result['unit']}s")
-    _emit([{"coders": " × ".join(pair["coders"]), "units": pair["units"], "percent_agreement":
-            pair["percent_agreement"], "cohen_kappa": pair["cohen_kappa"]} for pair in result["pairs"]],
+    machines = result["machine_coders"]
+    humans = [coder for coder in result["coders"] if coder not in machines]
+    who = ", ".join(humans) + (f" and the machine coder {', '.join(machines)}" if machines else "")
+    _emit(rows, "table", None, f"agreement of {who} on {result['units']} {result['unit']}s")
+    _emit([{"coders": " × ".join(pair["coders"]) + (" (machine)" if pair["machine"] else ""), "units": pair["units"],
+            "percent_agreement": pair["percent_agreement"], "cohen_kappa": pair["cohen_kappa"]}
+           for pair in result["pairs"]],
           "table", None, "coder pairs (nominal)")
 
 

@@ -397,7 +397,9 @@ class CodingMethods:
 
     # --- agreement and reconciliation --------------------------------------------------------
 
-    def _ratings(self, *, unit: str | None, coders: list[str] | None, depth: int | None):
+    def _ratings(self, *, unit: str | None, coders: list[str] | None, depth: int | None, machine: bool | None):
+        """``coders`` default: every human coder but the consensus, and (``machine``, default
+        ``[agreement] include_machine``) the machine coder."""
         settings = self.config.agreement
         unit = unit or settings.unit
         if unit not in agreement_stats.UNIT_KINDS:
@@ -405,9 +407,13 @@ class CodingMethods:
         codebook = self._codebook_or_none()
         codings = self.codings()
         consensus = self.config.coding.consensus_coder
-        coders = coders or sorted({c["coder"] for c in codings if c["coder"] != consensus})
+        machine = settings.include_machine if machine is None else machine
+        coders = coders or sorted({c["coder"] for c in codings if c["coder"] != consensus
+                                   and (machine or not coding.is_machine(c["coder"]))})
         if len(coders) < 2:
-            raise ProjectError(f"agreement needs two coders or more; found {', '.join(coders) or 'none'}",
+            raise ProjectError(f"agreement needs two coders or more; found {', '.join(coders) or 'none'}"
+                               + ("" if machine else " among the human coders (the machine coder counts only when "
+                                                     "asked: --machine, [agreement] include_machine)"),
                                code="too-few-coders")
         roll_up = (lambda code: _ancestor(codebook, code, depth)) if depth is not None and codebook else str
         coverage = self.coverage(codings)
@@ -426,10 +432,12 @@ class CodingMethods:
         return ratings, codes, unit
 
     def agreement(self, *, unit: str | None = None, coders: list[str] | None = None, codes: list[str] | None = None,
-                  depth: int | None = None, boot: int | None = None) -> dict:
+                  depth: int | None = None, boot: int | None = None, machine: bool | None = None) -> dict:
         """Agreement per code, overall, per coder pair and per document (see ``pipeline.agreement``).
-        ``depth``: compare codes rolled up to their ancestor at that depth (0 = top level)."""
-        ratings, found, unit = self._ratings(unit=unit, coders=coders, depth=depth)
+        ``depth``: compare codes rolled up to their ancestor at that depth (0 = top level); ``machine``:
+        count the machine coder too (default ``[agreement] include_machine``); ``machine_coders`` and
+        each pair's ``machine`` say where it took part."""
+        ratings, found, unit = self._ratings(unit=unit, coders=coders, depth=depth, machine=machine)
         settings = self.config.agreement
         options = agreement_stats.Settings(unit=unit, segment_length=settings.segment_length,
                                            overlap=settings.overlap, boot=settings.boot if boot is None else boot,
@@ -437,17 +445,22 @@ class CodingMethods:
         paths = {doc_id: d["path"] for doc_id, d in self._documents_now().items()}
         result = agreement_stats.report(ratings, codes or found, options, paths)
         result["depth"] = depth
+        result["machine_coders"] = [coder for coder in ratings.coders if coding.is_machine(coder)]
+        for pair in result["pairs"]:
+            pair["machine"] = any(coding.is_machine(coder) for coder in pair["coders"])
         return result
 
-    def disagreements(self, *, coders: list[str] | None = None, depth: int | None = None) -> list[dict]:
-        ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=depth)
+    def disagreements(self, *, coders: list[str] | None = None, depth: int | None = None,
+                      machine: bool | None = None) -> list[dict]:
+        ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=depth, machine=machine)
         texts = {unit["unit_id"]: unit["text"] for unit in self.coding_units()}
         return agreement_stats.disagreements(ratings, texts)
 
-    def disagreement_sheet(self, out: str | Path, *, coders: list[str] | None = None) -> Path:
+    def disagreement_sheet(self, out: str | Path, *, coders: list[str] | None = None, depth: int | None = None,
+                           machine: bool | None = None) -> Path:
         """A sheet of the units coders disagree on, each coder's codes shown, a ``codes`` column for the
         consensus; import it with ``reconcile``."""
-        rows = self.disagreements(coders=coders)
+        rows = self.disagreements(coders=coders, depth=depth, machine=machine)
         documents = self._documents_now()
         units = {unit["unit_id"]: unit for unit in self.coding_units()}
         sheet_rows = []
@@ -459,10 +472,12 @@ class CodingMethods:
         return coding_sheets.write_sheet(sheet_rows, self.codebook(), Path(out), layout="column")
 
     def reconcile(self, sheet: str | Path | None = None, *, coders: list[str] | None = None,
-                  agreed: bool = True, decisions: dict[str, list[str]] | None = None, by: str | None = None) -> dict:
+                  agreed: bool = True, decisions: dict[str, list[str]] | None = None, by: str | None = None,
+                  machine: bool | None = None) -> dict:
         """Record consensus codings as their own coder (``[coding] consensus_coder``), never touching
-        the originals: units all coders agree on (``agreed``), the decisions of a filled
-        disagreement sheet, and ``decisions`` (unit id → its consensus codes) made by ``by``."""
+        the originals: units all coders agree on (``agreed``: two humans or more, and the machine
+        coder too with ``machine``), the decisions of a filled disagreement sheet, and ``decisions``
+        (unit id → its consensus codes) made by ``by``."""
         consensus = self.config.coding.consensus_coder
         codebook = self.codebook()
         summary = {"coder": consensus, "agreed_units": 0, "sheet": None, "decided": None}
@@ -480,14 +495,14 @@ class CodingMethods:
             self._append(rows)
             summary["decided"] = {"units": len(decisions), "added": added, "removed": removed}
         if agreed:
-            ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=None)
+            ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=None, machine=machine)
             units = {unit["unit_id"]: unit for unit in self.coding_units()}
             have = _whole_unit_codings(self.codings(coders=[consensus], machine=False), units)
             rows = [{"doc_id": unit["doc_id"], "start": units[unit["unit_id"]]["start"],
                      "end": units[unit["unit_id"]]["end"], "code": code, "coder": consensus,
                      "codebook": codebook.id, "codebook_version": codebook.version, "unit_id": unit["unit_id"],
                      "source": "reconcile:agreed"}
-                    for unit, codes in agreement_stats.agreed(ratings) for code in sorted(codes)
+                    for unit, codes in agreement_stats.agreed(ratings, coding.is_machine) for code in sorted(codes)
                     if (unit["unit_id"], code) not in have and code in codebook.by_id]
             self._append(rows)
             summary["agreed_units"] = len({row["unit_id"] for row in rows})

@@ -4,6 +4,7 @@ auto-coding."""
 import json
 import shutil
 
+import krippendorff
 import openpyxl
 import pytest
 from click.testing import CliRunner
@@ -343,3 +344,44 @@ def test_an_empty_row_is_not_rated_and_its_memo_is_kept(root, tmp_path):
     a = [int("delay" in ANN[u]) for u in ("1-2", "1-4", "2-2")]
     b = [int("delay" in BOB[u]) for u in ("1-2", "1-4", "2-2")]
     assert report["codes"]["delay"]["percent_agreement"] == pytest.approx(sum(x == y for x, y in zip(a, b)) / 3)
+
+
+def test_agreement_counts_human_coders_unless_the_machine_is_asked_for(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    ok("code", "auto", "--project", root)
+    humans = as_json(root, "agreement")
+    assert humans["coders"] == ["ann", "bob"] and humans["machine_coders"] == []
+    check_agreement(humans, ANN, BOB)
+    assert {row["unit_id"] for row in as_json(root, "code", "disagreements")} == {u for u in ANSWERS if ANN[u] != BOB[u]}
+    both = as_json(root, "agreement", "--machine")
+    assert both["coders"] == ["ann", "auto", "bob"] and both["machine_coders"] == ["auto"]
+    assert [(pair["coders"], pair["machine"]) for pair in both["pairs"]] == [
+        (["ann", "auto"], True), (["ann", "bob"], False), (["auto", "bob"], True)]
+    nominal = [["+".join(sorted(plan[u])) or "(none)" for u in ANSWERS] for plan in (ANN, AUTO, BOB)]
+    values = {v: i for i, v in enumerate(sorted({v for row in nominal for v in row}))}
+    assert both["overall"]["nominal"]["krippendorff_alpha"] == pytest.approx(krippendorff.alpha(
+        reliability_data=[[values[v] for v in row] for row in nominal], level_of_measurement="nominal"))
+    table = ok("agreement", "--machine", "--project", root).stdout
+    assert "agreement of ann, bob and the machine coder auto on 7 units" in table and "ann × auto (machine)" in table
+    toml = root / "policoder.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("include_machine = false", "include_machine = true"),
+                    encoding="utf-8")
+    assert as_json(root, "agreement")["coders"] == ["ann", "auto", "bob"]
+    assert as_json(root, "agreement", "--humans-only")["coders"] == ["ann", "bob"]
+
+
+def test_reconcile_needs_two_humans_not_a_human_and_the_rules(root, tmp_path):
+    ok("code", "sheet", "--coder", "ann", "-o", tmp_path / "ann.xlsx", "--project", root)
+    fill_matrix(tmp_path / "ann.xlsx", ANN)
+    ok("code", "import", tmp_path / "ann.xlsx", "--coder", "ann", "--project", root)
+    ok("code", "auto", "--project", root)
+    fail("code", "reconcile", "--project", root)  # one human coder: nothing to reconcile
+    ok("code", "reconcile", "--machine", "--project", root)
+    assert coded(root, "consensus") == set()  # ann and the rules agree on most units: no consensus for that
+    ok("code", "sheet", "--coder", "bob", "--layout", "column", "-o", tmp_path / "bob.xlsx", "--project", root)
+    fill_column(tmp_path / "bob.xlsx", BOB)
+    ok("code", "import", tmp_path / "bob.xlsx", "--coder", "bob", "--project", root)
+    ok("code", "reconcile", "--machine", "--project", root)
+    assert coded(root, "consensus") == pairs({u: ANN[u] for u in ANSWERS if ANN[u] == BOB[u] == AUTO[u]})
+    ok("code", "reconcile", "--project", root)
+    assert coded(root, "consensus") == pairs({u: ANN[u] for u in ANSWERS if ANN[u] == BOB[u]})
