@@ -872,14 +872,17 @@ def code_memos(project, fmt, output) -> None:
 @project_options
 def code_report(project, what, by, mode, coders, fmt, output) -> None:
     """Code frequencies, code co-occurrence, or the coded-segment table (one row per coded span)."""
-    coders = list(coders) or None
+    coders = project.report_coders(list(coders) or None)
+    title = f"{what} of {', '.join(coders) or 'no coder'}"
     if what == "frequencies":
         rows = project.coding_frequencies(by, coders=coders)
+        title += ": codings = coded spans (a unit two coders coded counts twice), units = distinct units"
     elif what == "cooccurrence":
         rows = project.code_cooccurrence(mode, coders=coders)
+        title += ": codes the same coder gave (a unit counts once per coder)"
     else:
         rows = project.coded_segments(coders=coders)
-    _emit(rows, fmt, output, what)
+    _emit(rows, fmt, output, title if output is None else what)  # a file's sheet is named by what it holds
 
 
 @code.command(name="disagreements")

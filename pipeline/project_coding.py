@@ -512,22 +512,33 @@ class CodingMethods:
 
     # --- reports ----------------------------------------------------------------------------
 
+    def report_coders(self, coders: list[str] | None = None, *, machine: bool = True) -> list[str]:
+        """The coders a coding report covers: ``coders``, or every coder but the consensus (the machine
+        coder too, with ``machine``)."""
+        if coders:
+            return list(coders)
+        consensus = self.config.coding.consensus_coder
+        return sorted({row["coder"] for row in self.codings(machine=machine) if row["coder"] != consensus})
+
     def coding_frequencies(self, by: str = "code", *, coders: list[str] | None = None) -> list[dict]:
+        """Per code (and value of ``by``): ``codings`` (coded spans: a unit two coders coded counts
+        twice), distinct ``units`` and ``documents``, and how many ``coders``, of ``report_coders``."""
         if by not in coding_report.BY:
             raise ProjectError(f"by must be one of {', '.join(coding_report.BY)}", code="bad-option")
         documents = self._documents_now()
-        return coding_report.frequencies(self.codings(coders=coders), {k: d["attributes"] for k, d in documents.items()},
-                                         by)
+        return coding_report.frequencies(self.codings(coders=self.report_coders(coders)),
+                                         {k: d["attributes"] for k, d in documents.items()}, by)
 
     def code_cooccurrence(self, mode: str = "unit", *, coders: list[str] | None = None) -> list[dict]:
+        """Codes one coder gave in the same unit (or on overlapping spans), over ``report_coders``."""
         if mode not in coding_report.COOCCURRENCE:
             raise ProjectError(f"mode must be one of {', '.join(coding_report.COOCCURRENCE)}", code="bad-option")
-        return coding_report.cooccurrence(self.codings(coders=coders), mode)
+        return coding_report.cooccurrence(self.codings(coders=self.report_coders(coders)), mode)
 
     def coded_segments(self, *, coders: list[str] | None = None, machine: bool = True) -> list[dict]:
         documents = self._documents_now()
         units = {unit["unit_id"]: unit for unit in store.coding_units(self.db)}
-        return coding_report.segments(self.codings(coders=coders, machine=machine),
+        return coding_report.segments(self.codings(coders=self.report_coders(coders, machine=machine), machine=machine),
                                       {k: d["attributes"] for k, d in documents.items()}, units,
                                       self._codebook_or_none())
 

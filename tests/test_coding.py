@@ -280,3 +280,21 @@ def test_a_unit_coded_outside_the_sheet_is_rated_and_the_rest_of_the_sheet_is_mi
     assert result["units"] == 3
     ann, bob = [0, 0, 0], [0, 1, 0]  # subsidy in e01's three answers
     assert result["codes"]["subsidy"]["percent_agreement"] == pytest.approx(np.mean(np.array(ann) == np.array(bob)))
+
+
+def test_reports_leave_the_consensus_out_and_never_pool_coders(project):
+    units = project.coding_units()
+    _code_units(project, "ann", {0: ["college"], 1: ["subsidy", "slow"]})
+    _code_units(project, "bob", {0: ["subsidy"], 1: ["subsidy"]})
+    project.reconcile(decisions={units[0]["unit_id"]: ["college"]}, agreed=False, by="lead")
+    assert project.report_coders() == ["ann", "bob"]
+    frequencies = {row["code"]: row for row in project.coding_frequencies()}
+    assert (frequencies["college"]["codings"], frequencies["college"]["coders"]) == (1, 1)  # not the consensus's
+    assert (frequencies["subsidy"]["codings"], frequencies["subsidy"]["units"]) == (3, 2)  # spans vs units
+    # ann's college and bob's subsidy in unit 0 are not a co-occurrence; ann's subsidy + slow in unit 1 is
+    assert project.code_cooccurrence("unit") == [
+        {"code_a": "slow", "code_b": "subsidy", "together": 1, "jaccard": round(1 / 3, 4)}]
+    assert [(r["code_a"], r["code_b"], r["together"]) for r in project.code_cooccurrence("overlap")] == [
+        ("slow", "subsidy", 1)]
+    assert {row["coder"] for row in project.coded_segments()} == {"ann", "bob"}
+    assert {row["coder"] for row in project.coded_segments(coders=["consensus"])} == {"consensus"}

@@ -385,3 +385,17 @@ def test_reconcile_needs_two_humans_not_a_human_and_the_rules(root, tmp_path):
     assert coded(root, "consensus") == pairs({u: ANN[u] for u in ANSWERS if ANN[u] == BOB[u] == AUTO[u]})
     ok("code", "reconcile", "--project", root)
     assert coded(root, "consensus") == pairs({u: ANN[u] for u in ANSWERS if ANN[u] == BOB[u]})
+
+
+def test_code_list_and_report_leave_the_consensus_out_as_their_help_says(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    ok("code", "reconcile", "--project", root)
+    assert "every coder but the consensus" in ok("code", "list", "--help").stdout
+    assert {row["coder"] for row in as_json(root, "code", "list")} == {"ann", "bob"}
+    frequencies = {row["code"]: row for row in as_json(root, "code", "report", "frequencies")}
+    assert frequencies["cooperation"]["codings"] == len([u for u in ANSWERS if "cooperation" in ANN[u]]) + len(
+        [u for u in ANSWERS if "cooperation" in BOB[u]])
+    table = ok("code", "report", "frequencies", "--project", root).stdout
+    assert "frequencies of ann, bob: codings = coded spans" in table
+    ok("code", "report", "frequencies", "-o", tmp_path / "f.xlsx", "--project", root)
+    assert openpyxl.load_workbook(tmp_path / "f.xlsx").sheetnames == ["frequencies"]
