@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -19,7 +20,7 @@ from rich.text import Text
 from . import batch, export, instrument_report, stats
 from . import topics as topic_models
 from .config import CONFIG_NAME, KIND_CHOICES, UNIT_CHOICES
-from .errors import ConfigError, PolicoderError, ProjectError
+from .errors import CodingWarning, ConfigError, PolicoderError, ProjectError
 from .executors import EXECUTORS
 from .project import IngestReport, init_project, open_project
 from .sheets import listed
@@ -60,7 +61,10 @@ def project_options(command):
         if project.db_path.resolve().is_relative_to(outputs):
             raise UsageProblem(f"--db {db_path}: the database must not live under outputs/ (outputs can be deleted)")
         try:
-            return command(project, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", CodingWarning)
+                warnings.showwarning = _one_line_warnings(warnings.showwarning)
+                return command(project, **kwargs)
         except PolicoderError as error:
             if isinstance(error, ConfigError) or error.code in USAGE_CODES:
                 raise UsageProblem(str(error)) from None
@@ -70,6 +74,16 @@ def project_options(command):
             project.close()
 
     return wrapper
+
+
+def _one_line_warnings(show):
+    """``warnings.showwarning`` printing a coding warning as one line (``warning: …``), others by ``show``."""
+    def shown(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, CodingWarning):
+            err.print(f"warning: {message}", markup=False, highlight=False)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return shown
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

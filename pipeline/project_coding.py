@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from . import coding, coding_report, coding_sheets
 from . import db as store
 from .autocode import AutoCoder
 from .codebook import Codebook, load_codebook
-from .errors import ProjectError
+from .errors import CodingWarning, ProjectError
 from .records import utc_now
 
 MEMO_TARGETS = ("project", "document", "unit", "code", "coding")
@@ -88,6 +89,7 @@ class CodingMethods:
         for code in codes:
             _check_code(codebook, code)
         unit_id = self._unit_of(doc["id"], start, end)
+        self._warn_span(doc["id"], start, end)
         return self._append([{"doc_id": doc["id"], "start": start, "end": end, "code": code, "coder": coder,
                               "memo": memo, "codebook": codebook.id, "codebook_version": codebook.version,
                               "unit_id": unit_id, "source": source} for code in codes])
@@ -107,6 +109,8 @@ class CodingMethods:
         self._check_span(doc, start, end)
         code = code or old["code"]
         _check_code(codebook, code)
+        if (start, end) != (old["start"], old["end"]):
+            self._warn_span(old["doc_id"], start, end)
         return self._append([{"doc_id": old["doc_id"], "start": start, "end": end, "code": code,
                               "coder": old["coder"], "memo": old["memo"] if memo is None else memo,
                               "codebook": codebook.id, "codebook_version": codebook.version,
@@ -152,6 +156,22 @@ class CodingMethods:
         if not 0 <= start < end <= len(doc["text"]):
             raise ProjectError(f"span {start}–{end} is not inside document {doc['id']} "
                                f"(0–{len(doc['text'])} code points)", code="bad-span")
+
+    def _warn_span(self, doc_id: int, start: int, end: int) -> None:
+        """Warn when a span crosses units or lies on an interviewer question: agreement compares it only
+        in the units it counts for (``UnitIndex.counted``), never in questions."""
+        index = coding.UnitIndex([u for u in store.coding_units(self.db) if u["doc_id"] == doc_id])
+        crossed = index.overlapping(doc_id, start, end)
+        question = lambda u: " (interviewer question)" if u["role"] == "interviewer" else ""  # noqa: E731
+        if len(crossed) > 1:
+            counted = [u["unit_id"] for u in index.counted(doc_id, start, end) if u["role"] != "interviewer"]
+            warnings.warn(f"span {start}–{end} crosses units {', '.join(u['unit_id'] + question(u) for u in crossed)}; "
+                          f"agreement counts it for {', '.join(counted) or 'none of them'} (a unit holding half of "
+                          f"the span or half covered by it; never an interviewer question)", CodingWarning,
+                          stacklevel=3)
+        elif crossed and crossed[0]["role"] == "interviewer":
+            warnings.warn(f"unit {crossed[0]['unit_id']} is an interviewer question: agreement and coding sheets "
+                          f"leave questions out", CodingWarning, stacklevel=3)
 
     def _unit_of(self, doc_id: int, start: int, end: int) -> str | None:
         unit = coding.UnitIndex([u for u in store.coding_units(self.db) if u["doc_id"] == doc_id]).holding(

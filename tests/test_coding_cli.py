@@ -399,3 +399,33 @@ def test_code_list_and_report_leave_the_consensus_out_as_their_help_says(root, t
     assert "frequencies of ann, bob: codings = coded spans" in table
     ok("code", "report", "frequencies", "-o", tmp_path / "f.xlsx", "--project", root)
     assert openpyxl.load_workbook(tmp_path / "f.xlsx").sheetnames == ["frequencies"]
+
+
+def test_a_span_across_units_is_warned_of_and_counts_where_it_mostly_lies(root, tmp_path):
+    document = as_json(root, "export", "documents", "--text")[1]["text"]  # e01: answers 2-2, 2-4, 2-6
+    turns = {t["turn_id"]: t for t in as_json(root, "export", "turns") if t["doc_id"] == 2}
+    answer, question, following = turns["2-2"], turns["2-3"], turns["2-4"]
+    across = ok("code", "add", "2", answer["start"] + 2, following["end"] - 1, "subsidy", "--coder", "carol",
+                "--project", root)
+    assert "warning: span" in across.stderr and "crosses units 2-2, 2-3 (interviewer question), 2-4" in across.stderr
+    assert "agreement counts it for 2-2, 2-4" in across.stderr
+    # a span running one character into the next answer counts only for its own
+    spill = ok("code", "add", "2", answer["start"], question["start"] + 1, "cooperation", "--coder", "dan", "--project", root)
+    assert "crosses units 2-2, 2-3 (interviewer question)" in spill.stderr and "counts it for 2-2 (" in spill.stderr
+    spill = ok("code", "add", "2", question["start"], following["start"] + 1, "delay", "--coder", "dan",
+               "--project", root)
+    assert "agreement counts it for none of them" in spill.stderr
+    asked = ok("code", "add", "2", question["start"], question["end"], "subsidy", "--coder", "dan", "--project", root)
+    assert "unit 2-3 is an interviewer question" in asked.stderr
+    inside = ok("code", "add", "2", answer["start"], answer["end"], "delay", "--coder", "carol", "--project", root)
+    assert "warning" not in inside.stderr
+    from pipeline import open_project
+    project = open_project(root)
+    try:
+        ratings = project.disagreements(coders=["carol", "dan"])
+    finally:
+        project.close()
+    # dan's one-character spill and question codings count nowhere: dan has cooperation in 2-2 only
+    by_unit = {row["unit_id"]: (row["carol"], row["dan"]) for row in ratings}
+    assert by_unit["2-2"] == ("delay; subsidy", "cooperation") and by_unit["2-4"] == ("subsidy", "")
+    assert document[answer["start"]:answer["end"]] == turns["2-2"]["text"]
