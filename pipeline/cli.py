@@ -784,14 +784,15 @@ def code_list(project, coders, no_machine, fmt, output) -> None:
 
 @code.command(name="sheet")
 @click.option("--coder", required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The coding sheet to write: .xlsx (with the codebook sheet) or .csv (UTF-8, for WPS or LibreOffice).")
 @click.option("--layout", type=click.Choice(("matrix", "column")), default="matrix", show_default=True,
               help="matrix: a 0/1 column per code; column: one 'codes' column.")
 @click.option("--assigned", is_flag=True, help="Only the units assigned to the coder.")
 @click.option("--show-others", is_flag=True, help="Show other coders' codes (sheets are blind by default).")
 @project_options
 def code_sheet(project, coder, output, layout, assigned, show_others) -> None:
-    """Export a coding sheet for CODER (XLSX): units, the codebook, the coder's current codes."""
+    """Export a coding sheet for CODER (XLSX or CSV): units, the codebook, the coder's current codes."""
     project.coding_sheet(coder, output, layout=layout, blind=not show_others, assigned=assigned)
     err.print(f"wrote {output}", markup=False, highlight=False)
 

@@ -23,7 +23,7 @@ import openpyxl
 from openpyxl.styles import Alignment
 
 from .codebook import Codebook
-from .sheets import cell_text, read_rows, refuse, style_header, text_hash
+from .sheets import cell_text, read_rows, refuse, sheet_format, style_header, text_hash, write_csv_sheet
 
 LAYOUTS = ("matrix", "column")
 SHEET = "coding"
@@ -37,15 +37,15 @@ SEPARATORS = re.compile(r"[;,，、；\s]+")
 
 def write_sheet(rows: list[dict], codebook: Codebook, out: Path, *, layout: str = "matrix") -> Path:
     """``rows``: units with ``unit_id, document, participant, group, speaker, text``, the coder's
-    codes (``codes``: a set, ``None`` when not rated yet) and, unless blind, ``other_coders``."""
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = SHEET
+    codes (``codes``: a set, ``None`` when not rated yet) and, unless blind, ``other_coders``.
+    ``out`` ending in .xlsx: a workbook with the codebook on a second sheet; in .csv: the coding
+    sheet's columns as UTF-8 CSV, which ``read_sheet`` reads back."""
+    fmt = sheet_format(out, "with the codebook on a second sheet")
     others = any(OTHERS in row for row in rows)
     codes = codebook.codable
     coder_columns = [*codes, "memo"] if layout == "matrix" else ["codes", "memo"]
     info = [*INFO_COLUMNS, *([OTHERS] if others else [])]
-    sheet.append([*info, *coder_columns])
+    lines = []
     for row in rows:
         values = [row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])]
         values += [row.get(OTHERS, "")] if others else []
@@ -54,7 +54,15 @@ def write_sheet(rows: list[dict], codebook: Codebook, out: Path, *, layout: str 
             values += [("" if given is None else int(code in given)) for code in codes]
         else:
             values += ["" if given is None else ("; ".join(sorted(given)) or "-")]
-        sheet.append([*values, row.get("memo") or ""])
+        lines.append([*values, row.get("memo") or ""])
+    if fmt == "csv":
+        return write_csv_sheet([*info, *coder_columns], lines, out)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = SHEET
+    sheet.append([*info, *coder_columns])
+    for line in lines:
+        sheet.append(line)
     style_header(sheet, len(info) + 1)
     letter = openpyxl.utils.get_column_letter
     sheet.column_dimensions["F"].width = 70

@@ -429,3 +429,25 @@ def test_a_span_across_units_is_warned_of_and_counts_where_it_mostly_lies(root, 
     by_unit = {row["unit_id"]: (row["carol"], row["dan"]) for row in ratings}
     assert by_unit["2-2"] == ("delay; subsidy", "cooperation") and by_unit["2-4"] == ("subsidy", "")
     assert document[answer["start"]:answer["end"]] == turns["2-2"]["text"]
+
+
+def test_a_csv_coding_sheet_is_utf8_csv_and_imports(root, tmp_path):
+    import csv
+
+    sheet = tmp_path / "hank.csv"
+    ok("code", "sheet", "--coder", "hank", "--layout", "column", "-o", sheet, "--project", root)
+    raw = sheet.read_bytes()
+    assert raw.startswith("\ufeffunit_id,".encode("utf-8")) and "企业积极性不高" in raw.decode("utf-8-sig")
+    with sheet.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["unit_id"] for row in rows] == list(ANSWERS)
+    for row in rows:
+        row["codes"] = "; ".join(sorted(BOB[row["unit_id"]])) or "-"
+    with sheet.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    ok("code", "import", sheet, "--coder", "hank", "--project", root)
+    assert coded(root, "hank") == pairs(BOB)
+    refused = fail("code", "sheet", "--coder", "hank", "-o", tmp_path / "hank.txt", "--project", root)
+    assert "written as .xlsx" in refused.output and not (tmp_path / "hank.txt").exists()
