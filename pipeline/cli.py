@@ -1,7 +1,9 @@
 """The `policoder` command: argument parsing, printing and exit codes only.
 
-Exit status: 0 = every input processed, 1 = the batch finished but some inputs were skipped,
-2 = usage or configuration error.
+Exit status: 0 = every input processed, 1 = the batch finished but some inputs were skipped, or
+the project's state refused the request (a coding already there, another coder's coding, a sheet
+with bad rows), 2 = usage or configuration error (an argument naming nothing valid: an unknown
+document, code, coding or sample, a span outside the text, a coder name that cannot be used).
 """
 from __future__ import annotations
 
@@ -30,9 +32,10 @@ from .triangulation import FITS, LABELS
 # piped output (a file, a notebook cell) gets wide tables instead of 80 columns
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
-# library errors that mean the command line asked for something that does not exist: exit 2
+# library errors that mean the command line asked for something that does not exist or cannot be: exit 2
 USAGE_CODES = {"unknown-table", "unknown-document", "unknown-group-field", "unknown-stage", "unknown-executor",
-               "dask-no-scheduler", "unknown-sample"}
+               "dask-no-scheduler", "unknown-sample", "unknown-coding", "unknown-code", "not-codable", "bad-span",
+               "no-coder", "coder-invalid", "reserved-coder"}
 
 
 class UsageProblem(click.UsageError):
@@ -735,6 +738,10 @@ def code_add(project, document, start, end, code_id, coder, memo) -> None:
     out.print(f"coding {coding_id}", markup=False, highlight=False)
 
 
+LEAD_OPTION = click.option("--as-lead", is_flag=True,
+                           help="A team lead correcting another coder's coding (recorded in its history).")
+
+
 @code.command(name="edit")
 @click.argument("coding_id", type=int)
 @click.option("--by", "by", required=True, help="Who makes the change.")
@@ -742,20 +749,22 @@ def code_add(project, document, start, end, code_id, coder, memo) -> None:
 @click.option("--start", type=click.IntRange(min=0), default=None)
 @click.option("--end", type=click.IntRange(min=1), default=None)
 @click.option("--memo", default=None)
+@LEAD_OPTION
 @project_options
-def code_edit(project, coding_id, by, code_id, start, end, memo) -> None:
-    """Change a coding; the old version stays in its history."""
-    new_id = project.recode(coding_id, by=by, code=code_id, start=start, end=end, memo=memo)
+def code_edit(project, coding_id, by, code_id, start, end, memo, as_lead) -> None:
+    """Change a coding (your own, or anyone's --as-lead); the old version stays in its history."""
+    new_id = project.recode(coding_id, by=by, code=code_id, start=start, end=end, memo=memo, as_lead=as_lead)
     out.print(f"coding {coding_id} → {new_id}", markup=False, highlight=False)
 
 
 @code.command(name="delete")
 @click.argument("coding_id", type=int)
 @click.option("--by", "by", required=True, help="Who removes it.")
+@LEAD_OPTION
 @project_options
-def code_delete(project, coding_id, by) -> None:
-    """Remove a coding (recorded as a deletion; its history stays)."""
-    project.uncode(coding_id, by=by)
+def code_delete(project, coding_id, by, as_lead) -> None:
+    """Remove a coding (your own, or anyone's --as-lead; recorded as a deletion, its history stays)."""
+    project.uncode(coding_id, by=by, as_lead=as_lead)
     out.print(f"coding {coding_id} removed", markup=False, highlight=False)
 
 

@@ -867,6 +867,11 @@ def has_unit(db: sqlite_utils.Database, unit_id: str) -> bool:
     return bool(db.execute(sql, [unit_id, unit_id]).fetchone()[0])
 
 
+def coder_names(db: sqlite_utils.Database) -> set[str]:
+    """Every human coder who coded or was assigned units."""
+    return {row[0] for row in db.execute("SELECT coder FROM codings UNION SELECT coder FROM assignments")}
+
+
 def has_coding(db: sqlite_utils.Database, coding_id: int) -> bool:
     return db.execute("SELECT 1 FROM codings WHERE id = ?", [coding_id]).fetchone() is not None
 

@@ -83,11 +83,15 @@ class CodingMethods:
         codebook = self.codebook()
         doc = self._document_row(document)
         self._check_span(doc, start, end)
-        _check_coder(coder)
+        self._check_own_coder(coder)
         if not codes or len(set(codes)) != len(codes):
             raise ProjectError("give one or more different codes", code="unknown-code")
         for code in codes:
             _check_code(codebook, code)
+        for row in self.codings(coders=[coder], machine=False):
+            if (row["doc_id"], row["start"], row["end"]) == (doc["id"], start, end) and row["code"] in codes:
+                raise ProjectError(f"coding {row['id']} already codes {start}–{end} of document {doc['id']} with "
+                                   f"{row['code']} for {coder}; nothing written", code="duplicate-coding")
         unit_id = self._unit_of(doc["id"], start, end)
         self._warn_span(doc["id"], start, end)
         return self._append([{"doc_id": doc["id"], "start": start, "end": end, "code": code, "coder": coder,
@@ -95,10 +99,10 @@ class CodingMethods:
                               "unit_id": unit_id, "source": source} for code in codes])
 
     def recode(self, coding_id: int, *, by: str, code: str | None = None, start: int | None = None,
-               end: int | None = None, memo: str | None = None) -> int:
-        """Change a coding (its code, span or memo): a new row supersedes it; the old one stays in history."""
-        _check_coder(by)
-        old = self._standing(coding_id)
+               end: int | None = None, memo: str | None = None, as_lead: bool = False) -> int:
+        """Change a coding (its code, span or memo): a new row supersedes it; the old one stays in history.
+        Only its own coder changes it, unless ``as_lead``: a team lead correcting it (recorded)."""
+        old = self._own(coding_id, by, as_lead)
         codebook = self.codebook()
         start = old["start"] if start is None else start
         end = old["end"] if end is None else end
@@ -115,15 +119,36 @@ class CodingMethods:
                               "coder": old["coder"], "memo": old["memo"] if memo is None else memo,
                               "codebook": codebook.id, "codebook_version": codebook.version,
                               "unit_id": self._unit_of(old["doc_id"], start, end), "supersedes": coding_id,
-                              "changed_by": by, "source": "edit"}])[0]
+                              "changed_by": by, "source": "lead-edit" if by != old["coder"] else "edit"}])[0]
 
-    def uncode(self, coding_id: int, *, by: str) -> int:
-        """Remove a coding: a deletion row supersedes it (history keeps it)."""
-        _check_coder(by)
-        standing = self._standing(coding_id)["id"]
-        row = next(r for r in store.coding_rows(self.db) if r["id"] == standing)
+    def uncode(self, coding_id: int, *, by: str, as_lead: bool = False) -> int:
+        """Remove a coding: a deletion row supersedes it (history keeps it).  Only its own coder removes
+        it, unless ``as_lead``: a team lead correcting it (recorded)."""
+        standing = self._own(coding_id, by, as_lead)
+        row = next(r for r in store.coding_rows(self.db) if r["id"] == standing["id"])
         return self._append([{**row, "supersedes": coding_id, "deleted": True, "changed_by": by,
-                              "source": "delete"}])[0]
+                              "source": "lead-delete" if by != standing["coder"] else "delete"}])[0]
+
+    def _own(self, coding_id: int, by: str, as_lead: bool) -> dict:
+        """The standing coding ``by`` may change: their own, or anyone's when a lead corrects it."""
+        _check_coder(by)
+        standing = self._standing(coding_id)
+        if standing["coder"] != by and not as_lead:
+            raise ProjectError(f"coding {coding_id} is {standing['coder']}'s: {by} may not change it (a team lead "
+                               f"correcting it says so: --as-lead, recorded in its history)", code="not-your-coding")
+        return standing
+
+    def _check_own_coder(self, coder: str) -> None:
+        """A human coder coding as themselves: not the consensus (``reconcile`` records it), and a warning
+        when the name differs from a known coder's only by case."""
+        _check_coder(coder)
+        if coder == self.config.coding.consensus_coder:
+            raise ProjectError(f"{coder!r} is the consensus coder: consensus is recorded by `policoder code reconcile` "
+                               f"(or the workbench's agreement page); code as yourself", code="reserved-coder")
+        alike = sorted(name for name in store.coder_names(self.db) if name.casefold() == coder.casefold() and name != coder)
+        if alike:
+            warnings.warn(f"coder {coder!r} differs from {', '.join(map(repr, alike))} only by case: they count as "
+                          f"different coders", CodingWarning, stacklevel=3)
 
     def _standing(self, coding_id: int) -> dict:
         for row in self.codings(machine=False):
@@ -153,6 +178,9 @@ class CodingMethods:
 
     @staticmethod
     def _check_span(doc: dict, start: int, end: int) -> None:
+        if end <= start:
+            raise ProjectError(f"span {start}–{end}: the end is not after the start (give START END, END the larger)",
+                               code="bad-span")
         if not 0 <= start < end <= len(doc["text"]):
             raise ProjectError(f"span {start}–{end} is not inside document {doc['id']} "
                                f"(0–{len(doc['text'])} code points)", code="bad-span")
@@ -232,7 +260,7 @@ class CodingMethods:
         from sklearn.model_selection import train_test_split
 
         for coder in coders:
-            _check_coder(coder)
+            self._check_own_coder(coder)
         documents = self._documents_now()
         pool = [u for u in self.coding_units() if u["kind"] == kind]
         if not 0 < n <= len(pool):
@@ -353,7 +381,7 @@ class CodingMethods:
     def import_coding_sheet(self, path: str | Path, coder: str, *, source: str = "sheet") -> dict:
         """Read a filled sheet as ``coder``'s whole-unit codings: codes added or removed on the sheet
         become new rows (removals supersede); all or nothing."""
-        _check_coder(coder)
+        _check_coder(coder) if source == "reconcile" else self._check_own_coder(coder)
         path = Path(path)
         codebook = self.codebook()
         units = {unit["unit_id"]: unit for unit in self.coding_units()}

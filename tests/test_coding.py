@@ -98,7 +98,9 @@ def test_a_memo_needs_a_target_that_exists(project):
 def test_codings_are_append_only_with_history(project):
     unit = answers(project, "e01.txt")[0]
     first = project.code("e01.txt", unit["start"], unit["end"], "college", "ann", memo="clear case")
-    second = project.recode(first, by="bob", code="subsidy")
+    with pytest.raises(ProjectError, match="is ann's: bob may not change it"):
+        project.recode(first, by="bob", code="subsidy")
+    second = project.recode(first, by="bob", code="subsidy", as_lead=True)
     current = project.codings(machine=False)
     assert [(c["id"], c["code"], c["coder"], c["memo"]) for c in current] == [(second, "subsidy", "ann", "clear case")]
     with pytest.raises(ProjectError, match=f"already replaced by coding {second}"):
@@ -113,7 +115,8 @@ def test_codings_are_append_only_with_history(project):
     # a second row superseding the same version is refused by the store itself (no forked history)
     with pytest.raises(ProjectError, match="another change got there first"):
         project._append([{**history[0], "supersedes": first, "changed_by": "eve"}])
-    for bad, message in ((("e01.txt", 5, 2, "college", "ann"), "not inside"),
+    for bad, message in ((("e01.txt", 5, 2, "college", "ann"), "the end is not after the start"),
+                         (("e01.txt", 0, 10_000, "college", "ann"), "not inside"),
                          (("e01.txt", 0, 5, "nothing", "ann"), "not in codebook"),
                          (("e01.txt", 0, 5, "college", "auto"), "machine coder")):
         with pytest.raises(ProjectError, match=message):

@@ -235,7 +235,9 @@ def test_add_edit_delete_keep_their_history(root):
     assert {"doc_id", "start", "end", "code", "coder"} <= set(codings[0])
     assert [(c["doc_id"], c["start"], c["end"], c["code"], c["coder"], c["text"], c["unit_id"]) for c in codings] == [
         (2, start, start + 2, "subsidy", "ann", "补贴", "2-4")]
-    edited = ok("code", "edit", first, "--by", "bob", "--code", "delay", "--project", root)
+    refused = CliRunner().invoke(cli, ["code", "edit", str(first), "--by", "bob", "--code", "delay", "--project", str(root)])
+    assert refused.exit_code == 1 and "is ann's: bob may not change it" in refused.output
+    edited = ok("code", "edit", first, "--by", "bob", "--as-lead", "--code", "delay", "--project", root)
     second = int(edited.stdout.split()[-1])
     assert second != first
     codings = as_json(root, "export", "codings")
@@ -249,8 +251,9 @@ def test_add_edit_delete_keep_their_history(root):
     ok("code", "delete", second, "--by", "ann", "--project", root)
     assert as_json(root, "export", "codings") == []
     every = as_json(root, "export", "coding_history")
-    assert [(r["code"], r["supersedes"], bool(r["deleted"])) for r in every] == [
-        ("subsidy", None, False), ("delay", first, False), ("delay", second, True)]
+    assert [(r["code"], r["supersedes"], bool(r["deleted"]), r["changed_by"], r["source"]) for r in every] == [
+        ("subsidy", None, False, "ann", "api"), ("delay", first, False, "bob", "lead-edit"),
+        ("delay", second, True, "ann", "delete")]
 
 
 def test_disagreement_sheet_reconciles_into_consensus(root, tmp_path):
@@ -451,3 +454,57 @@ def test_a_csv_coding_sheet_is_utf8_csv_and_imports(root, tmp_path):
     assert coded(root, "hank") == pairs(BOB)
     refused = fail("code", "sheet", "--coder", "hank", "-o", tmp_path / "hank.txt", "--project", root)
     assert "written as .xlsx" in refused.output and not (tmp_path / "hank.txt").exists()
+
+
+def test_codings_are_protected_from_other_coders_duplicates_and_the_consensus_name(root):
+    start = 15
+    made = ok("code", "add", "1", start, start + 10, "cooperation", "--coder", "ann", "--project", root)
+    first = int(made.stdout.split()[1])
+    again = fail("code", "add", "1", start, start + 10, "cooperation", "--coder", "ann", "--project", root)
+    assert f"coding {first} already codes {start}–{start + 10} of document 1 with cooperation for ann" in again.output
+    ok("code", "add", "1", start, start + 10, "cooperation", "--coder", "bob", "--project", root)  # another coder's
+    refused = fail("code", "delete", first, "--by", "bob", "--project", root)
+    assert f"coding {first} is ann's: bob may not change it" in refused.output and "--as-lead" in refused.output
+    fail("code", "edit", first, "--by", "bob", "--code", "delay", "--project", root)
+    ok("code", "delete", first, "--by", "lead", "--as-lead", "--project", root)
+    history = as_json(root, "code", "history", first)
+    assert [(h["coder"], h["changed_by"], h["source"], h["deleted"]) for h in history][-1] == (
+        "ann", "lead", "lead-delete", 1)
+    consensus = fail("code", "add", "1", start, start + 10, "delay", "--coder", "consensus", "--project", root, code=2)
+    assert "consensus is recorded by `policoder code reconcile`" in consensus.output
+    alike = ok("code", "add", "1", start, start + 10, "delay", "--coder", "Ann", "--project", root)
+    assert "warning: coder 'Ann' differs from 'ann' only by case" in alike.stderr
+    assert {c["coder"] for c in as_json(root, "export", "codings")} == {"bob", "Ann"}
+
+
+def test_the_workbench_refuses_changing_another_coders_coding(root):
+    from fastapi.testclient import TestClient
+
+    from pipeline.workbench import create_app
+
+    made = ok("code", "add", "1", 15, 25, "cooperation", "--coder", "ann", "--project", root)
+    coding_id = int(made.stdout.split()[1])
+    client = TestClient(create_app(root, secret="s"))
+    client.get("/", params={"coder": "bob"})
+    csrf = client.get("/api/session").json()["csrf"]
+    refused = client.delete(f"/api/codings/{coding_id}", headers={"X-CSRF-Token": csrf})
+    assert refused.status_code == 403 and "is ann's" in refused.json()["error"]
+    twice = client.post("/api/codings", json={"doc_id": 1, "start": 15, "end": 25, "codes": ["delay"]},
+                        headers={"X-CSRF-Token": csrf})
+    assert twice.status_code == 201
+    twice = client.post("/api/codings", json={"doc_id": 1, "start": 15, "end": 25, "codes": ["delay"]},
+                        headers={"X-CSRF-Token": csrf})
+    assert twice.status_code == 409 and "already codes" in twice.json()["error"]
+
+
+def test_code_add_refusals_say_what_is_wrong_and_exit_2(root):
+    backwards = fail("code", "add", "1", 100, 90, "cooperation", "--coder", "ann", "--project", root, code=2)
+    assert "span 100–90: the end is not after the start" in backwards.output
+    outside = fail("code", "add", "1", 0, 9999, "cooperation", "--coder", "ann", "--project", root, code=2)
+    assert "is not inside document 1" in outside.output
+    fail("code", "add", "99", 0, 5, "cooperation", "--coder", "ann", "--project", root, code=2)
+    fail("code", "add", "1", 0, 5, "nothing", "--coder", "ann", "--project", root, code=2)
+    fail("code", "add", "1", 0, 5, "policy", "--coder", "ann", "--project", root, code=2)  # a container
+    fail("code", "add", "1", 0, 5, "cooperation", "--coder", "auto", "--project", root, code=2)
+    fail("code", "edit", "99", "--by", "ann", "--code", "delay", "--project", root, code=2)
+    assert as_json(root, "export", "codings") == []
