@@ -1019,6 +1019,8 @@ def agreement(project, unit, coders, machine, codes, depth, boot, fmt, output) -
     if output is not None:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}", markup=False, highlight=False)
+    if result.get("note"):
+        err.print(f"note: {result['note']}", markup=False, highlight=False)
     if fmt == "json":
         click.echo(text)
         return

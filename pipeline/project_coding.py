@@ -493,6 +493,13 @@ class CodingMethods:
         paths = {doc_id: d["path"] for doc_id, d in self._documents_now().items()}
         result = agreement_stats.report(ratings, codes or found, options, paths)
         result["depth"] = depth
+        if unit == "span":  # every span unit holds a span: with none shared, κ and α say only that
+            result["matched_spans"] = sum(sum(value == 1 for value in row) >= 2
+                                          for rows in (ratings.by_code or {}).values() for row in rows)
+            if not result["matched_spans"]:
+                result["note"] = (f"no spans of two coders matched at overlap ≥ {settings.overlap} (intersection / "
+                                  f"union, [agreement] overlap): every span unit holds one coder's span, so the "
+                                  f"coefficients below only say that no span was shared")
         result["machine_coders"] = [coder for coder in ratings.coders if coding.is_machine(coder)]
         for pair in result["pairs"]:
             pair["machine"] = any(coding.is_machine(coder) for coder in pair["coders"])

@@ -508,3 +508,17 @@ def test_code_add_refusals_say_what_is_wrong_and_exit_2(root):
     fail("code", "add", "1", 0, 5, "cooperation", "--coder", "auto", "--project", root, code=2)
     fail("code", "edit", "99", "--by", "ann", "--code", "delay", "--project", root, code=2)
     assert as_json(root, "export", "codings") == []
+
+
+def test_span_agreement_says_when_no_spans_matched(root):
+    turns = {t["turn_id"]: t for t in as_json(root, "export", "turns") if t["doc_id"] == 2}
+    answer = turns["2-2"]
+    ok("code", "add", "2", answer["start"], answer["start"] + 4, "cooperation", "--coder", "ann", "--project", root)
+    ok("code", "add", "2", answer["start"] + 6, answer["end"], "cooperation", "--coder", "bob", "--project", root)
+    result = ok("agreement", "--unit", "span", "--format", "json", "--project", root)
+    report = json.loads(result.stdout)
+    assert report["matched_spans"] == 0 and "no spans of two coders matched at overlap ≥ 0.5" in result.stderr
+    assert report["codes"]["cooperation"]["percent_agreement"] == 0
+    ok("code", "add", "2", answer["start"], answer["start"] + 4, "cooperation", "--coder", "bob", "--project", root)
+    result = ok("agreement", "--unit", "span", "--format", "json", "--project", root)
+    assert json.loads(result.stdout)["matched_spans"] == 1 and "note" not in result.stderr
