@@ -271,7 +271,7 @@ def show(project, document) -> None:
 @click.option("--text", "with_text", is_flag=True, help="Include each document's canonical text.")
 @project_options
 def export_command(project, table, fmt, output, with_text) -> None:
-    """Export TABLE (documents, clauses, turns, codings, coding_history, problems) as CSV, JSON or XLSX."""
+    """Export TABLE (documents, clauses, turns, codings, coding_history, memos, problems) as CSV, JSON or XLSX."""
     if output is None:
         if fmt == "xlsx":
             raise UsageProblem("xlsx needs an output file: add -o FILE.xlsx")
@@ -931,11 +931,12 @@ def code_disagreements(project, coders, machine, depth, fmt, output) -> None:
 @AGREEMENT_CODERS
 @MACHINE_OPTION
 @click.option("--no-agreed", is_flag=True, help="Do not copy the units all coders agree on.")
+@click.option("--by", "by", default=None, help="Who decides (recorded on each consensus coding, as the workbench does).")
 @project_options
-def code_reconcile(project, sheet, coders, machine, no_agreed) -> None:
+def code_reconcile(project, sheet, coders, machine, no_agreed, by) -> None:
     """Record consensus codings (as their own coder): units two human coders or more agree on (and, with
     --machine, the machine coder too), and a filled disagreement SHEET."""
-    result = project.reconcile(sheet, coders=list(coders) or None, agreed=not no_agreed, machine=machine)
+    result = project.reconcile(sheet, coders=list(coders) or None, agreed=not no_agreed, machine=machine, by=by)
     decided = result["sheet"]["units"] if result["sheet"] else 0
     out.print(f"{result['coder']}: {result['agreed_units']} agreed units copied, {decided} units decided on the sheet",
               markup=False, highlight=False)

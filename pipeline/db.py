@@ -886,9 +886,12 @@ def add_memo(db: sqlite_utils.Database, *, target_kind: str, target: str, text: 
         ).lastrowid
 
 
+MEMO_COLUMNS = ("id", "target_kind", "target", "text", "coder", "supersedes", "deleted", "created_at", "made_at")
+
+
 def memo_rows(db: sqlite_utils.Database) -> list[dict]:
-    columns = ("id", "target_kind", "target", "text", "coder", "supersedes", "deleted", "created_at", "made_at")
-    return [dict(zip(columns, values)) for values in db.execute(f"SELECT {', '.join(columns)} FROM memos ORDER BY id")]
+    return [dict(zip(MEMO_COLUMNS, values))
+            for values in db.execute(f"SELECT {', '.join(MEMO_COLUMNS)} FROM memos ORDER BY id")]
 
 
 def add_assignments(db: sqlite_utils.Database, rows: list[dict], now: str) -> int:
@@ -957,6 +960,8 @@ INSTRUMENT_COLUMNS = ("instruments", "primary_instrument", "instrument_source")
 def export_columns(table: str) -> tuple[str, ...]:
     if table == "codings":
         return CODING_EXPORT
+    if table == "memos":
+        return MEMO_COLUMNS
     columns = EXPORT_COLUMNS.get(table, ())
     return columns + INSTRUMENT_COLUMNS if table == "clauses" else columns
 

@@ -378,15 +378,17 @@ class CodingMethods:
             rows.append(row)
         return coding_sheets.write_sheet(rows, codebook, Path(out), layout=layout)
 
-    def import_coding_sheet(self, path: str | Path, coder: str, *, source: str = "sheet") -> dict:
+    def import_coding_sheet(self, path: str | Path, coder: str, *, source: str = "sheet", by: str | None = None) -> dict:
         """Read a filled sheet as ``coder``'s whole-unit codings: codes added or removed on the sheet
-        become new rows (removals supersede); all or nothing."""
+        become new rows (removals supersede); all or nothing.  ``by``: who decided, if not the coder
+        (a reconciliation's)."""
         _check_coder(coder) if source == "reconcile" else self._check_own_coder(coder)
         path = Path(path)
         codebook = self.codebook()
         units = {unit["unit_id"]: unit for unit in self.coding_units()}
         sheet = coding_sheets.read_sheet(path, codebook, units)
-        rows, added, removed = self._unit_code_changes(sheet.units, coder, f"{source}:{path.name}", codebook, units)
+        rows, added, removed = self._unit_code_changes(sheet.units, coder, f"{source}:{path.name}", codebook, units,
+                                                       by=by)
         memos = [entry for entry in sheet.units + sheet.memos if entry["memo"]
                  and entry["memo"] not in {m["text"] for m in self.memos(target_kind="unit", target=entry["unit_id"])}]
         with store.transaction(self.db):
@@ -396,7 +398,7 @@ class CodingMethods:
                                              "blind": False}  # what was rated: only `assign` blinds
                                             for e in sheet.units], utc_now())
             for entry in memos:
-                self.write_memo("unit", entry["unit_id"], entry["memo"], coder)
+                self.write_memo("unit", entry["unit_id"], entry["memo"], by or coder)
         return {"coder": coder, "units": len(sheet.units), "added": added, "removed": removed,
                 "memos": len(memos), "not_rated": [unit for unit in sheet.not_rated if unit],
                 "blank": len(sheet.not_rated), "warnings": sheet.warnings}
@@ -535,9 +537,10 @@ class CodingMethods:
         (unit id → its consensus codes) made by ``by``."""
         consensus = self.config.coding.consensus_coder
         codebook = self.codebook()
-        summary = {"coder": consensus, "agreed_units": 0, "sheet": None, "decided": None}
-        if decisions:
+        summary = {"coder": consensus, "agreed_units": 0, "sheet": None, "decided": None, "by": by}
+        if decisions or by is not None:
             _check_coder(by or "")
+        if decisions:
             units = {unit["unit_id"]: unit for unit in self.coding_units()}
             for unit_id, codes in decisions.items():
                 if unit_id not in units:
@@ -556,13 +559,13 @@ class CodingMethods:
             rows = [{"doc_id": unit["doc_id"], "start": units[unit["unit_id"]]["start"],
                      "end": units[unit["unit_id"]]["end"], "code": code, "coder": consensus,
                      "codebook": codebook.id, "codebook_version": codebook.version, "unit_id": unit["unit_id"],
-                     "source": "reconcile:agreed"}
+                     "source": "reconcile:agreed", "changed_by": by}
                     for unit, codes in agreement_stats.agreed(ratings, coding.is_machine) for code in sorted(codes)
                     if (unit["unit_id"], code) not in have and code in codebook.by_id]
             self._append(rows)
             summary["agreed_units"] = len({row["unit_id"] for row in rows})
         if sheet is not None:
-            summary["sheet"] = self.import_coding_sheet(sheet, consensus, source="reconcile")
+            summary["sheet"] = self.import_coding_sheet(sheet, consensus, source="reconcile", by=by)
         return summary
 
     # --- reports ----------------------------------------------------------------------------

@@ -522,3 +522,22 @@ def test_span_agreement_says_when_no_spans_matched(root):
     ok("code", "add", "2", answer["start"], answer["start"] + 4, "cooperation", "--coder", "bob", "--project", root)
     result = ok("agreement", "--unit", "span", "--format", "json", "--project", root)
     assert json.loads(result.stdout)["matched_spans"] == 1 and "note" not in result.stderr
+
+
+def test_reconcile_records_who_decided_and_memos_export(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    sheet = tmp_path / "d.xlsx"
+    ok("code", "disagreements", "-o", sheet, "--project", root)
+    fill_column(sheet, {"1-4": set(), "2-4": {"subsidy", "delay"}, "2-6": {"cooperation"}, "3-2": {"subsidy"}})
+    workbook, worksheet, header, rows = sheet_rows(sheet)
+    worksheet.cell(rows["2-6"], header.index("memo") + 1).value = "实习算合作"
+    workbook.save(sheet)
+    ok("code", "reconcile", sheet, "--by", "lead", "--project", root)
+    history = [row for row in as_json(root, "export", "coding_history") if row["coder"] == "consensus"]
+    assert history and {row["changed_by"] for row in history} == {"lead"}
+    assert {row["source"].split(":")[0] for row in history} == {"reconcile"}
+    memos = as_json(root, "export", "memos")
+    assert [(m["target_kind"], m["target"], m["text"], m["coder"]) for m in memos] == [
+        ("unit", "2-6", "实习算合作", "lead")]
+    ok("export", "memos", "--format", "xlsx", "-o", tmp_path / "memos.xlsx", "--project", root)
+    assert openpyxl.load_workbook(tmp_path / "memos.xlsx")["memos"].max_row == 2
