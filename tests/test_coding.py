@@ -301,3 +301,30 @@ def test_reports_leave_the_consensus_out_and_never_pool_coders(project):
         ("slow", "subsidy", 1)]
     assert {row["coder"] for row in project.coded_segments()} == {"ann", "bob"}
     assert {row["coder"] for row in project.coded_segments(coders=["consensus"])} == {"consensus"}
+
+
+def test_the_runs_agreement_dataset_counts_human_coders_unless_configured(project, tmp_path):
+    import json
+
+    units = project.coding_units()
+    project.assign(["ann", "bob"], len(units), sample="all", stratify=None, blind=False)
+    _code_units(project, "ann", {0: ["college"], 1: ["subsidy"]})
+    _code_units(project, "bob", {0: ["college"], 2: ["subsidy"]})
+    project.autocode()
+    summary = project._run_agreement(tmp_path)
+    assert summary["coders"] == ["ann", "bob"]
+    written = json.loads((tmp_path / "agreement.json").read_text(encoding="utf-8"))
+    a = [int("subsidy" in {1: ["subsidy"]}.get(i, [])) for i in range(len(units))]
+    b = [int("subsidy" in {2: ["subsidy"]}.get(i, [])) for i in range(len(units))]
+    assert written["codes"]["subsidy"]["krippendorff_alpha"] == pytest.approx(
+        krippendorff.alpha(reliability_data=[a, b], level_of_measurement="nominal"))
+    toml = project.root / "policoder.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("include_machine = false", "include_machine = true"),
+                    encoding="utf-8")
+    from pipeline import open_project
+    reopened = open_project(project.root)
+    try:
+        assert reopened._run_agreement(tmp_path)["coders"] == ["ann", "auto", "bob"]
+        assert json.loads((tmp_path / "agreement.json").read_text(encoding="utf-8"))["machine_coders"] == ["auto"]
+    finally:
+        reopened.close()
