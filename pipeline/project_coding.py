@@ -93,7 +93,6 @@ class CodingMethods:
                 raise ProjectError(f"coding {row['id']} already codes {start}–{end} of document {doc['id']} with "
                                    f"{row['code']} for {coder}; nothing written", code="duplicate-coding")
         unit_id = self._unit_of(doc["id"], start, end)
-        self._warn_span(doc["id"], start, end)
         return self._append([{"doc_id": doc["id"], "start": start, "end": end, "code": code, "coder": coder,
                               "memo": memo, "codebook": codebook.id, "codebook_version": codebook.version,
                               "unit_id": unit_id, "source": source} for code in codes])
@@ -113,12 +112,11 @@ class CodingMethods:
         self._check_span(doc, start, end)
         code = code or old["code"]
         _check_code(codebook, code)
-        if (start, end) != (old["start"], old["end"]):
-            self._warn_span(old["doc_id"], start, end)
+        unit_id = self._unit_of(old["doc_id"], start, end, warn=(start, end) != (old["start"], old["end"]))
         return self._append([{"doc_id": old["doc_id"], "start": start, "end": end, "code": code,
                               "coder": old["coder"], "memo": old["memo"] if memo is None else memo,
                               "codebook": codebook.id, "codebook_version": codebook.version,
-                              "unit_id": self._unit_of(old["doc_id"], start, end), "supersedes": coding_id,
+                              "unit_id": unit_id, "supersedes": coding_id,
                               "changed_by": by, "source": "lead-edit" if by != old["coder"] else "edit"}])[0]
 
     def uncode(self, coding_id: int, *, by: str, as_lead: bool = False) -> int:
@@ -185,11 +183,12 @@ class CodingMethods:
             raise ProjectError(f"span {start}–{end} is not inside document {doc['id']} "
                                f"(0–{len(doc['text'])} code points)", code="bad-span")
 
-    def _warn_span(self, doc_id: int, start: int, end: int) -> None:
-        """Warn when a span crosses units or lies on an interviewer question: agreement compares it only
-        in the units it counts for (``UnitIndex.counted``), never in questions."""
+    def _unit_of(self, doc_id: int, start: int, end: int, *, warn: bool = True) -> str | None:
+        """The unit holding the span, if one does; with ``warn``, a warning when the span crosses units or
+        lies on an interviewer question (agreement counts it only for the units ``UnitIndex.counted``
+        gives, never for questions)."""
         index = coding.UnitIndex([u for u in store.coding_units(self.db) if u["doc_id"] == doc_id])
-        crossed = index.overlapping(doc_id, start, end)
+        crossed = index.overlapping(doc_id, start, end) if warn else []
         question = lambda u: " (interviewer question)" if u["role"] == "interviewer" else ""  # noqa: E731
         if len(crossed) > 1:
             counted = [u["unit_id"] for u in index.counted(doc_id, start, end) if u["role"] != "interviewer"]
@@ -200,10 +199,7 @@ class CodingMethods:
         elif crossed and crossed[0]["role"] == "interviewer":
             warnings.warn(f"unit {crossed[0]['unit_id']} is an interviewer question: agreement and coding sheets "
                           f"leave questions out", CodingWarning, stacklevel=3)
-
-    def _unit_of(self, doc_id: int, start: int, end: int) -> str | None:
-        unit = coding.UnitIndex([u for u in store.coding_units(self.db) if u["doc_id"] == doc_id]).holding(
-            doc_id, start, end)
+        unit = index.holding(doc_id, start, end)
         return unit["unit_id"] if unit else None
 
     # --- memos ------------------------------------------------------------------------------
