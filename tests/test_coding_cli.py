@@ -302,6 +302,15 @@ def test_a_sheet_import_or_reconciliation_blinds_no_one(root, tmp_path):
         ok("code", "sheet", "--coder", coder, "--show-others", "-o", tmp_path / f"{coder}-open.xlsx", "--project", root)
     _, sheet, header, rows = sheet_rows(tmp_path / "ann-open.xlsx")
     assert "bob: cooperation" in sheet.cell(rows["2-6"], header.index("other_coders") + 1).value
+    from fastapi.testclient import TestClient
+
+    from pipeline.workbench import create_app
+
+    client = TestClient(create_app(root, secret="s"))
+    client.get("/", params={"coder": "ann"})
+    page = client.get("/agreement")
+    assert page.status_code == 200 and 'id="blind-note"' not in page.text
+    assert {u for u in ANSWERS if f'data-unit="{u}"' in page.text} == {u for u in ANSWERS if ANN[u] != BOB[u]}
 
 
 def test_a_blind_sample_is_released_by_the_lead(root, tmp_path):
