@@ -6,7 +6,8 @@ What is compared is declared, not implied:
   the set of codes whose codings count for it (``UnitIndex.counted``: the unit holds half of the
   coding, or the coding covers half of the unit); a coder who did not rate a unit is *missing*
   there, which is not the same as coding nothing (who rated what: ``Project.coverage``).
-- ``segment``: fixed-length segments of ``segment_length`` code points of each document.
+- ``segment``: fixed-length segments of ``segment_length`` code points of each document (a coding
+  counts for a segment by the same rule as for a unit).
 - ``span``: per code, the coded spans of all coders in a document are grouped where they overlap
   by at least ``overlap`` (intersection over union); each group is a unit, and a coder's value is
   whether they have a span in it.  Every unit then holds at least one coding, so chance-corrected
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from . import reliability
-from .coding import UnitIndex
+from .coding import UnitIndex, counts_for
 
 UNIT_KINDS = ("unit", "segment", "span")
 NOTHING = "(none)"
@@ -113,7 +114,8 @@ def segment_ratings(codings: list[dict], lengths: dict[int, int], coverage: dict
         first, last = coding["start"] // length, max(coding["end"] - 1, coding["start"]) // length
         for number in range(first, last + 1):
             key = (f"{coding['doc_id']}@{number * length}", coding["coder"])
-            if key in cells:
+            if key in cells and counts_for(coding["start"], coding["end"], number * length,
+                                           min((number + 1) * length, lengths[coding["doc_id"]])):
                 cells[key].add(roll_up(coding["code"]))
     return _table(units, coders, cells)
 

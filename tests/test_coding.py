@@ -328,3 +328,23 @@ def test_the_runs_agreement_dataset_counts_human_coders_unless_configured(projec
         assert json.loads((tmp_path / "agreement.json").read_text(encoding="utf-8"))["machine_coders"] == ["auto"]
     finally:
         reopened.close()
+
+
+def test_a_coding_counts_for_the_units_and_segments_it_substantially_covers():
+    from pipeline.agreement import segment_ratings
+    from pipeline.coding import UnitIndex
+
+    units = [{"doc_id": 1, "unit_id": "1-1", "start": 0, "end": 100}, {"doc_id": 1, "unit_id": "1-2", "start": 100, "end": 110},
+             {"doc_id": 1, "unit_id": "1-3", "start": 110, "end": 300}]
+    index = UnitIndex(units)
+    counted = lambda start, end: [u["unit_id"] for u in index.counted(1, start, end)]  # noqa: E731
+    assert counted(10, 20) == ["1-1"]  # a short quote inside one answer
+    assert counted(0, 101) == ["1-1"]  # one character into the next unit does not code it
+    assert counted(95, 120) == ["1-2"]  # covers all of a short unit, little of the others
+    assert counted(40, 200) == ["1-1", "1-2", "1-3"]  # half of 1-1 and of 1-3 covered, all of 1-2
+    codings = [{"coder": "a", "doc_id": 1, "start": 0, "end": 101, "code": "x"},
+               {"coder": "a", "doc_id": 1, "start": 150, "end": 250, "code": "y"},
+               {"coder": "b", "doc_id": 1, "start": 90, "end": 160, "code": "x"}]
+    ratings = segment_ratings(codings, {1: 300}, {"a": {1}, "b": {1}}, ["a", "b"], 100)
+    assert ratings.for_code("x") == [[1, 0], [0, 1], [0, 0]]
+    assert ratings.for_code("y") == [[0, 0], [1, 0], [1, 0]]
