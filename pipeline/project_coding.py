@@ -132,8 +132,9 @@ class CodingMethods:
         _check_coder(by)
         standing = self._standing(coding_id)
         if standing["coder"] != by and not as_lead:
-            raise ProjectError(f"coding {coding_id} is {standing['coder']}'s: {by} may not change it (a team lead "
-                               f"correcting it says so: --as-lead, recorded in its history)", code="not-your-coding")
+            case = " (the names differ only by case)" if standing["coder"].casefold() == by.casefold() else ""
+            raise ProjectError(f"coding {coding_id} is {standing['coder']}'s: {by} may not change it{case} (a team "
+                               f"lead correcting it says so: --as-lead, recorded in its history)", code="not-your-coding")
         return standing
 
     def _check_own_coder(self, coder: str) -> None:

@@ -475,6 +475,7 @@ def test_codings_are_protected_from_other_coders_duplicates_and_the_consensus_na
     refused = fail("code", "delete", first, "--by", "bob", "--project", root)
     assert f"coding {first} is ann's: bob may not change it" in refused.output and "--as-lead" in refused.output
     fail("code", "edit", first, "--by", "bob", "--code", "delay", "--project", root)
+    assert "differ only by case" in fail("code", "delete", first, "--by", "Ann", "--project", root).output
     ok("code", "delete", first, "--by", "lead", "--as-lead", "--project", root)
     history = as_json(root, "code", "history", first)
     assert [(h["coder"], h["changed_by"], h["source"], h["deleted"]) for h in history][-1] == (
