@@ -794,7 +794,8 @@ def code_list(project, coders, no_machine, fmt, output) -> None:
 @code.command(name="sheet")
 @click.option("--coder", required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The coding sheet to write: .xlsx (with the codebook sheet) or .csv (UTF-8, for WPS or LibreOffice).")
+              help="The coding sheet to write: .xlsx (with the codebook sheet) or .csv (UTF-8, for WPS or "
+                   "LibreOffice).")
 @click.option("--layout", type=click.Choice(("matrix", "column")), default="matrix", show_default=True,
               help="matrix: a 0/1 column per code; column: one 'codes' column.")
 @click.option("--assigned", is_flag=True, help="Only the units assigned to the coder.")
@@ -931,7 +932,8 @@ def code_disagreements(project, coders, machine, depth, fmt, output) -> None:
 @AGREEMENT_CODERS
 @MACHINE_OPTION
 @click.option("--no-agreed", is_flag=True, help="Do not copy the units all coders agree on.")
-@click.option("--by", "by", default=None, help="Who decides (recorded on each consensus coding, as the workbench does).")
+@click.option("--by", "by", default=None,
+              help="Who decides (recorded on each consensus coding, as the workbench does).")
 @project_options
 def code_reconcile(project, sheet, coders, machine, no_agreed, by) -> None:
     """Record consensus codings (as their own coder): units two human coders or more agree on (and, with

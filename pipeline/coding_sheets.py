@@ -9,9 +9,10 @@ Two layouts:
 
 A row whose code cells are all empty is a unit the coder has not rated yet; 0 in every code column
 (or ``-``) is a unit rated as holding none of the codes.  Agreement counts the second and leaves the
-first out (missing data is not a zero); a memo on a row not rated is kept all the same.  The sheet carries the coder's current
-whole-unit codings, so a sheet can be exported, extended and imported again; other coders'
-codings are shown only when the sheet is not blind.  A second sheet lists the codebook.
+first out (missing data is not a zero); a memo on a row not rated is kept all the same.  The sheet
+carries the coder's current whole-unit codings, so a sheet can be exported, extended and imported
+again; other coders' codings are shown only when the sheet is not blind.  A second sheet lists the
+codebook (in an XLSX sheet; a CSV sheet holds the coding sheet's columns only).
 """
 from __future__ import annotations
 

@@ -134,7 +134,8 @@ class CodingMethods:
         if standing["coder"] != by and not as_lead:
             case = " (the names differ only by case)" if standing["coder"].casefold() == by.casefold() else ""
             raise ProjectError(f"coding {coding_id} is {standing['coder']}'s: {by} may not change it{case} (a team "
-                               f"lead correcting it says so: --as-lead, recorded in its history)", code="not-your-coding")
+                               f"lead correcting it says so: --as-lead, recorded in its history)",
+                               code="not-your-coding")
         return standing
 
     def _check_own_coder(self, coder: str) -> None:
@@ -144,7 +145,8 @@ class CodingMethods:
         if coder == self.config.coding.consensus_coder:
             raise ProjectError(f"{coder!r} is the consensus coder: consensus is recorded by `policoder code reconcile` "
                                f"(or the workbench's agreement page); code as yourself", code="reserved-coder")
-        alike = sorted(name for name in store.coder_names(self.db) if name.casefold() == coder.casefold() and name != coder)
+        alike = sorted(name for name in store.coder_names(self.db)
+                       if name.casefold() == coder.casefold() and name != coder)
         if alike:
             warnings.warn(f"coder {coder!r} differs from {', '.join(map(repr, alike))} only by case: they count as "
                           f"different coders", CodingWarning, stacklevel=3)
@@ -193,7 +195,8 @@ class CodingMethods:
         question = lambda u: " (interviewer question)" if u["role"] == "interviewer" else ""  # noqa: E731
         if len(crossed) > 1:
             counted = [u["unit_id"] for u in index.counted(doc_id, start, end) if u["role"] != "interviewer"]
-            warnings.warn(f"span {start}–{end} crosses units {', '.join(u['unit_id'] + question(u) for u in crossed)}; "
+            names = ", ".join(u["unit_id"] + question(u) for u in crossed)
+            warnings.warn(f"span {start}–{end} crosses units {names}; "
                           f"agreement counts it for {', '.join(counted) or 'none of them'} (a unit holding half of "
                           f"the span or half covered by it; never an interviewer question)", CodingWarning,
                           stacklevel=3)
@@ -297,7 +300,8 @@ class CodingMethods:
             if (row["coder"], row["doc_id"]) not in assigned_docs:
                 seen[row["coder"]] |= {unit["unit_id"] for unit in index.by_doc.get(row["doc_id"], ())}
             elif row["start"] is not None:
-                seen[row["coder"]] |= {unit["unit_id"] for unit in index.counted(row["doc_id"], row["start"], row["end"])}
+                counted = index.counted(row["doc_id"], row["start"], row["end"])
+                seen[row["coder"]] |= {unit["unit_id"] for unit in counted}
         kinds = set(self.config.coding.auto_kinds)
         for coder in {row["coder"] for row in store.machine_coding_rows(self.db)} | (
                 {coding.MACHINE_PREFIX} if self._auto_ran() else set()):
@@ -375,7 +379,8 @@ class CodingMethods:
             rows.append(row)
         return coding_sheets.write_sheet(rows, codebook, Path(out), layout=layout)
 
-    def import_coding_sheet(self, path: str | Path, coder: str, *, source: str = "sheet", by: str | None = None) -> dict:
+    def import_coding_sheet(self, path: str | Path, coder: str, *, source: str = "sheet",
+                            by: str | None = None) -> dict:
         """Read a filled sheet as ``coder``'s whole-unit codings: codes added or removed on the sheet
         become new rows (removals supersede); all or nothing.  ``by``: who decided, if not the coder
         (a reconciliation's)."""

@@ -334,8 +334,8 @@ def test_a_coding_counts_for_the_units_and_segments_it_substantially_covers():
     from pipeline.agreement import segment_ratings
     from pipeline.coding import UnitIndex
 
-    units = [{"doc_id": 1, "unit_id": "1-1", "start": 0, "end": 100}, {"doc_id": 1, "unit_id": "1-2", "start": 100, "end": 110},
-             {"doc_id": 1, "unit_id": "1-3", "start": 110, "end": 300}]
+    units = [{"doc_id": 1, "unit_id": f"1-{n}", "start": start, "end": end}
+             for n, (start, end) in enumerate(((0, 100), (100, 110), (110, 300)), start=1)]
     index = UnitIndex(units)
     counted = lambda start, end: [u["unit_id"] for u in index.counted(1, start, end)]  # noqa: E731
     assert counted(10, 20) == ["1-1"]  # a short quote inside one answer

@@ -235,8 +235,8 @@ def test_add_edit_delete_keep_their_history(root):
     assert {"doc_id", "start", "end", "code", "coder"} <= set(codings[0])
     assert [(c["doc_id"], c["start"], c["end"], c["code"], c["coder"], c["text"], c["unit_id"]) for c in codings] == [
         (2, start, start + 2, "subsidy", "ann", "补贴", "2-4")]
-    refused = CliRunner().invoke(cli, ["code", "edit", str(first), "--by", "bob", "--code", "delay", "--project", str(root)])
-    assert refused.exit_code == 1 and "is ann's: bob may not change it" in refused.output
+    refused = fail("code", "edit", first, "--by", "bob", "--code", "delay", "--project", root)
+    assert "is ann's: bob may not change it" in refused.output
     edited = ok("code", "edit", first, "--by", "bob", "--as-lead", "--code", "delay", "--project", root)
     second = int(edited.stdout.split()[-1])
     assert second != first
@@ -364,7 +364,8 @@ def test_agreement_counts_human_coders_unless_the_machine_is_asked_for(root, tmp
     humans = as_json(root, "agreement")
     assert humans["coders"] == ["ann", "bob"] and humans["machine_coders"] == []
     check_agreement(humans, ANN, BOB)
-    assert {row["unit_id"] for row in as_json(root, "code", "disagreements")} == {u for u in ANSWERS if ANN[u] != BOB[u]}
+    differ = {u for u in ANSWERS if ANN[u] != BOB[u]}
+    assert {row["unit_id"] for row in as_json(root, "code", "disagreements")} == differ
     both = as_json(root, "agreement", "--machine")
     assert both["coders"] == ["ann", "auto", "bob"] and both["machine_coders"] == ["auto"]
     assert [(pair["coders"], pair["machine"]) for pair in both["pairs"]] == [
@@ -422,7 +423,8 @@ def test_a_span_across_units_is_warned_of_and_counts_where_it_mostly_lies(root, 
     assert "warning: span" in across.stderr and "crosses units 2-2, 2-3 (interviewer question), 2-4" in across.stderr
     assert "agreement counts it for 2-2, 2-4" in across.stderr
     # a span running one character into the next answer counts only for its own
-    spill = ok("code", "add", "2", answer["start"], question["start"] + 1, "cooperation", "--coder", "dan", "--project", root)
+    spill = ok("code", "add", "2", answer["start"], question["start"] + 1, "cooperation", "--coder", "dan",
+               "--project", root)
     assert "crosses units 2-2, 2-3 (interviewer question)" in spill.stderr and "counts it for 2-2 (" in spill.stderr
     spill = ok("code", "add", "2", question["start"], following["start"] + 1, "delay", "--coder", "dan",
                "--project", root)
