@@ -1,11 +1,13 @@
-"""Agreement between coders (humans and machine coders alike) on the same material.
+"""Agreement between coders (humans, and machine coders when asked) on the same material.
 
 What is compared is declared, not implied:
 
 - ``unit``: the turns of transcripts and clauses of policy documents.  A coder's value for a unit is
-  the set of codes whose codings overlap it; a coder who did not rate a unit (not assigned, never
-  coded in its document) is *missing* there, which is not the same as coding nothing.
-- ``segment``: fixed-length segments of ``segment_length`` code points of each document.
+  the set of codes whose codings count for it (``UnitIndex.counted``: the unit holds half of the
+  coding, or the coding covers half of the unit); a coder who did not rate a unit is *missing*
+  there, which is not the same as coding nothing (who rated what: ``Project.coverage``).
+- ``segment``: fixed-length segments of ``segment_length`` code points of each document (a coding
+  counts for a segment by the same rule as for a unit).
 - ``span``: per code, the coded spans of all coders in a document are grouped where they overlap
   by at least ``overlap`` (intersection over union); each group is a unit, and a coder's value is
   whether they have a span in it.  Every unit then holds at least one coding, so chance-corrected
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from . import reliability
-from .coding import UnitIndex
+from .coding import UnitIndex, counts_for
 
 UNIT_KINDS = ("unit", "segment", "span")
 NOTHING = "(none)"
@@ -90,7 +92,7 @@ def unit_ratings(codings: list[dict], units: list[dict], coverage: dict[str, set
     for coding in codings:
         if coding["coder"] not in coders or coding["start"] is None:
             continue
-        for unit in index.overlapping(coding["doc_id"], coding["start"], coding["end"]):
+        for unit in index.counted(coding["doc_id"], coding["start"], coding["end"]):
             if (unit["unit_id"], coding["coder"]) in cells:
                 cells[unit["unit_id"], coding["coder"]].add(roll_up(coding["code"]))
     return _table(units, coders, cells)
@@ -112,7 +114,8 @@ def segment_ratings(codings: list[dict], lengths: dict[int, int], coverage: dict
         first, last = coding["start"] // length, max(coding["end"] - 1, coding["start"]) // length
         for number in range(first, last + 1):
             key = (f"{coding['doc_id']}@{number * length}", coding["coder"])
-            if key in cells:
+            if key in cells and counts_for(coding["start"], coding["end"], number * length,
+                                           min((number + 1) * length, lengths[coding["doc_id"]])):
                 cells[key].add(roll_up(coding["code"]))
     return _table(units, coders, cells)
 
@@ -229,11 +232,13 @@ def disagreements(ratings: Ratings, units_text: dict[str, str]) -> list[dict]:
     return rows
 
 
-def agreed(ratings: Ratings) -> list[tuple[dict, frozenset]]:
-    """Units where every coder who rated them gave the same set of codes (the consensus is plain)."""
+def agreed(ratings: Ratings, machine: Callable[[str], bool] = lambda coder: False) -> list[tuple[dict, frozenset]]:
+    """Units where every coder who rated them gave the same set of codes and two humans or more
+    rated them (the consensus is plain; a human and the rules agreeing is not a consensus)."""
     out = []
     for unit, row in zip(ratings.units, ratings.values):
         given = {value for value in row if value is not None}
-        if len(given) == 1:
+        humans = sum(value is not None and not machine(coder) for coder, value in zip(ratings.coders, row))
+        if len(given) == 1 and humans >= 2:
             out.append((unit, next(iter(given))))
     return out

@@ -1,13 +1,16 @@
 """The `policoder` command: argument parsing, printing and exit codes only.
 
-Exit status: 0 = every input processed, 1 = the batch finished but some inputs were skipped,
-2 = usage or configuration error.
+Exit status: 0 = every input processed, 1 = the batch finished but some inputs were skipped, or
+the project's state refused the request (a coding already there, another coder's coding, a sheet
+with bad rows), 2 = usage or configuration error (an argument naming nothing valid: an unknown
+document, code, coding or sample, a span outside the text, a coder name that cannot be used).
 """
 from __future__ import annotations
 
 import functools
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -19,18 +22,20 @@ from rich.text import Text
 from . import batch, export, instrument_report, stats
 from . import topics as topic_models
 from .config import CONFIG_NAME, KIND_CHOICES, UNIT_CHOICES
-from .errors import ConfigError, PolicoderError, ProjectError
+from .errors import CodingWarning, ConfigError, PolicoderError, ProjectError
 from .executors import EXECUTORS
 from .project import IngestReport, init_project, open_project
+from .sheets import listed
 from .themes import SOURCES
 from .triangulation import FITS, LABELS
 
 # piped output (a file, a notebook cell) gets wide tables instead of 80 columns
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
-# library errors that mean the command line asked for something that does not exist: exit 2
+# library errors that mean the command line asked for something that does not exist or cannot be: exit 2
 USAGE_CODES = {"unknown-table", "unknown-document", "unknown-group-field", "unknown-stage", "unknown-executor",
-               "dask-no-scheduler"}
+               "dask-no-scheduler", "unknown-sample", "unknown-coding", "unknown-code", "not-codable", "bad-span",
+               "no-coder", "coder-invalid", "reserved-coder"}
 
 
 class UsageProblem(click.UsageError):
@@ -59,7 +64,10 @@ def project_options(command):
         if project.db_path.resolve().is_relative_to(outputs):
             raise UsageProblem(f"--db {db_path}: the database must not live under outputs/ (outputs can be deleted)")
         try:
-            return command(project, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", CodingWarning)
+                warnings.showwarning = _one_line_warnings(warnings.showwarning)
+                return command(project, **kwargs)
         except PolicoderError as error:
             if isinstance(error, ConfigError) or error.code in USAGE_CODES:
                 raise UsageProblem(str(error)) from None
@@ -69,6 +77,16 @@ def project_options(command):
             project.close()
 
     return wrapper
+
+
+def _one_line_warnings(show):
+    """``warnings.showwarning`` printing a coding warning as one line (``warning: …``), others by ``show``."""
+    def shown(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, CodingWarning):
+            err.print(f"warning: {message}", markup=False, highlight=False)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return shown
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -253,7 +271,7 @@ def show(project, document) -> None:
 @click.option("--text", "with_text", is_flag=True, help="Include each document's canonical text.")
 @project_options
 def export_command(project, table, fmt, output, with_text) -> None:
-    """Export TABLE (documents, clauses, turns, codings, coding_history, problems) as CSV, JSON or XLSX."""
+    """Export TABLE (documents, clauses, turns, codings, coding_history, memos, problems) as CSV, JSON or XLSX."""
     if output is None:
         if fmt == "xlsx":
             raise UsageProblem("xlsx needs an output file: add -o FILE.xlsx")
@@ -610,6 +628,12 @@ def _print_evaluation(report: dict, title: str, cross_validated: dict | None = N
 
 CODER_OPTION = click.option("--coder", "coders", multiple=True,
                             help="Only these coders (repeat the option; default: every coder but the consensus).")
+AGREEMENT_CODERS = click.option("--coder", "coders", multiple=True,
+                                help="Only these coders (repeat the option; default: every human coder but the "
+                                     "consensus).")
+MACHINE_OPTION = click.option("--machine/--humans-only", "machine", default=None,
+                              help="Count the machine coder (auto) as a coder too, marked apart (default: "
+                                   "[agreement] include_machine, humans only).")
 
 
 @cli.group()
@@ -714,6 +738,10 @@ def code_add(project, document, start, end, code_id, coder, memo) -> None:
     out.print(f"coding {coding_id}", markup=False, highlight=False)
 
 
+LEAD_OPTION = click.option("--as-lead", is_flag=True,
+                           help="A team lead correcting another coder's coding (recorded in its history).")
+
+
 @code.command(name="edit")
 @click.argument("coding_id", type=int)
 @click.option("--by", "by", required=True, help="Who makes the change.")
@@ -721,20 +749,22 @@ def code_add(project, document, start, end, code_id, coder, memo) -> None:
 @click.option("--start", type=click.IntRange(min=0), default=None)
 @click.option("--end", type=click.IntRange(min=1), default=None)
 @click.option("--memo", default=None)
+@LEAD_OPTION
 @project_options
-def code_edit(project, coding_id, by, code_id, start, end, memo) -> None:
-    """Change a coding; the old version stays in its history."""
-    new_id = project.recode(coding_id, by=by, code=code_id, start=start, end=end, memo=memo)
+def code_edit(project, coding_id, by, code_id, start, end, memo, as_lead) -> None:
+    """Change a coding (your own, or anyone's --as-lead); the old version stays in its history."""
+    new_id = project.recode(coding_id, by=by, code=code_id, start=start, end=end, memo=memo, as_lead=as_lead)
     out.print(f"coding {coding_id} → {new_id}", markup=False, highlight=False)
 
 
 @code.command(name="delete")
 @click.argument("coding_id", type=int)
 @click.option("--by", "by", required=True, help="Who removes it.")
+@LEAD_OPTION
 @project_options
-def code_delete(project, coding_id, by) -> None:
-    """Remove a coding (recorded as a deletion; its history stays)."""
-    project.uncode(coding_id, by=by)
+def code_delete(project, coding_id, by, as_lead) -> None:
+    """Remove a coding (your own, or anyone's --as-lead; recorded as a deletion, its history stays)."""
+    project.uncode(coding_id, by=by, as_lead=as_lead)
     out.print(f"coding {coding_id} removed", markup=False, highlight=False)
 
 
@@ -763,14 +793,16 @@ def code_list(project, coders, no_machine, fmt, output) -> None:
 
 @code.command(name="sheet")
 @click.option("--coder", required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The coding sheet to write: .xlsx (with the codebook sheet) or .csv (UTF-8, for WPS or "
+                   "LibreOffice).")
 @click.option("--layout", type=click.Choice(("matrix", "column")), default="matrix", show_default=True,
               help="matrix: a 0/1 column per code; column: one 'codes' column.")
 @click.option("--assigned", is_flag=True, help="Only the units assigned to the coder.")
 @click.option("--show-others", is_flag=True, help="Show other coders' codes (sheets are blind by default).")
 @project_options
 def code_sheet(project, coder, output, layout, assigned, show_others) -> None:
-    """Export a coding sheet for CODER (XLSX): units, the codebook, the coder's current codes."""
+    """Export a coding sheet for CODER (XLSX or CSV): units, the codebook, the coder's current codes."""
     project.coding_sheet(coder, output, layout=layout, blind=not show_others, assigned=assigned)
     err.print(f"wrote {output}", markup=False, highlight=False)
 
@@ -785,7 +817,10 @@ def code_import(project, sheet, coder) -> None:
     for warning in result["warnings"]:
         err.print(f"warning: {sheet}: {warning}", markup=False, highlight=False)
     out.print(f"{coder}: {result['units']} units read, {result['added']} codings added, {result['removed']} removed, "
-              f"{result['memos']} memos, {result['blank']} rows not yet coded", markup=False, highlight=False)
+              f"{result['memos']} memos, {result['blank']} rows not rated yet", markup=False, highlight=False)
+    if result["not_rated"]:
+        err.print(f"not rated yet (no code cell filled; agreement leaves them out, 0 or '-' means no code): "
+                  f"{listed(result['not_rated'], 20)}", markup=False, highlight=False)
 
 
 @code.command(name="auto")
@@ -813,6 +848,21 @@ def code_assign(project, coders, count, sample, stratify, kind, seed, not_blind)
                           blind=not not_blind)
     out.print(f"sample {sample}: {len(rows) // len(coders)} units for {', '.join(coders)}", markup=False,
               highlight=False)
+
+
+@code.command(name="release")
+@click.argument("sample")
+@click.option("--by", "by", required=True, help="Who releases it (the team lead).")
+@click.option("--coder", "coders", multiple=True, help="Only these coders of the sample (default: all of them).")
+@project_options
+def code_release(project, sample, by, coders) -> None:
+    """End the blind phase of SAMPLE (after agreement is measured): its coders may see others' work."""
+    result = project.release(sample, by=by, coders=list(coders) or None)
+    out.print(f"sample {sample} released by {by} for {', '.join(result['coders']) or 'no one still blind'}",
+              markup=False, highlight=False)
+    for coder in result["still_blind"]:
+        err.print(f"note: {coder} is still blind through another sample ({', '.join(project.blind_samples(coder))})",
+                  markup=False, highlight=False)
 
 
 @code.command(name="memo")
@@ -847,37 +897,48 @@ def code_memos(project, fmt, output) -> None:
 @project_options
 def code_report(project, what, by, mode, coders, fmt, output) -> None:
     """Code frequencies, code co-occurrence, or the coded-segment table (one row per coded span)."""
-    coders = list(coders) or None
+    coders = project.report_coders(list(coders) or None)
+    title = f"{what} of {', '.join(coders) or 'no coder'}"
     if what == "frequencies":
         rows = project.coding_frequencies(by, coders=coders)
+        title += ": codings = coded spans (a unit two coders coded counts twice), units = distinct units"
     elif what == "cooccurrence":
         rows = project.code_cooccurrence(mode, coders=coders)
+        title += ": codes the same coder gave (a unit counts once per coder)"
     else:
         rows = project.coded_segments(coders=coders)
-    _emit(rows, fmt, output, what)
+    _emit(rows, fmt, output, title if output is None else what)  # a file's sheet is named by what it holds
 
 
 @code.command(name="disagreements")
-@CODER_OPTION
+@AGREEMENT_CODERS
+@MACHINE_OPTION
+@click.option("--depth", type=click.IntRange(min=0), default=None,
+              help="Compare codes rolled up to their ancestor at this depth (0 = top level).")
 @report_options
 @project_options
-def code_disagreements(project, coders, fmt, output) -> None:
+def code_disagreements(project, coders, machine, depth, fmt, output) -> None:
     """Units where coders differ; with -o FILE.xlsx, a sheet to reconcile (fill its 'codes' column)."""
     if output is not None and output.suffix.lower() == ".xlsx":
-        project.disagreement_sheet(output, coders=list(coders) or None)
+        project.disagreement_sheet(output, coders=list(coders) or None, depth=depth, machine=machine)
         err.print(f"wrote {output}", markup=False, highlight=False)
         return
-    _emit(project.disagreements(coders=list(coders) or None), fmt, output, "disagreements")
+    _emit(project.disagreements(coders=list(coders) or None, depth=depth, machine=machine), fmt, output,
+          "disagreements")
 
 
 @code.command(name="reconcile")
 @click.argument("sheet", type=click.Path(path_type=Path), required=False)
-@CODER_OPTION
+@AGREEMENT_CODERS
+@MACHINE_OPTION
 @click.option("--no-agreed", is_flag=True, help="Do not copy the units all coders agree on.")
+@click.option("--by", "by", default=None,
+              help="Who decides (recorded on each consensus coding, as the workbench does).")
 @project_options
-def code_reconcile(project, sheet, coders, no_agreed) -> None:
-    """Record consensus codings (as their own coder): agreed units, and a filled disagreement SHEET."""
-    result = project.reconcile(sheet, coders=list(coders) or None, agreed=not no_agreed)
+def code_reconcile(project, sheet, coders, machine, no_agreed, by) -> None:
+    """Record consensus codings (as their own coder): units two human coders or more agree on (and, with
+    --machine, the machine coder too), and a filled disagreement SHEET."""
+    result = project.reconcile(sheet, coders=list(coders) or None, agreed=not no_agreed, machine=machine, by=by)
     decided = result["sheet"]["units"] if result["sheet"] else 0
     out.print(f"{result['coder']}: {result['agreed_units']} agreed units copied, {decided} units decided on the sheet",
               markup=False, highlight=False)
@@ -942,7 +1003,8 @@ def refi_import(project, file, as_coder_prefix, add_codes, fmt) -> None:
 @cli.command()
 @click.option("--unit", type=click.Choice(("unit", "segment", "span")), default=None,
               help="What is compared (default: [agreement] unit).")
-@CODER_OPTION
+@AGREEMENT_CODERS
+@MACHINE_OPTION
 @click.option("--code", "codes", multiple=True, help="Only these codes.")
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Compare codes rolled up to their ancestor at this depth (0 = top level).")
@@ -951,14 +1013,17 @@ def refi_import(project, file, as_coder_prefix, add_codes, fmt) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the JSON report to FILE.")
 @project_options
-def agreement(project, unit, coders, codes, depth, boot, fmt, output) -> None:
-    """Inter-coder agreement per code, overall, per coder pair and per document."""
+def agreement(project, unit, coders, machine, codes, depth, boot, fmt, output) -> None:
+    """Inter-coder agreement per code, overall, per coder pair and per document (human coders unless
+    --machine or named with --coder)."""
     result = export.json_ready(project.agreement(unit=unit, coders=list(coders) or None, codes=list(codes) or None,
-                                                 depth=depth, boot=boot))
+                                                 depth=depth, boot=boot, machine=machine))
     text = json.dumps(result, ensure_ascii=False, indent=1)
     if output is not None:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}", markup=False, highlight=False)
+    if result.get("note"):
+        err.print(f"note: {result['note']}", markup=False, highlight=False)
     if fmt == "json":
         click.echo(text)
         return
@@ -969,9 +1034,13 @@ def agreement(project, unit, coders, codes, depth, boot, fmt, output) -> None:
               "alpha_ci": _interval(overall["alpha_ci"])}] if overall else [])
     rows += [{"code": code, **{k: row[k] for k in columns}, "alpha_ci": _interval(row["alpha_ci"])}
              for code, row in result["codes"].items()]
-    _emit(rows, "table", None, f"agreement of {', '.join(result['coders'])} on {result['units']} {result['unit']}s")
-    _emit([{"coders": " × ".join(pair["coders"]), "units": pair["units"], "percent_agreement":
-            pair["percent_agreement"], "cohen_kappa": pair["cohen_kappa"]} for pair in result["pairs"]],
+    machines = result["machine_coders"]
+    humans = [coder for coder in result["coders"] if coder not in machines]
+    who = ", ".join(humans) + (f" and the machine coder {', '.join(machines)}" if machines else "")
+    _emit(rows, "table", None, f"agreement of {who} on {result['units']} {result['unit']}s")
+    _emit([{"coders": " × ".join(pair["coders"]) + (" (machine)" if pair["machine"] else ""), "units": pair["units"],
+            "percent_agreement": pair["percent_agreement"], "cohen_kappa": pair["cohen_kappa"]}
+           for pair in result["pairs"]],
           "table", None, "coder pairs (nominal)")
 
 

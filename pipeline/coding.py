@@ -69,9 +69,23 @@ class UnitIndex:
                 return unit
         return None
 
+    def counted(self, doc_id: int, start: int, end: int) -> list[dict]:
+        """The units a coding of [start, end) counts for in agreement (``counts_for``)."""
+        return [unit for unit in self.overlapping(doc_id, start, end)
+                if counts_for(start, end, unit["start"], unit["end"])]
+
     def overlapping(self, doc_id: int, start: int, end: int) -> list[dict]:
         return [u for u in self.by_doc.get(doc_id, ()) if u["start"] < end and start < u["end"]
                 or (start == end == u["start"])]
+
+
+def counts_for(start: int, end: int, unit_start: int, unit_end: int) -> bool:
+    """Whether a coding of [start, end) counts for the unit [unit_start, unit_end) in agreement: the
+    unit holds at least half of the coding, or the coding covers at least half of the unit (a span
+    running a few characters into the next answer does not code it; one covering two answers codes
+    both)."""
+    common = min(end, unit_end) - max(start, unit_start)
+    return common > 0 and 2 * common >= min(end - start, unit_end - unit_start)
 
 
 def superseded(rows: list[dict]) -> set[int]:

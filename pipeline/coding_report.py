@@ -39,13 +39,15 @@ def _value(coding: dict, attributes: dict[int, dict], by: str):
 
 
 def cooccurrence(codings: list[dict], mode: str = "unit") -> list[dict]:
-    """Pairs of codes that share a unit (``unit``) or an overlapping span (``overlap``): how often,
-    and Jaccard (shared / either), as QDA tools' code-relations tables show."""
+    """Pairs of codes one coder gave in the same unit (``unit``) or on overlapping spans
+    (``overlap``): how often, and Jaccard (shared / either), as QDA tools' code-relations tables
+    show.  Codes of different coders never co-occur (two coders' views of a unit are not one
+    coding); with several coders a unit counts once per coder."""
     places: dict[str, set] = defaultdict(set)
     if mode == "unit":
         for coding in codings:
             if coding["unit_id"]:
-                places[coding["code"]].add(coding["unit_id"])
+                places[coding["code"]].add((coding["coder"], coding["unit_id"]))
         together = Counter()
         for code_a, code_b in combinations(sorted(places), 2):
             together[code_a, code_b] = len(places[code_a] & places[code_b])
@@ -63,8 +65,10 @@ def cooccurrence(codings: list[dict], mode: str = "unit") -> list[dict]:
                 for b in spans[i + 1:]:
                     if b["start"] >= a["end"]:
                         break
+                    if a["coder"] != b["coder"]:
+                        continue
                     pair = tuple(sorted((a["code"], b["code"])))
-                    key = (pair, min(a["start"], b["start"]), max(a["end"], b["end"]))
+                    key = (pair, a["coder"], min(a["start"], b["start"]), max(a["end"], b["end"]))
                     if a["code"] != b["code"] and key not in seen:
                         seen.add(key)
                         together[pair] += 1

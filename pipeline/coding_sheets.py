@@ -7,10 +7,12 @@ Two layouts:
 - ``column``: one row per unit with a ``codes`` column holding code ids separated by ``;`` (or
   ``,``, ``，``, ``、``, ``；``, spaces); ``-`` means "none of the codes".
 
-A row left wholly blank is a unit the coder has not rated yet, which is not the same as a unit that
-holds no code (agreement counts the second, not the first).  The sheet carries the coder's current
-whole-unit codings, so a sheet can be exported, extended and imported again; other coders'
-codings are shown only when the sheet is not blind.  A second sheet lists the codebook.
+A row whose code cells are all empty is a unit the coder has not rated yet; 0 in every code column
+(or ``-``) is a unit rated as holding none of the codes.  Agreement counts the second and leaves the
+first out (missing data is not a zero); a memo on a row not rated is kept all the same.  The sheet
+carries the coder's current whole-unit codings, so a sheet can be exported, extended and imported
+again; other coders' codings are shown only when the sheet is not blind.  A second sheet lists the
+codebook (in an XLSX sheet; a CSV sheet holds the coding sheet's columns only).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import openpyxl
 from openpyxl.styles import Alignment
 
 from .codebook import Codebook
-from .sheets import cell_text, read_rows, refuse, style_header, text_hash
+from .sheets import cell_text, read_rows, refuse, sheet_format, style_header, text_hash, write_csv_sheet
 
 LAYOUTS = ("matrix", "column")
 SHEET = "coding"
@@ -36,15 +38,15 @@ SEPARATORS = re.compile(r"[;,，、；\s]+")
 
 def write_sheet(rows: list[dict], codebook: Codebook, out: Path, *, layout: str = "matrix") -> Path:
     """``rows``: units with ``unit_id, document, participant, group, speaker, text``, the coder's
-    codes (``codes``: a set, ``None`` when not rated yet) and, unless blind, ``other_coders``."""
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = SHEET
+    codes (``codes``: a set, ``None`` when not rated yet) and, unless blind, ``other_coders``.
+    ``out`` ending in .xlsx: a workbook with the codebook on a second sheet; in .csv: the coding
+    sheet's columns as UTF-8 CSV, which ``read_sheet`` reads back."""
+    fmt = sheet_format(out, "with the codebook on a second sheet")
     others = any(OTHERS in row for row in rows)
     codes = codebook.codable
     coder_columns = [*codes, "memo"] if layout == "matrix" else ["codes", "memo"]
     info = [*INFO_COLUMNS, *([OTHERS] if others else [])]
-    sheet.append([*info, *coder_columns])
+    lines = []
     for row in rows:
         values = [row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])]
         values += [row.get(OTHERS, "")] if others else []
@@ -53,7 +55,15 @@ def write_sheet(rows: list[dict], codebook: Codebook, out: Path, *, layout: str 
             values += [("" if given is None else int(code in given)) for code in codes]
         else:
             values += ["" if given is None else ("; ".join(sorted(given)) or "-")]
-        sheet.append([*values, row.get("memo") or ""])
+        lines.append([*values, row.get("memo") or ""])
+    if fmt == "csv":
+        return write_csv_sheet([*info, *coder_columns], lines, out)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = SHEET
+    sheet.append([*info, *coder_columns])
+    for line in lines:
+        sheet.append(line)
     style_header(sheet, len(info) + 1)
     letter = openpyxl.utils.get_column_letter
     sheet.column_dimensions["F"].width = 70
@@ -77,7 +87,8 @@ class SheetCodes:
     """What a sheet says, checked: per rated unit, its codes; and warnings."""
 
     units: list[dict] = field(default_factory=list)  # unit_id, codes (set), memo
-    blank: int = 0
+    not_rated: list[str] = field(default_factory=list)  # the units of rows left empty (a row without a unit: "")
+    memos: list[dict] = field(default_factory=list)  # unit_id, memo of rows not rated that hold a memo
     warnings: list[str] = field(default_factory=list)
 
 
@@ -103,11 +114,15 @@ def read_sheet(path: Path, codebook: Codebook, units: dict[str, dict]) -> SheetC
         if problem:
             errors.append(f"row {number}: {problem}")
             continue
-        if codes is None:
-            result.blank += 1
+        if codes is None and not memo:
+            result.not_rated.append(unit_id)
             continue
         if unit_id not in units:
             errors.append(f"row {number}: unknown unit {unit_id or '(empty)'!r}")
+            continue
+        if codes is None:
+            result.not_rated.append(unit_id)
+            result.memos.append({"unit_id": unit_id, "memo": memo})
             continue
         made_on = cell_text(row.get("text_hash"))
         if made_on and made_on != text_hash(units[unit_id]["text"]):

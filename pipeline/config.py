@@ -77,6 +77,7 @@ class AgreementSection:
     segment_length: int = 200  # code points per segment
     overlap: float = 0.5  # spans match when intersection / union reaches this
     boot: int = 500  # bootstrap draws for alpha's confidence interval
+    include_machine: bool = False  # count the machine coder (auto) as a coder beside the humans, marked apart
 
 
 @dataclass(frozen=True)
@@ -324,6 +325,7 @@ unit = "unit"                # unit (turns, clauses) | segment | span (overlappi
 segment_length = 200         # code points per segment (unit = "segment")
 overlap = 0.5                # spans match at this intersection / union (unit = "span")
 boot = 500                   # bootstrap draws for the interval of Krippendorff's alpha
+include_machine = false      # also count the machine coder (auto) as a coder (marked apart); default: humans only
 
 [survey]
 files = []                   # survey schema YAML files, each naming its CSV/XLSX data file

@@ -335,6 +335,20 @@ def m008_places(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m009_assignment_release(db: sqlite_utils.Database) -> None:
+    """A blind sample is released by a team lead (who and when), after which its coders may see
+    others' work.  Rows a coding sheet import or a reconciliation wrote only record what was
+    rated there: they were never meant to blind anyone (an import once wrote them blind)."""
+    db.executescript(
+        """
+        ALTER TABLE assignments ADD COLUMN released_at TEXT;
+        ALTER TABLE assignments ADD COLUMN released_by TEXT;
+        UPDATE assignments SET blind = 0 WHERE sample LIKE 'sheet:%' OR sample LIKE 'reconcile:%';
+        """
+    )
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction, all or nothing, that takes the write lock when it begins (BEGIN
@@ -844,6 +858,11 @@ def has_unit(db: sqlite_utils.Database, unit_id: str) -> bool:
     return bool(db.execute(sql, [unit_id, unit_id]).fetchone()[0])
 
 
+def coder_names(db: sqlite_utils.Database) -> set[str]:
+    """Every human coder who coded or was assigned units."""
+    return {row[0] for row in db.execute("SELECT coder FROM codings UNION SELECT coder FROM assignments")}
+
+
 def has_coding(db: sqlite_utils.Database, coding_id: int) -> bool:
     return db.execute("SELECT 1 FROM codings WHERE id = ?", [coding_id]).fetchone() is not None
 
@@ -858,24 +877,35 @@ def add_memo(db: sqlite_utils.Database, *, target_kind: str, target: str, text: 
         ).lastrowid
 
 
+MEMO_COLUMNS = ("id", "target_kind", "target", "text", "coder", "supersedes", "deleted", "created_at", "made_at")
+
+
 def memo_rows(db: sqlite_utils.Database) -> list[dict]:
-    columns = ("id", "target_kind", "target", "text", "coder", "supersedes", "deleted", "created_at", "made_at")
-    return [dict(zip(columns, values)) for values in db.execute(f"SELECT {', '.join(columns)} FROM memos ORDER BY id")]
+    return [dict(zip(MEMO_COLUMNS, values))
+            for values in db.execute(f"SELECT {', '.join(MEMO_COLUMNS)} FROM memos ORDER BY id")]
 
 
 def add_assignments(db: sqlite_utils.Database, rows: list[dict], now: str) -> int:
-    """Plan who codes which unit; an assignment made twice is kept once."""
+    """Plan who codes which unit (each row says whether it is ``blind``); an assignment made twice is kept once."""
     with transaction(db):
         before = db.execute("SELECT count(*) FROM assignments").fetchone()[0]
         db.conn.executemany(
             "INSERT OR IGNORE INTO assignments (sample, coder, doc_id, unit_id, blind, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            [(r["sample"], r["coder"], r["doc_id"], r["unit_id"], int(r.get("blind", True)), now) for r in rows])
+            [(r["sample"], r["coder"], r["doc_id"], r["unit_id"], int(r["blind"]), now) for r in rows])
         return db.execute("SELECT count(*) FROM assignments").fetchone()[0] - before
 
 
+def release_assignments(db: sqlite_utils.Database, sample: str, coders: list[str] | None, by: str, now: str) -> int:
+    """Lift the blindness of a sample (for some of its coders): the rows say who released it, when."""
+    with transaction(db):
+        where = " AND coder IN (%s)" % ", ".join("?" * len(coders)) if coders else ""
+        return db.execute(f"UPDATE assignments SET released_at = ?, released_by = ? WHERE sample = ? AND blind = 1"
+                          f" AND released_at IS NULL{where}", [now, by, sample, *(coders or [])]).rowcount
+
+
 def assignment_rows(db: sqlite_utils.Database) -> list[dict]:
-    columns = ("sample", "coder", "doc_id", "unit_id", "blind", "created_at")
+    columns = ("sample", "coder", "doc_id", "unit_id", "blind", "created_at", "released_at", "released_by")
     return [dict(zip(columns, values))
             for values in db.execute(f"SELECT {', '.join(columns)} FROM assignments ORDER BY id")]
 
@@ -921,6 +951,8 @@ INSTRUMENT_COLUMNS = ("instruments", "primary_instrument", "instrument_source")
 def export_columns(table: str) -> tuple[str, ...]:
     if table == "codings":
         return CODING_EXPORT
+    if table == "memos":
+        return MEMO_COLUMNS
     columns = EXPORT_COLUMNS.get(table, ())
     return columns + INSTRUMENT_COLUMNS if table == "clauses" else columns
 

@@ -64,3 +64,9 @@ class ProjectError(PolicoderError):
     """The project folder or its database is not usable (missing, wrong schema …)."""
 
     code = "project-error"
+
+
+class CodingWarning(UserWarning):
+    """Something a coder should know about what they just coded (it is stored all the same): a span
+    crossing units, a code on an interviewer question, a coder name like another but for case.  The
+    CLI prints each as ``warning: …``; a notebook shows it as a Python warning."""

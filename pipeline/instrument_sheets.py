@@ -18,12 +18,11 @@ import openpyxl
 from openpyxl.styles import Alignment
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from . import export
-from .errors import InputError, ProjectError
+from .errors import InputError
 from .instruments import NONE
 from .schemes import Scheme
 from .sheets import cell_text as _text
-from .sheets import read_rows, refuse, style_header, text_hash
+from .sheets import read_rows, refuse, sheet_format, style_header, text_hash, write_csv_sheet
 
 CONFIDENCE = ("high", "medium", "low")
 INFO_COLUMNS = ("unit_id", "document", "level", "year", "heading", "text", "suggested_primary", "suggested_labels",
@@ -39,16 +38,13 @@ def write_sheet(rows: list[dict], scheme: Scheme, out: Path) -> Path:
     """``rows``: units with ``unit_id, document, level, year, heading, text, suggested_primary,
     suggested_labels, cues``.  ``out`` ending in .xlsx: a workbook with drop-down lists; in .csv: the
     same columns as UTF-8 CSV (for coders in WPS or LibreOffice), which ``read_sheet`` reads back."""
-    suffix = out.suffix.lower()
-    if suffix not in (".xlsx", ".csv"):
-        raise ProjectError(f"{out}: a coding sheet is written as .xlsx (with drop-down lists) or .csv; "
-                           f"give one of those names", code="sheet-format")
+    fmt = sheet_format(out, "with drop-down lists")
     header = [*INFO_COLUMNS, *coder_columns(scheme)]
     values = [[row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])] for row in rows]
     values = [["; ".join(v) if isinstance(v, (list, tuple)) else v for v in row] for row in values]
-    if suffix == ".csv":
-        blank = dict.fromkeys(header, "")  # the coder's columns
-        return export.write_table([{**blank, **dict(zip(header, row))} for row in values], "csv", out)
+    if fmt == "csv":
+        blank = [""] * len(coder_columns(scheme))  # the coder's columns
+        return write_csv_sheet(header, [row + blank for row in values], out)
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = SHEET

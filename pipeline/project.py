@@ -45,7 +45,7 @@ from .tokens import (TokenizerSettings, prepare_tokenizer, terms_from_storage, t
                      tokens_for_storage)
 
 TOKENIZE_TASK_CHARS = 50_000
-EXPORT_TABLES = ("documents", "clauses", "turns", "codings", "coding_history", "problems")
+EXPORT_TABLES = ("documents", "clauses", "turns", "codings", "coding_history", "memos", "problems")
 
 Progress = Callable[[str, int], None]  # (path just finished, total) → None
 
@@ -799,11 +799,13 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
     # --- reading and exporting -------------------------------------------------------------
 
     def rows(self, table: str, *, with_text: bool = False) -> list[dict]:
-        if table not in (*store.EXPORT_COLUMNS, "codings"):
+        if table not in EXPORT_TABLES:
             raise ProjectError(f"unknown table {table!r}; choose one of {', '.join(EXPORT_TABLES)}",
                                code="unknown-table")
         if table == "codings":  # what stands now: anchored on the current texts, codes as the codebook has them
             return [{column: row[column] for column in store.CODING_EXPORT} for row in self.codings()]
+        if table == "memos":  # the versions that stand (`code memos`); the database keeps the older ones
+            return self.memos()
         if table == "clauses":
             return self.clause_rows()
         return list(store.rows(self.db, table, with_text=with_text))

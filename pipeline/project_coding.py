@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from . import coding, coding_report, coding_sheets
 from . import db as store
 from .autocode import AutoCoder
 from .codebook import Codebook, load_codebook
-from .errors import ProjectError
+from .errors import CodingWarning, ProjectError
 from .records import utc_now
 
 MEMO_TARGETS = ("project", "document", "unit", "code", "coding")
@@ -82,21 +83,25 @@ class CodingMethods:
         codebook = self.codebook()
         doc = self._document_row(document)
         self._check_span(doc, start, end)
-        _check_coder(coder)
+        self._check_own_coder(coder)
         if not codes or len(set(codes)) != len(codes):
             raise ProjectError("give one or more different codes", code="unknown-code")
         for code in codes:
             _check_code(codebook, code)
+        for row in self.codings(coders=[coder], machine=False):
+            if (row["doc_id"], row["start"], row["end"]) == (doc["id"], start, end) and row["code"] in codes:
+                raise ProjectError(f"coding {row['id']} already codes {start}–{end} of document {doc['id']} with "
+                                   f"{row['code']} for {coder}; nothing written", code="duplicate-coding")
         unit_id = self._unit_of(doc["id"], start, end)
         return self._append([{"doc_id": doc["id"], "start": start, "end": end, "code": code, "coder": coder,
                               "memo": memo, "codebook": codebook.id, "codebook_version": codebook.version,
                               "unit_id": unit_id, "source": source} for code in codes])
 
     def recode(self, coding_id: int, *, by: str, code: str | None = None, start: int | None = None,
-               end: int | None = None, memo: str | None = None) -> int:
-        """Change a coding (its code, span or memo): a new row supersedes it; the old one stays in history."""
-        _check_coder(by)
-        old = self._standing(coding_id)
+               end: int | None = None, memo: str | None = None, as_lead: bool = False) -> int:
+        """Change a coding (its code, span or memo): a new row supersedes it; the old one stays in history.
+        Only its own coder changes it, unless ``as_lead``: a team lead correcting it (recorded)."""
+        old = self._own(coding_id, by, as_lead)
         codebook = self.codebook()
         start = old["start"] if start is None else start
         end = old["end"] if end is None else end
@@ -107,19 +112,44 @@ class CodingMethods:
         self._check_span(doc, start, end)
         code = code or old["code"]
         _check_code(codebook, code)
+        unit_id = self._unit_of(old["doc_id"], start, end, warn=(start, end) != (old["start"], old["end"]))
         return self._append([{"doc_id": old["doc_id"], "start": start, "end": end, "code": code,
                               "coder": old["coder"], "memo": old["memo"] if memo is None else memo,
                               "codebook": codebook.id, "codebook_version": codebook.version,
-                              "unit_id": self._unit_of(old["doc_id"], start, end), "supersedes": coding_id,
-                              "changed_by": by, "source": "edit"}])[0]
+                              "unit_id": unit_id, "supersedes": coding_id,
+                              "changed_by": by, "source": "lead-edit" if by != old["coder"] else "edit"}])[0]
 
-    def uncode(self, coding_id: int, *, by: str) -> int:
-        """Remove a coding: a deletion row supersedes it (history keeps it)."""
-        _check_coder(by)
-        standing = self._standing(coding_id)["id"]
-        row = next(r for r in store.coding_rows(self.db) if r["id"] == standing)
+    def uncode(self, coding_id: int, *, by: str, as_lead: bool = False) -> int:
+        """Remove a coding: a deletion row supersedes it (history keeps it).  Only its own coder removes
+        it, unless ``as_lead``: a team lead correcting it (recorded)."""
+        standing = self._own(coding_id, by, as_lead)
+        row = next(r for r in store.coding_rows(self.db) if r["id"] == standing["id"])
         return self._append([{**row, "supersedes": coding_id, "deleted": True, "changed_by": by,
-                              "source": "delete"}])[0]
+                              "source": "lead-delete" if by != standing["coder"] else "delete"}])[0]
+
+    def _own(self, coding_id: int, by: str, as_lead: bool) -> dict:
+        """The standing coding ``by`` may change: their own, or anyone's when a lead corrects it."""
+        _check_coder(by)
+        standing = self._standing(coding_id)
+        if standing["coder"] != by and not as_lead:
+            case = " (the names differ only by case)" if standing["coder"].casefold() == by.casefold() else ""
+            raise ProjectError(f"coding {coding_id} is {standing['coder']}'s: {by} may not change it{case} (a team "
+                               f"lead correcting it says so: --as-lead, recorded in its history)",
+                               code="not-your-coding")
+        return standing
+
+    def _check_own_coder(self, coder: str) -> None:
+        """A human coder coding as themselves: not the consensus (``reconcile`` records it), and a warning
+        when the name differs from a known coder's only by case."""
+        _check_coder(coder)
+        if coder == self.config.coding.consensus_coder:
+            raise ProjectError(f"{coder!r} is the consensus coder: consensus is recorded by `policoder code reconcile` "
+                               f"(or the workbench's agreement page); code as yourself", code="reserved-coder")
+        alike = sorted(name for name in store.coder_names(self.db)
+                       if name.casefold() == coder.casefold() and name != coder)
+        if alike:
+            warnings.warn(f"coder {coder!r} differs from {', '.join(map(repr, alike))} only by case: they count as "
+                          f"different coders", CodingWarning, stacklevel=3)
 
     def _standing(self, coding_id: int) -> dict:
         for row in self.codings(machine=False):
@@ -149,13 +179,31 @@ class CodingMethods:
 
     @staticmethod
     def _check_span(doc: dict, start: int, end: int) -> None:
+        if end <= start:
+            raise ProjectError(f"span {start}–{end}: the end is not after the start (give START END, END the larger)",
+                               code="bad-span")
         if not 0 <= start < end <= len(doc["text"]):
             raise ProjectError(f"span {start}–{end} is not inside document {doc['id']} "
                                f"(0–{len(doc['text'])} code points)", code="bad-span")
 
-    def _unit_of(self, doc_id: int, start: int, end: int) -> str | None:
-        unit = coding.UnitIndex([u for u in store.coding_units(self.db) if u["doc_id"] == doc_id]).holding(
-            doc_id, start, end)
+    def _unit_of(self, doc_id: int, start: int, end: int, *, warn: bool = True) -> str | None:
+        """The unit holding the span, if one does; with ``warn``, a warning when the span crosses units or
+        lies on an interviewer question (agreement counts it only for the units ``UnitIndex.counted``
+        gives, never for questions)."""
+        index = coding.UnitIndex([u for u in store.coding_units(self.db) if u["doc_id"] == doc_id])
+        crossed = index.overlapping(doc_id, start, end) if warn else []
+        question = lambda u: " (interviewer question)" if u["role"] == "interviewer" else ""  # noqa: E731
+        if len(crossed) > 1:
+            counted = [u["unit_id"] for u in index.counted(doc_id, start, end) if u["role"] != "interviewer"]
+            names = ", ".join(u["unit_id"] + question(u) for u in crossed)
+            warnings.warn(f"span {start}–{end} crosses units {names}; "
+                          f"agreement counts it for {', '.join(counted) or 'none of them'} (a unit holding half of "
+                          f"the span or half covered by it; never an interviewer question)", CodingWarning,
+                          stacklevel=3)
+        elif crossed and crossed[0]["role"] == "interviewer":
+            warnings.warn(f"unit {crossed[0]['unit_id']} is an interviewer question: agreement and coding sheets "
+                          f"leave questions out", CodingWarning, stacklevel=3)
+        unit = index.holding(doc_id, start, end)
         return unit["unit_id"] if unit else None
 
     # --- memos ------------------------------------------------------------------------------
@@ -212,7 +260,7 @@ class CodingMethods:
         from sklearn.model_selection import train_test_split
 
         for coder in coders:
-            _check_coder(coder)
+            self._check_own_coder(coder)
         documents = self._documents_now()
         pool = [u for u in self.coding_units() if u["kind"] == kind]
         if not 0 < n <= len(pool):
@@ -235,22 +283,25 @@ class CodingMethods:
         return [row for row in store.assignment_rows(self.db) if coder is None or row["coder"] == coder]
 
     def coverage(self, codings: list[dict] | None = None) -> dict[str, set[str]]:
-        """Coder → the units they rated: units assigned to them (or on a sheet they imported); every
-        unit of a document they coded in where nothing was assigned to them; for the auto-coder,
-        every unit it was run on."""
+        """Coder → the units they rated: units assigned to them (or rated on a sheet they imported);
+        units their codings count for; every unit of a document they coded in where nothing was
+        assigned to them (coding freely means reading it all); for the auto-coder, every unit it was
+        run on."""
         units = self.coding_units()
-        by_doc: dict[int, set[str]] = defaultdict(set)
-        for unit in units:
-            by_doc[unit["doc_id"]].add(unit["unit_id"])
+        index = coding.UnitIndex(units)
         seen: dict[str, set[str]] = defaultdict(set)
         assigned_docs = set()
         for row in store.assignment_rows(self.db):
             seen[row["coder"]].add(row["unit_id"])
             assigned_docs.add((row["coder"], row["doc_id"]))
         for row in codings if codings is not None else self.codings():
-            # coding freely in a document means reading all of it, unless the coder was given units there
-            if not coding.is_machine(row["coder"]) and (row["coder"], row["doc_id"]) not in assigned_docs:
-                seen[row["coder"]] |= by_doc.get(row["doc_id"], set())
+            if coding.is_machine(row["coder"]):
+                continue
+            if (row["coder"], row["doc_id"]) not in assigned_docs:
+                seen[row["coder"]] |= {unit["unit_id"] for unit in index.by_doc.get(row["doc_id"], ())}
+            elif row["start"] is not None:
+                counted = index.counted(row["doc_id"], row["start"], row["end"])
+                seen[row["coder"]] |= {unit["unit_id"] for unit in counted}
         kinds = set(self.config.coding.auto_kinds)
         for coder in {row["coder"] for row in store.machine_coding_rows(self.db)} | (
                 {coding.MACHINE_PREFIX} if self._auto_ran() else set()):
@@ -261,15 +312,38 @@ class CodingMethods:
     def _auto_ran(self) -> bool:
         return self.db.execute("SELECT 1 FROM runs WHERE command = 'autocode' LIMIT 1").fetchone() is not None
 
+    def blind_samples(self, coder: str) -> list[str]:
+        """The samples ``coder`` was assigned blind (``assign``) that no one has released yet."""
+        return sorted({row["sample"] for row in self.assignments(coder) if row["blind"] and not row["released_at"]})
+
     def codes_blind(self, coder: str) -> bool:
-        """Whether ``coder`` has blind assignments: while they do, other coders' work is not shown to
-        them (in sheets, the workbench and its disagreement list), so their codes stay independent."""
-        return any(row["blind"] for row in self.assignments(coder))
+        """Whether ``coder`` has blind assignments not yet released: while they do, other coders' work is
+        not shown to them (in sheets, the workbench and its disagreement list), so their codes stay
+        independent."""
+        return bool(self.blind_samples(coder))
 
     def check_sees_others(self, coder: str) -> None:
-        if self.codes_blind(coder):
-            raise ProjectError(f"{coder} has blind assignments: other coders' work stays hidden until the "
-                               f"agreement is measured", code="blind-assignment")
+        samples = self.blind_samples(coder)
+        if samples:
+            raise ProjectError(f"{coder} has blind assignments (sample {', '.join(samples)}): other coders' work "
+                               f"stays hidden until the sample is released, once agreement is measured "
+                               f"(`policoder code release {samples[0]} --by LEAD`)", code="blind-assignment")
+
+    def release(self, sample: str, *, by: str, coders: list[str] | None = None) -> dict:
+        """End the blind phase of a sample (for some of its coders): they may see others' work from now
+        on; who released it and when is recorded on its assignments."""
+        _check_coder(by)
+        rows = [row for row in store.assignment_rows(self.db) if row["sample"] == sample]
+        if not rows:
+            raise ProjectError(f"no sample {sample!r}; see `policoder code assign`", code="unknown-sample")
+        unknown = sorted(set(coders or ()) - {row["coder"] for row in rows})
+        if unknown:
+            raise ProjectError(f"sample {sample!r} has no coder {', '.join(unknown)}", code="unknown-coder")
+        store.release_assignments(self.db, sample, coders, by, utc_now())
+        return {"sample": sample, "released_by": by,
+                "coders": sorted({row["coder"] for row in rows if row["blind"] and not row["released_at"]
+                                  and (not coders or row["coder"] in coders)}),
+                "still_blind": sorted({row["coder"] for row in rows if self.codes_blind(row["coder"])})}
 
     # --- coding sheets ----------------------------------------------------------------------
 
@@ -305,26 +379,31 @@ class CodingMethods:
             rows.append(row)
         return coding_sheets.write_sheet(rows, codebook, Path(out), layout=layout)
 
-    def import_coding_sheet(self, path: str | Path, coder: str, *, source: str = "sheet") -> dict:
+    def import_coding_sheet(self, path: str | Path, coder: str, *, source: str = "sheet",
+                            by: str | None = None) -> dict:
         """Read a filled sheet as ``coder``'s whole-unit codings: codes added or removed on the sheet
-        become new rows (removals supersede); all or nothing."""
-        _check_coder(coder)
+        become new rows (removals supersede); all or nothing.  ``by``: who decided, if not the coder
+        (a reconciliation's)."""
+        _check_coder(coder) if source == "reconcile" else self._check_own_coder(coder)
         path = Path(path)
         codebook = self.codebook()
         units = {unit["unit_id"]: unit for unit in self.coding_units()}
         sheet = coding_sheets.read_sheet(path, codebook, units)
-        rows, added, removed = self._unit_code_changes(sheet.units, coder, f"{source}:{path.name}", codebook, units)
-        memos = [entry for entry in sheet.units if entry["memo"]
+        rows, added, removed = self._unit_code_changes(sheet.units, coder, f"{source}:{path.name}", codebook, units,
+                                                       by=by)
+        memos = [entry for entry in sheet.units + sheet.memos if entry["memo"]
                  and entry["memo"] not in {m["text"] for m in self.memos(target_kind="unit", target=entry["unit_id"])}]
         with store.transaction(self.db):
             self._append(rows)
             store.add_assignments(self.db, [{"sample": f"{source}:{path.name}", "coder": coder,
-                                             "doc_id": units[e["unit_id"]]["doc_id"], "unit_id": e["unit_id"]}
+                                             "doc_id": units[e["unit_id"]]["doc_id"], "unit_id": e["unit_id"],
+                                             "blind": False}  # what was rated: only `assign` blinds
                                             for e in sheet.units], utc_now())
             for entry in memos:
-                self.write_memo("unit", entry["unit_id"], entry["memo"], coder)
+                self.write_memo("unit", entry["unit_id"], entry["memo"], by or coder)
         return {"coder": coder, "units": len(sheet.units), "added": added, "removed": removed,
-                "memos": len(memos), "blank": sheet.blank, "warnings": sheet.warnings}
+                "memos": len(memos), "not_rated": [unit for unit in sheet.not_rated if unit],
+                "blank": len(sheet.not_rated), "warnings": sheet.warnings}
 
     def _unit_code_changes(self, entries: list[dict], coder: str, source: str, codebook: Codebook,
                            units: dict[str, dict], *, by: str | None = None) -> tuple[list[dict], int, int]:
@@ -370,8 +449,10 @@ class CodingMethods:
 
     # --- agreement and reconciliation --------------------------------------------------------
 
-    def _ratings(self, *, unit: str | None, coders: list[str] | None, depth: int | None,
+    def _ratings(self, *, unit: str | None, coders: list[str] | None, depth: int | None, machine: bool | None,
                  codings: list[dict] | None = None):
+        """``coders`` default: every human coder but the consensus, and (``machine``, default
+        ``[agreement] include_machine``) the machine coder."""
         settings = self.config.agreement
         unit = unit or settings.unit
         if unit not in agreement_stats.UNIT_KINDS:
@@ -379,9 +460,13 @@ class CodingMethods:
         codebook = self._codebook_or_none()
         codings = self.codings() if codings is None else codings
         consensus = self.config.coding.consensus_coder
-        coders = coders or sorted({c["coder"] for c in codings if c["coder"] != consensus})
+        machine = settings.include_machine if machine is None else machine
+        coders = coders or sorted({c["coder"] for c in codings if c["coder"] != consensus
+                                   and (machine or not coding.is_machine(c["coder"]))})
         if len(coders) < 2:
-            raise ProjectError(f"agreement needs two coders or more; found {', '.join(coders) or 'none'}",
+            raise ProjectError(f"agreement needs two coders or more; found {', '.join(coders) or 'none'}"
+                               + ("" if machine else " among the human coders (the machine coder counts only when "
+                                                     "asked: --machine, [agreement] include_machine)"),
                                code="too-few-coders")
         roll_up = (lambda code: _ancestor(codebook, code, depth)) if depth is not None and codebook else str
         coverage = self.coverage(codings)
@@ -400,11 +485,14 @@ class CodingMethods:
         return ratings, codes, unit
 
     def agreement(self, *, unit: str | None = None, coders: list[str] | None = None, codes: list[str] | None = None,
-                  depth: int | None = None, boot: int | None = None, codings: list[dict] | None = None) -> dict:
+                  depth: int | None = None, boot: int | None = None, machine: bool | None = None,
+                  codings: list[dict] | None = None) -> dict:
         """Agreement per code, overall, per coder pair and per document (see ``pipeline.agreement``).
-        ``depth``: compare codes rolled up to their ancestor at that depth (0 = top level);
-        ``codings``: ``codings()``, when the caller has them already."""
-        ratings, found, unit = self._ratings(unit=unit, coders=coders, depth=depth, codings=codings)
+        ``depth``: compare codes rolled up to their ancestor at that depth (0 = top level); ``machine``:
+        count the machine coder too (default ``[agreement] include_machine``); ``machine_coders`` and
+        each pair's ``machine`` say where it took part; ``codings``: ``codings()``, when the caller has
+        them already."""
+        ratings, found, unit = self._ratings(unit=unit, coders=coders, depth=depth, machine=machine, codings=codings)
         settings = self.config.agreement
         options = agreement_stats.Settings(unit=unit, segment_length=settings.segment_length,
                                            overlap=settings.overlap, boot=settings.boot if boot is None else boot,
@@ -412,19 +500,31 @@ class CodingMethods:
         paths = {doc_id: d["path"] for doc_id, d in self._documents_now().items()}
         result = agreement_stats.report(ratings, codes or found, options, paths)
         result["depth"] = depth
+        if unit == "span":  # every span unit holds a span: with none shared, κ and α say only that
+            result["matched_spans"] = sum(sum(value == 1 for value in row) >= 2
+                                          for rows in (ratings.by_code or {}).values() for row in rows)
+            if not result["matched_spans"]:
+                result["note"] = (f"no spans of two coders matched at overlap ≥ {settings.overlap} (intersection / "
+                                  f"union, [agreement] overlap): every span unit holds one coder's span, so the "
+                                  f"coefficients below only say that no span was shared")
+        result["machine_coders"] = [coder for coder in ratings.coders if coding.is_machine(coder)]
+        for pair in result["pairs"]:
+            pair["machine"] = any(coding.is_machine(coder) for coder in pair["coders"])
         return result
 
     def disagreements(self, *, coders: list[str] | None = None, depth: int | None = None,
-                      codings: list[dict] | None = None) -> list[dict]:
-        """The units coders disagree on, with each coder's codes (``codings`` as in ``agreement``)."""
-        ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=depth, codings=codings)
+                      machine: bool | None = None, codings: list[dict] | None = None) -> list[dict]:
+        """The units coders disagree on, with each coder's codes (``machine`` and ``codings`` as in
+        ``agreement``)."""
+        ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=depth, machine=machine, codings=codings)
         texts = {unit["unit_id"]: unit["text"] for unit in self.coding_units()}
         return agreement_stats.disagreements(ratings, texts)
 
-    def disagreement_sheet(self, out: str | Path, *, coders: list[str] | None = None) -> Path:
+    def disagreement_sheet(self, out: str | Path, *, coders: list[str] | None = None, depth: int | None = None,
+                           machine: bool | None = None) -> Path:
         """A sheet of the units coders disagree on, each coder's codes shown, a ``codes`` column for the
         consensus; import it with ``reconcile``."""
-        rows = self.disagreements(coders=coders)
+        rows = self.disagreements(coders=coders, depth=depth, machine=machine)
         documents = self._documents_now()
         units = {unit["unit_id"]: unit for unit in self.coding_units()}
         sheet_rows = []
@@ -436,15 +536,18 @@ class CodingMethods:
         return coding_sheets.write_sheet(sheet_rows, self.codebook(), Path(out), layout="column")
 
     def reconcile(self, sheet: str | Path | None = None, *, coders: list[str] | None = None,
-                  agreed: bool = True, decisions: dict[str, list[str]] | None = None, by: str | None = None) -> dict:
+                  agreed: bool = True, decisions: dict[str, list[str]] | None = None, by: str | None = None,
+                  machine: bool | None = None) -> dict:
         """Record consensus codings as their own coder (``[coding] consensus_coder``), never touching
-        the originals: units all coders agree on (``agreed``), the decisions of a filled
-        disagreement sheet, and ``decisions`` (unit id → its consensus codes) made by ``by``."""
+        the originals: units all coders agree on (``agreed``: two humans or more, and the machine
+        coder too with ``machine``), the decisions of a filled disagreement sheet, and ``decisions``
+        (unit id → its consensus codes) made by ``by``."""
         consensus = self.config.coding.consensus_coder
         codebook = self.codebook()
-        summary = {"coder": consensus, "agreed_units": 0, "sheet": None, "decided": None}
-        if decisions:
+        summary = {"coder": consensus, "agreed_units": 0, "sheet": None, "decided": None, "by": by}
+        if decisions or by is not None:
             _check_coder(by or "")
+        if decisions:
             units = {unit["unit_id"]: unit for unit in self.coding_units()}
             for unit_id, codes in decisions.items():
                 if unit_id not in units:
@@ -457,39 +560,50 @@ class CodingMethods:
             self._append(rows)
             summary["decided"] = {"units": len(decisions), "added": added, "removed": removed}
         if agreed:
-            ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=None)
+            ratings, _, _ = self._ratings(unit="unit", coders=coders, depth=None, machine=machine)
             units = {unit["unit_id"]: unit for unit in self.coding_units()}
             have = _whole_unit_codings(self.codings(coders=[consensus], machine=False), units)
             rows = [{"doc_id": unit["doc_id"], "start": units[unit["unit_id"]]["start"],
                      "end": units[unit["unit_id"]]["end"], "code": code, "coder": consensus,
                      "codebook": codebook.id, "codebook_version": codebook.version, "unit_id": unit["unit_id"],
-                     "source": "reconcile:agreed"}
-                    for unit, codes in agreement_stats.agreed(ratings) for code in sorted(codes)
+                     "source": "reconcile:agreed", "changed_by": by}
+                    for unit, codes in agreement_stats.agreed(ratings, coding.is_machine) for code in sorted(codes)
                     if (unit["unit_id"], code) not in have and code in codebook.by_id]
             self._append(rows)
             summary["agreed_units"] = len({row["unit_id"] for row in rows})
         if sheet is not None:
-            summary["sheet"] = self.import_coding_sheet(sheet, consensus, source="reconcile")
+            summary["sheet"] = self.import_coding_sheet(sheet, consensus, source="reconcile", by=by)
         return summary
 
     # --- reports ----------------------------------------------------------------------------
 
+    def report_coders(self, coders: list[str] | None = None, *, machine: bool = True) -> list[str]:
+        """The coders a coding report covers: ``coders``, or every coder but the consensus (the machine
+        coder too, with ``machine``)."""
+        if coders:
+            return list(coders)
+        consensus = self.config.coding.consensus_coder
+        return sorted({row["coder"] for row in self.codings(machine=machine) if row["coder"] != consensus})
+
     def coding_frequencies(self, by: str = "code", *, coders: list[str] | None = None) -> list[dict]:
+        """Per code (and value of ``by``): ``codings`` (coded spans: a unit two coders coded counts
+        twice), distinct ``units`` and ``documents``, and how many ``coders``, of ``report_coders``."""
         if by not in coding_report.BY:
             raise ProjectError(f"by must be one of {', '.join(coding_report.BY)}", code="bad-option")
         documents = self._documents_now()
-        return coding_report.frequencies(self.codings(coders=coders), {k: d["attributes"] for k, d in documents.items()},
-                                         by)
+        return coding_report.frequencies(self.codings(coders=self.report_coders(coders)),
+                                         {k: d["attributes"] for k, d in documents.items()}, by)
 
     def code_cooccurrence(self, mode: str = "unit", *, coders: list[str] | None = None) -> list[dict]:
+        """Codes one coder gave in the same unit (or on overlapping spans), over ``report_coders``."""
         if mode not in coding_report.COOCCURRENCE:
             raise ProjectError(f"mode must be one of {', '.join(coding_report.COOCCURRENCE)}", code="bad-option")
-        return coding_report.cooccurrence(self.codings(coders=coders), mode)
+        return coding_report.cooccurrence(self.codings(coders=self.report_coders(coders)), mode)
 
     def coded_segments(self, *, coders: list[str] | None = None, machine: bool = True) -> list[dict]:
         documents = self._documents_now()
         units = {unit["unit_id"]: unit for unit in store.coding_units(self.db)}
-        return coding_report.segments(self.codings(coders=coders, machine=machine),
+        return coding_report.segments(self.codings(coders=self.report_coders(coders, machine=machine), machine=machine),
                                       {k: d["attributes"] for k, d in documents.items()}, units,
                                       self._codebook_or_none())
 

@@ -1,6 +1,7 @@
-"""What every coding sheet shares: reading an XLSX (or CSV) sheet back with the row numbers a user
-sees, cell values as text, the header style of the columns a coder fills, and the hash that tells
-whether a unit's text changed since the sheet was made."""
+"""What every coding sheet shares: its format from its file name (XLSX, or a UTF-8 CSV of the same
+columns for WPS or LibreOffice), reading a sheet back with the row numbers a user sees, cell values
+as text, the header style of the columns a coder fills, and the hash that tells whether a unit's text
+changed since the sheet was made."""
 from __future__ import annotations
 
 import csv
@@ -10,9 +11,25 @@ from pathlib import Path
 import openpyxl
 from openpyxl.styles import Font, PatternFill
 
-from .errors import InputError
+from . import export
+from .errors import InputError, ProjectError
 
 CODER_FILL = PatternFill("solid", fgColor="FFF2CC")  # the columns a coder fills stand out
+
+
+def sheet_format(out: Path, xlsx_gives: str) -> str:
+    """``xlsx`` or ``csv``, by the sheet's file name; any other name is refused (``xlsx_gives``: what
+    the workbook has that the CSV has not)."""
+    suffix = out.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise ProjectError(f"{out}: a coding sheet is written as .xlsx ({xlsx_gives}) or .csv (UTF-8); "
+                           f"give one of those names", code="sheet-format")
+    return suffix[1:]
+
+
+def write_csv_sheet(header: list[str], values: list[list], out: Path) -> Path:
+    """The sheet's columns as UTF-8 CSV (with a BOM, so that Excel keeps the Chinese), read back by ``read_rows``."""
+    return export.write_table([dict(zip(header, row)) for row in values], "csv", out, columns=tuple(header))
 
 
 def text_hash(text: str) -> str:

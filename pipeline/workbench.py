@@ -41,9 +41,9 @@ from .project import open_project
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 UNSAFE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 # what a failed library call means for the client: the request was wrong, or it lost a race
-_CONFLICTS = ("coding-superseded", "coding-conflict", "memo-superseded")
+_CONFLICTS = ("coding-superseded", "coding-conflict", "memo-superseded", "duplicate-coding")
 _NOT_FOUND = ("unknown-document", "unknown-coding", "unknown-unit", "unknown-memo")
-_FORBIDDEN = ("blind-assignment",)
+_FORBIDDEN = ("blind-assignment", "not-your-coding")
 # ids as JSON numbers hold them exactly (2**53): a larger one is a 422, not an overflow in the database driver
 RowId = Annotated[int, PathParam(ge=0, le=2**53)]
 MAX_DEPTH = 20  # codes rolled up to a deeper level than any codebook has are the codes themselves

@@ -98,7 +98,9 @@ def test_a_memo_needs_a_target_that_exists(project):
 def test_codings_are_append_only_with_history(project):
     unit = answers(project, "e01.txt")[0]
     first = project.code("e01.txt", unit["start"], unit["end"], "college", "ann", memo="clear case")
-    second = project.recode(first, by="bob", code="subsidy")
+    with pytest.raises(ProjectError, match="is ann's: bob may not change it"):
+        project.recode(first, by="bob", code="subsidy")
+    second = project.recode(first, by="bob", code="subsidy", as_lead=True)
     current = project.codings(machine=False)
     assert [(c["id"], c["code"], c["coder"], c["memo"]) for c in current] == [(second, "subsidy", "ann", "clear case")]
     with pytest.raises(ProjectError, match=f"already replaced by coding {second}"):
@@ -113,7 +115,8 @@ def test_codings_are_append_only_with_history(project):
     # a second row superseding the same version is refused by the store itself (no forked history)
     with pytest.raises(ProjectError, match="another change got there first"):
         project._append([{**history[0], "supersedes": first, "changed_by": "eve"}])
-    for bad, message in ((("e01.txt", 5, 2, "college", "ann"), "not inside"),
+    for bad, message in ((("e01.txt", 5, 2, "college", "ann"), "the end is not after the start"),
+                         (("e01.txt", 0, 10_000, "college", "ann"), "not inside"),
                          (("e01.txt", 0, 5, "nothing", "ann"), "not in codebook"),
                          (("e01.txt", 0, 5, "college", "auto"), "machine coder")):
         with pytest.raises(ProjectError, match=message):
@@ -247,3 +250,101 @@ def test_coding_reports(project):
     segments = project.coded_segments(coders=["ann"])
     assert len(segments) == 4 and segments[0]["attr_group"] == "college" and segments[0]["code_path"] == "产业学院"
     assert all(s["text"] for s in segments)
+
+
+def _fill_sheet(path, decisions):
+    """Write each unit's codes ({unit_id: set}) into an XLSX matrix sheet; other rows stay empty."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook["coding"]
+    header = [cell.value for cell in sheet[1]]
+    for row in range(2, sheet.max_row + 1):
+        unit_id = sheet.cell(row, 1).value
+        if unit_id in decisions:
+            for code in ("subsidy", "slow", "college"):
+                sheet.cell(row, header.index(code) + 1).value = int(code in decisions[unit_id])
+    workbook.save(path)
+
+
+def test_a_unit_coded_outside_the_sheet_is_rated_and_the_rest_of_the_sheet_is_missing(project):
+    e01 = answers(project, "e01.txt")
+    sheet = project.coding_sheet("ann", project.root / "ann.xlsx")
+    _fill_sheet(sheet, {e01[0]["unit_id"]: {"college"}, e01[1]["unit_id"]: set()})
+    assert project.import_coding_sheet(sheet, "ann")["not_rated"] == [
+        u["unit_id"] for u in project.coding_units() if u["unit_id"] not in (e01[0]["unit_id"], e01[1]["unit_id"])]
+    project.code("e01.txt", e01[2]["start"], e01[2]["end"], "slow", "ann")  # coded in the workbench, say
+    # bob codes in e01 freely (nothing assigned to him): its units he leaves alone count as "no code"
+    project.code("e01.txt", e01[1]["start"], e01[1]["end"], "subsidy", "bob")
+    coverage = project.coverage()
+    assert coverage["ann"] == {u["unit_id"] for u in e01}
+    assert coverage["bob"] == {u["unit_id"] for u in e01}
+    result = project.agreement(coders=["ann", "bob"], boot=0)
+    assert result["units"] == 3
+    ann, bob = [0, 0, 0], [0, 1, 0]  # subsidy in e01's three answers
+    assert result["codes"]["subsidy"]["percent_agreement"] == pytest.approx(np.mean(np.array(ann) == np.array(bob)))
+
+
+def test_reports_leave_the_consensus_out_and_never_pool_coders(project):
+    units = project.coding_units()
+    _code_units(project, "ann", {0: ["college"], 1: ["subsidy", "slow"]})
+    _code_units(project, "bob", {0: ["subsidy"], 1: ["subsidy"]})
+    project.reconcile(decisions={units[0]["unit_id"]: ["college"]}, agreed=False, by="lead")
+    assert project.report_coders() == ["ann", "bob"]
+    frequencies = {row["code"]: row for row in project.coding_frequencies()}
+    assert (frequencies["college"]["codings"], frequencies["college"]["coders"]) == (1, 1)  # not the consensus's
+    assert (frequencies["subsidy"]["codings"], frequencies["subsidy"]["units"]) == (3, 2)  # spans vs units
+    # ann's college and bob's subsidy in unit 0 are not a co-occurrence; ann's subsidy + slow in unit 1 is
+    assert project.code_cooccurrence("unit") == [
+        {"code_a": "slow", "code_b": "subsidy", "together": 1, "jaccard": round(1 / 3, 4)}]
+    assert [(r["code_a"], r["code_b"], r["together"]) for r in project.code_cooccurrence("overlap")] == [
+        ("slow", "subsidy", 1)]
+    assert {row["coder"] for row in project.coded_segments()} == {"ann", "bob"}
+    assert {row["coder"] for row in project.coded_segments(coders=["consensus"])} == {"consensus"}
+
+
+def test_the_runs_agreement_dataset_counts_human_coders_unless_configured(project, tmp_path):
+    import json
+
+    units = project.coding_units()
+    project.assign(["ann", "bob"], len(units), sample="all", stratify=None, blind=False)
+    _code_units(project, "ann", {0: ["college"], 1: ["subsidy"]})
+    _code_units(project, "bob", {0: ["college"], 2: ["subsidy"]})
+    project.autocode()
+    summary = project._run_agreement(tmp_path)
+    assert summary["coders"] == ["ann", "bob"]
+    written = json.loads((tmp_path / "agreement.json").read_text(encoding="utf-8"))
+    a = [int("subsidy" in {1: ["subsidy"]}.get(i, [])) for i in range(len(units))]
+    b = [int("subsidy" in {2: ["subsidy"]}.get(i, [])) for i in range(len(units))]
+    assert written["codes"]["subsidy"]["krippendorff_alpha"] == pytest.approx(
+        krippendorff.alpha(reliability_data=[a, b], level_of_measurement="nominal"))
+    toml = project.root / "policoder.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("include_machine = false", "include_machine = true"),
+                    encoding="utf-8")
+    from pipeline import open_project
+    reopened = open_project(project.root)
+    try:
+        assert reopened._run_agreement(tmp_path)["coders"] == ["ann", "auto", "bob"]
+        assert json.loads((tmp_path / "agreement.json").read_text(encoding="utf-8"))["machine_coders"] == ["auto"]
+    finally:
+        reopened.close()
+
+
+def test_a_coding_counts_for_the_units_and_segments_it_substantially_covers():
+    from pipeline.agreement import segment_ratings
+    from pipeline.coding import UnitIndex
+
+    units = [{"doc_id": 1, "unit_id": f"1-{n}", "start": start, "end": end}
+             for n, (start, end) in enumerate(((0, 100), (100, 110), (110, 300)), start=1)]
+    index = UnitIndex(units)
+    counted = lambda start, end: [u["unit_id"] for u in index.counted(1, start, end)]  # noqa: E731
+    assert counted(10, 20) == ["1-1"]  # a short quote inside one answer
+    assert counted(0, 101) == ["1-1"]  # one character into the next unit does not code it
+    assert counted(95, 120) == ["1-2"]  # covers all of a short unit, little of the others
+    assert counted(40, 200) == ["1-1", "1-2", "1-3"]  # half of 1-1 and of 1-3 covered, all of 1-2
+    codings = [{"coder": "a", "doc_id": 1, "start": 0, "end": 101, "code": "x"},
+               {"coder": "a", "doc_id": 1, "start": 150, "end": 250, "code": "y"},
+               {"coder": "b", "doc_id": 1, "start": 90, "end": 160, "code": "x"}]
+    ratings = segment_ratings(codings, {1: 300}, {"a": {1}, "b": {1}}, ["a", "b"], 100)
+    assert ratings.for_code("x") == [[1, 0], [0, 1], [0, 0]]
+    assert ratings.for_code("y") == [[0, 0], [1, 0], [1, 0]]

@@ -4,6 +4,7 @@ auto-coding."""
 import json
 import shutil
 
+import krippendorff
 import openpyxl
 import pytest
 from click.testing import CliRunner
@@ -234,7 +235,9 @@ def test_add_edit_delete_keep_their_history(root):
     assert {"doc_id", "start", "end", "code", "coder"} <= set(codings[0])
     assert [(c["doc_id"], c["start"], c["end"], c["code"], c["coder"], c["text"], c["unit_id"]) for c in codings] == [
         (2, start, start + 2, "subsidy", "ann", "补贴", "2-4")]
-    edited = ok("code", "edit", first, "--by", "bob", "--code", "delay", "--project", root)
+    refused = fail("code", "edit", first, "--by", "bob", "--code", "delay", "--project", root)
+    assert "is ann's: bob may not change it" in refused.output
+    edited = ok("code", "edit", first, "--by", "bob", "--as-lead", "--code", "delay", "--project", root)
     second = int(edited.stdout.split()[-1])
     assert second != first
     codings = as_json(root, "export", "codings")
@@ -248,8 +251,9 @@ def test_add_edit_delete_keep_their_history(root):
     ok("code", "delete", second, "--by", "ann", "--project", root)
     assert as_json(root, "export", "codings") == []
     every = as_json(root, "export", "coding_history")
-    assert [(r["code"], r["supersedes"], bool(r["deleted"])) for r in every] == [
-        ("subsidy", None, False), ("delay", first, False), ("delay", second, True)]
+    assert [(r["code"], r["supersedes"], bool(r["deleted"]), r["changed_by"], r["source"]) for r in every] == [
+        ("subsidy", None, False, "ann", "api"), ("delay", first, False, "bob", "lead-edit"),
+        ("delay", second, True, "ann", "delete")]
 
 
 def test_disagreement_sheet_reconciles_into_consensus(root, tmp_path):
@@ -282,3 +286,270 @@ def test_autocode_takes_part_in_agreement(root, tmp_path):
     report = as_json(root, "agreement", "--coder", "ann", "--coder", "auto")
     assert report["coders"] == ["ann", "auto"] and report["units"] == len(ANSWERS)
     check_agreement(report, ANN, AUTO)
+
+
+def fail(*args, code=1):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_a_sheet_import_or_reconciliation_blinds_no_one(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    ok("code", "reconcile", "--project", root)
+    for coder in ("ann", "bob", "consensus"):
+        ok("code", "sheet", "--coder", coder, "--show-others", "-o", tmp_path / f"{coder}-open.xlsx", "--project", root)
+    _, sheet, header, rows = sheet_rows(tmp_path / "ann-open.xlsx")
+    assert "bob: cooperation" in sheet.cell(rows["2-6"], header.index("other_coders") + 1).value
+    from fastapi.testclient import TestClient
+
+    from pipeline.workbench import create_app
+
+    client = TestClient(create_app(root, secret="s"))
+    client.get("/", params={"coder": "ann"})
+    page = client.get("/agreement")
+    assert page.status_code == 200 and 'id="blind-note"' not in page.text
+    assert {u for u in ANSWERS if f'data-unit="{u}"' in page.text} == {u for u in ANSWERS if ANN[u] != BOB[u]}
+
+
+def test_a_blind_sample_is_released_by_the_lead(root, tmp_path):
+    ok("code", "assign", "--coder", "ann", "--coder", "bob", "--n", 3, "--sample", "pilot", "--stratify", "",
+       "--project", root)
+    refused = fail("code", "sheet", "--coder", "ann", "--show-others", "-o", tmp_path / "a.xlsx", "--project", root)
+    assert "sample pilot" in refused.output and "policoder code release pilot" in refused.output
+    fail("code", "release", "pilot-2", "--by", "lead", "--project", root, code=2)
+    fail("code", "release", "pilot", "--by", "lead", "--coder", "cy", "--project", root)
+    released = ok("code", "release", "pilot", "--by", "lead", "--coder", "ann", "--project", root)
+    assert "released by lead for ann" in released.stdout
+    ok("code", "sheet", "--coder", "ann", "--show-others", "-o", tmp_path / "a.xlsx", "--project", root)
+    fail("code", "sheet", "--coder", "bob", "--show-others", "-o", tmp_path / "b.xlsx", "--project", root)
+    ok("code", "release", "pilot", "--by", "lead", "--project", root)
+    ok("code", "sheet", "--coder", "bob", "--show-others", "-o", tmp_path / "b.xlsx", "--project", root)
+    from pipeline import open_project
+    project = open_project(root)
+    try:
+        assert {(r["coder"], r["released_by"]) for r in project.assignments()} == {("ann", "lead"), ("bob", "lead")}
+        assert all(r["released_at"] for r in project.assignments())
+    finally:
+        project.close()
+
+
+def test_an_empty_row_is_not_rated_and_its_memo_is_kept(root, tmp_path):
+    sheet = tmp_path / "ann.xlsx"
+    ok("code", "sheet", "--coder", "ann", "-o", sheet, "--project", root)
+    fill_matrix(sheet, {"1-2": {"cooperation"}, "1-4": set(), "2-2": {"cooperation"}})  # 1-4: rated, no code
+    workbook, worksheet, header, rows = sheet_rows(sheet)
+    worksheet.cell(rows["2-4"], header.index("memo") + 1).value = "补贴的事以后再编"  # a memo, no codes
+    workbook.save(sheet)
+    result = ok("code", "import", sheet, "--coder", "ann", "--project", root)
+    assert "3 units read" in result.stdout and "1 memos" in result.stdout and "4 rows not rated yet" in result.stdout
+    assert "not rated yet" in result.stderr and "2-4; 2-6; 3-2; 3-4" in result.stderr
+    memos = as_json(root, "code", "memos")
+    assert [(m["target"], m["text"], m["coder"]) for m in memos] == [("2-4", "补贴的事以后再编", "ann")]
+    # bob rates every unit: agreement compares the three units ann rated, 1-4 among them as "no code"
+    ok("code", "sheet", "--coder", "bob", "--layout", "column", "-o", tmp_path / "bob.xlsx", "--project", root)
+    fill_column(tmp_path / "bob.xlsx", BOB)
+    ok("code", "import", tmp_path / "bob.xlsx", "--coder", "bob", "--project", root)
+    report = as_json(root, "agreement", "--coder", "ann", "--coder", "bob")
+    assert report["units"] == 3
+    a = [int("delay" in ANN[u]) for u in ("1-2", "1-4", "2-2")]
+    b = [int("delay" in BOB[u]) for u in ("1-2", "1-4", "2-2")]
+    assert report["codes"]["delay"]["percent_agreement"] == pytest.approx(sum(x == y for x, y in zip(a, b)) / 3)
+
+
+def test_agreement_counts_human_coders_unless_the_machine_is_asked_for(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    ok("code", "auto", "--project", root)
+    humans = as_json(root, "agreement")
+    assert humans["coders"] == ["ann", "bob"] and humans["machine_coders"] == []
+    check_agreement(humans, ANN, BOB)
+    differ = {u for u in ANSWERS if ANN[u] != BOB[u]}
+    assert {row["unit_id"] for row in as_json(root, "code", "disagreements")} == differ
+    both = as_json(root, "agreement", "--machine")
+    assert both["coders"] == ["ann", "auto", "bob"] and both["machine_coders"] == ["auto"]
+    assert [(pair["coders"], pair["machine"]) for pair in both["pairs"]] == [
+        (["ann", "auto"], True), (["ann", "bob"], False), (["auto", "bob"], True)]
+    nominal = [["+".join(sorted(plan[u])) or "(none)" for u in ANSWERS] for plan in (ANN, AUTO, BOB)]
+    values = {v: i for i, v in enumerate(sorted({v for row in nominal for v in row}))}
+    assert both["overall"]["nominal"]["krippendorff_alpha"] == pytest.approx(krippendorff.alpha(
+        reliability_data=[[values[v] for v in row] for row in nominal], level_of_measurement="nominal"))
+    table = ok("agreement", "--machine", "--project", root).stdout
+    assert "agreement of ann, bob and the machine coder auto on 7 units" in table and "ann × auto (machine)" in table
+    toml = root / "policoder.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("include_machine = false", "include_machine = true"),
+                    encoding="utf-8")
+    assert as_json(root, "agreement")["coders"] == ["ann", "auto", "bob"]
+    assert as_json(root, "agreement", "--humans-only")["coders"] == ["ann", "bob"]
+
+
+def test_reconcile_needs_two_humans_not_a_human_and_the_rules(root, tmp_path):
+    ok("code", "sheet", "--coder", "ann", "-o", tmp_path / "ann.xlsx", "--project", root)
+    fill_matrix(tmp_path / "ann.xlsx", ANN)
+    ok("code", "import", tmp_path / "ann.xlsx", "--coder", "ann", "--project", root)
+    ok("code", "auto", "--project", root)
+    fail("code", "reconcile", "--project", root)  # one human coder: nothing to reconcile
+    ok("code", "reconcile", "--machine", "--project", root)
+    assert coded(root, "consensus") == set()  # ann and the rules agree on most units: no consensus for that
+    ok("code", "sheet", "--coder", "bob", "--layout", "column", "-o", tmp_path / "bob.xlsx", "--project", root)
+    fill_column(tmp_path / "bob.xlsx", BOB)
+    ok("code", "import", tmp_path / "bob.xlsx", "--coder", "bob", "--project", root)
+    ok("code", "reconcile", "--machine", "--project", root)
+    assert coded(root, "consensus") == pairs({u: ANN[u] for u in ANSWERS if ANN[u] == BOB[u] == AUTO[u]})
+    ok("code", "reconcile", "--project", root)
+    assert coded(root, "consensus") == pairs({u: ANN[u] for u in ANSWERS if ANN[u] == BOB[u]})
+
+
+def test_code_list_and_report_leave_the_consensus_out_as_their_help_says(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    ok("code", "reconcile", "--project", root)
+    assert "every coder but the consensus" in ok("code", "list", "--help").stdout
+    assert {row["coder"] for row in as_json(root, "code", "list")} == {"ann", "bob"}
+    frequencies = {row["code"]: row for row in as_json(root, "code", "report", "frequencies")}
+    assert frequencies["cooperation"]["codings"] == len([u for u in ANSWERS if "cooperation" in ANN[u]]) + len(
+        [u for u in ANSWERS if "cooperation" in BOB[u]])
+    table = ok("code", "report", "frequencies", "--project", root).stdout
+    assert "frequencies of ann, bob: codings = coded spans" in table
+    ok("code", "report", "frequencies", "-o", tmp_path / "f.xlsx", "--project", root)
+    assert openpyxl.load_workbook(tmp_path / "f.xlsx").sheetnames == ["frequencies"]
+
+
+def test_a_span_across_units_is_warned_of_and_counts_where_it_mostly_lies(root, tmp_path):
+    document = as_json(root, "export", "documents", "--text")[1]["text"]  # e01: answers 2-2, 2-4, 2-6
+    turns = {t["turn_id"]: t for t in as_json(root, "export", "turns") if t["doc_id"] == 2}
+    answer, question, following = turns["2-2"], turns["2-3"], turns["2-4"]
+    across = ok("code", "add", "2", answer["start"] + 2, following["end"] - 1, "subsidy", "--coder", "carol",
+                "--project", root)
+    assert "warning: span" in across.stderr and "crosses units 2-2, 2-3 (interviewer question), 2-4" in across.stderr
+    assert "agreement counts it for 2-2, 2-4" in across.stderr
+    # a span running one character into the next answer counts only for its own
+    spill = ok("code", "add", "2", answer["start"], question["start"] + 1, "cooperation", "--coder", "dan",
+               "--project", root)
+    assert "crosses units 2-2, 2-3 (interviewer question)" in spill.stderr and "counts it for 2-2 (" in spill.stderr
+    spill = ok("code", "add", "2", question["start"], following["start"] + 1, "delay", "--coder", "dan",
+               "--project", root)
+    assert "agreement counts it for none of them" in spill.stderr
+    asked = ok("code", "add", "2", question["start"], question["end"], "subsidy", "--coder", "dan", "--project", root)
+    assert "unit 2-3 is an interviewer question" in asked.stderr
+    inside = ok("code", "add", "2", answer["start"], answer["end"], "delay", "--coder", "carol", "--project", root)
+    assert "warning" not in inside.stderr
+    from pipeline import open_project
+    project = open_project(root)
+    try:
+        ratings = project.disagreements(coders=["carol", "dan"])
+    finally:
+        project.close()
+    # dan's one-character spill and question codings count nowhere: dan has cooperation in 2-2 only
+    by_unit = {row["unit_id"]: (row["carol"], row["dan"]) for row in ratings}
+    assert by_unit["2-2"] == ("delay; subsidy", "cooperation") and by_unit["2-4"] == ("subsidy", "")
+    assert document[answer["start"]:answer["end"]] == turns["2-2"]["text"]
+
+
+def test_a_csv_coding_sheet_is_utf8_csv_and_imports(root, tmp_path):
+    import csv
+
+    sheet = tmp_path / "hank.csv"
+    ok("code", "sheet", "--coder", "hank", "--layout", "column", "-o", sheet, "--project", root)
+    raw = sheet.read_bytes()
+    assert raw.startswith("\ufeffunit_id,".encode("utf-8")) and "企业积极性不高" in raw.decode("utf-8-sig")
+    with sheet.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["unit_id"] for row in rows] == list(ANSWERS)
+    for row in rows:
+        row["codes"] = "; ".join(sorted(BOB[row["unit_id"]])) or "-"
+    with sheet.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    ok("code", "import", sheet, "--coder", "hank", "--project", root)
+    assert coded(root, "hank") == pairs(BOB)
+    refused = fail("code", "sheet", "--coder", "hank", "-o", tmp_path / "hank.txt", "--project", root)
+    assert "written as .xlsx" in refused.output and not (tmp_path / "hank.txt").exists()
+
+
+def test_codings_are_protected_from_other_coders_duplicates_and_the_consensus_name(root):
+    start = 15
+    made = ok("code", "add", "1", start, start + 10, "cooperation", "--coder", "ann", "--project", root)
+    first = int(made.stdout.split()[1])
+    again = fail("code", "add", "1", start, start + 10, "cooperation", "--coder", "ann", "--project", root)
+    assert f"coding {first} already codes {start}–{start + 10} of document 1 with cooperation for ann" in again.output
+    ok("code", "add", "1", start, start + 10, "cooperation", "--coder", "bob", "--project", root)  # another coder's
+    refused = fail("code", "delete", first, "--by", "bob", "--project", root)
+    assert f"coding {first} is ann's: bob may not change it" in refused.output and "--as-lead" in refused.output
+    fail("code", "edit", first, "--by", "bob", "--code", "delay", "--project", root)
+    assert "differ only by case" in fail("code", "delete", first, "--by", "Ann", "--project", root).output
+    ok("code", "delete", first, "--by", "lead", "--as-lead", "--project", root)
+    history = as_json(root, "code", "history", first)
+    assert [(h["coder"], h["changed_by"], h["source"], h["deleted"]) for h in history][-1] == (
+        "ann", "lead", "lead-delete", 1)
+    consensus = fail("code", "add", "1", start, start + 10, "delay", "--coder", "consensus", "--project", root, code=2)
+    assert "consensus is recorded by `policoder code reconcile`" in consensus.output
+    alike = ok("code", "add", "1", start, start + 10, "delay", "--coder", "Ann", "--project", root)
+    assert "warning: coder 'Ann' differs from 'ann' only by case" in alike.stderr
+    assert {c["coder"] for c in as_json(root, "export", "codings")} == {"bob", "Ann"}
+
+
+def test_the_workbench_refuses_changing_another_coders_coding(root):
+    from fastapi.testclient import TestClient
+
+    from pipeline.workbench import create_app
+
+    made = ok("code", "add", "1", 15, 25, "cooperation", "--coder", "ann", "--project", root)
+    coding_id = int(made.stdout.split()[1])
+    client = TestClient(create_app(root, secret="s"))
+    client.get("/", params={"coder": "bob"})
+    csrf = client.get("/api/session").json()["csrf"]
+    refused = client.delete(f"/api/codings/{coding_id}", headers={"X-CSRF-Token": csrf})
+    assert refused.status_code == 403 and "is ann's" in refused.json()["error"]
+    twice = client.post("/api/codings", json={"doc_id": 1, "start": 15, "end": 25, "codes": ["delay"]},
+                        headers={"X-CSRF-Token": csrf})
+    assert twice.status_code == 201
+    twice = client.post("/api/codings", json={"doc_id": 1, "start": 15, "end": 25, "codes": ["delay"]},
+                        headers={"X-CSRF-Token": csrf})
+    assert twice.status_code == 409 and "already codes" in twice.json()["error"]
+
+
+def test_code_add_refusals_say_what_is_wrong_and_exit_2(root):
+    backwards = fail("code", "add", "1", 100, 90, "cooperation", "--coder", "ann", "--project", root, code=2)
+    assert "span 100–90: the end is not after the start" in backwards.output
+    outside = fail("code", "add", "1", 0, 9999, "cooperation", "--coder", "ann", "--project", root, code=2)
+    assert "is not inside document 1" in outside.output
+    fail("code", "add", "99", 0, 5, "cooperation", "--coder", "ann", "--project", root, code=2)
+    fail("code", "add", "1", 0, 5, "nothing", "--coder", "ann", "--project", root, code=2)
+    fail("code", "add", "1", 0, 5, "policy", "--coder", "ann", "--project", root, code=2)  # a container
+    fail("code", "add", "1", 0, 5, "cooperation", "--coder", "auto", "--project", root, code=2)
+    fail("code", "edit", "99", "--by", "ann", "--code", "delay", "--project", root, code=2)
+    assert as_json(root, "export", "codings") == []
+
+
+def test_span_agreement_says_when_no_spans_matched(root):
+    turns = {t["turn_id"]: t for t in as_json(root, "export", "turns") if t["doc_id"] == 2}
+    answer = turns["2-2"]
+    ok("code", "add", "2", answer["start"], answer["start"] + 4, "cooperation", "--coder", "ann", "--project", root)
+    ok("code", "add", "2", answer["start"] + 6, answer["end"], "cooperation", "--coder", "bob", "--project", root)
+    result = ok("agreement", "--unit", "span", "--format", "json", "--project", root)
+    report = json.loads(result.stdout)
+    assert report["matched_spans"] == 0 and "no spans of two coders matched at overlap ≥ 0.5" in result.stderr
+    assert report["codes"]["cooperation"]["percent_agreement"] == 0
+    ok("code", "add", "2", answer["start"], answer["start"] + 4, "cooperation", "--coder", "bob", "--project", root)
+    result = ok("agreement", "--unit", "span", "--format", "json", "--project", root)
+    assert json.loads(result.stdout)["matched_spans"] == 1 and "note" not in result.stderr
+
+
+def test_reconcile_records_who_decided_and_memos_export(root, tmp_path):
+    code_ann_and_bob(root, tmp_path)
+    sheet = tmp_path / "d.xlsx"
+    ok("code", "disagreements", "-o", sheet, "--project", root)
+    fill_column(sheet, {"1-4": set(), "2-4": {"subsidy", "delay"}, "2-6": {"cooperation"}, "3-2": {"subsidy"}})
+    workbook, worksheet, header, rows = sheet_rows(sheet)
+    worksheet.cell(rows["2-6"], header.index("memo") + 1).value = "实习算合作"
+    workbook.save(sheet)
+    ok("code", "reconcile", sheet, "--by", "lead", "--project", root)
+    history = [row for row in as_json(root, "export", "coding_history") if row["coder"] == "consensus"]
+    assert history and {row["changed_by"] for row in history} == {"lead"}
+    assert {row["source"].split(":")[0] for row in history} == {"reconcile"}
+    memos = as_json(root, "export", "memos")
+    assert [(m["target_kind"], m["target"], m["text"], m["coder"]) for m in memos] == [
+        ("unit", "2-6", "实习算合作", "lead")]
+    ok("export", "memos", "--format", "xlsx", "-o", tmp_path / "memos.xlsx", "--project", root)
+    assert openpyxl.load_workbook(tmp_path / "memos.xlsx")["memos"].max_row == 2

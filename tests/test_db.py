@@ -29,7 +29,7 @@ def db(tmp_path):
 def test_db_schema_is_migrated_once_and_strict(db, tmp_path):
     assert store.schema_version(db) == ["m001_documents_units_problems", "m002_unit_tokens", "m003_instruments",
                                         "m004_topics", "m005_coding", "m006_stages",
-                                        "m007_made_at", "m008_places"]
+                                        "m007_made_at", "m008_places", "m009_assignment_release"]
     again = store.connect(tmp_path / "p.db")  # reopening applies nothing twice
     assert store.schema_version(again) == store.schema_version(db)
     assert "STRICT" in db.execute("SELECT sql FROM sqlite_master WHERE name = 'clauses'").fetchone()[0]
@@ -74,3 +74,27 @@ def test_db_document_numbers_are_stable_and_never_reused(db):
     assert (a, b, c) == (1, 2, 3)
     assert store.find_document(db, "moved/a.txt")["id"] == a
     assert store.find_document(db, "a.txt")["id"] == a  # a path suffix is enough when unique
+
+
+def test_db_migration_unblinds_what_sheet_imports_recorded_blind(tmp_path):
+    """Before m009 a coding sheet import (and a reconciliation) recorded its rows as blind
+    assignments: the migration lifts those, and keeps the blindness `code assign` gave."""
+    path = tmp_path / "old.db"
+    db = store.connect(path)
+    doc_id = store.write_document(db, document("一、甲。\n二、乙。", [("1", 0, 4), ("2", 5, 9)], "h1"),
+                                  ingest_key="k1", now=NOW)
+    # the database as m008 left it: no release columns, and import rows written blind
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm009_assignment_release'")
+    db.execute("ALTER TABLE assignments DROP COLUMN released_at")
+    db.execute("ALTER TABLE assignments DROP COLUMN released_by")
+    for sample in ("pilot", "sheet:ann.xlsx", "reconcile:d.xlsx"):
+        db.execute("INSERT INTO assignments (sample, coder, doc_id, unit_id, blind, created_at)"
+                   " VALUES (?, 'ann', ?, ?, 1, ?)", [sample, doc_id, f"{doc_id}-1", NOW])
+    db.conn.commit()
+    db.close()
+    db = store.connect(path)
+    try:
+        assert {(row["sample"], row["blind"], row["released_at"]) for row in store.assignment_rows(db)} == {
+            ("pilot", 1, None), ("sheet:ann.xlsx", 0, None), ("reconcile:d.xlsx", 0, None)}
+    finally:
+        db.close()

@@ -548,7 +548,7 @@ def test_cli_instruments_commands(small, tmp_path):
     sheet = tmp_path / "s.xlsx"
     assert runner.invoke(cli, ["instruments", "sheet", "-o", str(sheet), "--project", root]).exit_code == 0
     result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", "rules", "--project", root])
-    assert result.exit_code == 1 and "is not a human coder's name" in result.output
+    assert result.exit_code == 2 and "is not a human coder's name" in result.output
     result = runner.invoke(cli, ["instruments", "evaluate", "--project", root])
     assert result.exit_code == 1 and "no human instrument labels" in result.output
 
@@ -661,7 +661,7 @@ def test_one_coder_name_rule_and_a_sheet_imported_twice_adds_nothing_new(small, 
     _fill(sheet, {units[0]: {"incentive": 1, "primary": "incentive"}, units[1]: {"constraint": 1, "primary": "constraint"}})
     for name, message in ((" alice ", "spaces around it"), ("auto", "machine coder"), ("rules", "not a human coder")):
         result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", name, "--project", root])
-        assert result.exit_code == 1 and message in result.output, (name, result.output)
+        assert result.exit_code == 2 and message in result.output, (name, result.output)  # a name that cannot be
         with pytest.raises(ProjectError, match=message):
             small.label_instruments(units[0], [], "incentive", name)
     with pytest.raises(ProjectError, match="spaces around it"):  # the same rule for text coding
