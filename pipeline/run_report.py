@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +26,7 @@ SECTIONS = {"run": "1. Run 运行", "corpus": "2. Corpus overview 语料概览",
 SHORT_HASH = 12  # hex digits of a hash shown, as git shortens: enough to tell files and runs apart
 SEVERITIES = ("error", "warning")  # errors (files skipped) first
 # levels from national down, in both spellings the run's files use ('national' and '国家级')
+_LONG_DECIMAL = re.compile(r"-?\d+\.\d{4,}")
 LEVEL_RANK = {name: rank for rank, pair in enumerate(LEVEL_NAMES.items()) for name in pair}
 
 
@@ -47,7 +49,19 @@ def _corpus(folder: Path) -> dict:
     listed = csv_table(folder, "instruments/instruments_documents.csv") or table(policy, "documents.csv")
     return {"kinds": Counter(d["kind"] for d in documents or ()),
             "levels_by_year": crosstab(policy, "层级", "年份", source="documents.csv", order=_in_order),
-            "document_list": listed}
+            "document_list": listed, "transcripts": table(_transcripts(folder, documents), "documents.csv")}
+
+
+def _transcripts(folder: Path, documents: list[dict] | None) -> list[dict] | None:
+    """The interviews: file, date, the participant's attributes from the metadata sheet, and turns."""
+    interviews = [d for d in documents or () if d["kind"] == "transcript" and d["status"] != "missing"]
+    if not interviews:
+        return None
+    turns = Counter((row["doc_id"], row["role"]) for row in read_csv(folder / "turns.csv") or ())
+    return [{"编号": d["id"], "file": d["path"], "date": d["date"],
+             **json.loads(d["attributes"] or "{}"),
+             "participant turns": turns[d["id"], "participant"], "interviewer turns": turns[d["id"], "interviewer"]}
+            for d in interviews]
 
 
 def _instruments(folder: Path) -> dict:
@@ -163,7 +177,7 @@ def crosstab(rows: list[dict] | None, down: str, across: str, *, source: str, co
     """Counts of ``down`` × ``across`` with a total row and column. ``count`` names a column that holds
     counts (a long table such as instruments_by_level.csv); else each row counts once. Values keep the
     order they first appear in, or are sorted by ``order``."""
-    if rows is None:
+    if not rows:
         return None
     cells: Counter = Counter()
     for row in rows:
@@ -204,7 +218,11 @@ def _text(value) -> str:
                           for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return "; ".join(map(str, value))
-    return str(value)
+    text = str(value)
+    if _LONG_DECIMAL.fullmatch(text):  # a statistic shown to three places (a tiny p, in e notation); the CSV
+        number = float(text)           # keeps every digit
+        return f"{number:.3f}" if abs(number) >= 0.001 else f"{number:.2e}"
+    return text
 
 
 def _column_class(values: tuple[str, ...]) -> str:

@@ -104,7 +104,8 @@ def test_the_report_of_a_full_run_holds_every_section_and_no_external_reference(
     # policy documents by level × year: the grand total is the policy documents of documents.csv
     documents = read_csv(run_folder / "documents.csv")
     policy = [d for d in documents if d["kind"] == "policy" and d["status"] != "missing"]
-    levels_by_year, document_list = page.tables["corpus"]
+    levels_by_year, document_list, transcripts = page.tables["corpus"]
+    assert len(transcripts) - 1 == sum(d["kind"] == "transcript" for d in documents) == 8
     assert levels_by_year[-1][0] == TOTAL and int(levels_by_year[-1][-1]) == len(policy) == 16
     assert {row[0] for row in levels_by_year[1:-1]} == {"国家级", "省级", "市级", "县级"}
     assert document_list[0][:3] == ["编号", "名称", "文号"] and len(document_list) - 1 == len(policy)
@@ -219,3 +220,24 @@ def test_the_files_a_run_adds_are_shown(copied_run):
     page = Page(write_run_report(copied_run).read_text(encoding="utf-8"))
     assert page.tables["triangulation"][0] == [["theme", "fit"], ["incentives", "discordance"]]
     assert page.tables["survey"] == [[["ref", "n"], ["q1", "168"]]]
+
+
+def test_a_run_of_transcripts_only_lists_them_says_why_there_is_no_triangulation_and_rounds(copied_run):
+    documents = read_csv(copied_run / "documents.csv")
+    write_csv(copied_run / "documents.csv", [d for d in documents if d["kind"] == "transcript"])
+    manifest = json.loads((copied_run / "manifest.json").read_text(encoding="utf-8"))
+    manifest["triangulation"] = {"reason": "no themes file ([triangulation] themes)"}
+    (copied_run / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    (copied_run / "reliability").mkdir(exist_ok=True)
+    write_csv(copied_run / "agreement.csv", [{"code": "motives", "units": 9, "krippendorff_alpha": 0.9259259259259258,
+                                              "p": 0.0000321}])
+    html = write_run_report(copied_run).read_text(encoding="utf-8")
+    page = Page(html)
+    transcripts = next(t for t in page.tables["corpus"] if t[0][:2] == ["编号", "file"])
+    interviews = [d for d in documents if d["kind"] == "transcript"]
+    assert len(transcripts) == 1 + len(interviews) and "participant turns" in transcripts[0]
+    assert "No policy documents in documents.csv." in html  # no empty level × year table
+    assert "No triangulation in this run. Reason: no themes file ([triangulation] themes)." in html
+    assert " themes,  convergence cells" not in html
+    cells = [cell for table in page.tables["coding"] for row in table for cell in row]
+    assert "0.926" in cells and "3.21e-05" in cells and "0.9259259259259258" not in html
