@@ -5,7 +5,7 @@ fifth of a second or more per file), and most edits leave a chart's numbers as t
 is a pure function of its numbers, its labels, the font and the library versions; their digest is
 kept beside the charts (``.charts.json``), and a chart whose digest is the one it was last drawn
 with is linked from the stage's last folder instead of drawn again.  One that must be drawn is
-drawn in a process forked for it (on Linux), on the other core while the caller goes on.
+drawn in a process forked once a run (on Linux), on the other core while the caller goes on.
 """
 from __future__ import annotations
 
@@ -32,13 +32,43 @@ def link_or_copy(source: str | Path, target: str | Path) -> None:
         shutil.copy2(source, target)
 
 
+class Drawer:
+    """The process a run draws its charts in: forked once, for the first chart to draw, and shared
+    by every stage's ``Charts`` (a pool per stage would fork while the last one's threads still
+    run, a known hazard of fork).  Off Linux (no fork) a chart is drawn here and now."""
+
+    def __init__(self):
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, function: Callable, *args, **options) -> Future:
+        if sys.platform.startswith("linux"):
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+            try:
+                return self._pool.submit(function, *args, **options)
+            except BrokenProcessPool:  # the process died: the rest of the run's charts are drawn here
+                pass
+        done = Future()
+        try:
+            done.set_result(function(*args, **options))
+        except Exception as error:  # noqa: BLE001 - given to the caller by ``result()``, as from the process
+            done.set_exception(error)
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
 class Charts:
     """The charts of one stage folder, each reused from ``kept`` (the stage's last folder) when
-    its digest is unchanged; ``save`` records the digests."""
+    its digest is unchanged; ``save`` records the digests.  Drawn by ``drawer`` (the run's), or by
+    a drawer of their own that ``wait`` closes."""
 
-    def __init__(self, folder: Path, kept: Path | None):
+    def __init__(self, folder: Path, kept: Path | None, drawer: Drawer | None = None):
         self.folder, self.kept, self.digests = folder, kept, {}
-        self._pool: ProcessPoolExecutor | None = None
+        self._drawer, self._own = drawer or Drawer(), drawer is None
         self._drawing: list[tuple[Future, Callable, tuple, dict]] = []
         found = kept / DIGESTS if kept else None
         self.before = json.loads(found.read_text(encoding="utf-8")) if found and found.is_file() else {}
@@ -56,14 +86,9 @@ class Charts:
         return True
 
     def draw(self, function: Callable, *args, **options) -> None:
-        """``function(*args, **options)`` draws charts into the folder: in a worker process forked
-        from this one, which ``wait`` waits for (fork only on Linux: elsewhere drawn here and now)."""
-        if not sys.platform.startswith("linux"):
-            function(*args, **options)
-            return
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
-        self._drawing.append((self._pool.submit(function, *args, **options), function, args, options))
+        """``function(*args, **options)`` draws charts into the folder, in the drawing process
+        (see ``Drawer``); ``wait`` waits for it."""
+        self._drawing.append((self._drawer.submit(function, *args, **options), function, args, options))
 
     def wait(self) -> None:
         """Until every chart given to ``draw`` is drawn (its error, if any, raised here); should the
@@ -76,9 +101,8 @@ class Charts:
                     function(*args, **options)
         finally:
             self._drawing = []
-            if self._pool is not None:
-                self._pool.shutdown()
-                self._pool = None
+            if self._own:
+                self._drawer.close()
 
     def save(self) -> None:
         """Wait for the charts being drawn, then record the digests (none asked for: nothing to record)."""
