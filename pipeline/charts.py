@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from importlib.metadata import version
@@ -33,32 +34,51 @@ def link_or_copy(source: str | Path, target: str | Path) -> None:
 
 
 class Drawer:
-    """The process a run draws its charts in: forked once, for the first chart to draw, and shared
-    by every stage's ``Charts`` (a pool per stage would fork while the last one's threads still
-    run, a known hazard of fork).  Off Linux (no fork) a chart is drawn here and now."""
+    """The process a run draws its charts in (and writes the files made from its rows alone: the
+    workbook and the Parquet copies): forked once, for the first work given to it, and shared by
+    every stage (a pool per stage would fork while the last one's threads still run, a known
+    hazard of fork).  Off Linux (no fork) the work is done here and now."""
 
     def __init__(self):
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, function: Callable, *args, **options) -> Future:
+    def submit(self, function: Callable, *args, **options) -> Drawing:
         if sys.platform.startswith("linux"):
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
             try:
-                return self._pool.submit(function, *args, **options)
-            except BrokenProcessPool:  # the process died: the rest of the run's charts are drawn here
+                return Drawing(self._pool.submit(function, *args, **options), function, args, options)
+            except BrokenProcessPool:  # the process died: the rest of the run's work is done here
                 pass
         done = Future()
         try:
             done.set_result(function(*args, **options))
         except Exception as error:  # noqa: BLE001 - given to the caller by ``result()``, as from the process
             done.set_exception(error)
-        return done
+        return Drawing(done, function, args, options)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+
+@dataclass
+class Drawing:
+    """Work given to the drawing process."""
+
+    future: Future
+    function: Callable
+    args: tuple
+    options: dict
+
+    def result(self):
+        """What the work returned (its error raised here); should the drawing process die (killed,
+        out of memory) before it was done, it is done here."""
+        try:
+            return self.future.result()
+        except BrokenProcessPool:
+            return self.function(*self.args, **self.options)
 
 
 class Charts:
@@ -69,7 +89,7 @@ class Charts:
     def __init__(self, folder: Path, kept: Path | None, drawer: Drawer | None = None):
         self.folder, self.kept, self.digests = folder, kept, {}
         self._drawer, self._own = drawer or Drawer(), drawer is None
-        self._drawing: list[tuple[Future, Callable, tuple, dict]] = []
+        self._drawing: list[Drawing] = []
         found = kept / DIGESTS if kept else None
         self.before = json.loads(found.read_text(encoding="utf-8")) if found and found.is_file() else {}
 
@@ -88,17 +108,13 @@ class Charts:
     def draw(self, function: Callable, *args, **options) -> None:
         """``function(*args, **options)`` draws charts into the folder, in the drawing process
         (see ``Drawer``); ``wait`` waits for it."""
-        self._drawing.append((self._drawer.submit(function, *args, **options), function, args, options))
+        self._drawing.append(self._drawer.submit(function, *args, **options))
 
     def wait(self) -> None:
-        """Until every chart given to ``draw`` is drawn (its error, if any, raised here); should the
-        drawing process die (killed, out of memory), what it had left is drawn here."""
+        """Until every chart given to ``draw`` is drawn (see ``Drawing.result``)."""
         try:
-            for drawing, function, args, options in self._drawing:
-                try:
-                    drawing.result()
-                except BrokenProcessPool:
-                    function(*args, **options)
+            for drawing in self._drawing:
+                drawing.result()
         finally:
             self._drawing = []
             if self._own:
