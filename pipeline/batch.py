@@ -366,6 +366,7 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
         if (not context.options.force and state and state["key"] == key
                 and (kept / KEY_FILE).is_file() and (kept / KEY_FILE).read_text() == key):
             return StageResult(stage, "up to date", counts=state["summary"], key=key)
+        context.drawer.warm()  # a stage that runs has charts to draw, and the report then its files
         fresh = context.cache / f".tmp-{stage}-{context.run_id}"
         fresh.mkdir(parents=True)
         summary = export.json_ready(work(context, fresh))
