@@ -16,6 +16,7 @@ transaction, and a stage's key is recorded only after its work).
 """
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import importlib
@@ -717,7 +718,7 @@ def _manifest(context: _Run, results: list[StageResult], started_at: str, execut
         "agreement": by_stage["reliability"].counts if "reliability" in by_stage else None,
         "problems": _current_problems(context),
         "python": platform.python_version(),
-        "libraries": _library_versions(),
+        "libraries": dict(_library_versions()),
         "versions": {"schema": store.schema_version(project.db)[-1], "ingest": INGEST_VERSION,
                      "segment": SEGMENT_VERSION, "rules": instruments.RULES_SOURCE},
     }
@@ -751,7 +752,9 @@ def _files_digest(root: Path, paths: list[Path]) -> str:
     return hasher.hexdigest()
 
 
+@functools.cache
 def _library_versions() -> dict[str, str]:
+    """Read once a process: each read scans the installed packages."""
     versions = {}
     for name in MANIFEST_LIBRARIES:
         try:

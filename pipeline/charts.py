@@ -9,6 +9,7 @@ drawn in a process forked once a run (on Linux), on the other core while the cal
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -69,6 +70,12 @@ class Drawer:
             self._pool = None
 
 
+@functools.cache
+def _drawn_by() -> tuple[str, str]:
+    """The versions a chart's look depends on (read once: each read scans the installed packages)."""
+    return version("policoder"), version("matplotlib")
+
+
 def _load_drawing_library() -> None:
     import matplotlib.backends.backend_agg  # noqa: F401  (what a chart's figure saves with)
     import matplotlib.figure  # noqa: F401
@@ -107,7 +114,7 @@ class Charts:
     def reuse(self, names: list[str], *drawn_from) -> bool:
         """True when the files ``names`` were linked from the last folder, drawn from the same
         ``drawn_from``; False when the caller must draw them."""
-        digest = hashlib.sha256(json.dumps([version("policoder"), version("matplotlib"), *drawn_from],
+        digest = hashlib.sha256(json.dumps([*_drawn_by(), *drawn_from],
                                            ensure_ascii=False, default=str).encode()).hexdigest()
         self.digests.update(dict.fromkeys(names, digest))
         if not all(self.before.get(name) == digest and (self.kept / name).is_file() for name in names):
