@@ -527,23 +527,19 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     columns = {name: _dataset_columns(name, tables[name]) for name in tables}
     tables = {name: [export.flat(row) for row in rows] for name, rows in tables.items()}  # once for three formats
     counts = {name: len(rows) for name, rows in tables.items()} | ({"not_built": missed} if missed else {})
-    # the workbook and Parquet files in the drawing process, on the other core, beside the CSV files
-    copies = context.drawer.submit(_write_copies, tables, columns, folder)
+    # the workbook in the drawing process, on the other core, beside the CSV and Parquet files
+    workbook = context.drawer.submit(export.write_workbook, tables, folder / WORKBOOK, columns=columns)
     for name, rows in tables.items():
         export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
-    return counts | copies.result()
-
-
-def _write_copies(tables: dict[str, list[dict]], columns: dict[str, tuple[str, ...]], folder: Path) -> dict:
-    """The datasets as one workbook and as Parquet (with pyarrow); what was not written, and why."""
-    export.write_workbook(tables, folder / WORKBOOK, columns=columns)
     try:
         importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
     except ImportError as error:
-        return {"parquet": f"not written: {error}"}
-    for name, rows in tables.items():
-        export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
-    return {}
+        counts["parquet"] = f"not written: {error}"
+    else:
+        for name, rows in tables.items():
+            export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
+    workbook.result()
+    return counts
 
 
 def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str]) -> dict[str, list[dict]]:

@@ -35,10 +35,10 @@ def link_or_copy(source: str | Path, target: str | Path) -> None:
 
 
 class Drawer:
-    """The process a run draws its charts in (and writes the files made from its rows alone: the
-    workbook and the Parquet copies): forked once, for the first work given to it, and shared by
-    every stage (a pool per stage would fork while the last one's threads still run, a known
-    hazard of fork).  Off Linux (no fork) the work is done here and now."""
+    """The process a run draws its charts in (and writes its workbook, made from the rows alone):
+    forked once, for the first work given to it, and shared by every stage (a pool per stage
+    would fork while the last one's threads still run, a known hazard of fork).  Off Linux (no
+    fork) the work is done here and now."""
 
     def __init__(self):
         self._pool: ProcessPoolExecutor | None = None
