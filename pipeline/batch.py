@@ -16,6 +16,7 @@ transaction, and a stage's key is recorded only after its work).
 """
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import importlib
@@ -26,7 +27,6 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -36,10 +36,10 @@ from filelock import FileLock, Timeout
 
 from . import db as store
 from . import export, instrument_report, instruments, run_report, stats, survey
-from .charts import DIGESTS, Charts, link_or_copy
+from .charts import DIGESTS, Charts, Drawer, link_or_copy
 from .errors import PolicoderError, ProjectError
 from .executors import make_executor
-from .ingest import INGEST_VERSION, SEGMENT_VERSION, SIDECAR_NAMES
+from .ingest import INGEST_VERSION, SEGMENT_VERSION
 from .project_topics import MODEL_FILE
 from .records import utc_now
 from .tokens import tokenizer_hash
@@ -58,8 +58,6 @@ DATASETS = ("documents", "clauses", "turns", "codings", "agreement", "survey_sum
             "terms")
 PROBLEM_COLUMNS = ("path", "code", "severity", "message")
 WORKBOOK = "policoder.xlsx"
-# the datasets whose rows go by document, and the column naming it: their CSV is kept per document (CsvParts)
-PER_DOCUMENT_DATASETS = {"documents": "id", "clauses": "doc_id", "turns": "doc_id", "codings": "doc_id"}
 
 StageProgress = Callable[[str, str, int], None]  # (stage, item just done, items in the stage) → None
 
@@ -122,6 +120,7 @@ class _Run:
     partial: Path  # the run folder being built
     cache: Path  # outputs/.stages
     progress: StageProgress | None
+    drawer: Drawer  # the one process that draws every stage's charts
     reports: dict = field(default_factory=dict)  # per-document stages' reports
     keys: dict = field(default_factory=dict)
     digests: dict = field(default_factory=dict)
@@ -134,11 +133,20 @@ class _Run:
     def digest(self, *parts: str, kinds: tuple[str, ...] = (), coded: bool = False) -> list[str]:
         """Content digests of parts of the project (of the documents of ``kinds`` only, or of the
         coded ones: see ``store.content_digest``).  The corpus-wide stages write none of the parts
-        but machine codings, so the others are read once a run (after the per-document stages)."""
+        but machine codings (auto-coding), so the others are read once a run (after the per-document
+        stages), machine codings every time, and the coded documents' parts once for each state of
+        the machine codings (which say, with the human codings, which documents are coded)."""
+        machine = store.content_digest(self.project.db, "machine_codings") if coded or "machine_codings" in parts \
+            else None
+        found = []
         for part in parts:
-            if (part, kinds, coded) not in self.digests or part == "machine_codings" or coded:
-                self.digests[part, kinds, coded] = store.content_digest(self.project.db, part, kinds, coded=coded)
-        return [self.digests[part, kinds, coded] for part in parts]
+            key = (part, kinds, coded, machine if coded else None)
+            if part == "machine_codings":
+                self.digests[key] = machine
+            elif key not in self.digests:
+                self.digests[key] = store.content_digest(self.project.db, part, kinds, coded=coded)
+            found.append(self.digests[key])
+        return found
 
     def unit_terms(self) -> list:
         """Every unit as terms, read once a run for the topics and the terms dataset: no
@@ -151,8 +159,19 @@ class _Run:
         """The charts of a stage's fresh ``folder``, reusing those of its kept folder (none with
         ``--force``); the stage's folder takes its place once they are drawn (``finish``)."""
         kept = None if self.options.force else self.cache / stage
-        self.drawing[stage] = Charts(folder, kept)
+        self.drawing[stage] = Charts(folder, kept, self.drawer)
         return self.drawing[stage]
+
+    def drawn(self, stage: str) -> str | None:
+        """Wait for the charts of ``stage`` (if it has any being drawn) and record their digests;
+        a chart that could not be drawn is said in one line (returned), the stage's tables stand."""
+        if stage not in self.drawing:
+            return None
+        try:
+            self.drawing.pop(stage).save()
+        except Exception as error:  # noqa: BLE001 - whatever the drawing library raised, in the drawing process
+            return " ".join(f"{type(error).__name__}: {error}".split())
+        return None
 
     def finish(self) -> None:
         """The stages whose charts were still being drawn: each folder complete, then in place."""
@@ -187,30 +206,28 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
         run_id = project._start_run("run")
         partial = outputs / f".incomplete-{run_id}"
         partial.mkdir()
-        context = _Run(project, run_id, options, executor, partial, outputs / ".stages", progress)
+        context = _Run(project, run_id, options, executor, partial, outputs / ".stages", progress, Drawer())
         results = []
         try:
-            for stage in STAGES:
-                if stage == "report":
-                    continue
-                if stage not in selected:
-                    results.append(_not_selected(context, stage))
-                    continue
-                if stage not in PER_DOCUMENT:
-                    _pause_collector()
+            # the executor is closed (a Dask client's threads stopped) before the drawing process forks
+            try:
+                results += [_stage(context, stage) for stage in PER_DOCUMENT]
+                executed = executor.describe()
+            finally:
+                executor.close()
+            _pause_collector()
+            results += [_stage(context, stage) for stage in STAGES[len(PER_DOCUMENT):-1]]
+            if "report" in selected:
                 stage_began = time.perf_counter()
-                result = STAGE_RUNNERS[stage](context)
-                result.seconds = round(time.perf_counter() - stage_began, 3)
-                results.append(result)
-            executed = executor.describe()
+                report_result = _report(context, results)
+                report_result.seconds = round(time.perf_counter() - stage_began, 3)
+                results.append(report_result)
+            else:
+                context.finish()
         finally:
-            executor.close()
+            context.drawer.close()
         folder = None
         if "report" in selected:
-            stage_began = time.perf_counter()
-            report_result = _report(context, results)
-            report_result.seconds = round(time.perf_counter() - stage_began, 3)
-            results.append(report_result)
             manifest = _manifest(context, results, started_at, executed)
             manifest["seconds"] = round(time.perf_counter() - began, 3)
             (partial / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2),
@@ -222,7 +239,6 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
             if report_result.status == "ran":  # this run's datasets stand until the report's inputs change
                 store.record_stage(project.db, "report", report_result.key, run_id, utc_now(), report_result.counts)
         else:
-            context.finish()
             results.append(StageResult("report", "not selected"))
             shutil.rmtree(partial)
             manifest = _manifest(context, results, started_at, executed)
@@ -232,6 +248,16 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
         if collecting:
             gc.enable()
         lock.release()
+
+
+def _stage(context: _Run, stage: str) -> StageResult:
+    """One stage of the run, timed; or what it last did, when not selected."""
+    if stage not in context.options.selected():
+        return _not_selected(context, stage)
+    began = time.perf_counter()
+    result = STAGE_RUNNERS[stage](context)
+    result.seconds = round(time.perf_counter() - began, 3)
+    return result
 
 
 def _pause_collector() -> None:
@@ -330,8 +356,7 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
         try:
             return run_stage(context)
         except PolicoderError as error:  # a malformed codebook or scheme: said once, the other stages go on
-            if stage in context.drawing:
-                context.drawing.pop(stage).wait()
+            context.drawn(stage)
             shutil.rmtree(context.cache / f".tmp-{stage}-{context.run_id}", ignore_errors=True)
             return StageResult(stage, "failed", counts={"error": str(error)})
 
@@ -342,6 +367,7 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
         if (not context.options.force and state and state["key"] == key
                 and (kept / KEY_FILE).is_file() and (kept / KEY_FILE).read_text() == key):
             return StageResult(stage, "up to date", counts=state["summary"], key=key)
+        context.drawer.warm()  # a stage that runs has charts to draw, and the report then its files
         fresh = context.cache / f".tmp-{stage}-{context.run_id}"
         fresh.mkdir(parents=True)
         summary = export.json_ready(work(context, fresh))
@@ -349,10 +375,14 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
         del context.keys[stage]
         key = _stage_key(context, stage)
 
+        result = StageResult(stage, "failed" if "error" in summary else "ran", counts=summary, key=key)
+
         def finish() -> None:
-            if stage in context.drawing:
-                context.drawing.pop(stage).save()
-            (fresh / KEY_FILE).write_text(key)
+            undrawn = context.drawn(stage)
+            if undrawn:  # the tables stand; without a key the stage runs again next time
+                summary["not_built"] = {"charts": undrawn}
+            else:
+                (fresh / KEY_FILE).write_text(key)
             if kept.exists():
                 old = context.cache / f".old-{stage}-{context.run_id}"
                 kept.rename(old)
@@ -360,14 +390,14 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
                 shutil.rmtree(old)
             else:
                 fresh.rename(kept)
-            if "error" not in summary:  # a stage that failed on bad input runs again next time
+            if not {"error", "not_built"} & summary.keys():  # a stage that failed on bad input runs again next time
                 store.record_stage(context.project.db, stage, key, context.run_id, utc_now(), summary)
 
         if stage in context.drawing:
             context.unfinished.append(finish)
         else:
             finish()
-        return StageResult(stage, "failed" if "error" in summary else "ran", counts=summary, key=key)
+        return result
 
     return runner
 
@@ -379,11 +409,9 @@ def _instruments(context: _Run, folder: Path) -> dict:
     labels = project.instrument_labels(classify=False, units=units, earlier=_kept_labels(context))
     # the report stage's clauses dataset reads the same rows: nothing between writes them
     context.instrument_rows = instrument_report.rows_of(units, labels)
-    parts = _csv_parts(context, "instruments_units")
-    notes = (project.instruments_report(folder, rows=context.instrument_rows, parts=parts,
+    notes = (project.instruments_report(folder, rows=context.instrument_rows,
                                         drawing=context.charts("instruments", folder))["notes"]
              if classified["units"] else [])
-    parts.save()
     (folder / INSTRUMENT_LABELS).write_bytes(orjson.dumps(labels))  # after the report's list of its files
     return {**classified, "notes": notes}
 
@@ -499,30 +527,19 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     columns = {name: _dataset_columns(name, tables[name]) for name in tables}
     tables = {name: [export.flat(row) for row in rows] for name, rows in tables.items()}  # once for three formats
     counts = {name: len(rows) for name, rows in tables.items()} | ({"not_built": missed} if missed else {})
-    # the workbook in a thread beside the CSV and Parquet files: rust_xlsxwriter writes it with
-    # Python's lock released for much of the time (each file is made from the same rows alone)
-    parts = _csv_parts(context, "datasets")
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        workbook = pool.submit(export.write_workbook, tables, folder / WORKBOOK, columns=columns)
+    # the workbook in the drawing process, on the other core, beside the CSV and Parquet files
+    workbook = context.drawer.submit(export.write_workbook, tables, folder / WORKBOOK, columns=columns)
+    for name, rows in tables.items():
+        export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
+    try:
+        importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
+    except ImportError as error:
+        counts["parquet"] = f"not written: {error}"
+    else:
         for name, rows in tables.items():
-            kept = {"parts": parts, "by": PER_DOCUMENT_DATASETS[name]} if name in PER_DOCUMENT_DATASETS else {}
-            export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name], **kept)
-        parts.save()
-        try:
-            importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
-        except ImportError as error:
-            counts["parquet"] = f"not written: {error}"
-        else:
-            for name, rows in tables.items():
-                export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
-        workbook.result()
+            export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
+    workbook.result()
     return counts
-
-
-def _csv_parts(context: _Run, name: str) -> export.CsvParts:
-    """The CSV text of each document's rows as the last run wrote it (none with ``--force``), kept
-    in outputs/.stages/parts/."""
-    return export.CsvParts(context.cache / "parts" / f"{name}.json", read=not context.options.force)
 
 
 def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str]) -> dict[str, list[dict]]:
@@ -670,8 +687,7 @@ def _manifest(context: _Run, results: list[StageResult], started_at: str, execut
         for d in project.rows("documents") if d["status"] != "missing"]
     files = [*config.survey.files, *config.indicators.files, config.triangulation.themes, config.coding.codebook,
              config.instruments.model, config.instruments.scheme,
-             *(project.display_path(sheet) for folder in project.corpus_paths()
-               for name in SIDECAR_NAMES for sheet in sorted(folder.rglob(name)))]
+             *(project.display_path(sheet) for sheet in sorted(getattr(ingest, "sheets", [])))]
     return {
         "run_id": context.run_id,
         "started_at": started_at,
@@ -698,7 +714,7 @@ def _manifest(context: _Run, results: list[StageResult], started_at: str, execut
         "agreement": by_stage["reliability"].counts if "reliability" in by_stage else None,
         "problems": _current_problems(context),
         "python": platform.python_version(),
-        "libraries": _library_versions(),
+        "libraries": dict(_library_versions()),
         "versions": {"schema": store.schema_version(project.db)[-1], "ingest": INGEST_VERSION,
                      "segment": SEGMENT_VERSION, "rules": instruments.RULES_SOURCE},
     }
@@ -732,7 +748,9 @@ def _files_digest(root: Path, paths: list[Path]) -> str:
     return hasher.hexdigest()
 
 
+@functools.cache
 def _library_versions() -> dict[str, str]:
+    """Read once a process: each read scans the installed packages."""
     versions = {}
     for name in MANIFEST_LIBRARIES:
         try:

@@ -5,10 +5,11 @@ fifth of a second or more per file), and most edits leave a chart's numbers as t
 is a pure function of its numbers, its labels, the font and the library versions; their digest is
 kept beside the charts (``.charts.json``), and a chart whose digest is the one it was last drawn
 with is linked from the stage's last folder instead of drawn again.  One that must be drawn is
-drawn in a process forked for it (on Linux), on the other core while the caller goes on.
+drawn in a process forked once a run (on Linux), on the other core while the caller goes on.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -16,6 +17,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from importlib.metadata import version
@@ -32,21 +34,87 @@ def link_or_copy(source: str | Path, target: str | Path) -> None:
         shutil.copy2(source, target)
 
 
+class Drawer:
+    """The process a run draws its charts in (and writes its workbook, made from the rows alone):
+    forked once, for the first work given to it, and shared by every stage (a pool per stage
+    would fork while the last one's threads still run, a known hazard of fork).  Off Linux (no
+    fork) the work is done here and now."""
+
+    def __init__(self):
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, function: Callable, *args, **options) -> Drawing:
+        if sys.platform.startswith("linux"):
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+            try:
+                return Drawing(self._pool.submit(function, *args, **options), function, args, options)
+            except BrokenProcessPool:  # the process died: the rest of the run's work is done here
+                pass
+        done = Future()
+        try:
+            done.set_result(function(*args, **options))
+        except Exception as error:  # noqa: BLE001 - given to the caller by ``result()``, as from the process
+            done.set_exception(error)
+        return Drawing(done, function, args, options)
+
+    def warm(self) -> None:
+        """Fork the drawing process now, to load the drawing library while the caller goes on
+        (a third of a second, else spent before the first chart)."""
+        if self._pool is None:
+            self.submit(_load_drawing_library)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+@functools.cache
+def _drawn_by() -> tuple[str, str]:
+    """The versions a chart's look depends on (read once: each read scans the installed packages)."""
+    return version("policoder"), version("matplotlib")
+
+
+def _load_drawing_library() -> None:
+    import matplotlib.backends.backend_agg  # noqa: F401  (what a chart's figure saves with)
+    import matplotlib.figure  # noqa: F401
+
+
+@dataclass
+class Drawing:
+    """Work given to the drawing process."""
+
+    future: Future
+    function: Callable
+    args: tuple
+    options: dict
+
+    def result(self):
+        """What the work returned (its error raised here); should the drawing process die (killed,
+        out of memory) before it was done, it is done here."""
+        try:
+            return self.future.result()
+        except BrokenProcessPool:
+            return self.function(*self.args, **self.options)
+
+
 class Charts:
     """The charts of one stage folder, each reused from ``kept`` (the stage's last folder) when
-    its digest is unchanged; ``save`` records the digests."""
+    its digest is unchanged; ``save`` records the digests.  Drawn by ``drawer`` (the run's), or by
+    a drawer of their own that ``wait`` closes."""
 
-    def __init__(self, folder: Path, kept: Path | None):
+    def __init__(self, folder: Path, kept: Path | None, drawer: Drawer | None = None):
         self.folder, self.kept, self.digests = folder, kept, {}
-        self._pool: ProcessPoolExecutor | None = None
-        self._drawing: list[tuple[Future, Callable, tuple, dict]] = []
+        self._drawer, self._own = drawer or Drawer(), drawer is None
+        self._drawing: list[Drawing] = []
         found = kept / DIGESTS if kept else None
         self.before = json.loads(found.read_text(encoding="utf-8")) if found and found.is_file() else {}
 
     def reuse(self, names: list[str], *drawn_from) -> bool:
         """True when the files ``names`` were linked from the last folder, drawn from the same
         ``drawn_from``; False when the caller must draw them."""
-        digest = hashlib.sha256(json.dumps([version("policoder"), version("matplotlib"), *drawn_from],
+        digest = hashlib.sha256(json.dumps([*_drawn_by(), *drawn_from],
                                            ensure_ascii=False, default=str).encode()).hexdigest()
         self.digests.update(dict.fromkeys(names, digest))
         if not all(self.before.get(name) == digest and (self.kept / name).is_file() for name in names):
@@ -56,29 +124,19 @@ class Charts:
         return True
 
     def draw(self, function: Callable, *args, **options) -> None:
-        """``function(*args, **options)`` draws charts into the folder: in a worker process forked
-        from this one, which ``wait`` waits for (fork only on Linux: elsewhere drawn here and now)."""
-        if not sys.platform.startswith("linux"):
-            function(*args, **options)
-            return
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
-        self._drawing.append((self._pool.submit(function, *args, **options), function, args, options))
+        """``function(*args, **options)`` draws charts into the folder, in the drawing process
+        (see ``Drawer``); ``wait`` waits for it."""
+        self._drawing.append(self._drawer.submit(function, *args, **options))
 
     def wait(self) -> None:
-        """Until every chart given to ``draw`` is drawn (its error, if any, raised here); should the
-        drawing process die (killed, out of memory), what it had left is drawn here."""
+        """Until every chart given to ``draw`` is drawn (see ``Drawing.result``)."""
         try:
-            for drawing, function, args, options in self._drawing:
-                try:
-                    drawing.result()
-                except BrokenProcessPool:
-                    function(*args, **options)
+            for drawing in self._drawing:
+                drawing.result()
         finally:
             self._drawing = []
-            if self._pool is not None:
-                self._pool.shutdown()
-                self._pool = None
+            if self._own:
+                self._drawer.close()
 
     def save(self) -> None:
         """Wait for the charts being drawn, then record the digests (none asked for: nothing to record)."""

@@ -210,8 +210,9 @@ def run(project, only, start, workers, force, executor, scheduler) -> None:
     for stage in result.stages:
         if "error" in stage.counts:
             err.print(f"policoder: {stage.stage} skipped: {stage.counts['error']}", markup=False, highlight=False)
-        for dataset, why in stage.counts.get("not_built", {}).items():
-            err.print(f"policoder: dataset {dataset} left empty: {why}", markup=False, highlight=False)
+        for name, why in stage.counts.get("not_built", {}).items():
+            what = f"dataset {name} left empty" if stage.stage == "report" else f"{stage.stage} {name} not drawn"
+            err.print(f"policoder: {what}: {why}", markup=False, highlight=False)
     _run_summary(result)
     sys.exit(result.exit_status)
 

@@ -2,18 +2,10 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import itertools
 import json
-import marshal
-import operator
 import os
-from importlib.metadata import version
 from pathlib import Path
-
-import orjson
-
 
 FORMATS = ("csv", "json", "xlsx")
 # columns stored as JSON text in the database; JSON exports carry them as real lists/objects
@@ -60,14 +52,13 @@ def atomic_write(out: Path, write) -> Path:
 
 
 def write_table(rows: list[dict], fmt: str, out: Path, *, sheet: str = "table",
-                columns: tuple[str, ...] = (), parts: CsvParts | None = None, by: str = "doc_id") -> Path:
-    """Write rows; ``columns`` gives the header when there are no rows; ``parts``, the kept CSV
-    text of groups of rows with the same ``by`` (see ``CsvParts``), for a CSV file."""
+                columns: tuple[str, ...] = ()) -> Path:
+    """Write rows; ``columns`` gives the header when there are no rows."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "xlsx":
         return write_workbook({sheet: rows}, out, columns={sheet: columns})
-    text = parts.dumps(rows, columns, by=by) if parts is not None and fmt == "csv" else dumps(rows, fmt, columns)
+    text = dumps(rows, fmt, columns)
     # the BOM makes Excel open a UTF-8 CSV with its Chinese intact
     encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
     return atomic_write(out, lambda p: p.write_text(text, encoding=encoding, newline=""))
@@ -85,59 +76,18 @@ def dumps(rows: list[dict], fmt: str, columns: tuple[str, ...] = ()) -> str:
     return buffer.getvalue()
 
 
-class CsvParts:
-    """The CSV text of each group of consecutive rows with the same ``doc_id`` (or another column
-    ``by``: a document's rows), kept in one file between runs: a group whose rows are exactly the
-    rows of a kept part reuses its text instead of encoding them again (a batch run after one
-    document changed encodes that document's rows alone).  A part is found by a digest of the header and the rows' values
-    themselves (marshal's version 0 form, which tells 1 from 1.0 and True, and None from NaN), so
-    a kept part can never be stale, and a lost or unreadable file only means encoding again.
-    Rows encode one by one, so the joined parts are the file ``dumps`` writes, byte for byte."""
-
-    def __init__(self, path: Path, *, read: bool = True):
-        self.path, self.before, self.now = path, {}, {}
-        if read and path.is_file():
-            try:
-                kept = orjson.loads(path.read_bytes())
-            except orjson.JSONDecodeError:  # a damaged file: encoded again
-                kept = {}
-            self.before = {k: v for k, v in kept.items() if isinstance(v, str)} if isinstance(kept, dict) else {}
-        self.salt = version("policoder").encode()  # the cell rules are the package's
-
-    def dumps(self, rows: list[dict], columns: tuple[str, ...] = (), *, by: str = "doc_id") -> str:
-        header = list(rows[0]) if rows else list(columns)
-        text = [dumps([], "csv", tuple(header))]
-        for _, chunk in itertools.groupby(rows, key=operator.itemgetter(by)):
-            chunk = list(chunk)
-            try:
-                key = hashlib.blake2b(marshal.dumps([header, chunk], 0), key=self.salt[:64],
-                                      digest_size=20).hexdigest()
-            except ValueError:  # a value marshal cannot write: encoded, not kept
-                key = None
-            part = self.before.get(key) or self.now.get(key)
-            if part is None:
-                buffer = io.StringIO()
-                csv.writer(buffer).writerows(_cells(chunk, header))
-                part = buffer.getvalue()
-            if key:
-                self.now[key] = part
-            text.append(part)
-        return "".join(text)
-
-    def save(self) -> None:
-        """Keep the parts used since this object was made (and only those), when they changed."""
-        if self.now.keys() != self.before.keys():
-            atomic_write(self.path, lambda p: p.write_bytes(orjson.dumps(self.now)))
-
-
 def _cells(rows: list[dict], header: list[str]):
     """Rows as csv.DictWriter writes them (a missing key is a blank cell, an unknown one an error),
-    at a fraction of its cost: it turns the header into a set for every row."""
+    at a fraction of its cost: it turns the header into a set for every row.  A row whose keys are
+    the header in order (most are) gives its values as they are."""
     known = set(header)
-    for row in rows:
+    for row in map(flat, rows):
+        if list(row) == header:
+            yield row.values()
+            continue
         if not row.keys() <= known:
             raise ValueError(f"dict contains fields not in fieldnames: {', '.join(map(repr, row.keys() - known))}")
-        yield [_cell(value) for value in map(row.get, header)]
+        yield list(map(row.get, header))
 
 
 def write_parquet(rows: list[dict], out: Path, *, columns: tuple[str, ...] = ()) -> Path:

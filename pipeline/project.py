@@ -60,6 +60,7 @@ class IngestReport:
     missing: list[str] = field(default_factory=list)
     problems: list[tuple[Problem, str]] = field(default_factory=list)  # (problem, 'error' | 'warning')
     inputs: list[dict] = field(default_factory=list)  # path, sha256, bytes of every input seen
+    sheets: list[Path] = field(default_factory=list)  # the metadata sheets read
     seconds: float = 0.0
 
     @property
@@ -192,7 +193,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         if owns_run:
             run_id = self._start_run("ingest")
         files, problems = discover(roots)
-        sidecars, sheet_problems = load_sidecars(files)
+        sidecars, sheet_problems = load_sidecars(files, read=report.sheets)
         report.problems += [(Problem(self.display_path(Path(p.path)), p.code, p.message), "error")
                             for p in problems + sheet_problems]
         known = store.document_index(self.db)
@@ -744,11 +745,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 
     def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
-                           rows: list[dict] | None = None,
-                           parts: export.CsvParts | None = None, drawing: Charts | None = None) -> dict:
+                           rows: list[dict] | None = None, drawing: Charts | None = None) -> dict:
         """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
-        ``rows`` are ``instrument_rows()`` when the caller has them already; ``parts``, the
-        units' CSV text per document as an earlier report wrote it; ``drawing``, the charts of
+        ``rows`` are ``instrument_rows()`` when the caller has them already; ``drawing``, the charts of
         ``out`` when the caller waits for them itself (``Charts.save``, reusing those of an earlier
         report), else they are drawn anew and waited for here."""
         folder = Path(out)
@@ -783,7 +782,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         (folder / "instruments.json").write_text(json.dumps({**tables, "tests": tests}, ensure_ascii=False, indent=1),
                                                  encoding="utf-8")
         export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",
-                           folder / "instruments_units.csv", parts=parts)
+                           folder / "instruments_units.csv")
         summary_name = "instruments_summary.json"  # listed among the files it lists; hidden ones (.charts.json) are not
         summary = {"scheme": scheme.id, "scheme_version": scheme.version, "units": len(rows),
                    "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,

@@ -57,8 +57,9 @@ class CodingMethods:
         """The codings that stand now, human and (with ``machine``) auto-coder ones."""
         codebook = self._codebook_or_none()
         documents = self._documents_now()
-        units = coding.UnitIndex(store.coding_units(self.db))
-        rows = coding.current(store.coding_rows(self.db), documents,
+        human = store.coding_rows(self.db)
+        units = coding.UnitIndex(store.coding_units(self.db) if human else [])  # every unit: only to place codings
+        rows = coding.current(human, documents,
                               lambda doc_id, digest: store.version_text(self.db, doc_id, digest), units, codebook)
         if machine:
             rows += coding.machine(store.machine_coding_rows(self.db), documents, codebook)

@@ -144,25 +144,20 @@ def _edit(root: Path, name: str, old: str, new: str) -> None:
 
 
 def test_a_rerun_after_one_change_writes_the_bytes_of_a_forced_run(small_project):
-    """The per-document datasets and the instruments' units table are joined from each document's
-    CSV text kept between runs (outputs/.stages/parts): after an edit, byte for byte what a run
-    from scratch writes; without the kept parts, the same again."""
-    open_project(small_project).run()
-    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用")
+    """Every dataset and the instruments' units table after an edit (reusing what the last run
+    kept: instrument labels, topic model, charts) is byte for byte what a run from scratch writes;
+    after the edit is undone, the same again."""
     project = open_project(small_project)
-    rerun = project.run()
-    kept = small_project / "outputs" / ".stages" / "parts"
-    assert {p.name for p in kept.iterdir()} == {"datasets.json", "instruments_units.json"}
-    forced = project.run(RunOptions(force=True))
-    files = [*(f"{name}.csv" for name in DATASETS), "instruments/instruments_units.csv"]
-    for name in files:
-        assert (rerun.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
-    shutil.rmtree(kept)  # a lost cache means encoding again
-    _edit(small_project, "js_edu_2021_training_bases.txt", "对成效突出的基地给予奖励；", "")
-    again, forced = project.run(), project.run(RunOptions(force=True))
-    assert statuses(again)["report"] == "ran"
-    for name in files:
-        assert (again.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
+    project.run()
+    files = [*(f"{name}.csv" for name in DATASETS), *(f"parquet/{name}.parquet" for name in DATASETS),
+             "instruments/instruments_units.csv"]
+    for old, new in (("补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用"), ("对成效突出的基地给予奖励；", "")):
+        _edit(small_project, "js_edu_2021_training_bases.txt", old, new)
+        rerun = project.run()
+        assert statuses(rerun)["report"] == "ran"
+        forced = project.run(RunOptions(force=True))
+        for name in files:
+            assert (rerun.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
 
 
 def test_agreement_reruns_only_when_a_coded_document_changes(small_project):
@@ -260,6 +255,74 @@ def test_charts_a_dead_drawing_process_left_are_drawn_in_the_run_itself(tmp_path
     charts.draw(_draw_unless_forked, os.getpid(), tmp_path / "chart.png")
     charts.save()
     assert (tmp_path / "chart.png").read_text(encoding="utf-8") == "drawn"
+
+
+def _pid_into(path: Path) -> None:
+    path.write_text(str(os.getpid()), encoding="utf-8")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="charts are drawn in a forked process on Linux only")
+def test_the_charts_of_every_stage_are_drawn_in_one_process_a_run(tmp_path):
+    from pipeline.charts import Charts, Drawer
+
+    drawer, pids = Drawer(), []
+    try:
+        for stage in ("instruments", "topics"):
+            charts = Charts(tmp_path, None, drawer)
+            charts.draw(_pid_into, tmp_path / f"{stage}.pid")
+            charts.save()  # the stage done: the run's drawing process stays for the next one
+            pids.append((tmp_path / f"{stage}.pid").read_text(encoding="utf-8"))
+    finally:
+        drawer.close()
+    assert pids[0] == pids[1] != str(os.getpid())
+
+
+def test_a_chart_that_cannot_be_drawn_is_said_in_one_line_and_the_run_completes(small_project):
+    """A topic label matplotlib cannot typeset (a TeX command it does not know between dollar
+    signs) fails the chart in the drawing process; the run completes, the topic tables stand,
+    the chart is named as not drawn and the stage runs again next time."""
+    project = open_project(small_project)
+    first = project.run()
+    doc = project.document("nb_gov_2023_shiyu_consortium.txt")
+    clause = doc["clauses"][0]
+    project.code(doc["id"], clause["start"], clause["start"] + 4, project.codebook().codable[0], "li")
+    labels = small_project / "topic_labels" / f"{first.manifest['topics']['model_id']}.yaml"
+    labels.write_text("labels:\n  0: '$\\nosuchcommand$'\n  1: 产教融合\n", encoding="utf-8")
+    report = project.run()
+    topics = next(s for s in report.stages if s.stage == "topics")
+    undrawn = topics.counts["not_built"]["charts"]
+    assert "ValueError" in undrawn and "\n" not in undrawn
+    assert report.exit_status == 1 and report.folder.is_dir()
+    assert (report.folder / "topics" / "topics.csv").is_file()
+    assert (report.folder / "manifest.json").is_file() and (report.folder / "clauses.csv").is_file()
+    assert [row["coder"] for row in read_csv(report.folder / "codings.csv") if row["coder"] == "li"] == ["li"]
+    assert statuses(project.run())["topics"] == "ran"  # not recorded as done: drawn again next time
+    labels.write_text('labels:\n  0: "实训基地"\n  1: "产教融合"\n', encoding="utf-8")
+    fixed = project.run()
+    assert "not_built" not in next(s for s in fixed.stages if s.stage == "topics").counts and fixed.exit_status == 0
+    assert statuses(project.run())["topics"] == "up to date"
+
+
+def test_coded_digests_are_read_once_for_each_state_of_the_machine_codings(small_project):
+    """The reliability stage's digest of the coded documents' texts is read once a run, and again
+    after auto-coding (earlier in the same run) changed which documents are coded."""
+    from pipeline import db as store
+    from pipeline.batch import _Run
+
+    project = open_project(small_project)
+    project.ingest()  # the texts, and no machine codings yet
+    context = _Run(project, "run", RunOptions(), None, small_project, small_project, None, None)
+    statements = []
+    project.db.conn.set_trace_callback(statements.append)
+    digests = lambda: [s for s in statements if "FROM turns WHERE doc_id IN" in s]  # noqa: E731
+    first = context.digest("turns", coded=True)
+    assert context.digest("turns", coded=True) == first
+    assert len(digests()) == 1
+    project.autocode()  # codes the transcripts: now they are coded documents
+    after = context.digest("turns", coded=True)
+    project.db.conn.set_trace_callback(None)
+    assert after != first and after == [store.content_digest(project.db, "turns", coded=True)]
+    assert len(digests()) == 2
 
 
 def test_a_stage_whose_charts_are_drawn_beside_later_stages_is_complete_when_the_run_ends(small_project):
@@ -501,9 +564,13 @@ def test_problems_that_still_stand_are_listed_by_runs_that_read_no_files(small_p
 
 
 def test_the_manifest_names_metadata_sheets_and_the_scheme_and_codebook_read(small_project):
+    # a sheet in a folder above the corpus applies to the files it names: read, so listed
+    (small_project / "metadata.csv").write_text("file,level\ncorpus/policy/js_edu_2021_training_bases.txt,provincial\n",
+                                                encoding="utf-8")
     report = open_project(small_project).run()
     manifest = json.loads((report.folder / "manifest.json").read_text(encoding="utf-8"))
-    assert "corpus/interviews/metadata.csv" in {row["path"] for row in manifest["other_inputs"]}
+    assert {row["path"] for row in manifest["other_inputs"] if row["path"].endswith("metadata.csv")} == {
+        "corpus/interviews/metadata.csv", "metadata.csv"}
     scheme = manifest["scheme"]
     assert scheme["id"] == "default" and scheme["path"].endswith("default.yaml")
     assert scheme["sha256"] == hashlib.sha256(Path(scheme["path"]).read_bytes()).hexdigest()

@@ -96,8 +96,10 @@ def _sidecar_rows(path: Path) -> list[dict[str, str]]:
     return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(io.StringIO(content))]
 
 
-def load_sidecars(files: Iterable[Path]) -> tuple[dict[Path, dict[str, str]], list[Problem]]:
-    """Sidecar row for each file: from the nearest folder above it that has a metadata sheet.
+def load_sidecars(files: Iterable[Path], *, read: list[Path] | None = None
+                  ) -> tuple[dict[Path, dict[str, str]], list[Problem]]:
+    """Sidecar row for each file: from the nearest folder above it that has a metadata sheet; every
+    sheet opened is appended to ``read`` (for the run's manifest).
 
     The ``file`` column holds a name or a path relative to the sheet's folder.  A sheet that
     cannot be read is a problem of its own and is skipped; so is a row with bad fields (every
@@ -112,6 +114,8 @@ def load_sidecars(files: Iterable[Path]) -> tuple[dict[Path, dict[str, str]], li
                 sheets[folder] = _Sheet(None, {}, {})
                 for name in SIDECAR_NAMES:
                     if (folder / name).is_file():
+                        if read is not None:
+                            read.append(folder / name)
                         try:
                             sheets[folder] = _read_sidecar(folder / name, problems)
                         except InputError as error:
