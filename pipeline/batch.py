@@ -375,7 +375,9 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
         del context.keys[stage]
         key = _stage_key(context, stage)
 
-        result = StageResult(stage, "failed" if "error" in summary else "ran", counts=summary, key=key)
+        # "skipped": the stage ran and found nothing to do (a topic model of fewer than two documents)
+        status = "failed" if "error" in summary else "skipped" if "skipped" in summary else "ran"
+        result = StageResult(stage, status, counts=summary, key=key)
 
         def finish() -> None:
             undrawn = context.drawn(stage)
@@ -654,8 +656,27 @@ def _current_problems(context: _Run) -> list[dict]:
                "message": f"{len(units)} human instrument label(s) made on an earlier text of the clause no "
                           f"longer apply: {', '.join(units)}; label them again (`instruments sheet`)"}
               for path, units in by_path.items()]
+    found += _codings_to_review(project)
     context.problems = sorted(found, key=lambda row: (row["path"], row["code"], row["message"]))
     return context.problems
+
+
+def _codings_to_review(project) -> list[dict]:
+    """Human codings whose text left their document, or whose code the codebook no longer has (or
+    split): kept as they were, and listed until someone re-codes them."""
+    try:
+        codings = project.codings(machine=False)
+    except PolicoderError:  # a malformed codebook is the coding stages' problem, said there
+        return []
+    by_path: dict[str, list[str]] = {}
+    for coding in codings:
+        if coding["review"]:
+            by_path.setdefault(coding["document"] or "(a removed document)", []).append(
+                f"#{coding['id']} {coding['code']} ({coding['coder']}): {coding['review']}")
+    return [{"path": path, "code": "coding-review", "severity": "warning",
+             "message": f"{len(items)} human coding(s) need review (the review column of `policoder code list`): "
+                        + "; ".join(items)}
+            for path, items in by_path.items()]
 
 
 def _dataset_columns(name: str, rows: list[dict]) -> tuple[str, ...]:

@@ -193,7 +193,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         if owns_run:
             run_id = self._start_run("ingest")
         files, problems = discover(roots)
-        sidecars, sheet_problems = load_sidecars(files, read=report.sheets)
+        sidecars, sheet_problems = load_sidecars(files, read=report.sheets, within=[self.root, *roots])
         report.problems += [(Problem(self.display_path(Path(p.path)), p.code, p.message), "error")
                             for p in problems + sheet_problems]
         known = store.document_index(self.db)

@@ -66,7 +66,9 @@ def test_first_run_runs_every_stage_and_a_second_run_skips_them(small_project):
     assert gc.isenabled()  # paused for the corpus-wide stages only
     assert [s.stage for s in first.stages] == list(STAGES)
     assert all(status == "ran" for stage, status in statuses(first).items()
-               if stage not in ("segment", "triangulation")), statuses(first)
+               if stage not in ("segment", "reliability", "triangulation")), statuses(first)
+    # no two human coders yet: reliability ran and found nothing to measure
+    assert statuses(first)["reliability"] == "skipped"
     # ingest segments in the same pass; the segment stage has nothing left to do
     assert statuses(first)["segment"] == "up to date"
     assert statuses(first)["triangulation"] == "not configured"
@@ -168,10 +170,11 @@ def test_agreement_reruns_only_when_a_coded_document_changes(small_project):
     doc = project.document("nb_gov_2023_shiyu_consortium.txt")
     clause = doc["clauses"][0]
     project.code(doc["id"], clause["start"], clause["start"] + 4, project.codebook().codable[0], "li")
-    assert statuses(project.run())["reliability"] == "ran"
+    # measured again (li is the only human coder, so there is nothing to measure yet: skipped, not up to date)
+    assert statuses(project.run())["reliability"] == "skipped"
     edited = clause["text"][:4]
     _edit(small_project, "nb_gov_2023_shiyu_consortium.txt", edited, edited + "（修订）")
-    assert statuses(project.run())["reliability"] == "ran"  # a coded document changed
+    assert statuses(project.run())["reliability"] == "skipped"  # a coded document changed
     _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专门专用", "补助资金必须专款专用")
     assert statuses(project.run())["reliability"] == "up to date"
 
@@ -643,3 +646,30 @@ def test_a_killed_run_loses_nothing_and_the_next_run_completes(small_project, ma
     assert not [p for p in outputs.iterdir() if p.name.startswith(".incomplete")]
     assert _human_work(small_project) == before
     assert read_csv(report.folder / "clauses.csv") and read_csv(report.folder / "codings.csv")
+
+
+def test_human_codings_that_need_review_are_listed_as_problems_and_kept(small_project):
+    project = open_project(small_project)
+    project.run()
+    path = small_project / "corpus" / "interviews" / "c02_chongqing_program_leader.txt"
+    text = path.read_text(encoding="utf-8")
+    turn = next(t for t in project.rows("turns") if t["role"] == "participant"
+                and t["doc_id"] == next(d["id"] for d in project.rows("documents") if d["path"].endswith(path.name)))
+    project.code(turn["doc_id"], turn["start"], turn["end"], "motives", "alice")
+    assert read_csv(project.run().folder / "problems.csv") == []
+    path.write_text(text.replace(turn["text"], "（此段录音缺失）"), encoding="utf-8")  # the coded answer is gone
+    problems = [row for row in read_csv(project.run().folder / "problems.csv") if row["code"] == "coding-review"]
+    assert len(problems) == 1 and problems[0]["path"].endswith(path.name) and problems[0]["severity"] == "warning"
+    assert "motives (alice)" in problems[0]["message"] and "re-code it" in problems[0]["message"]
+    assert [c["anchor"] for c in project.codings(machine=False)] == ["unanchored"]  # kept, never dropped
+    project.close()
+
+
+def test_a_metadata_sheet_above_the_project_never_applies(small_project):
+    (small_project.parent / "metadata.csv").write_text(
+        "file,level\nsmall/corpus/policy/js_edu_2021_training_bases.txt,county\n", encoding="utf-8")
+    report = open_project(small_project).run()
+    documents = {row["path"]: row for row in read_csv(report.folder / "documents.csv")}
+    assert documents["corpus/policy/js_edu_2021_training_bases.txt"]["level"] == "provincial"
+    manifest = json.loads((report.folder / "manifest.json").read_text(encoding="utf-8"))
+    assert not any(row["path"].startswith("..") for row in manifest["other_inputs"])

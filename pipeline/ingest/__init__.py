@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import datetime
 import hashlib
 import io
@@ -96,10 +97,12 @@ def _sidecar_rows(path: Path) -> list[dict[str, str]]:
     return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(io.StringIO(content))]
 
 
-def load_sidecars(files: Iterable[Path], *, read: list[Path] | None = None
+def load_sidecars(files: Iterable[Path], *, read: list[Path] | None = None, within: Iterable[Path] = ()
                   ) -> tuple[dict[Path, dict[str, str]], list[Problem]]:
-    """Sidecar row for each file: from the nearest folder above it that has a metadata sheet; every
-    sheet opened is appended to ``read`` (for the run's manifest).
+    """Sidecar row for each file: from the nearest folder above it that has a metadata sheet, looking
+    no higher than the folders ``within`` (the project and its corpus folders; all the way up when
+    empty), so that a sheet elsewhere on the machine never applies; every sheet opened is appended
+    to ``read`` (for the run's manifest).
 
     The ``file`` column holds a name or a path relative to the sheet's folder.  A sheet that
     cannot be read is a problem of its own and is skipped; so is a row with bad fields (every
@@ -108,8 +111,17 @@ def load_sidecars(files: Iterable[Path], *, read: list[Path] | None = None
     sheets: dict[Path, _Sheet] = {}
     result: dict[Path, dict[str, str]] = {}
     problems: list[Problem] = []
+    tops = [Path(top).resolve() for top in within]
+
+    @functools.cache
+    def inside(folder: Path) -> bool:
+        here = folder.resolve()
+        return not tops or any(here == top or top in here.parents for top in tops)
+
     for file in files:
         for folder in file.parents:
+            if not inside(folder):
+                break  # above the project: not the project's sheet
             if folder not in sheets:
                 sheets[folder] = _Sheet(None, {}, {})
                 for name in SIDECAR_NAMES:
