@@ -375,8 +375,8 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
         del context.keys[stage]
         key = _stage_key(context, stage)
 
-        # "skipped": the stage ran and found nothing to do (a topic model of fewer than two documents)
-        status = "failed" if "error" in summary else "skipped" if "skipped" in summary else "ran"
+        # the stage ran and found nothing to do (a topic model of fewer than two documents)
+        status = "failed" if "error" in summary else "nothing to do" if "skipped" in summary else "ran"
         result = StageResult(stage, status, counts=summary, key=key)
 
         def finish() -> None:
@@ -708,7 +708,7 @@ def _manifest(context: _Run, results: list[StageResult], started_at: str, execut
         for d in project.rows("documents") if d["status"] != "missing"]
     files = [*config.survey.files, *config.indicators.files, config.triangulation.themes, config.coding.codebook,
              config.instruments.model, config.instruments.scheme,
-             *(project.display_path(sheet) for sheet in sorted(getattr(ingest, "sheets", [])))]
+             *(project.display_path(sheet) for sheet in sorted(ingest.sheets if ingest else project.metadata_sheets()))]
     return {
         "run_id": context.run_id,
         "started_at": started_at,

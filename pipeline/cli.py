@@ -35,7 +35,7 @@ err = Console(stderr=True, soft_wrap=True)
 # library errors that mean the command line asked for something that does not exist or cannot be: exit 2
 USAGE_CODES = {"unknown-table", "unknown-document", "unknown-group-field", "unknown-stage", "unknown-executor",
                "dask-no-scheduler", "unknown-sample", "unknown-coding", "unknown-code", "not-codable", "bad-span",
-               "no-coder", "coder-invalid", "reserved-coder"}
+               "no-coder", "coder-invalid", "reserved-coder", "unknown-coder"}
 
 
 class UsageProblem(click.UsageError):

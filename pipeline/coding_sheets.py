@@ -87,7 +87,7 @@ class SheetCodes:
     """What a sheet says, checked: per rated unit, its codes; and warnings."""
 
     units: list[dict] = field(default_factory=list)  # unit_id, codes (set), memo
-    not_rated: list[str] = field(default_factory=list)  # the units of rows left empty (a row without a unit: "")
+    not_rated: list[str] = field(default_factory=list)  # the units of rows left empty
     memos: list[dict] = field(default_factory=list)  # unit_id, memo of rows not rated that hold a memo
     warnings: list[str] = field(default_factory=list)
 
@@ -114,15 +114,15 @@ def read_sheet(path: Path, codebook: Codebook, units: dict[str, dict]) -> SheetC
         if problem:
             errors.append(f"row {number}: {problem}")
             continue
-        if codes is None and not memo:
-            result.not_rated.append(unit_id)
+        if not unit_id and codes is None and not memo:  # a blank line
             continue
         if unit_id not in units:
             errors.append(f"row {number}: unknown unit {unit_id or '(empty)'!r}")
             continue
-        if codes is None:
+        if codes is None:  # not rated yet; a memo on it is kept
             result.not_rated.append(unit_id)
-            result.memos.append({"unit_id": unit_id, "memo": memo})
+            if memo:
+                result.memos.append({"unit_id": unit_id, "memo": memo})
             continue
         made_on = cell_text(row.get("text_hash"))
         if made_on and made_on != text_hash(units[unit_id]["text"]):

@@ -173,6 +173,14 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
     def corpus_paths(self) -> list[Path]:
         return [self.root / p for p in self.config.project.corpus]
 
+    def metadata_sheets(self) -> list[Path]:
+        """The metadata sheets an ingest of the corpus as it is on disk would read."""
+        roots = self.corpus_paths()
+        files, _ = discover(roots)
+        read: list[Path] = []
+        load_sidecars(files, read=read, within=[self.root, *roots])
+        return read
+
     # --- ingest ----------------------------------------------------------------------------
 
     def ingest(self, paths: list[str | Path] | None = None, *, kind: str | None = None, unit: str | None = None,

@@ -403,7 +403,7 @@ class CodingMethods:
             for entry in memos:
                 self.write_memo("unit", entry["unit_id"], entry["memo"], by or coder)
         return {"coder": coder, "units": len(sheet.units), "added": added, "removed": removed,
-                "memos": len(memos), "not_rated": [unit for unit in sheet.not_rated if unit],
+                "memos": len(memos), "not_rated": sheet.not_rated,
                 "blank": len(sheet.not_rated), "warnings": sheet.warnings}
 
     def _unit_code_changes(self, entries: list[dict], coder: str, source: str, codebook: Codebook,

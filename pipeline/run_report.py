@@ -58,8 +58,9 @@ def _transcripts(folder: Path, documents: list[dict] | None) -> list[dict] | Non
     if not interviews:
         return None
     turns = Counter((row["doc_id"], row["role"]) for row in read_csv(folder / "turns.csv") or ())
-    return [{"编号": d["id"], "file": d["path"], "date": d["date"],
-             **json.loads(d["attributes"] or "{}"),
+    # the sheet's attributes never overwrite the fixed columns, whatever they are called
+    return [{**{"编号": d["id"], "file": d["path"], "date": d["date"]},
+             **{k: v for k, v in json.loads(d["attributes"] or "{}").items() if k not in ("编号", "file", "date")},
              "participant turns": turns[d["id"], "participant"], "interviewer turns": turns[d["id"], "interviewer"]}
             for d in interviews]
 

@@ -147,14 +147,14 @@ def looks_like_transcript(text: str) -> bool:
 
 
 def _one_exchange(accepted: list, lines: list) -> bool:
-    """问：… 答：… alone is an interview too: one interviewer label, then one participant label, and
-    nothing else before, between or after but what they said (a paragraph or two each)."""
+    """问：… 答：… alone is an interview too: the file opens with one interviewer label, then one
+    participant label follows, and what each said runs to a few paragraphs at most."""
     if len(accepted) != 2 or not all(_known_role(found.label) for found in accepted):
         return False
     if [role_of(found.label) for found in accepted] != ["interviewer", "participant"]:
         return False
-    paragraphs = sum(1 for line in lines if line.text.strip())
-    return paragraphs <= 6
+    filled = [index for index, line in enumerate(lines) if line.text.strip()]
+    return filled[0] == accepted[0].line and len(filled) <= 6
 
 
 def role_of(label: str) -> str:

@@ -68,7 +68,7 @@ def test_first_run_runs_every_stage_and_a_second_run_skips_them(small_project):
     assert all(status == "ran" for stage, status in statuses(first).items()
                if stage not in ("segment", "reliability", "triangulation")), statuses(first)
     # no two human coders yet: reliability ran and found nothing to measure
-    assert statuses(first)["reliability"] == "skipped"
+    assert statuses(first)["reliability"] == "nothing to do"
     # ingest segments in the same pass; the segment stage has nothing left to do
     assert statuses(first)["segment"] == "up to date"
     assert statuses(first)["triangulation"] == "not configured"
@@ -170,11 +170,11 @@ def test_agreement_reruns_only_when_a_coded_document_changes(small_project):
     doc = project.document("nb_gov_2023_shiyu_consortium.txt")
     clause = doc["clauses"][0]
     project.code(doc["id"], clause["start"], clause["start"] + 4, project.codebook().codable[0], "li")
-    # measured again (li is the only human coder, so there is nothing to measure yet: skipped, not up to date)
-    assert statuses(project.run())["reliability"] == "skipped"
+    # measured again (li is the only human coder, so there is nothing to measure yet; not up to date)
+    assert statuses(project.run())["reliability"] == "nothing to do"
     edited = clause["text"][:4]
     _edit(small_project, "nb_gov_2023_shiyu_consortium.txt", edited, edited + "（修订）")
-    assert statuses(project.run())["reliability"] == "skipped"  # a coded document changed
+    assert statuses(project.run())["reliability"] == "nothing to do"  # a coded document changed
     _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专门专用", "补助资金必须专款专用")
     assert statuses(project.run())["reliability"] == "up to date"
 
@@ -572,6 +572,11 @@ def test_the_manifest_names_metadata_sheets_and_the_scheme_and_codebook_read(sma
                                                 encoding="utf-8")
     report = open_project(small_project).run()
     manifest = json.loads((report.folder / "manifest.json").read_text(encoding="utf-8"))
+    assert {row["path"] for row in manifest["other_inputs"] if row["path"].endswith("metadata.csv")} == {
+        "corpus/interviews/metadata.csv", "metadata.csv"}
+    # a run that reads no files still names the sheets the documents were described with
+    later = open_project(small_project).run(RunOptions(only=("report",)))
+    manifest = json.loads((later.folder / "manifest.json").read_text(encoding="utf-8"))
     assert {row["path"] for row in manifest["other_inputs"] if row["path"].endswith("metadata.csv")} == {
         "corpus/interviews/metadata.csv", "metadata.csv"}
     scheme = manifest["scheme"]

@@ -319,7 +319,7 @@ def test_a_blind_sample_is_released_by_the_lead(root, tmp_path):
     refused = fail("code", "sheet", "--coder", "ann", "--show-others", "-o", tmp_path / "a.xlsx", "--project", root)
     assert "sample pilot" in refused.output and "policoder code release pilot" in refused.output
     fail("code", "release", "pilot-2", "--by", "lead", "--project", root, code=2)
-    fail("code", "release", "pilot", "--by", "lead", "--coder", "cy", "--project", root)
+    fail("code", "release", "pilot", "--by", "lead", "--coder", "cy", "--project", root, code=2)
     released = ok("code", "release", "pilot", "--by", "lead", "--coder", "ann", "--project", root)
     assert "released by lead for ann" in released.stdout
     ok("code", "sheet", "--coder", "ann", "--show-others", "-o", tmp_path / "a.xlsx", "--project", root)
@@ -356,6 +356,17 @@ def test_an_empty_row_is_not_rated_and_its_memo_is_kept(root, tmp_path):
     a = [int("delay" in ANN[u]) for u in ("1-2", "1-4", "2-2")]
     b = [int("delay" in BOB[u]) for u in ("1-2", "1-4", "2-2")]
     assert report["codes"]["delay"]["percent_agreement"] == pytest.approx(sum(x == y for x, y in zip(a, b)) / 3)
+
+
+def test_an_empty_row_naming_an_unknown_unit_is_refused_not_called_unrated(root, tmp_path):
+    sheet = tmp_path / "ann.xlsx"
+    ok("code", "sheet", "--coder", "ann", "-o", sheet, "--project", root)
+    fill_matrix(sheet, {"1-2": {"cooperation"}})
+    workbook, worksheet, header, rows = sheet_rows(sheet)
+    worksheet.cell(rows["2-4"], header.index("unit_id") + 1).value = "9-9"  # mistyped, left empty
+    workbook.save(sheet)
+    refused = fail("code", "import", sheet, "--coder", "ann", "--project", root)
+    assert "unknown unit '9-9'" in refused.output and "not rated yet: 9-9" not in refused.output
 
 
 def test_agreement_counts_human_coders_unless_the_machine_is_asked_for(root, tmp_path):

@@ -174,6 +174,7 @@ def test_turns_transcripts_are_recognised(name):
     ("访谈者：您怎么看政策落地？\n受访者：最后一公里还没打通。\n", True),
     ("答：好的。\n问：谢谢。\n", False),  # an answer before any question is not an interview's opening
     ("第一条 为了促进职业教育，制定本办法。\n问：何时施行？\n", False),
+    ("政策问答\n问：何时施行？\n答：自发布之日起施行。\n", False),  # a titled Q&A is a document
 ])
 def test_turns_a_single_question_and_answer_is_a_transcript(text, transcript):
     assert looks_like_transcript(text) is transcript
