@@ -33,6 +33,7 @@ from .errors import ConfigError, InputError, ProjectError
 from .executors import Executor, LocalExecutor
 from .ingest import INGEST_VERSION, discover, file_hash, load_sidecars, read_document, segment_key, segment_text
 from .records import Document, PageSpan, Problem, utc_now
+from .coding import is_machine
 from .project_coding import CodingMethods, _check_coder
 from .project_refi import RefiMethods
 from .project_topics import TopicMethods
@@ -387,10 +388,11 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
     def _run_agreement(self, folder: Path) -> dict | None:
         """With a codebook and two coders or more: agreement.json and agreement per code as CSV."""
         consensus = self.config.coding.consensus_coder
-        humans = {c["coder"] for c in self.codings(machine=False) if c["coder"] != consensus}
+        codings = self.codings()  # read once: the count of human coders and agreement use the same
+        humans = {c["coder"] for c in codings if c["coder"] != consensus and not is_machine(c["coder"])}
         if not self.config.coding.codebook or len(humans) < 2:
             return None
-        result = export.json_ready(self.agreement())
+        result = export.json_ready(self.agreement(codings=codings))
         (folder / "agreement.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
         export.write_table([{"code": code, **{k: v for k, v in row.items() if k != "alpha_ci"},
                              "alpha_low": row["alpha_ci"][0], "alpha_high": row["alpha_ci"][1]}
