@@ -83,7 +83,7 @@ def detect_metadata(text: str, *, running_headers: tuple[str, ...] = ()) -> Poli
         _adoption_issuer(head),
         labelled.get("发文机关") or labelled.get("发文单位"),
     )
-    issuer = _choose_issuer([candidate for candidate in candidates if candidate])
+    issuer = _fuller(_choose_issuer([candidate for candidate in candidates if candidate]), _title_issuer(title))
     when = closing_date or _head_date(head, labelled)
     year = int(when[:4]) if when else _number_year(doc_number)
     level = resolve_level(issuer, doc_number, year, title=title, addressees=addressees,
@@ -390,6 +390,13 @@ def _choose_issuer(candidates: list[str]) -> str | None:
         if not candidate.startswith(_PLACELESS):
             return candidate
     return candidates[0] if candidates else None
+
+
+def _fuller(issuer: str | None, title_issuer: str | None) -> str | None:
+    """A joint document may carry only the lead organ's 文件 标志; its title then names all the organs."""
+    if issuer and title_issuer and set(issuer.split("、")) < set(title_issuer.split("、")):
+        return title_issuer
+    return issuer
 
 
 def _head_date(head: list[str], labelled: dict[str, str]) -> str | None:

@@ -252,6 +252,10 @@ def test_metadata_head_date_is_the_fallback():
             "教育部\n国家发展改革委 财政部\n教职成〔2019〕13号\n关于深化职业教育产教融合的若干意见\n",
             "", "教育部、国家发展改革委、财政部",
         ),
+        (  # the lead organ's 文件 标志 alone; the title names every organ
+            "教育部文件\n教职成〔2019〕13号\n教育部 国家发展改革委 财政部关于深化职业教育产教融合的若干意见\n",
+            "", "教育部、国家发展改革委、财政部",
+        ),
     ],
 )
 def test_metadata_joint_issuers_lead_first(head, closing, issuer):
