@@ -37,6 +37,7 @@ _NUMBERING = r"\s*(?:[一二三四五六七八九十]+、|[（(][一二三四五
 # punctuation an "A…B" gap does not cross
 _GAP_STOPS = list("，。；：！？,.;:!?（）()【】")
 _SENTENCE_PART = re.compile("[，。；：！？,;:!?]")
+_SENTENCE_END = re.compile("[。；！？;!?]")
 # a section heading standing alone (二、联合体成员构成与治理结构) names a topic and does nothing
 _BARE_HEADING = re.compile(r"[一二三四五六七八九十]+、[^，。；：！？,.;:!?（）()、\n]{2,20}")
 
@@ -155,7 +156,8 @@ class RuleClassifier:
             elif rule.after:
                 near = _SENTENCE_PART.split(text[hit.end:hit.end + rule.window])[0]
             else:
-                near = _SENTENCE_PART.split(text[max(0, hit.start - rule.window):hit.start])[-1]
+                ends = _SENTENCE_END if rule.sentence else _SENTENCE_PART
+                near = ends.split(text[max(0, hit.start - rule.window):hit.start])[-1]
             where = near + (hit.matched if rule.inside else "")
             word = next((word for word in rule.words if word in where), None)
             if word is not None:
@@ -181,6 +183,8 @@ class RuleClassifier:
         # a cue counts once however often it recurs: 资金…资金…资金 is still one weak money word
         weights: dict[tuple[str, str], float] = {}
         for hit in hits:
+            if not hit.weight:  # a lookalike (市场监督管理局) shows why a cue did not count, and counts nothing
+                continue
             weights[hit.label, hit.cue] = max(weights.get((hit.label, hit.cue), 0.0), hit.weight)
         scores: dict[str, float] = defaultdict(float)
         for (label, _), weight in weights.items():

@@ -68,6 +68,7 @@ class ContextRule:
     inside: bool = False  # the word may also stand inside the matched cue (给予实习学生…补贴)
     after: bool = False  # the word follows the cue: 已享受的政策支持予以追回
     lead_in: bool = False  # the word ends a list item's lead-in: 专项资金不得用于以下支出：（一）津贴补贴
+    sentence: bool = False  # the word may stand anywhere before in the sentence, past its commas
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ def _cue(node: Node, group: str, label: str, weight: float, language: str) -> Cu
 
 
 def _context_rule(node: Node, group_ids: set[str]) -> ContextRule:
-    known(node, {"id", "window", "words", "applies_to", "becomes", "inside", "after", "lead_in"})
+    known(node, {"id", "window", "words", "applies_to", "becomes", "inside", "after", "lead_in", "sentence"})
     rule_id = text(node, "id")
     applies_to = tuple(strings(node, "applies_to"))
     becomes = text(node, "becomes")
@@ -209,4 +210,4 @@ def _context_rule(node: Node, group_ids: set[str]) -> ContextRule:
             raise where.error(f"context rule {rule_id!r} names unknown group {group!r}")
     return ContextRule(id=rule_id, window=number(node, "window", 6, int), words=tuple(strings(node, "words")),
                        applies_to=applies_to, becomes=becomes, inside=flag(node, "inside"), after=flag(node, "after"),
-                       lead_in=flag(node, "lead_in"))
+                       lead_in=flag(node, "lead_in"), sentence=flag(node, "sentence"))

@@ -73,6 +73,21 @@ GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
     ("经考核合格的，发给培训证书。", None, {"constraint"}, "constraint"),  # a certificate's check stays a control
     ("合作企业按月向学徒支付不低于最低工资标准的津贴。", None, {"constraint"}, "constraint"),
     ("涉嫌犯罪的，依法移送司法机关处理。", None, {"constraint"}, "constraint"),
+    # words holding a cue that are no instrument: an organ's name, a permission
+    ("市场监督管理局负责本辖区培训机构的登记。", None, {"constraint"}, "constraint"),  # 负责 counts, 监督 not
+    ("（五）法律法规未禁止的其他合作方式。", "学校与企业可以在下列方面合作：", {"none"}, "none"),
+    # the items of a materials list name documents; a duty to submit them is the lead-in's
+    ("（三）项目实施方案；", "申报单位提交以下材料：", {"none"}, "none"),
+    ("（三）项目实施方案；", "申报单位应当提交下列材料：", {"constraint"}, "constraint"),
+    # what a check looks at is not offered; capacity a body is urged to build is not given to it
+    ("（二）落实学生资助政策情况；", "督导评估的主要内容包括：", {"constraint"}, "constraint"),
+    ("鼓励企业与职业学校合作，开发实训课程和教学资源。", None, {"hortatory"}, "hortatory"),
+    ("申请认定示范基地，应当符合下列条件：", None, {"none"}, "none"),  # conditions for applying
+    ("实训基地建设坚持政府主导、多方参与的原则。", None, {"none"}, "none"),  # a principle
+    ("奖补资金主要支持以下方面：", None, {"incentive"}, "incentive"),
+    ("对信用良好的企业在招投标中给予便利。", None, {"incentive"}, "incentive"),
+    ("对违规企业，在评优评先等方面予以限制。", None, {"constraint"}, "constraint"),
+    ("将校企合作情况纳入国有企业考核内容。", None, {"constraint"}, "constraint"),  # inside a jieba word
     # a date of effect closing a unit leaves the rest of it as it is
     ("对贡献突出的企业予以表彰。本意见自2025年5月1日起施行。", None, {"incentive"}, "incentive"),
     ("本办法自2025年1月1日起施行。", None, {"none"}, "none"),
@@ -168,11 +183,11 @@ def test_rules_reach_their_floors_on_the_gold_set(coded_demo):
 
 
 @pytest.mark.parametrize(("held_out", "units_labelled", "macro_f1", "primary"), [
-    ("heldout", 171, 0.90, 0.82), ("heldout2", 196, 0.86, 0.82), ("heldout3", 262, 0.93, 0.88), ("heldout4", 266, 0.0, 0.0)])
+    ("heldout", 171, 0.90, 0.82), ("heldout2", 196, 0.86, 0.82), ("heldout3", 262, 0.94, 0.90), ("heldout4", 266, 0.91, 0.86)])
 def test_rules_reach_their_floors_on_documents_written_after_the_rules(tmp_path, held_out, units_labelled, macro_f1,
                                                                        primary):
-    # corpora/heldout*/: documents written and labelled blind; all three became development sets on
-    # 2026-12-02, after they had been scored once as held out (corpora/gold/README.md)
+    # corpora/heldout*/: documents written and labelled blind; each became a development set on
+    # 2026-12-02, after it had been scored once as held out (corpora/gold/README.md)
     root = init_project(tmp_path / held_out, "held-out copy")
     shutil.copytree(REPO / "corpora" / held_out, root / "corpus", dirs_exist_ok=True)
     project = open_project(root)

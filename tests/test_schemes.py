@@ -15,7 +15,7 @@ def test_shipped_schemes_load_with_definitions():
     # a group without cues of its own is filled by a context rule
     targets = {rule.becomes for rule in default.context_rules}
     assert all(group.cues or group.id in targets for group in default.groups)
-    assert {"negated_benefit", "form"} <= targets
+    assert {"negated_benefit", "named", "exhortation"} <= targets
     assert {cue.language for cue in default.cues} == {"zh", "en"}
     rz = load_scheme("rothwell_zegveld")
     assert rz.label_ids == ("supply", "environment", "demand", "none")
