@@ -76,6 +76,20 @@ def _drawn_by() -> tuple[str, str]:
     return version("policoder"), version("matplotlib")
 
 
+def as_written(draw: Callable) -> Callable:
+    """Labels are the user's text, drawn as written: matplotlib would read 费用$5-$10 as a formula and
+    fail on 成本$$."""
+
+    @functools.wraps(draw)
+    def drawn(*args, **options):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **options)
+
+    return drawn
+
+
 def _load_drawing_library() -> None:
     import matplotlib.backends.backend_agg  # noqa: F401  (what a chart's figure saves with)
     import matplotlib.figure  # noqa: F401

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .charts import Charts
+from .charts import Charts, as_written
 from .instruments import NONE
 from .records import LEVELS
 from .schemes import Scheme
@@ -155,6 +155,7 @@ def document_list(documents: list[dict]) -> list[dict]:
             for d in documents if d["kind"] == "policy" and d["status"] != "missing"]
 
 
+@as_written
 def draw_charts(tests: dict[str, dict], scheme: Scheme, folder: Path, charts: Charts, *,
                 font_path: str | None = None) -> list[Path]:
     """Stacked bars of instruments by level and by year, and a level × instrument heatmap, as PNG and

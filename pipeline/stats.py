@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+from .charts import as_written
 from .errors import ConfigError, PolicoderError
 
 PER = 10_000  # normalised frequencies are per 10,000 terms
@@ -400,6 +401,7 @@ def _scale(values: list[float], low: float, high: float) -> list[float]:
     return [low + (high - low) * (v - smallest) / (largest - smallest) for v in values]
 
 
+@as_written
 def draw_network(nodes: list[dict], edges: list[dict], path: str | Path, *, font_path: str | None = None,
                  seed: int = 0) -> str:
     """Draw the network to a PNG or SVG file (by suffix); returns the font file used for labels.

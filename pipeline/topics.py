@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .charts import as_written
+
 TOP_N = 10  # terms per topic that coherence and the tables use
 CV_WINDOW = 110  # gensim's default boolean sliding window for c_v
 
@@ -328,6 +330,7 @@ def read_labels(path, k: int) -> dict[int, str]:
     return found
 
 
+@as_written
 def draw_prevalence(rows: list[dict], labels: dict[int, str], path, *, font_path: str | None = None) -> None:
     """Mean topic share per group with its bootstrap interval, one panel of bars per group."""
     from matplotlib.figure import Figure

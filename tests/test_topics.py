@@ -130,3 +130,12 @@ def test_topic_shares_are_stored_and_labels_survive_a_refit(demo_project, tmp_pa
     with pytest.raises(ConfigError, match="line 2: topic 7 is not a topic number 0–2"):
         project.topics(3, tmp_path / "four", seed=5, stability_seeds=1)
     project.close()
+
+
+def test_topic_labels_are_drawn_as_written_not_as_formulas(tmp_path):
+    # matplotlib reads $…$ as mathtext: 成本$$ would fail the chart and $5-$10 would lose its signs
+    rows = [{"group": group, "topic": topic, "mean_share": 0.5, "ci_low": 0.4, "ci_high": 0.6}
+            for group in ("national", "county") for topic in (0, 1)]
+    path = tmp_path / "prevalence.png"
+    topics.draw_prevalence(rows, {0: "成本$$", 1: "经费$5-$10"}, path)
+    assert path.stat().st_size > 1000
