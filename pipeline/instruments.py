@@ -154,10 +154,10 @@ class RuleClassifier:
             if rule.lead_in:  # the end of the sentence that introduces the list: 专项资金不得用于以下支出：
                 near = lead_in.rstrip()[-rule.window:]
             elif rule.after:
-                near = _SENTENCE_PART.split(text[hit.end:hit.end + rule.window])[0]
+                near = (_SENTENCE_END if rule.sentence else _SENTENCE_PART).split(text[hit.end:hit.end + rule.window])[0]
             else:
-                ends = _SENTENCE_END if rule.sentence else _SENTENCE_PART
-                near = ends.split(text[max(0, hit.start - rule.window):hit.start])[-1]
+                near = (_SENTENCE_END if rule.sentence else _SENTENCE_PART).split(
+                    text[max(0, hit.start - rule.window):hit.start])[-1]
             where = near + (hit.matched if rule.inside else "")
             word = next((word for word in rule.words if word in where), None)
             if word is not None:

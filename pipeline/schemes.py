@@ -68,7 +68,7 @@ class ContextRule:
     inside: bool = False  # the word may also stand inside the matched cue (给予实习学生…补贴)
     after: bool = False  # the word follows the cue: 已享受的政策支持予以追回
     lead_in: bool = False  # the word ends a list item's lead-in: 专项资金不得用于以下支出：（一）津贴补贴
-    sentence: bool = False  # the word may stand anywhere before in the sentence, past its commas
+    sentence: bool = False  # the word may stand anywhere in the sentence on that side, past its commas
 
 
 @dataclass(frozen=True)

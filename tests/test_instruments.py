@@ -88,6 +88,9 @@ GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
     ("对信用良好的企业在招投标中给予便利。", None, {"incentive"}, "incentive"),
     ("对违规企业，在评优评先等方面予以限制。", None, {"constraint"}, "constraint"),
     ("将校企合作情况纳入国有企业考核内容。", None, {"constraint"}, "constraint"),  # inside a jieba word
+    # the wrong may follow the money in its sentence; money as the thing administered offers nothing
+    ("奖补资金应当专款专用，任何单位和个人不得截留、挪用。", None, {"constraint"}, "constraint"),
+    ("县人社局应当在受理补贴申请之日起15个工作日内完成审核。", None, {"constraint"}, "constraint"),
     # a date of effect closing a unit leaves the rest of it as it is
     ("对贡献突出的企业予以表彰。本意见自2025年5月1日起施行。", None, {"incentive"}, "incentive"),
     ("本办法自2025年1月1日起施行。", None, {"none"}, "none"),
@@ -184,7 +187,7 @@ def test_rules_reach_their_floors_on_the_gold_set(coded_demo):
 
 @pytest.mark.parametrize(("held_out", "units_labelled", "macro_f1", "primary"), [
     ("heldout", 171, 0.90, 0.82), ("heldout2", 196, 0.86, 0.82), ("heldout3", 262, 0.94, 0.90), ("heldout4", 266, 0.91, 0.86),
-    ("heldout5", 295, 0.0, 0.0)])
+    ("heldout5", 295, 0.78, 0.72)])
 def test_rules_reach_their_floors_on_documents_written_after_the_rules(tmp_path, held_out, units_labelled, macro_f1,
                                                                        primary):
     # corpora/heldout*/: documents written and labelled blind; each became a development set on
