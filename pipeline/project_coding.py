@@ -53,16 +53,23 @@ class CodingMethods:
         and policy clauses."""
         return [unit for unit in store.coding_units(self.db) if unit["role"] != "interviewer"]
 
-    def codings(self, *, coders: list[str] | None = None, machine: bool = True) -> list[dict]:
-        """The codings that stand now, human and (with ``machine``) auto-coder ones."""
+    def codings(self, *, coders: list[str] | None = None, machine: bool = True,
+                doc_ids: list[int] | None = None) -> list[dict]:
+        """The codings that stand now, human and (with ``machine``) auto-coder ones; of some documents
+        only with ``doc_ids`` (a coding's edits stay in its document, so only theirs are anchored)."""
         codebook = self._codebook_or_none()
         documents = self._documents_now()
-        human = store.coding_rows(self.db)
+        wanted = None if doc_ids is None else set(doc_ids)
+
+        def of_documents(rows: list[dict]) -> list[dict]:
+            return rows if wanted is None else [row for row in rows if row["doc_id"] in wanted]
+
+        human = of_documents(store.coding_rows(self.db))
         units = coding.UnitIndex(store.coding_units(self.db) if human else [])  # every unit: only to place codings
         rows = coding.current(human, documents,
                               lambda doc_id, digest: store.version_text(self.db, doc_id, digest), units, codebook)
         if machine:
-            rows += coding.machine(store.machine_coding_rows(self.db), documents, codebook)
+            rows += coding.machine(of_documents(store.machine_coding_rows(self.db)), documents, codebook)
         return [row for row in rows if coders is None or row["coder"] in coders]
 
     def coding_history(self, coding_id: int) -> list[dict]:
@@ -89,8 +96,8 @@ class CodingMethods:
             raise ProjectError("give one or more different codes", code="unknown-code")
         for code in codes:
             _check_code(codebook, code)
-        for row in self.codings(coders=[coder], machine=False):
-            if (row["doc_id"], row["start"], row["end"]) == (doc["id"], start, end) and row["code"] in codes:
+        for row in self.codings(coders=[coder], machine=False, doc_ids=[doc["id"]]):
+            if (row["start"], row["end"]) == (start, end) and row["code"] in codes:
                 raise ProjectError(f"coding {row['id']} already codes {start}–{end} of document {doc['id']} with "
                                    f"{row['code']} for {coder}; nothing written", code="duplicate-coding")
         unit_id = self._unit_of(doc["id"], start, end)
@@ -344,7 +351,7 @@ class CodingMethods:
         return {"sample": sample, "released_by": by,
                 "coders": sorted({row["coder"] for row in rows if row["blind"] and not row["released_at"]
                                   and (not coders or row["coder"] in coders)}),
-                "still_blind": sorted({row["coder"] for row in rows if self.codes_blind(row["coder"])})}
+                "still_blind": sorted(coder for coder in {row["coder"] for row in rows} if self.codes_blind(coder))}
 
     # --- coding sheets ----------------------------------------------------------------------
 

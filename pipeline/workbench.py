@@ -237,8 +237,8 @@ def create_app(project_root: str | Path, *, db: str | Path | None = None, token:
         if others:
             project.check_sees_others(coder)
         found = project.document(str(doc_id))
-        codings = [_coding_view(c) for c in project.codings(machine=False) if c["doc_id"] == doc_id
-                   and c["start"] is not None and (c["coder"] == coder or others)]
+        codings = [_coding_view(c) for c in project.codings(machine=False, doc_ids=[doc_id])
+                   if c["start"] is not None and (c["coder"] == coder or others)]
         units = _units(project, doc_id)
         unit_ids = {u["unit_id"] for u in units}
         memos = [m for m in project.memos() if (m["target_kind"], m["target"]) == ("document", str(doc_id))

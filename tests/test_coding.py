@@ -149,6 +149,14 @@ def test_reingest_and_codebook_rename_lose_no_coding(project):
     assert now[kept]["unit_id"] == answers(project, "e01.txt")[2]["unit_id"]  # the answer moved down one
     assert now[gone]["anchor"] == "unanchored" and now[gone]["start"] is None and "re-code" in now[gone]["review"]
     assert project.db.execute("SELECT count(*) FROM codings").fetchone()[0] == 3
+    # one document's codings, anchored alone, are its codings among all (an edit stays in its document)
+    project.recode(quote, by="ann", code="funding")
+    g01 = answers(project, "g01.txt")
+    project.code("g01.txt", g01[0]["start"], g01[0]["end"], "funding", "bob")
+    every = project.codings()
+    e01_id = project.document("e01.txt")["id"]
+    assert project.codings(doc_ids=[e01_id]) == [c for c in every if c["doc_id"] == e01_id]
+    assert {c["document"] for c in every} > {c["document"] for c in project.codings(doc_ids=[e01_id])}
 
 
 def test_assignment_is_stratified_shared_and_seeded(project):
