@@ -588,10 +588,16 @@ class CodingMethods:
     def report_coders(self, coders: list[str] | None = None, *, machine: bool = True) -> list[str]:
         """The coders a coding report covers: ``coders``, or every coder but the consensus (the machine
         coder too, with ``machine``)."""
-        if coders:
-            return list(coders)
-        consensus = self.config.coding.consensus_coder
-        return sorted({row["coder"] for row in self.codings(machine=machine) if row["coder"] != consensus})
+        return coders if coders else self._report_coders(self.codings(machine=machine))
+
+    def _report_coders(self, codings: list[dict]) -> list[str]:
+        return sorted({row["coder"] for row in codings} - {self.config.coding.consensus_coder})
+
+    def _report_codings(self, coders: list[str] | None, *, machine: bool = True) -> list[dict]:
+        """The codings a report counts, read once: those of ``report_coders``."""
+        codings = self.codings(machine=machine)
+        chosen = set(coders or self._report_coders(codings))
+        return [row for row in codings if row["coder"] in chosen]
 
     def coding_frequencies(self, by: str = "code", *, coders: list[str] | None = None) -> list[dict]:
         """Per code (and value of ``by``): ``codings`` (coded spans: a unit two coders coded counts
@@ -599,19 +605,19 @@ class CodingMethods:
         if by not in coding_report.BY:
             raise ProjectError(f"by must be one of {', '.join(coding_report.BY)}", code="bad-option")
         documents = self._documents_now()
-        return coding_report.frequencies(self.codings(coders=self.report_coders(coders)),
+        return coding_report.frequencies(self._report_codings(coders),
                                          {k: d["attributes"] for k, d in documents.items()}, by)
 
     def code_cooccurrence(self, mode: str = "unit", *, coders: list[str] | None = None) -> list[dict]:
         """Codes one coder gave in the same unit (or on overlapping spans), over ``report_coders``."""
         if mode not in coding_report.COOCCURRENCE:
             raise ProjectError(f"mode must be one of {', '.join(coding_report.COOCCURRENCE)}", code="bad-option")
-        return coding_report.cooccurrence(self.codings(coders=self.report_coders(coders)), mode)
+        return coding_report.cooccurrence(self._report_codings(coders), mode)
 
     def coded_segments(self, *, coders: list[str] | None = None, machine: bool = True) -> list[dict]:
         documents = self._documents_now()
         units = {unit["unit_id"]: unit for unit in store.coding_units(self.db)}
-        return coding_report.segments(self.codings(coders=self.report_coders(coders, machine=machine), machine=machine),
+        return coding_report.segments(self._report_codings(coders, machine=machine),
                                       {k: d["attributes"] for k, d in documents.items()}, units,
                                       self._codebook_or_none())
 
