@@ -188,7 +188,7 @@ def test_rules_reach_their_floors_on_the_gold_set(coded_demo):
 @pytest.mark.parametrize(("held_out", "units_labelled", "macro_f1", "primary"), [
     ("heldout", 171, 0.90, 0.82), ("heldout2", 196, 0.86, 0.82), ("heldout3", 262, 0.94, 0.90), ("heldout4", 266, 0.91, 0.86),
     ("heldout5", 295, 0.78, 0.72),
-    ("heldout6", 272, 0.0, 0.0)])
+    ("heldout6", 272, 0.82, 0.76)])
 def test_rules_reach_their_floors_on_documents_written_after_the_rules(tmp_path, held_out, units_labelled, macro_f1,
                                                                        primary):
     # corpora/heldout*/: documents written and labelled blind; each became a development set on
