@@ -97,6 +97,8 @@ def write_parquet(rows: list[dict], out: Path, *, columns: tuple[str, ...] = ())
 
     frame = pandas.DataFrame(list(map(flat, rows)) if rows else [], columns=list(rows[0]) if rows else list(columns))
     for name in frame.columns:
+        if frame[name].dtype != object:  # a numeric or boolean column holds one kind of value
+            continue
         kinds = {type(v) for v in frame[name] if v is not None and v == v}
         if len(kinds) > 1:
             frame[name] = [None if v is None or v != v else str(v) for v in frame[name]]

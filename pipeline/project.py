@@ -647,10 +647,11 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return [{**unit, "labels": set(label["labels"]), "primary": label["primary"], "coder": label["coder"]}
                 for unit in units if (label := chosen.get(unit["unit_id"]))]
 
-    def stale_instrument_labels(self) -> list[dict]:
+    def stale_instrument_labels(self, *, units: list[dict] | None = None) -> list[dict]:
         """Coders' labels that no longer apply: a coder's labels of a clause when none of them was made
-        on its current text (kept, but not used until the clause is labelled again)."""
-        units = store.policy_units(self.db)
+        on its current text (kept, but not used until the clause is labelled again).  ``units``:
+        ``instrument_units()``, when the caller has them already."""
+        units = store.policy_units(self.db) if units is None else units
         path = {unit["unit_id"]: unit["document"] for unit in units}
         return [{"unit_id": unit_id, "coder": coder, "path": path[unit_id]}
                 for unit_id, coder in self._coder_labels(self.scheme(), units)[1]]
