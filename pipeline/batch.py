@@ -419,7 +419,7 @@ def _instruments(context: _Run, folder: Path) -> dict:
     labels = project.instrument_labels(classify=False, units=units, earlier=_kept_labels(context))
     # the report stage's clauses dataset reads the same rows: nothing between writes them
     context.instrument_rows = instrument_report.rows_of(units, labels)
-    notes = (project.instruments_report(folder, rows=context.instrument_rows,
+    notes = (project.instruments_report(folder, rows=context.instrument_rows, labels=labels,
                                         drawing=context.charts("instruments", folder))["notes"]
              if classified["units"] else [])
     (folder / INSTRUMENT_LABELS).write_bytes(orjson.dumps(labels))  # after the report's list of its files

@@ -756,11 +756,14 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 
     def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
-                           rows: list[dict] | None = None, drawing: Charts | None = None) -> dict:
+                           rows: list[dict] | None = None, labels: dict[str, dict] | None = None,
+                           drawing: Charts | None = None) -> dict:
         """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
-        ``rows`` are ``instrument_rows()`` when the caller has them already; ``drawing``, the charts of
-        ``out`` when the caller waits for them itself (``Charts.save``, reusing those of an earlier
-        report), else they are drawn anew and waited for here."""
+        ``rows`` are ``instrument_rows()`` when the caller has them already (and ``labels`` the
+        ``instrument_labels`` they were made from, when it keeps them: see
+        ``instrument_report.unit_lines``); ``drawing``, the charts of ``out`` when the caller waits
+        for them itself (``Charts.save``, reusing those of an earlier report), else they are drawn
+        anew and waited for here."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         scheme = self.scheme()
@@ -792,8 +795,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         export.write_workbook({**tables, "tests": tested}, folder / "instruments.xlsx")
         (folder / "instruments.json").write_text(json.dumps({**tables, "tests": tests}, ensure_ascii=False, indent=1),
                                                  encoding="utf-8")
-        export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",
-                           folder / "instruments_units.csv")
+        export.write_csv_lines(*instrument_report.unit_lines(rows, labels), folder / "instruments_units.csv")
         summary_name = "instruments_summary.json"  # listed among the files it lists; hidden ones (.charts.json) are not
         summary = {"scheme": scheme.id, "scheme_version": scheme.version, "units": len(rows),
                    "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,

@@ -384,6 +384,39 @@ def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(sma
     assert {r["unit_id"]: r["instrument_source"] for r in fresh}[other["clauses"][1]["unit_id"]] == "human:wang"
 
 
+def test_kept_lines_of_the_instruments_units_table_are_used_only_while_their_document_is_unchanged(
+        small_project, tmp_path):
+    """instruments_units.csv is joined from each document's lines kept with its labels: after a
+    human label on a clause of one document and an edit of another, those two documents' lines are
+    made again (the label shows), the others' are the kept ones, and the file is a forced run's."""
+    import orjson
+
+    project = open_project(small_project)
+    project.run()
+    kept = small_project / "outputs" / ".stages" / "instruments" / ".instrument_labels.json"
+    before = orjson.loads(kept.read_bytes())
+    labelled = project.document("nb_gov_2023_shiyu_consortium.txt")
+    unit = labelled["clauses"][1]["unit_id"]
+    sheet = project.instrument_sheet(tmp_path / "coding.xlsx", units=[unit])
+    workbook = openpyxl.load_workbook(sheet)
+    header = [cell.value for cell in workbook["coding"][1]]
+    row = next(workbook["coding"].iter_rows(min_row=2))
+    row[header.index("capacity")].value, row[header.index("primary")].value = 1, "capacity"
+    workbook.save(sheet)
+    project.import_instrument_sheet(sheet, "wang")
+    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用")
+    rerun = project.run()
+    after = orjson.loads(kept.read_bytes())
+    edited = str(project.document("js_edu_2021_training_bases.txt")["id"])
+    remade = sorted(doc for doc in after if after[doc]["csv"] != before[doc]["csv"])
+    assert remade == sorted([edited, str(labelled["id"])])
+    units = {r["unit_id"]: r for r in read_csv(rerun.folder / "instruments" / "instruments_units.csv")}
+    assert units[unit]["instrument_source"] == "human:wang" and units[unit]["primary_instrument"] == "capacity"
+    forced = project.run(RunOptions(force=True))
+    name = "instruments/instruments_units.csv"
+    assert (rerun.folder / name).read_bytes() == (forced.folder / name).read_bytes()
+
+
 def test_a_rerun_for_a_new_coding_takes_the_clauses_instruments_from_the_kept_labels(small_project):
     project = open_project(small_project)
     first = project.run()
