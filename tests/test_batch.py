@@ -348,6 +348,17 @@ def test_a_stage_whose_charts_are_drawn_beside_later_stages_is_complete_when_the
     assert {p.name for p in (with_report.folder / "instruments").iterdir()} >= set(charts)
 
 
+def _label_capacity(project, unit_id: str, sheet: Path) -> None:
+    """Coder wang labels one clause capacity building (primary), through a coding sheet."""
+    sheet = project.instrument_sheet(sheet, units=[unit_id])
+    workbook = openpyxl.load_workbook(sheet)
+    header = [cell.value for cell in workbook["coding"][1]]
+    row = next(workbook["coding"].iter_rows(min_row=2))
+    row[header.index("capacity")].value, row[header.index("primary")].value = 1, "capacity"
+    workbook.save(sheet)
+    project.import_instrument_sheet(sheet, "wang")
+
+
 def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(small_project, tmp_path):
     """The instruments stage keeps its labels per document; the next run takes those of documents
     whose units, predictions and human labels are unchanged and makes the others again."""
@@ -368,13 +379,7 @@ def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(sma
     project.tokenize()
     project.classify_instruments()
     other = project.document("nb_gov_2023_shiyu_consortium.txt")
-    sheet = project.instrument_sheet(tmp_path / "coding.xlsx", units=[other["clauses"][1]["unit_id"]])
-    workbook = openpyxl.load_workbook(sheet)
-    header = [cell.value for cell in workbook["coding"][1]]
-    row = next(workbook["coding"].iter_rows(min_row=2))
-    row[header.index("capacity")].value, row[header.index("primary")].value = 1, "capacity"
-    workbook.save(sheet)
-    project.import_instrument_sheet(sheet, "wang")
+    _label_capacity(project, other["clauses"][1]["unit_id"], tmp_path / "coding.xlsx")
     units = project.instrument_units()
     labels = project.instrument_labels(classify=False, units=units, earlier=earlier)
     assert sorted(doc for doc in labels if labels[doc] is not earlier[doc]) == sorted(
@@ -397,13 +402,7 @@ def test_kept_lines_of_the_instruments_units_table_are_used_only_while_their_doc
     before = orjson.loads(kept.read_bytes())
     labelled = project.document("nb_gov_2023_shiyu_consortium.txt")
     unit = labelled["clauses"][1]["unit_id"]
-    sheet = project.instrument_sheet(tmp_path / "coding.xlsx", units=[unit])
-    workbook = openpyxl.load_workbook(sheet)
-    header = [cell.value for cell in workbook["coding"][1]]
-    row = next(workbook["coding"].iter_rows(min_row=2))
-    row[header.index("capacity")].value, row[header.index("primary")].value = 1, "capacity"
-    workbook.save(sheet)
-    project.import_instrument_sheet(sheet, "wang")
+    _label_capacity(project, unit, tmp_path / "coding.xlsx")
     _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用")
     rerun = project.run()
     after = orjson.loads(kept.read_bytes())
