@@ -523,13 +523,16 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         """Each coder's label of each clause of ``units``: (unit id, coder) → the latest label the coder
         made on the clause's current text, in the order these were made; and the (unit id, coder) pairs
         whose labels were all made on an earlier text (stale: kept, not used until labelled again)."""
-        text_now = {unit["unit_id"]: instrument_sheets.text_hash(unit["text"]) for unit in units}
+        text_of = {unit["unit_id"]: unit["text"] for unit in units}
+        text_now: dict[str, str] = {}  # hashed for the labelled clauses alone: most clauses have none
         current: dict[tuple[str, str], dict] = {}
         earlier: dict[tuple[str, str], None] = {}
         for coding in store.instrument_codings(self.db, scheme.id):  # oldest first: the latest stands
             key = (coding["unit_id"], coding["coder"])
-            if key[0] not in text_now:
+            if key[0] not in text_of:
                 continue
+            if key[0] not in text_now:
+                text_now[key[0]] = instrument_sheets.text_hash(text_of[key[0]])
             if coding["unit_text_hash"] == text_now[key[0]]:
                 current.pop(key, None)  # moved to the end: the dict stays in the order the labels were made
                 current[key] = coding
