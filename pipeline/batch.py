@@ -48,7 +48,8 @@ STAGES = ("ingest", "segment", "tokenize", "instruments", "topics", "autocode", 
           "report")
 PER_DOCUMENT = ("ingest", "segment", "tokenize")
 KEY_FILE = ".key"
-INSTRUMENT_LABELS = ".instrument_labels.json"  # the instruments stage's labels per document, for the next run
+# the instruments stage's labels per document (and their lines of instruments_units.csv), for the next run
+INSTRUMENT_LABELS = ".instrument_labels.json"
 MANIFEST_LIBRARIES = ("policoder", "jieba", "rjieba", "spacy", "scikit-learn", "gensim", "pdfplumber", "pypdfium2",
                       "sqlite-utils", "python-docx", "beautifulsoup4", "charset-normalizer", "cnloc", "cn2an",
                       "openpyxl", "numpy", "scipy", "pandas", "statsmodels", "jinja2", "matplotlib", "pyarrow",
