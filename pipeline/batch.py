@@ -48,7 +48,8 @@ STAGES = ("ingest", "segment", "tokenize", "instruments", "topics", "autocode", 
           "report")
 PER_DOCUMENT = ("ingest", "segment", "tokenize")
 KEY_FILE = ".key"
-INSTRUMENT_LABELS = ".instrument_labels.json"  # the instruments stage's labels per document, for the next run
+# the instruments stage's labels per document (and their lines of instruments_units.csv), for the next run
+INSTRUMENT_LABELS = ".instrument_labels.json"
 MANIFEST_LIBRARIES = ("policoder", "jieba", "rjieba", "spacy", "scikit-learn", "gensim", "pdfplumber", "pypdfium2",
                       "sqlite-utils", "python-docx", "beautifulsoup4", "charset-normalizer", "cnloc", "cn2an",
                       "openpyxl", "numpy", "scipy", "pandas", "statsmodels", "jinja2", "matplotlib", "pyarrow",
@@ -126,6 +127,7 @@ class _Run:
     digests: dict = field(default_factory=dict)
     instrument_rows: list[dict] | None = None  # as the instruments stage made them, when it ran
     units: list | None = None  # every unit as terms (see ``unit_terms``)
+    clauses: list[dict] | None = None  # the policy clauses (see ``instrument_units``)
     drawing: dict = field(default_factory=dict)  # stage → its Charts, drawn beside the later stages
     unfinished: list = field(default_factory=list)  # stages waiting for their charts (see ``_keyed``)
     problems: list[dict] | None = None  # made once (see ``_current_problems``)
@@ -154,6 +156,13 @@ class _Run:
         if self.units is None:
             self.units = self.project.unit_terms()
         return self.units
+
+    def instrument_units(self) -> list[dict]:
+        """The policy clauses as ``Project.instrument_units`` gives them, read once a run (for the
+        instruments stage, the clauses dataset and the stale labels): no corpus-wide stage writes them."""
+        if self.clauses is None:
+            self.clauses = self.project.instrument_units()
+        return self.clauses
 
     def charts(self, stage: str, folder: Path) -> Charts:
         """The charts of a stage's fresh ``folder``, reusing those of its kept folder (none with
@@ -406,12 +415,12 @@ def _keyed(stage: str, work: Callable[[_Run, Path], dict]) -> Callable[[_Run], S
 
 def _instruments(context: _Run, folder: Path) -> dict:
     project = context.project
-    units = project.instrument_units()
+    units = context.instrument_units()
     classified = project.classify_instruments(force=context.options.force, units=units)
     labels = project.instrument_labels(classify=False, units=units, earlier=_kept_labels(context))
     # the report stage's clauses dataset reads the same rows: nothing between writes them
     context.instrument_rows = instrument_report.rows_of(units, labels)
-    notes = (project.instruments_report(folder, rows=context.instrument_rows,
+    notes = (project.instruments_report(folder, rows=context.instrument_rows, labels=labels,
                                         drawing=context.charts("instruments", folder))["notes"]
              if classified["units"] else [])
     (folder / INSTRUMENT_LABELS).write_bytes(orjson.dumps(labels))  # after the report's list of its files
@@ -429,7 +438,7 @@ def _instrument_rows(context: _Run) -> list[dict]:
     up to date or not selected) from its kept labels where they still stand."""
     if context.instrument_rows is None:
         project = context.project
-        units = project.instrument_units()
+        units = context.instrument_units()
         context.instrument_rows = instrument_report.rows_of(units, project.instrument_labels(
             units=units, earlier=_kept_labels(context)))
     return context.instrument_rows
@@ -646,7 +655,7 @@ def _current_problems(context: _Run) -> list[dict]:
     seen = {row["path"] for row in found}
     found += [{column: row[column] for column in PROBLEM_COLUMNS} for row in standing if row["path"] not in seen]
     try:
-        stale = project.stale_instrument_labels()
+        stale = project.stale_instrument_labels(units=context.instrument_units())
     except PolicoderError:  # a malformed scheme is the instruments stage's problem, said there
         stale = []
     by_path: dict[str, list[str]] = {}

@@ -629,7 +629,8 @@ def write_tokens(db: sqlite_utils.Database, tokenizer_hash: str, rows: Iterable[
 
 
 def tokenized_units(db: sqlite_utils.Database, tokenizer_hash: str) -> Iterator[dict]:
-    """Every unit with its tokens and its document's descriptive fields, in reading order."""
+    """Every unit with its tokens and its document's descriptive fields, in reading order (the units
+    of a document share one dict of its attributes)."""
     sql = f"""
         SELECT u.doc_id, u.unit_id, u.start, u.text, t.tokens,
                d.kind, d.level, d.date, d.issuer, d.province, d.city, d.county, d.attributes
@@ -641,9 +642,12 @@ def tokenized_units(db: sqlite_utils.Database, tokenizer_hash: str) -> Iterator[
     """
     columns = ("doc_id", "unit_id", "start", "text", "tokens", "kind", "level", "date", "issuer", "province",
                "city", "county", "attributes")
+    attributes: dict[int, dict] = {}  # a document's, read once for all its units
     for row in db.execute(sql, [tokenizer_hash]):
         record = dict(zip(columns, row))
-        record["attributes"] = orjson.loads(record["attributes"])
+        if record["doc_id"] not in attributes:
+            attributes = {record["doc_id"]: orjson.loads(record["attributes"])}
+        record["attributes"] = attributes[record["doc_id"]]
         yield record
 
 

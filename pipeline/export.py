@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 FORMATS = ("csv", "json", "xlsx")
@@ -64,15 +65,27 @@ def write_table(rows: list[dict], fmt: str, out: Path, *, sheet: str = "table",
     return atomic_write(out, lambda p: p.write_text(text, encoding=encoding, newline=""))
 
 
+def write_csv_lines(header: list[str], lines: Iterable[str], out: Path) -> Path:
+    """The CSV file ``write_table`` writes, from its header and the ``csv_lines`` of its rows, in parts."""
+    text = dumps([], "csv", tuple(header)) + "".join(lines)
+    return atomic_write(out, lambda p: p.write_text(text, encoding="utf-8-sig", newline=""))
+
+
 def dumps(rows: list[dict], fmt: str, columns: tuple[str, ...] = ()) -> str:
     """csv or json as a string."""
     if fmt == "json":
         return json.dumps([json_ready(_plain(r)) for r in rows], ensure_ascii=False, indent=1) + "\n"
-    buffer = io.StringIO()
     header = list(rows[0]) if rows else list(columns)
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(_cells(rows, header))
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(header)
+    return buffer.getvalue() + csv_lines(rows, header)
+
+
+def csv_lines(rows: list[dict], header: list[str]) -> str:
+    """The CSV lines of ``rows`` under ``header``, without it: rows encode one by one, so the
+    lines of parts of a table, joined, are the lines of the whole."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(_cells(rows, header))
     return buffer.getvalue()
 
 
@@ -97,6 +110,8 @@ def write_parquet(rows: list[dict], out: Path, *, columns: tuple[str, ...] = ())
 
     frame = pandas.DataFrame(list(map(flat, rows)) if rows else [], columns=list(rows[0]) if rows else list(columns))
     for name in frame.columns:
+        if frame[name].dtype != object:  # a numeric or boolean column holds one kind of value
+            continue
         kinds = {type(v) for v in frame[name] if v is not None and v == v}
         if len(kinds) > 1:
             frame[name] = [None if v is None or v != v else str(v) for v in frame[name]]

@@ -21,8 +21,11 @@ Outputs, each a list of plain rows:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 
+from . import export
 from .charts import Charts, as_written
 from .instruments import NONE
 from .records import LEVELS
@@ -47,6 +50,23 @@ def rows_of(units: list[dict], labels: dict[str, dict]) -> list[dict]:
                      "level": unit["level"], "addressed_levels": made["addressed_levels"], "year": unit["year"],
                      "issuer": unit["issuer"], "text": unit["text"], **{k: made[k] for k in LABEL_FIELDS}})
     return rows
+
+
+def unit_lines(rows: list[dict], labels: dict[str, dict] | None = None) -> tuple[list[str], list[str]]:
+    """The header and the lines (per document) of instruments_units.csv: every row but its sub-tools.
+    With ``labels``, the ``Project.instrument_labels`` the rows were made from (``rows_of``), each
+    document's lines are kept in its entry (``csv``): an entry reused from an earlier run, as its
+    fingerprint (all its rows are made of) is unchanged, brings its lines along, and only the other
+    documents' rows are encoded (a batch run after one document changed)."""
+    header = [key for key in rows[0] if key != "subtools"] if rows else []
+    lines = []
+    for doc_id, of_document in groupby(rows, key=itemgetter("doc_id")):
+        entry = labels[str(doc_id)] if labels is not None else {}
+        if "csv" not in entry:
+            entry["csv"] = export.csv_lines([{k: v for k, v in row.items() if k != "subtools"} for row in of_document],
+                                            header)
+        lines.append(entry["csv"])
+    return header, lines
 
 
 def frequency_table(rows: list[dict], scheme: Scheme) -> list[dict]:
@@ -155,7 +175,6 @@ def document_list(documents: list[dict]) -> list[dict]:
             for d in documents if d["kind"] == "policy" and d["status"] != "missing"]
 
 
-@as_written
 def draw_charts(tests: dict[str, dict], scheme: Scheme, folder: Path, charts: Charts, *,
                 font_path: str | None = None) -> list[Path]:
     """Stacked bars of instruments by level and by year, and a level × instrument heatmap, as PNG and
@@ -181,6 +200,7 @@ def draw_charts(tests: dict[str, dict], scheme: Scheme, folder: Path, charts: Ch
     return written
 
 
+@as_written
 def _draw_crosstab(by: str, title: str, test: dict, names: dict[str, str], font_file: str, folder: Path) -> None:
     """The stacked bars of one crosstab (and for levels, its heatmap)."""
     from matplotlib.figure import Figure

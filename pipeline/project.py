@@ -523,13 +523,16 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         """Each coder's label of each clause of ``units``: (unit id, coder) → the latest label the coder
         made on the clause's current text, in the order these were made; and the (unit id, coder) pairs
         whose labels were all made on an earlier text (stale: kept, not used until labelled again)."""
-        text_now = {unit["unit_id"]: instrument_sheets.text_hash(unit["text"]) for unit in units}
+        text_of = {unit["unit_id"]: unit["text"] for unit in units}
+        text_now: dict[str, str] = {}  # hashed for the labelled clauses alone: most clauses have none
         current: dict[tuple[str, str], dict] = {}
         earlier: dict[tuple[str, str], None] = {}
         for coding in store.instrument_codings(self.db, scheme.id):  # oldest first: the latest stands
             key = (coding["unit_id"], coding["coder"])
-            if key[0] not in text_now:
+            if key[0] not in text_of:
                 continue
+            if key[0] not in text_now:
+                text_now[key[0]] = instrument_sheets.text_hash(text_of[key[0]])
             if coding["unit_text_hash"] == text_now[key[0]]:
                 current.pop(key, None)  # moved to the end: the dict stays in the order the labels were made
                 current[key] = coding
@@ -647,10 +650,11 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return [{**unit, "labels": set(label["labels"]), "primary": label["primary"], "coder": label["coder"]}
                 for unit in units if (label := chosen.get(unit["unit_id"]))]
 
-    def stale_instrument_labels(self) -> list[dict]:
+    def stale_instrument_labels(self, *, units: list[dict] | None = None) -> list[dict]:
         """Coders' labels that no longer apply: a coder's labels of a clause when none of them was made
-        on its current text (kept, but not used until the clause is labelled again)."""
-        units = store.policy_units(self.db)
+        on its current text (kept, but not used until the clause is labelled again).  ``units``:
+        ``instrument_units()``, when the caller has them already."""
+        units = store.policy_units(self.db) if units is None else units
         path = {unit["unit_id"]: unit["document"] for unit in units}
         return [{"unit_id": unit_id, "coder": coder, "path": path[unit_id]}
                 for unit_id, coder in self._coder_labels(self.scheme(), units)[1]]
@@ -755,11 +759,14 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return [{**row, "uncertainty_margin": round(margin, 4)} for margin, _, row in candidates[:n]]
 
     def instruments_report(self, out: str | Path, *, font_path: str | None = None, charts: bool = True,
-                           rows: list[dict] | None = None, drawing: Charts | None = None) -> dict:
+                           rows: list[dict] | None = None, labels: dict[str, dict] | None = None,
+                           drawing: Charts | None = None) -> dict:
         """The policy-tool tables and charts into folder ``out``: CSV, one XLSX and a JSON summary;
-        ``rows`` are ``instrument_rows()`` when the caller has them already; ``drawing``, the charts of
-        ``out`` when the caller waits for them itself (``Charts.save``, reusing those of an earlier
-        report), else they are drawn anew and waited for here."""
+        ``rows`` are ``instrument_rows()`` when the caller has them already (and ``labels`` the
+        ``instrument_labels`` they were made from, when it keeps them: see
+        ``instrument_report.unit_lines``); ``drawing``, the charts of ``out`` when the caller waits
+        for them itself (``Charts.save``, reusing those of an earlier report), else they are drawn
+        anew and waited for here."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         scheme = self.scheme()
@@ -791,8 +798,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         export.write_workbook({**tables, "tests": tested}, folder / "instruments.xlsx")
         (folder / "instruments.json").write_text(json.dumps({**tables, "tests": tests}, ensure_ascii=False, indent=1),
                                                  encoding="utf-8")
-        export.write_table([{k: v for k, v in row.items() if k != "subtools"} for row in rows], "csv",
-                           folder / "instruments_units.csv")
+        export.write_csv_lines(*instrument_report.unit_lines(rows, labels), folder / "instruments_units.csv")
         summary_name = "instruments_summary.json"  # listed among the files it lists; hidden ones (.charts.json) are not
         summary = {"scheme": scheme.id, "scheme_version": scheme.version, "units": len(rows),
                    "sources": dict(Counter(row["instrument_source"] for row in rows)), "tests": tests,

@@ -281,20 +281,23 @@ def test_the_charts_of_every_stage_are_drawn_in_one_process_a_run(tmp_path):
 
 
 def test_a_chart_that_cannot_be_drawn_is_said_in_one_line_and_the_run_completes(small_project):
-    """A topic label matplotlib cannot typeset (a TeX command it does not know between dollar
-    signs) fails the chart in the drawing process; the run completes, the topic tables stand,
-    the chart is named as not drawn and the stage runs again next time."""
+    """A matplotlib setting that cannot draw the chart (TeX typesetting, as a scholar's matplotlibrc
+    may ask for, with no TeX that sets Chinese) fails it in the drawing process; the run completes,
+    the topic tables stand, the chart is named as not drawn and the stage runs again next time."""
+    import matplotlib
+
     project = open_project(small_project)
     first = project.run()
     doc = project.document("nb_gov_2023_shiyu_consortium.txt")
     clause = doc["clauses"][0]
     project.code(doc["id"], clause["start"], clause["start"] + 4, project.codebook().codable[0], "li")
     labels = small_project / "topic_labels" / f"{first.manifest['topics']['model_id']}.yaml"
-    labels.write_text("labels:\n  0: '$\\nosuchcommand$'\n  1: 产教融合\n", encoding="utf-8")
-    report = project.run()
+    labels.write_text("labels:\n  0: 校企合作\n  1: 产教融合\n", encoding="utf-8")  # the chart must be drawn again
+    with matplotlib.rc_context({"text.usetex": True}):  # the drawing process is forked inside the run
+        report = project.run()
     topics = next(s for s in report.stages if s.stage == "topics")
     undrawn = topics.counts["not_built"]["charts"]
-    assert "ValueError" in undrawn and "\n" not in undrawn
+    assert "RuntimeError" in undrawn and "\n" not in undrawn
     assert report.exit_status == 1 and report.folder.is_dir()
     assert (report.folder / "topics" / "topics.csv").is_file()
     assert (report.folder / "manifest.json").is_file() and (report.folder / "clauses.csv").is_file()
@@ -348,6 +351,17 @@ def test_a_stage_whose_charts_are_drawn_beside_later_stages_is_complete_when_the
     assert {p.name for p in (with_report.folder / "instruments").iterdir()} >= set(charts)
 
 
+def _label_capacity(project, unit_id: str, sheet: Path) -> None:
+    """Coder wang labels one clause capacity building (primary), through a coding sheet."""
+    sheet = project.instrument_sheet(sheet, units=[unit_id])
+    workbook = openpyxl.load_workbook(sheet)
+    header = [cell.value for cell in workbook["coding"][1]]
+    row = next(workbook["coding"].iter_rows(min_row=2))
+    row[header.index("capacity")].value, row[header.index("primary")].value = 1, "capacity"
+    workbook.save(sheet)
+    project.import_instrument_sheet(sheet, "wang")
+
+
 def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(small_project, tmp_path):
     """The instruments stage keeps its labels per document; the next run takes those of documents
     whose units, predictions and human labels are unchanged and makes the others again."""
@@ -368,13 +382,7 @@ def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(sma
     project.tokenize()
     project.classify_instruments()
     other = project.document("nb_gov_2023_shiyu_consortium.txt")
-    sheet = project.instrument_sheet(tmp_path / "coding.xlsx", units=[other["clauses"][1]["unit_id"]])
-    workbook = openpyxl.load_workbook(sheet)
-    header = [cell.value for cell in workbook["coding"][1]]
-    row = next(workbook["coding"].iter_rows(min_row=2))
-    row[header.index("capacity")].value, row[header.index("primary")].value = 1, "capacity"
-    workbook.save(sheet)
-    project.import_instrument_sheet(sheet, "wang")
+    _label_capacity(project, other["clauses"][1]["unit_id"], tmp_path / "coding.xlsx")
     units = project.instrument_units()
     labels = project.instrument_labels(classify=False, units=units, earlier=earlier)
     assert sorted(doc for doc in labels if labels[doc] is not earlier[doc]) == sorted(
@@ -382,6 +390,33 @@ def test_instrument_labels_kept_from_an_earlier_run_equal_labels_made_afresh(sma
     fresh = project.instrument_rows(classify=False)
     assert instrument_report.rows_of(units, labels) == fresh
     assert {r["unit_id"]: r["instrument_source"] for r in fresh}[other["clauses"][1]["unit_id"]] == "human:wang"
+
+
+def test_kept_lines_of_the_instruments_units_table_are_used_only_while_their_document_is_unchanged(
+        small_project, tmp_path):
+    """instruments_units.csv is joined from each document's lines kept with its labels: after a
+    human label on a clause of one document and an edit of another, those two documents' lines are
+    made again (the label shows), the others' are the kept ones, and the file is a forced run's."""
+    import orjson
+
+    project = open_project(small_project)
+    project.run()
+    kept = small_project / "outputs" / ".stages" / "instruments" / ".instrument_labels.json"
+    before = orjson.loads(kept.read_bytes())
+    labelled = project.document("nb_gov_2023_shiyu_consortium.txt")
+    unit = labelled["clauses"][1]["unit_id"]
+    _label_capacity(project, unit, tmp_path / "coding.xlsx")
+    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用")
+    rerun = project.run()
+    after = orjson.loads(kept.read_bytes())
+    edited = str(project.document("js_edu_2021_training_bases.txt")["id"])
+    remade = sorted(doc for doc in after if after[doc]["csv"] != before[doc]["csv"])
+    assert remade == sorted([edited, str(labelled["id"])])
+    units = {r["unit_id"]: r for r in read_csv(rerun.folder / "instruments" / "instruments_units.csv")}
+    assert units[unit]["instrument_source"] == "human:wang" and units[unit]["primary_instrument"] == "capacity"
+    forced = project.run(RunOptions(force=True))
+    name = "instruments/instruments_units.csv"
+    assert (rerun.folder / name).read_bytes() == (forced.folder / name).read_bytes()
 
 
 def test_a_rerun_for_a_new_coding_takes_the_clauses_instruments_from_the_kept_labels(small_project):
