@@ -9,9 +9,13 @@ jieba keeps many compounds whole; elsewhere cues must fall on word boundaries (�
 Then the context rules:
 
 - the longer cue wins where two overlap: 给予…处分 (a sanction) swallows 给予; 挪用…专项资金 is a
-  prohibition, and the money word inside it no longer counts as an incentive;
-- a negation word shortly before a benefit turns it into its denial (不得享受补贴 → constraint), and
+  prohibition, and the money word inside it no longer counts as an incentive; a cue of weight 0 counts
+  nothing, so a word holding a cue (市场监督管理局 holds 监督) is no instrument;
+- a negation word shortly before a benefit turns it into its denial (不得享受补贴 → constraint), a
+  wrong anywhere in the sentence reaches the money it names (资金应当专款专用，不得截留), and
   money owed to interns is a duty to pay, not an inducement (给予实习学生补贴 → constraint);
+- money that only names a thing (a form, an item a check looks at, the subsidy an office reviews) is
+  no offer;
 - a group may yield to others: 鼓励/支持 are hortatory only when no money or benefit is offered;
 - a bare list item is read with its lead-in sentence (``context``): "企业应当做到：（一）…", and
   what the lead-in does to the items' money counts (专项资金不得用于以下支出：（一）津贴补贴…);

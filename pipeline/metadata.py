@@ -76,14 +76,15 @@ def detect_metadata(text: str, *, running_headers: tuple[str, ...] = ()) -> Poli
     doc_number = _doc_number(head)
     title = _order_title(head, lines[start : start + 8]) or _title(head) or labelled.get("标题")
     closing_date, closing_issuer = _closing(lines, start)
+    title_issuer = _title_issuer(title)
     candidates = (
         _flag_issuer(head, running_headers),
-        _title_issuer(title),
+        title_issuer,
         closing_issuer,
         _adoption_issuer(head),
         labelled.get("发文机关") or labelled.get("发文单位"),
     )
-    issuer = _fuller(_choose_issuer([candidate for candidate in candidates if candidate]), _title_issuer(title))
+    issuer = _fuller(_choose_issuer([candidate for candidate in candidates if candidate]), title_issuer)
     when = closing_date or _head_date(head, labelled)
     year = int(when[:4]) if when else _number_year(doc_number)
     level = resolve_level(issuer, doc_number, year, title=title, addressees=addressees,

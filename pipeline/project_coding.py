@@ -65,7 +65,7 @@ class CodingMethods:
             return rows if wanted is None else [row for row in rows if row["doc_id"] in wanted]
 
         human = of_documents(store.coding_rows(self.db))
-        units = coding.UnitIndex(store.coding_units(self.db) if human else [])  # every unit: only to place codings
+        units = coding.UnitIndex(of_documents(store.coding_units(self.db)) if human else [])  # only to place codings
         rows = coding.current(human, documents,
                               lambda doc_id, digest: store.version_text(self.db, doc_id, digest), units, codebook)
         if machine:
@@ -588,7 +588,7 @@ class CodingMethods:
     def report_coders(self, coders: list[str] | None = None, *, machine: bool = True) -> list[str]:
         """The coders a coding report covers: ``coders``, or every coder but the consensus (the machine
         coder too, with ``machine``)."""
-        return coders if coders else self._report_coders(self.codings(machine=machine))
+        return list(coders) if coders else self._report_coders(self.codings(machine=machine))
 
     def _report_coders(self, codings: list[dict]) -> list[str]:
         return sorted({row["coder"] for row in codings} - {self.config.coding.consensus_coder})

@@ -64,7 +64,7 @@ class RefiMethods:
             row["digest"] = _digest(row["text"])
         by_doc = {row["id"]: row for row in documents}
         machine = coders is not None and any(coding.is_machine(c) for c in coders)
-        codings = [c for c in self.codings(coders=coders, machine=machine) if c["doc_id"] in by_doc]
+        codings = self.codings(coders=coders, machine=machine, doc_ids=list(by_doc))
         unplaced = [c["start"] is None or c["code"] not in codebook.by_id for c in codings]
         skipped = [c for c, out in zip(codings, unplaced) if out]
         codings = [c for c, out in zip(codings, unplaced) if not out]

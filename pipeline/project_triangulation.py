@@ -217,7 +217,7 @@ class TriangulationMethods:
     def _interview_codings(self, participants: dict[int, dict]) -> tuple[list[dict], str]:
         """Human codings where anyone has coded (the consensus coder's where reconciled); the auto-coder's
         only for transcripts no human has coded, and the report says so."""
-        rows = [row for row in self.codings() if row["doc_id"] in participants]
+        rows = self.codings(doc_ids=list(participants))
         consensus = self.config.coding.consensus_coder
         human = [row for row in rows if row["kind"] != "machine"]
         reconciled = {row["doc_id"] for row in human if row["coder"] == consensus}

@@ -57,8 +57,8 @@ class Group:
 
 @dataclass(frozen=True)
 class ContextRule:
-    """A word shortly before (or after) a cue, in the same sentence part, or ending the lead-in of the
-    cue's list item, moves the cue to another group."""
+    """A word shortly before (or after) a cue, in the same sentence part (or sentence), or ending the
+    lead-in of the cue's list item, moves the cue to another group."""
 
     id: str
     window: int  # characters before a cue (after it, with ``after``)
@@ -189,7 +189,7 @@ def _cue(node: Node, group: str, label: str, weight: float, language: str) -> Cu
     if isinstance(value, dict) and len(value) == 1:
         (cue_text, cue_weight), = value.items()
         if not isinstance(cue_weight, (int, float)) or isinstance(cue_weight, bool):
-            raise node.error(f"cue {text!r}: weight must be a number")
+            raise node.error(f"cue {cue_text!r}: weight must be a number")
         weight, value = float(cue_weight), cue_text
     if not isinstance(value, str) or not value.strip():
         raise node.error(f"group {group!r}: a cue must be a non-empty word or phrase, got {value!r}")
@@ -208,6 +208,8 @@ def _context_rule(node: Node, group_ids: set[str]) -> ContextRule:
     for group, where in named:
         if group not in group_ids:
             raise where.error(f"context rule {rule_id!r} names unknown group {group!r}")
+    if flag(node, "lead_in") and flag(node, "sentence"):  # the lead-in's end is read, not a sentence
+        raise required(node, "sentence").error(f"context rule {rule_id!r}: sentence does not apply to a lead_in rule")
     return ContextRule(id=rule_id, window=number(node, "window", 6, int), words=tuple(strings(node, "words")),
                        applies_to=applies_to, becomes=becomes, inside=flag(node, "inside"), after=flag(node, "after"),
                        lead_in=flag(node, "lead_in"), sentence=flag(node, "sentence"))

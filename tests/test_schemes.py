@@ -6,6 +6,8 @@ import pytest
 from pipeline.errors import ConfigError
 from pipeline.schemes import load_scheme, shipped_schemes
 
+from tests.conftest import REPO
+
 
 def test_shipped_schemes_load_with_definitions():
     assert set(shipped_schemes()) >= {"default", "rothwell_zegveld"}
@@ -122,3 +124,17 @@ def test_a_scheme_needs_none_and_anchors_only_in_text_groups(tmp_path):
     path.write_text(GOOD.replace("zh: [不得]", "zh: [^不得]"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"line 21: cue '\^不得': '\^' \(at the start of the unit\) needs"):
         load_scheme(path)
+
+
+def test_a_sentence_wide_lead_in_rule_is_refused_with_its_line(tmp_path):
+    # a lead-in rule reads the end of the lead-in, never a sentence: saying both is a scheme writer's slip
+    text = (REPO / "codebooks" / "instruments" / "default.yaml").read_text(encoding="utf-8")
+    wrong = text.replace("    window: 16\n    lead_in: true\n    words: [不得用于",
+                         "    window: 16\n    lead_in: true\n    sentence: true\n    words: [不得用于", 1)
+    assert wrong != text
+    path = tmp_path / "mine.yaml"
+    path.write_text(wrong, encoding="utf-8")
+    lines = wrong.splitlines()
+    line = next(n for n, found in enumerate(lines, 1) if found == "    sentence: true" and "不得用于" in lines[n])
+    with pytest.raises(ConfigError, match=f"line {line}.*'barred_uses': sentence does not apply to a lead_in rule"):
+        load_scheme(str(path))

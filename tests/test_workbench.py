@@ -250,7 +250,7 @@ def test_clause_review_shows_the_machines_instruments_and_one_click_makes_a_huma
         assert [cue["text"] for cue in unit["cues"]] == rules[unit["unit_id"]]["instrument_cues"]
         assert unit["mine"] is None
     subsidy = review["units"][0]  # 按每人每月500元给予补贴: an incentive, by its cue 给予补贴
-    assert subsidy["primary"] == "incentive" and {"text": "给予补贴", "label": "incentive", "group": "money",
+    assert subsidy["primary"] == "incentive" and {"text": "给予补贴", "label": "incentive", "group": "grant",
                                                    "in_lead_in": False} in subsidy["cues"]
     # accept: the machine's labels become the coder's own
     accepted = client.post("/api/instruments", json={"unit_id": subsidy["unit_id"], "labels": [],
