@@ -950,6 +950,8 @@ EXPORT_COLUMNS = {
 CODING_EXPORT = ("id", "doc_id", "document", "unit_id", "start", "end", "code", "code_path", "coder", "kind", "text",
                  "memo", "codebook", "codebook_version", "anchor", "review", "source", "created_at")
 INSTRUMENT_COLUMNS = ("instruments", "primary_instrument", "instrument_source")
+# what a clause row carries of its document and its addressees: the instrument × level and × year tables' terms
+CLAUSE_CONTEXT_COLUMNS = ("level", "year", "addressed_levels")
 
 
 def export_columns(table: str) -> tuple[str, ...]:
@@ -958,7 +960,7 @@ def export_columns(table: str) -> tuple[str, ...]:
     if table == "memos":
         return MEMO_COLUMNS
     columns = EXPORT_COLUMNS.get(table, ())
-    return columns + INSTRUMENT_COLUMNS if table == "clauses" else columns
+    return columns + CLAUSE_CONTEXT_COLUMNS + INSTRUMENT_COLUMNS if table == "clauses" else columns
 
 
 _ORDER = {"documents": "id", "clauses": "doc_id, position", "turns": "doc_id, number",

@@ -826,13 +826,20 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return list(store.rows(self.db, table, with_text=with_text))
 
     def clause_rows(self, instrument_rows: list[dict] | None = None) -> list[dict]:
-        """Each clause with its instruments (human, model or rules: see ``instrument_rows``, which
-        the caller may pass when it has them already)."""
+        """Each clause with its document's level and year, the levels it addresses, and its instruments
+        (human, model or rules: see ``instrument_rows``, which the caller may pass when it has them
+        already)."""
         labelled = {row["unit_id"]: row for row in (self.instrument_rows() if instrument_rows is None
                                                      else instrument_rows)}
+        documents = {row["id"]: row for row in store.rows(self.db, "documents")}
         empty = {"instruments": [], "primary_instrument": None, "instrument_source": None}
-        return [{**row, **({k: labelled[row["unit_id"]][k] for k in store.INSTRUMENT_COLUMNS}
-                           if row["unit_id"] in labelled else empty)} for row in store.rows(self.db, "clauses")]
+        rows = []
+        for row in store.rows(self.db, "clauses"):
+            document, found = documents[row["doc_id"]], labelled.get(row["unit_id"])
+            rows.append({**row, "level": document["level"], "year": (document["date"] or "")[:4],
+                         "addressed_levels": found["addressed_levels"] if found else divisions.addressed_levels(row["text"]),
+                         **({k: found[k] for k in store.INSTRUMENT_COLUMNS} if found else empty)})
+        return rows
 
     def document(self, reference: str) -> dict:
         found = store.find_document(self.db, reference)

@@ -19,6 +19,7 @@ from pipeline.cli import cli
 from pipeline.errors import ConfigError, InputError, ProjectError
 from pipeline.instrument_report import crosstab
 from pipeline.instruments import classify
+from pipeline.records import LEVELS
 from pipeline.schemes import load_scheme
 
 from tests.conftest import DEMO, REPO
@@ -224,6 +225,13 @@ def test_human_labels_win_and_are_exported(coded_demo):
         expected = gold[paths[row["doc_id"]], row["path"]]
         assert row["primary_instrument"] == expected["primary"]
         assert ("constraint" in row["instruments"]) == (expected["constraint"] == "1")
+    # each clause carries its document's level and year and the levels it addresses, as the tables count them
+    documents = {d["id"]: d for d in coded_demo.rows("documents")}
+    assert all(row["level"] == documents[row["doc_id"]]["level"] and row["year"] == (documents[row["doc_id"]]["date"]
+               or "")[:4] for row in exported)
+    addressing = [row for row in exported if row["addressed_levels"]]
+    assert addressing and all(level.removesuffix("_and_above") in (*LEVELS, "township")
+                              for row in addressing for level in row["addressed_levels"])
 
 
 def test_trained_model_is_cross_validated_by_document_and_used_when_configured(coded_demo, tmp_path):
