@@ -32,6 +32,7 @@ from .records import LEVELS
 from .schemes import Scheme
 
 PEARSON = "Pearson χ² (no continuity correction)"
+UNKNOWN = "(unknown)"  # the group of clauses whose document has no level or year
 LEVEL_NAMES = {"national": "国家级", "provincial": "省级", "municipal": "市级", "county": "县级"}
 
 
@@ -104,10 +105,10 @@ def crosstab(rows: list[dict], by: str, scheme: Scheme) -> tuple[list[dict], dic
     from scipy.stats.contingency import association
 
     columns = list(scheme.label_ids)  # every label, as the frequency table lists them
-    groups = _ordered({row[by] or "(unknown)" for row in rows}, by)
+    groups = _ordered({row[by] or UNKNOWN for row in rows}, by)
     counts = {group: Counter() for group in groups}
     for row in rows:
-        counts[row[by] or "(unknown)"][row["primary_instrument"]] += 1
+        counts[row[by] or UNKNOWN][row["primary_instrument"]] += 1
     column_totals = {label: sum(counts[group][label] for group in groups) for label in columns}
     table = []
     for group in groups:
@@ -117,12 +118,16 @@ def crosstab(rows: list[dict], by: str, scheme: Scheme) -> tuple[list[dict], dic
             table.append({by: group, "primary_instrument": label, "n": n, "row_pct": _pct(n, row_total),
                           "col_pct": _pct(n, column_totals[label])})
     matrix = [[counts[group][label] for label in columns] for group in groups]
+    # clauses whose document has no level (or year) are no category of it: shown, not tested
+    unknown = sum(counts[UNKNOWN].values()) if UNKNOWN in counts else 0
+    known = [r for group, r in zip(groups, matrix) if group != UNKNOWN]
     # a label no unit has as primary is an empty column: kept in the table, left out of χ² (its expected counts are 0)
-    used = [index for index, label in enumerate(columns) if column_totals[label]]
-    left_out = [label for label in columns if not column_totals[label]]
-    test = {"dimension": by, "test": PEARSON, "rows": groups, "columns": columns, "matrix": matrix, "n": len(rows),
-            "left_out": left_out}
-    usable = [[r[index] for index in used] for r in matrix if sum(r)]
+    used = [index for index, label in enumerate(columns) if sum(r[index] for r in known)]
+    left_out = [label for index, label in enumerate(columns) if index not in used]
+    test = {"dimension": by, "test": PEARSON, "rows": groups, "columns": columns, "matrix": matrix,
+            "n": len(rows) - unknown, "left_out": left_out}
+    notes = [f"{unknown} clauses whose document has no {by} are left out of χ²"] if unknown else []
+    usable = [[r[index] for index in used] for r in known if sum(r)]
     if len(usable) >= 2 and len(used) >= 2:
         # no Yates correction on a 2 × 2 table: policy-tool papers report Pearson's χ², and V is defined from it
         result = chi2_contingency(usable, correction=False)
@@ -131,10 +136,12 @@ def crosstab(rows: list[dict], by: str, scheme: Scheme) -> tuple[list[dict], dic
                     cramers_v=round(float(association(usable, method="cramer")), 4),
                     cells_expected_below_5=int((expected < 5).sum()), cells=int(expected.size))
         if left_out:
-            test["note"] = f"left out of χ² as no unit has them as primary: {', '.join(left_out)}"
+            notes.append(f"left out of χ² as no unit has them as primary: {', '.join(left_out)}")
     else:
-        test.update(chi2=None, dof=None, p=None, cramers_v=None,
-                    note="χ² needs at least two groups and two instruments with units")
+        test.update(chi2=None, dof=None, p=None, cramers_v=None)
+        notes.append("χ² needs at least two groups and two instruments with units")
+    if notes:
+        test["note"] = "; ".join(notes)
     return table, test
 
 
@@ -158,7 +165,7 @@ def document_shares(rows: list[dict], scheme: Scheme, by: str = "level") -> list
     group_of = {}
     for row in rows:
         per_document[row["doc_id"]][row["primary_instrument"]] += 1
-        group_of[row["doc_id"]] = row[by] or "(unknown)"
+        group_of[row["doc_id"]] = row[by] or UNKNOWN
     table = []
     for group in _ordered(set(group_of.values()), by):
         documents = [doc for doc, g in group_of.items() if g == group]
@@ -245,5 +252,5 @@ def _pct(n: float, total: float) -> float:
 
 def _ordered(groups: set[str], by: str) -> list[str]:
     if by == "level":
-        return [level for level in (*LEVELS, "(unknown)") if level in groups] + sorted(groups - {*LEVELS, "(unknown)"})
+        return [level for level in (*LEVELS, UNKNOWN) if level in groups] + sorted(groups - {*LEVELS, UNKNOWN})
     return sorted(groups)

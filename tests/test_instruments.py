@@ -556,6 +556,14 @@ def test_crosstab_chi_square_and_cramers_v_match_a_hand_computation():
     national = {row["primary_instrument"]: row for row in table if row["level"] == "national"}
     assert national["constraint"]["row_pct"] == pytest.approx(100 * 30 / 45, abs=0.01)
     assert national["constraint"]["col_pct"] == pytest.approx(100 * 30 / 45, abs=0.01)
+    # clauses of documents with no level are shown in the table but are no category of the test;
+    # a system_change clause among them does not make that label a tested column
+    unknown = _units({("", "incentive"): 7, ("", "system_change"): 2})
+    table, with_unknown = crosstab(_units(cells) + unknown, "level", load_scheme("default"))
+    assert with_unknown["rows"] == ["national", "county", "(unknown)"]
+    assert {k: with_unknown[k] for k in ("chi2", "dof", "cramers_v")} == {k: test[k] for k in ("chi2", "dof", "cramers_v")}
+    assert with_unknown["n"] == 90 and "9 clauses whose document has no level are left out of χ²" in with_unknown["note"]
+    assert with_unknown["left_out"] == ["capacity", "hortatory", "system_change"]
 
 
 def test_a_two_by_two_crosstab_reports_pearson_chi_square_without_yates_and_the_v_of_it():
