@@ -150,6 +150,8 @@ def label_problem(labels: set[str], primary: str, confidence: str | None, scheme
     unknown = sorted(labels - set(flags))
     if unknown:
         return f"unknown label {unknown[0]!r} (labels: {', '.join(flags)})"
+    if not primary:  # flags ticked, the primary left empty
+        return f"primary is empty; give one of {', '.join(scheme.label_ids)}"
     if primary not in scheme.label_ids:
         return f"unknown label {primary!r} in primary (labels: {', '.join(scheme.label_ids)})"
     if primary == NONE and labels:  # "no instrument" and an instrument at once

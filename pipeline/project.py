@@ -915,9 +915,16 @@ def _subtools(cues: list[list], group_label: dict[str, str]) -> dict[str, str]:
 
 
 def _warnings(document: Document) -> list[Problem]:
+    warnings = []
     pages = document.source.pages_without_text
-    if not pages:
-        return []
-    listed = ", ".join(map(str, pages))
-    return [Problem(document.path, "pdf-partial-text-layer",
-                    f"page(s) {listed} have no text layer (scanned?); run OCR to include them")]
+    if pages:
+        listed = ", ".join(map(str, pages))
+        warnings.append(Problem(document.path, "pdf-partial-text-layer",
+                                f"page(s) {listed} have no text layer (scanned?); run OCR to include them"))
+    metadata = document.metadata
+    if document.kind == "policy" and metadata.level_ambiguous:  # the instrument × level table counts it
+        found = f"government level {metadata.level} is uncertain" if metadata.level else "no sure government level"
+        warnings.append(Problem(document.path, "level-ambiguous",
+                                f"{found} ({metadata.level_evidence or 'no issuer or 文号 found'}); "
+                                f"give it in a metadata sheet (corpus/metadata.csv: file,level)"))
+    return warnings

@@ -404,6 +404,9 @@ def test_a_bad_sheet_is_refused_whole_with_the_row_named(small, tmp_path):
     _fill(sheet, {units[1]: {"primary": "none", "constraint": 1}})  # "no instrument" and one instrument
     with pytest.raises(InputError, match="row 3: primary 'none' cannot go with other labels"):
         small.import_instrument_sheet(sheet, "wang")
+    _fill(sheet, {units[1]: {"primary": None, "constraint": 1}})  # a flag ticked, the primary forgotten
+    with pytest.raises(InputError, match="row 3: primary is empty; give one of incentive, constraint"):
+        small.import_instrument_sheet(sheet, "wang")
     with pytest.raises(InputError, match="cannot be read as an XLSX workbook"):
         (tmp_path / "broken.xlsx").write_bytes(b"not a workbook")
         small.import_instrument_sheet(tmp_path / "broken.xlsx", "wang")

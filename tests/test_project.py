@@ -178,3 +178,21 @@ def test_project_sheet_rows_for_files_outside_the_ingested_paths_are_not_unmatch
     report = opened.ingest([corpus / "x.txt"])  # y.txt (matched by name, in sub/) exists: no problem
     assert report.problems == [] and len(report.ingested) == 1
     opened.close()
+
+
+def test_an_uncertain_government_level_is_a_warning_until_a_sheet_gives_it(project_dir):
+    # 宁政发 alone is the prefix of 宁夏, 宁阳 and 南京: the instrument × level table would count it as unknown
+    corpus = project_dir / "corpus"
+    (corpus / "n.txt").write_text("宁政发〔2023〕18号\n关于推进职业教育产教融合发展的实施意见\n为推进产教融合，提出如下意见。\n"
+                                  "一、对认定的企业给予奖励。\n", encoding="utf-8")
+    opened = open_project(project_dir)
+    report = opened.ingest()
+    warned = [(problem.code, severity) for problem, severity in report.problems]
+    assert warned == [("level-ambiguous", "warning")]
+    message = str(report.problems[0][0])
+    assert message.startswith("corpus/n.txt: no sure government level (ambiguous: 文号 宁政发") and "metadata.csv" in message
+    (corpus / "metadata.csv").write_text("file,level\nn.txt,county\n", encoding="utf-8")
+    again = opened.ingest()
+    assert again.ingested == ["corpus/n.txt"] and again.problems == []
+    assert opened.document("n.txt")["level"] == "county"
+    opened.close()
