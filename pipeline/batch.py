@@ -585,7 +585,7 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
     tables["agreement"] = _stage_csv(context, "reliability", "agreement.csv")
     tables["survey_summary"] = _survey_summary(project, missed) if project.config.survey.files else []
     tables["triangulation"] = _stage_csv(context, "triangulation", "joint_display.csv")
-    tables["problems"] = _current_problems(context)
+    tables["problems"] = _current_problems(context) + _stage_problems(results)
     tables["terms"] = stats.term_frequencies(context.unit_terms(), min_freq=2)
     return {name: tables[name] for name in DATASETS}
 
@@ -668,6 +668,20 @@ def _current_problems(context: _Run) -> list[dict]:
     found += _codings_to_review(project)
     context.problems = sorted(found, key=lambda row: (row["path"], row["code"], row["message"]))
     return context.problems
+
+
+def _stage_problems(results: list[StageResult]) -> list[dict]:
+    """Stages that failed, or left things not built, as problems of the run: a run with a broken scheme
+    has a problem, not 0."""
+    found = []
+    for result in results:
+        if "error" in result.counts:
+            found.append({"path": f"stage {result.stage}", "code": "stage-failed", "severity": "error",
+                          "message": result.counts["error"]})
+        for what, why in result.counts.get("not_built", {}).items():
+            found.append({"path": f"stage {result.stage}", "code": "not-built", "severity": "error",
+                          "message": f"{what}: {why}"})
+    return found
 
 
 def _codings_to_review(project) -> list[dict]:

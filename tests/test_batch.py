@@ -572,6 +572,9 @@ def test_a_failed_instruments_stage_leaves_the_clauses_unlabelled_and_no_stale_t
     assert not (report.folder / "instruments").exists()  # the last run's tables are not this run's
     missed = next(s.counts for s in report.stages if s.stage == "report")["not_built"]
     assert "broken_scheme.yaml" in missed["clause instruments"]
+    problems = read_csv(report.folder / "problems.csv")  # the run's problems say so; it has not 0
+    assert [row["code"] for row in problems if row["path"] == "stage instruments"] == ["stage-failed"]
+    assert all("broken_scheme.yaml" in row["message"] for row in problems if row["path"].startswith("stage "))
 
 
 def test_problems_that_still_stand_are_listed_by_runs_that_read_no_files(small_project):
