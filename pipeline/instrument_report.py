@@ -234,7 +234,9 @@ def _draw_crosstab(by: str, title: str, test: dict, names: dict[str, str], font_
         heat = Figure(figsize=(7, 4), dpi=150)
         axes = heat.add_subplot()
         image = axes.imshow(test["matrix"], cmap="Blues", aspect="auto")
-        axes.set_xticks(range(len(test["columns"])), [names[c] for c in test["columns"]], fontproperties=font)
+        # instrument names run long (约束型（强制型）): slanted, they do not overlap
+        axes.set_xticks(range(len(test["columns"])), [names[c] for c in test["columns"]], fontproperties=font,
+                        rotation=30, ha="right")
         axes.set_yticks(range(len(labels)), labels, fontproperties=font)
         for r, values in enumerate(test["matrix"]):
             for c, value in enumerate(values):
