@@ -154,14 +154,15 @@ class RuleClassifier:
         for rule in self.scheme.context_rules:
             if hit.group not in rule.applies_to or (rule.lead_in and not lead_in):
                 continue
-            # only the same sentence part counts: 接收实习学生的，给予补贴 still rewards the firm
+            # only the same sentence part counts (接收实习学生的，给予补贴 still rewards the firm), or the
+            # sentence, for a rule that says so
+            ends = _SENTENCE_END if rule.sentence else _SENTENCE_PART
             if rule.lead_in:  # the end of the sentence that introduces the list: 专项资金不得用于以下支出：
                 near = lead_in.rstrip()[-rule.window:]
             elif rule.after:
-                near = (_SENTENCE_END if rule.sentence else _SENTENCE_PART).split(text[hit.end:hit.end + rule.window])[0]
+                near = ends.split(text[hit.end:hit.end + rule.window])[0]
             else:
-                near = (_SENTENCE_END if rule.sentence else _SENTENCE_PART).split(
-                    text[max(0, hit.start - rule.window):hit.start])[-1]
+                near = ends.split(text[max(0, hit.start - rule.window):hit.start])[-1]
             where = near + (hit.matched if rule.inside else "")
             word = next((word for word in rule.words if word in where), None)
             if word is not None:

@@ -43,8 +43,12 @@ class CodingMethods:
 
     # --- reading codings --------------------------------------------------------------------
 
-    def _documents_now(self) -> dict[int, dict]:
-        cursor = self.db.execute("SELECT id, path, kind, content_hash, text, attributes FROM documents")
+    def _documents_now(self, doc_ids: list[int] | None = None) -> dict[int, dict]:
+        """The documents (of ``doc_ids`` only, when given) with their current text and attributes."""
+        sql, wanted = "SELECT id, path, kind, content_hash, text, attributes FROM documents", list(doc_ids or ())
+        if doc_ids is not None:
+            sql += f" WHERE id IN ({', '.join('?' * len(wanted))})"
+        cursor = self.db.execute(sql, wanted)
         return {row[0]: {"path": row[1], "kind": row[2], "content_hash": row[3], "text": row[4],
                          "attributes": json.loads(row[5] or "{}")} for row in cursor}
 
@@ -58,7 +62,7 @@ class CodingMethods:
         """The codings that stand now, human and (with ``machine``) auto-coder ones; of some documents
         only with ``doc_ids`` (a coding's edits stay in its document, so only theirs are anchored)."""
         codebook = self._codebook_or_none()
-        documents = self._documents_now()
+        documents = self._documents_now(doc_ids)  # only theirs are read: their texts anchor the codings
         wanted = None if doc_ids is None else set(doc_ids)
 
         def of_documents(rows: list[dict]) -> list[dict]:
