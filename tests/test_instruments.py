@@ -37,6 +37,11 @@ GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
     ("鼓励企业参与，对参与成效突出的企业给予奖励。", None, {"incentive"}, "incentive"),  # money wins
     ("县级以上人民政府应当按照规定给予补贴。", None, {"incentive", "constraint"}, "incentive"),
     ("本办法自2024年1月1日起施行。", None, {"none"}, "none"),
+    # a fund set aside for uses is an offer; the matching share laid on lower governments a duty (GUIDE.md)
+    ("市财政每年统筹安排产教融合专项资金不少于3000万元，各区按照不低于1:1的比例配套安排资金。", None,
+     {"incentive", "constraint"}, "incentive"),
+    # a floor on public spending with no fund offered is a duty on the government, as is seeing to it
+    ("督促各县落实生均拨款制度，生均公用经费拨款标准不低于每生每年2000元。", None, {"constraint"}, "constraint"),
     # a duty laid on a government body is a mandate even when its act is a planning word
     ("市、区（市）人民政府应当加强职业教育公共实训基地建设。", None, {"constraint"}, "constraint"),
     ("职业教育应当坚持立德树人。", None, {"none"}, "none"),  # a value, no checkable duty
