@@ -232,7 +232,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                     report.problems.append((Problem(display, "duplicate-content",
                                                     f"same content as {other}; not ingested twice"), "warning"))
                     continue
-            if entry and entry["ingest_key"] == key and not force:
+            # a file that comes back after it was missing is read again: its status and warnings are redone
+            if entry and entry["ingest_key"] == key and entry["status"] != "missing" and not force:
                 report.unchanged.append(display)
                 continue
             tasks.append({"path": str(path), "display": display, "kind": kind, "unit": unit,
@@ -255,12 +256,10 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                 report.ingested.append(task["display"])
             if progress:
                 progress(task["display"], len(tasks))
-        scanned = [self.display_path(r) for r in roots if r.is_dir()]
-        report.missing = [
-            path for path, entry in known.items()
-            if entry["status"] != "missing" and any(path.startswith(s.rstrip("/") + "/") for s in scanned)
-            and not (self.root / path).exists()
-        ]
+        # any known file that is gone, inside the folders read or not (a folder ingested once from outside
+        # the corpus is not read again by `policoder run`)
+        report.missing = [path for path, entry in known.items()
+                          if entry["status"] != "missing" and not (self.root / path).exists()]
         store.mark_missing(self.db, report.missing)
         new = {key: value for key, value in parsed.items() if kept.get(key) != value}
         if new:

@@ -81,6 +81,23 @@ def test_project_moved_file_keeps_its_number_and_missing_file_is_flagged(project
     assert report.missing == ["corpus/interviews/e01.txt"]
     statuses = {r["path"]: r["status"] for r in project.rows("documents")}
     assert statuses["corpus/interviews/e01.txt"] == "missing"
+    # a file that comes back unchanged is a document again, not missing for ever
+    (corpus / "interviews" / "e01.txt").write_bytes(INTERVIEW.encode("gbk"))
+    report = project.ingest()
+    assert report.ingested == ["corpus/interviews/e01.txt"] and report.missing == []
+    assert {r["path"]: r["status"] for r in project.rows("documents")}["corpus/interviews/e01.txt"] == "ok"
+
+
+def test_a_file_ingested_from_outside_the_corpus_is_missing_when_gone(project, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "extra.txt").write_text(NOTICE.replace("7号", "8号"), encoding="utf-8")
+    project.ingest([outside])
+    (outside / "extra.txt").unlink()
+    report = project.ingest()  # the configured corpus only, as `policoder run` reads it
+    extra = project.display_path(outside / "extra.txt", resolved=True)
+    assert report.missing == [extra]
+    assert {r["path"]: r["status"] for r in project.rows("documents")}[extra] == "missing"
 
 
 def test_project_bad_inputs_are_named_and_the_batch_goes_on(project, bad_inputs):
