@@ -412,6 +412,144 @@ def test_a_bad_sheet_is_refused_whole_with_the_row_named(small, tmp_path):
         small.import_instrument_sheet(tmp_path / "broken.xlsx", "wang")
 
 
+def _csv_rows(path) -> list[dict]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write_csv(path, rows: list[dict]) -> None:
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_flag_cells_take_the_usual_tick_marks(small, tmp_path):
+    """x, ✓, √, 是, yes, Excel's TRUE (a boolean cell) and 1.0 (a number read back as text) are present;
+    0, 否, no, FALSE and blank absent; anything else is an error naming the row and the value."""
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    _fill(sheet, {units[0]: {"incentive": True, "constraint": False, "primary": "incentive"},  # Excel booleans
+                  units[1]: {"constraint": "✓", "incentive": "否", "primary": "constraint"},
+                  units[2]: {"hortatory": "x", "capacity": "１", "primary": "hortatory"}})  # full-width １
+    labels = {c["unit_id"]: c["labels"] for c in small.import_instrument_sheet(sheet, "wang").codings}
+    assert labels == {units[0]: {"incentive"}, units[1]: {"constraint"}, units[2]: {"hortatory", "capacity"}}
+    csv_sheet = small.instrument_sheet(tmp_path / "coding.csv")
+    rows = _csv_rows(csv_sheet)
+    rows[0].update(incentive="1.0", constraint="TRUE", hortatory="no", primary="incentive")
+    rows[1].update(constraint="√", incentive="0.0", capacity="FALSE", primary="constraint")
+    rows[2].update(hortatory="是", system_change="yes", primary="hortatory")
+    _write_csv(csv_sheet, rows)
+    labels = {c["unit_id"]: c["labels"] for c in small.import_instrument_sheet(csv_sheet, "li").codings}
+    assert labels == {units[0]: {"incentive", "constraint"}, units[1]: {"constraint"},
+                      units[2]: {"hortatory", "system_change"}}
+    rows[1].update(incentive="maybe")
+    _write_csv(csv_sheet, rows)
+    with pytest.raises(InputError, match=r"row 3: incentive must be a mark \(1, x, ✓.*\), got 'maybe'"):
+        small.import_instrument_sheet(csv_sheet, "li")
+    rows[1].update(incentive="", constraint="否")  # the primary's own column says absent
+    _write_csv(csv_sheet, rows)
+    with pytest.raises(InputError, match="row 3: primary is 'constraint' but its column says 否"):
+        small.import_instrument_sheet(csv_sheet, "li")
+
+
+def test_primary_takes_a_label_id_or_any_of_its_names(small, tmp_path):
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    # 约束型 and 强制型 are both in 约束型（强制型）; English names in any case
+    _fill(sheet, {units[0]: {"primary": "激励型"}, units[1]: {"primary": "强制型", "incentive": 1},
+                  units[2]: {"primary": "Hortatory / Symbolic"}})
+    codings = small.import_instrument_sheet(sheet, "wang").codings
+    assert [(c["primary"], c["labels"]) for c in codings] == [
+        ("incentive", {"incentive"}), ("constraint", {"constraint", "incentive"}), ("hortatory", {"hortatory"})]
+    _fill(sheet, {units[0]: {"primary": "Incentive"}, units[1]: {"primary": "约束型"}, units[2]: {"primary": "MANDATE"}})
+    assert [c["primary"] for c in small.import_instrument_sheet(sheet, "li").codings] == [
+        "incentive", "constraint", "constraint"]
+    _fill(sheet, {units[2]: {"primary": "奖励型"}})
+    with pytest.raises(InputError, match="row 4: unknown label '奖励型' in primary .*incentive 激励型"):
+        small.import_instrument_sheet(sheet, "zhao")
+
+
+def test_a_name_two_labels_share_is_refused_in_primary(tmp_path):
+    from pipeline.instrument_sheets import read_sheet
+    scheme_file = tmp_path / "mine.yaml"
+    scheme_file.write_text("""\
+scheme: mine
+version: 1
+labels:
+  - id: grant
+    name: 资金（补助）
+  - id: loan
+    name: 资金（贷款）
+  - id: none
+    name: 非工具
+groups:
+  - id: money
+    label: grant
+    cues:
+      zh: [补贴]
+""", encoding="utf-8")
+    scheme = load_scheme(scheme_file)
+    sheet = tmp_path / "coding.csv"
+    _write_csv(sheet, [{"unit_id": "1-1", "grant": "", "loan": "", "primary": "补助"},
+                       {"unit_id": "1-2", "grant": "", "loan": "", "primary": "资金"}])
+    units = {"1-1": {"text": "给予补贴。"}, "1-2": {"text": "提供贷款。"}}
+    with pytest.raises(InputError, match=r"row 3: primary '资金' is a name of several labels \(grant, loan\)"):
+        read_sheet(sheet, scheme, units)
+    _write_csv(sheet, [{"unit_id": "1-1", "grant": "", "loan": "", "primary": "补助"},
+                       {"unit_id": "1-2", "grant": "", "loan": "", "primary": "贷款"}])
+    assert [c["primary"] for c in read_sheet(sheet, scheme, units).codings] == ["grant", "loan"]
+
+
+def test_the_workbook_drop_downs_refuse_values_off_their_lists(small, tmp_path):
+    coding = openpyxl.load_workbook(small.instrument_sheet(tmp_path / "coding.xlsx"))["coding"]
+    header = [cell.value for cell in coding[1]]
+    letter = openpyxl.utils.get_column_letter
+    guarded = {header[openpyxl.utils.cell.range_boundaries(str(v.sqref))[0] - 1]: v
+               for v in coding.data_validations.dataValidation}
+    assert set(guarded) == {"incentive", "constraint", "capacity", "hortatory", "system_change", "primary", "confidence"}
+    for validation in guarded.values():  # Excel refuses a value typed in that is not on the list, and says why
+        assert (validation.type, validation.errorStyle, validation.showErrorMessage) == ("list", "stop", True)
+        assert "请从下拉列表中选择" in validation.error and "Pick from the list" in validation.error
+    assert guarded["incentive"].formula1 == '"0,1"' and "1 = 有 present" in guarded["incentive"].error
+    assert guarded["primary"].formula1.startswith('"incentive,激励型,constraint,约束型（强制型）,')
+    assert str(guarded["primary"].sqref) == f"{letter(header.index('primary') + 1)}2:{letter(header.index('primary') + 1)}4"
+
+
+def test_the_workbook_defines_the_labels_on_a_sheet_reading_ignores(small, tmp_path):
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    workbook = openpyxl.load_workbook(sheet)
+    assert workbook.sheetnames == ["coding", "labels"]
+    labels = list(workbook["labels"].iter_rows(values_only=True))
+    assert labels[0][:6] == ("id", "name", "name_en", "definition", "notes", "cues")
+    rows = {row[0]: row for row in labels[1:7]}
+    assert list(rows) == list(small.scheme().label_ids)
+    assert rows["incentive"][1] == "激励型" and rows["incentive"][3].startswith("Offers a target a positive inducement")
+    assert "税收优惠" in rows["incentive"][5] and "subsidy" in rows["incentive"][5]
+    assert "codebooks/instruments/GUIDE.md" in labels[-1][0] and (REPO / "codebooks/instruments/GUIDE.md").is_file()
+    # reading the workbook reads the coding sheet only, whatever a coder wrote on the labels sheet
+    workbook["labels"]["A2"] = "carrot"
+    workbook.save(sheet)
+    _fill(sheet, {workbook["coding"]["A2"].value: {"primary": "incentive"}})
+    assert [c["primary"] for c in small.import_instrument_sheet(sheet, "wang").codings] == ["incentive"]
+
+
+def test_a_long_primary_list_is_read_from_the_labels_sheet(tmp_path):
+    """Excel refuses a list written in the formula past 255 characters: a scheme of many labels
+    lists them from the labels sheet; a scheme that is not the default one names its file there."""
+    from pipeline.instrument_sheets import write_sheet
+    labels = "".join(f"  - id: label_number_{i}\n    name: 很长的标签名称第{i}号\n" for i in range(20))
+    scheme_file = tmp_path / "many.yaml"
+    scheme_file.write_text(f"scheme: many\nversion: 3\nlabels:\n{labels}  - id: none\n    name: 非工具\n"
+                           "groups:\n  - id: g\n    label: label_number_0\n    cues:\n      zh: [补贴]\n", encoding="utf-8")
+    out = write_sheet([{"unit_id": "1-1", "text": "给予补贴。"}], load_scheme(scheme_file), tmp_path / "s.xlsx")
+    workbook = openpyxl.load_workbook(out)
+    formulas = {v.formula1 for v in workbook["coding"].data_validations.dataValidation}
+    assert "labels!$A$2:$A$22" in formulas
+    assert [row[0].value for row in workbook["labels"]["A2:A22"]][-1] == "none"
+    assert "many.yaml (scheme many, version 3)" in workbook["labels"].cell(workbook["labels"].max_row, 1).value
+
+
 def _coded_then_edited(project, sheet_path, labels: dict) -> tuple:
     """A sheet coded for the first unit, whose text is then edited and ingested again."""
     sheet = project.instrument_sheet(sheet_path)
