@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import sqlite3
+import warnings
 
 import numpy as np
 import openpyxl
@@ -16,7 +17,7 @@ from click.testing import CliRunner
 from pipeline import db as store
 from pipeline import init_project, open_project
 from pipeline.cli import cli
-from pipeline.errors import ConfigError, InputError, ProjectError
+from pipeline.errors import CodingWarning, ConfigError, InputError, ProjectError
 from pipeline.instrument_report import crosstab
 from pipeline.instruments import classify
 from pipeline.records import LEVELS
@@ -235,7 +236,9 @@ def test_human_labels_win_and_are_exported(coded_demo):
 
 
 def test_trained_model_is_cross_validated_by_document_and_used_when_configured(coded_demo, tmp_path):
-    model, path = coded_demo.train_instruments(out=tmp_path / "model.joblib", folds=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CodingWarning)  # 347 clauses in 16 documents: no caution
+        model, path = coded_demo.train_instruments(out=tmp_path / "model.joblib", folds=4)
     evaluation = model.evaluation
     assert evaluation["protocol"].startswith("GroupKFold(4) by document") and evaluation["n"] == 347
     assert evaluation["macro_f1_flags"] >= 0.78 and evaluation["primary_accuracy"] >= 0.72, evaluation
@@ -262,6 +265,24 @@ def test_trained_model_is_cross_validated_by_document_and_used_when_configured(c
     finally:
         configured.close()
         config.write_text(original, encoding="utf-8")
+
+
+def test_training_on_few_labels_warns_that_its_figures_are_unreliable_and_trains(small, tmp_path):
+    (small.root / "corpus" / "notice2.txt").write_text(NOTICE.replace("县人民政府", "市人民政府").replace("500", "600"),
+                                                       encoding="utf-8")
+    small.ingest()
+    for unit in small.instrument_units():
+        primary = {"一": "incentive", "二": "constraint", "三": "hortatory"}[unit["text"][0]]
+        small.label_instruments(unit["unit_id"], [primary], primary, "wang")
+    caution = ("training on 6 labelled clauses in 2 documents (advised: at least 50 clauses in 5 documents, 5 examples "
+               "of each label); labels with fewer than 5 examples: incentive 2, constraint 2, capacity 0, hortatory 2, "
+               "system_change 0: the model is trained, but its cross-validated figures will be unreliable")
+    with pytest.warns(CodingWarning, match=caution.replace("(", r"\(").replace(")", r"\)")):
+        model, path = small.train_instruments(out=tmp_path / "few.joblib")
+    assert path.is_file() and model.n_units == 6 and model.evaluation["n"] == 6
+    result = CliRunner().invoke(cli, ["instruments", "train", "-o", str(tmp_path / "cli.joblib"), "--project",
+                                      str(small.root)])
+    assert result.exit_code == 0 and f"warning: {caution}" in result.stderr and "saved" in result.stdout
 
 
 def test_a_model_never_calls_a_unit_with_an_instrument_primarily_none():
@@ -579,6 +600,44 @@ def test_a_stale_sheet_imported_later_does_not_hide_a_valid_label(small, tmp_pat
     assert (row["instrument_source"], row["primary_instrument"]) == ("human:wang", "incentive")
 
 
+def test_labels_gone_stale_are_printed_after_an_import_and_a_run(small, tmp_path):
+    root, runner = str(small.root), CliRunner()
+    sheet, first = _coded_then_edited(small, tmp_path / "old.xlsx", {"incentive": 1, "primary": "incentive"})
+    result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", "wang", "--project", root])
+    assert result.exit_code == 0 and "changed since the sheet was made" in result.stderr  # this sheet's row
+    assert "label-stale" not in result.stderr  # said once, by the row's warning
+    new_sheet = small.instrument_sheet(tmp_path / "new.xlsx")
+    second = [row[0].value for row in openpyxl.load_workbook(new_sheet)["coding"].iter_rows(min_row=2)][1]
+    _fill(new_sheet, {second: {"constraint": 1, "primary": "constraint"}})
+    stale = (f"warning: corpus/notice.txt: 1 human instrument label(s) made on an earlier text of the clause no "
+             f"longer apply: {first} (wang); label them again (`instruments sheet`) [label-stale]")
+    result = runner.invoke(cli, ["instruments", "import", str(new_sheet), "--coder", "wang", "--project", root])
+    assert result.exit_code == 0 and stale in result.stderr.splitlines(), result.stderr
+    result = runner.invoke(cli, ["instruments", "import", str(new_sheet), "--coder", "li", "--project", root])
+    assert "label-stale" not in result.stderr  # wang's labels are not li's to redo
+    result = runner.invoke(cli, ["run", "--only", "ingest", "--project", root])
+    assert result.exit_code == 0 and stale in result.stderr.splitlines(), result.stderr
+
+
+def test_many_documents_with_stale_labels_are_counted_after_the_first_lines(project_dir):
+    names = [f"notice{n:02}.txt" for n in range(12)]
+    for n, name in enumerate(names):
+        (project_dir / "corpus" / name).write_text(NOTICE.replace("500", str(100 + n)), encoding="utf-8")
+    project = open_project(project_dir)
+    project.ingest()
+    for unit in project.instrument_units():
+        if unit["text"].startswith("一"):
+            project.label_instruments(unit["unit_id"], ["incentive"], "incentive", "wang")
+    for n, name in enumerate(names):
+        (project_dir / "corpus" / name).write_text(NOTICE.replace("500", str(900 + n)), encoding="utf-8")
+    project.close()
+    result = CliRunner().invoke(cli, ["run", "--only", "ingest", "--project", str(project_dir)])
+    stale = [line for line in result.stderr.splitlines() if line.endswith("[label-stale]")]
+    assert len(stale) == 10 and stale[0].startswith("warning: corpus/notice00.txt: 1 human instrument label(s)")
+    assert ("warning: and 2 more document(s) with labels or codings to revisit: see problems.csv of a run with the "
+            "report stage") in result.stderr
+
+
 def test_rows_training_agreement_and_stale_labels_read_one_rule_of_the_current_label(small):
     """A coder's label of a clause is their latest on its current text; the latest of the coders' stands
     in the rows; a label is stale only while its coder has none on the current text."""
@@ -748,6 +807,19 @@ def test_cli_instruments_commands(small, tmp_path):
     assert result.exit_code == 2 and "is not a human coder's name" in result.output
     result = runner.invoke(cli, ["instruments", "evaluate", "--project", root])
     assert result.exit_code == 1 and "no human instrument labels" in result.output
+
+
+def test_suggest_says_what_its_margin_measures(demo_model, small):
+    runner, root = CliRunner(), str(small.root)
+    result = runner.invoke(cli, ["instruments", "suggest", "--n", "2", "--project", root])
+    assert result.exit_code == 0 and "uncertainty_margin" in result.stdout
+    assert ("uncertainty_margin: the distance of a label's cue score from the scheme's threshold (2) at which the rules "
+            "give it") in result.stderr
+    help_text = " ".join(runner.invoke(cli, ["instruments", "suggest", "--help"]).output.split())
+    assert "presence probability from 0.5" in help_text and "from the scheme's threshold" in help_text
+    _configure_model(small.root, demo_model[1])
+    result = runner.invoke(cli, ["instruments", "suggest", "--n", "2", "--project", root])
+    assert result.exit_code == 0 and "presence probability from 0.5 (0 = a coin toss" in result.stderr
 
 
 def test_suggest_classifies_first_when_the_model_has_not_labelled_the_units_yet(demo_model, small):
