@@ -229,7 +229,7 @@ def run(project, only, start, workers, force, executor, scheduler) -> None:
         for name, why in stage.counts.get("not_built", {}).items():
             what = f"dataset {name} left empty" if stage.stage == "report" else f"{stage.stage} {name} not drawn"
             err.print(f"policoder: {what}: {why}", markup=False, highlight=False)
-    _work_to_revisit(result.manifest["problems"], f"{result.folder / 'problems.csv'}" if result.folder else
+    _work_to_revisit(result.manifest["problems"], str(result.folder / "problems.csv") if result.folder else
                      "problems.csv of a run with the report stage")
     _run_summary(result)
     sys.exit(result.exit_status)

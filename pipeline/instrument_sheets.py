@@ -70,7 +70,7 @@ def write_sheet(rows: list[dict], scheme: Scheme, out: Path) -> Path:
     for offset, _ in enumerate(flags):
         drop_down(sheet, cells(offset), ["0", "1"], "1 = 有 present, 0 = 无 absent")
     # the primary's list: each label's id and, for coders who think in them, its Chinese name
-    names = label_names(scheme)
+    names = _label_names(scheme)
     choices = [written for label in scheme.labels for written in dict.fromkeys((label.id, label.name))
                if written and names.get(_folded(written)) == {label.id} and not set(written) & set(',"')]
     drop_down(sheet, cells(len(flags)), choices,
@@ -103,7 +103,8 @@ def _labels_sheet(book, scheme: Scheme) -> None:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     book.append([])
     if Path(scheme.source).resolve() == shipped_schemes()["default"].resolve():
-        book.append([f"编码指南 Labelling guide: {GUIDE} (in policoder), with examples and the hard cases"])
+        book.append([f"编码指南 Labelling guide: {GUIDE} (in policoder): the unit, each label, choosing the "
+                     f"primary, the traps"])
     else:
         book.append([f"标签定义来自 Labels from: {Path(scheme.source).name} "
                      f"(scheme {scheme.id}, version {scheme.version})"])
@@ -119,7 +120,7 @@ def _some_cues(scheme: Scheme, label_id: str) -> str:
     return "、".join(shown["zh"][:CUES_SHOWN]) + english
 
 
-def label_names(scheme: Scheme) -> dict[str, set[str]]:
+def _label_names(scheme: Scheme) -> dict[str, set[str]]:
     """What a coder may write in ``primary`` for a label (its id, its names and each part of a name,
     compared case-folded) → the labels it names: more than one is an ambiguous name."""
     names: dict[str, set[str]] = {}
@@ -167,7 +168,7 @@ def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
     (document path, unit path) → unit_id, for sheets that name units that way (the gold set)."""
     header, rows = read_rows(path, SHEET)
     flags = [label for label in scheme.label_ids if label != NONE]
-    names = label_names(scheme)
+    names = _label_names(scheme)
     if "primary" not in header:
         raise InputError(str(path), "has no 'primary' column; make sheets with `policoder instruments sheet`",
                          code="sheet-invalid")

@@ -26,7 +26,7 @@ PRESENT = frozenset({"1", "x", "✓", "✔", "√", "yes", "是", "true"})
 ABSENT = frozenset({"0", "no", "否", "false"})
 MARKS = "1, x, ✓, √, 是, yes or TRUE for present; 0, 否, no, FALSE or blank for absent"
 _WHOLE_NUMBER = re.compile(r"([01])\.0*")  # 1.0: a number cell written back as text by a spreadsheet
-LIST_LIMIT = 255  # characters of a drop-down list written in its formula (Excel's limit)
+LIST_LIMIT = 255  # Excel's limit on the characters of a drop-down list written in its formula, and of its message
 
 
 def sheet_format(out: Path, xlsx_gives: str) -> str:
@@ -61,16 +61,17 @@ def tick(value) -> bool | None:
     if isinstance(value, bool):
         return value
     mark = unicodedata.normalize("NFKC", cell_text(value)).casefold()
-    mark = _WHOLE_NUMBER.fullmatch(mark).group(1) if _WHOLE_NUMBER.fullmatch(mark) else mark
+    if whole := _WHOLE_NUMBER.fullmatch(mark):
+        mark = whole.group(1)
     if not mark or mark in ABSENT:
         return False
     return True if mark in PRESENT else None
 
 
 def drop_down(sheet, cells: str, choices: list[str], what: str, *, source: str | None = None) -> None:
-    """A drop-down list on ``cells`` that refuses anything else typed in (Excel, WPS and LibreOffice
-    show the error), saying ``what`` the column takes in Chinese and English.  ``source``: a range
-    holding the choices (``labels!$A$2:$A$7``), for a list too long to write in the formula."""
+    """A drop-down list on ``cells`` that refuses anything else typed in, with an error saying, in
+    Chinese and English, ``what`` the column takes.  ``source``: a range holding the choices
+    (``labels!$A$2:$A$7``), for a list too long to write in the formula."""
     listed_choices = ",".join(choices)
     formula = f'"{listed_choices}"' if len(listed_choices) + 2 <= LIST_LIMIT else source
     message = f"请从下拉列表中选择，或留空。Pick from the list, or leave the cell empty. {what}"
