@@ -655,19 +655,23 @@ def _current_problems(context: _Run) -> list[dict]:
     seen = {row["path"] for row in found}
     found += [{column: row[column] for column in PROBLEM_COLUMNS} for row in standing if row["path"] not in seen]
     try:
-        stale = project.stale_instrument_labels(units=context.instrument_units())
+        found += stale_label_problems(project.stale_instrument_labels(units=context.instrument_units()))
     except PolicoderError:  # a malformed scheme is the instruments stage's problem, said there
-        stale = []
-    by_path: dict[str, list[str]] = {}
-    for label in stale:
-        by_path.setdefault(label["path"], []).append(f"{label['unit_id']} ({label['coder']})")
-    found += [{"path": path, "code": "label-stale", "severity": "warning",
-               "message": f"{len(units)} human instrument label(s) made on an earlier text of the clause no "
-                          f"longer apply: {', '.join(units)}; label them again (`instruments sheet`)"}
-              for path, units in by_path.items()]
+        pass
     found += _codings_to_review(project)
     context.problems = sorted(found, key=lambda row: (row["path"], row["code"], row["message"]))
     return context.problems
+
+
+def stale_label_problems(stale: list[dict]) -> list[dict]:
+    """``Project.stale_instrument_labels`` as problems, one per document."""
+    by_path: dict[str, list[str]] = {}
+    for label in stale:
+        by_path.setdefault(label["path"], []).append(f"{label['unit_id']} ({label['coder']})")
+    return [{"path": path, "code": "label-stale", "severity": "warning",
+             "message": f"{len(units)} human instrument label(s) made on an earlier text of the clause no "
+                        f"longer apply: {', '.join(units)}; label them again (`instruments sheet`)"}
+            for path, units in by_path.items()]
 
 
 def _stage_problems(results: list[StageResult]) -> list[dict]:

@@ -119,6 +119,22 @@ def _problems(report: IngestReport) -> None:
         err.print(f"{'warning' if severity == 'warning' else 'skipped'}: {problem}", markup=False, highlight=False)
 
 
+REVISIT = ("label-stale", "coding-review")  # problems of human work to do again, which no ingest line says
+SHOWN = 10  # lines of them a command prints; more are counted, with where to read them
+
+
+def _work_to_revisit(problems: list[dict], where: str) -> None:
+    """Human labels gone stale and codings to review, as the ingest's warnings are printed: one line
+    each (one per document), the first ``SHOWN`` when there are more, with where the rest are."""
+    found = [problem for problem in problems if problem["code"] in REVISIT]
+    for problem in found[:SHOWN]:
+        err.print(f"{problem['severity']}: {problem['path']}: {problem['message']} [{problem['code']}]",
+                  markup=False, highlight=False)
+    if len(found) > SHOWN:
+        err.print(f"warning: and {len(found) - SHOWN} more document(s) with labels or codings to revisit: see {where}",
+                  markup=False, highlight=False)
+
+
 def _report(report: IngestReport) -> None:
     _problems(report)
     table = Table(title="ingest", show_header=True, header_style="bold")
@@ -213,6 +229,8 @@ def run(project, only, start, workers, force, executor, scheduler) -> None:
         for name, why in stage.counts.get("not_built", {}).items():
             what = f"dataset {name} left empty" if stage.stage == "report" else f"{stage.stage} {name} not drawn"
             err.print(f"policoder: {what}: {why}", markup=False, highlight=False)
+    _work_to_revisit(result.manifest["problems"], str(result.folder / "problems.csv") if result.folder else
+                     "problems.csv of a run with the report stage")
     _run_summary(result)
     sys.exit(result.exit_status)
 
@@ -511,6 +529,11 @@ def instruments_import(project, sheet, coder) -> None:
     result = project.import_instrument_sheet(sheet, coder)
     for warning in result.warnings:
         err.print(f"warning: {sheet}: {warning}", markup=False, highlight=False)
+    # the coder's other labels made on an earlier text (this sheet's rows are warned about above)
+    on_sheet = {coding["unit_id"] for coding in result.codings}
+    _work_to_revisit(batch.stale_label_problems([label for label in project.stale_instrument_labels()
+                                                 if label["coder"] == coder and label["unit_id"] not in on_sheet]),
+                     "problems.csv of the next `policoder run`")
     out.print(f"{len(result.codings) - result.already_there} labels imported, {result.already_there} already there, "
               f"by {coder} from {sheet} ({result.blank} rows left blank)", markup=False, highlight=False)
 
@@ -575,7 +598,15 @@ def instruments_agreement(project, coders, machine, boot, fmt) -> None:
               help="Write a coding sheet of these units (.xlsx or .csv) instead of listing them.")
 @project_options
 def instruments_suggest(project, count, output) -> None:
-    """The uncoded units the classifier is least sure of: code these next."""
+    """The uncoded units the classifier is least sure of: code these next.
+
+    uncertainty_margin, smallest first, is how near a unit's least certain call is to going the other
+    way.  With a trained model configured: the distance of a label's presence probability from 0.5
+    (0 = a coin toss, 0.5 = certain).  With the rules (no model): the distance, in cue weight, of a
+    label's cue score (the weights of its cues that fired) from the scheme's threshold, at or above
+    which the label is given (2 in the shipped schemes; 0 = exactly at it); a unit where no cue fired
+    has the threshold as its margin.
+    """
     rows = project.suggest_instruments(count)
     if output:
         project.instrument_sheet(output, units=[row["unit_id"] for row in rows])
@@ -583,6 +614,12 @@ def instruments_suggest(project, count, output) -> None:
         return
     _emit([{k: row[k] for k in ("unit_id", "uncertainty_margin", "primary_instrument")} | {"text": _clip(row["text"], 50)}
            for row in rows], "table", None, "least certain units")
+    if rows and rows[0]["instrument_source"] == "rules":
+        why = (f"the distance of a label's cue score from the scheme's threshold ({project.scheme().threshold:g}) "
+               f"at which the rules give it")
+    else:
+        why = "the distance of a label's presence probability from 0.5 (0 = a coin toss, 0.5 = certain)"
+    err.print(f"uncertainty_margin: {why}; smallest first", markup=False, highlight=False)
 
 
 @instruments.command(name="report")

@@ -24,14 +24,12 @@ import openpyxl
 from openpyxl.styles import Alignment
 
 from .codebook import Codebook
-from .sheets import cell_text, read_rows, refuse, sheet_format, style_header, text_hash, write_csv_sheet
+from .sheets import MARKS, cell_text, read_rows, refuse, sheet_format, style_header, text_hash, tick, write_csv_sheet
 
 LAYOUTS = ("matrix", "column")
 SHEET = "coding"
 INFO_COLUMNS = ("unit_id", "document", "participant", "group", "speaker", "text", "text_hash")
 OTHERS = "other_coders"
-PRESENT = {"1", "x", "X", "✓", "√", "yes", "是"}
-ABSENT = {"0", "no", "否"}
 NO_CODES = {"-", "none", "无"}
 SEPARATORS = re.compile(r"[;,，、；\s]+")
 
@@ -135,13 +133,13 @@ def read_sheet(path: Path, codebook: Codebook, units: dict[str, dict]) -> SheetC
 
 
 def _matrix_codes(row: dict, columns: list[str]) -> tuple[set | None, str | None]:
-    marks = {column: cell_text(row.get(column)) for column in columns}
-    if not any(marks.values()):
+    if not any(cell_text(row.get(column)) for column in columns):
         return None, None
+    marks = {column: tick(row.get(column)) for column in columns}
     for column, mark in marks.items():
-        if mark and mark not in PRESENT | ABSENT:
-            return None, f"{column} must be 1 (or x) or 0, got {mark!r}"
-    return {column for column, mark in marks.items() if mark in PRESENT}, None
+        if mark is None:
+            return None, f"{column} must be a mark ({MARKS}), got {cell_text(row.get(column))!r}"
+    return {column for column, mark in marks.items() if mark}, None
 
 
 def _column_codes(value: str, codebook: Codebook) -> tuple[set | None, str | None]:

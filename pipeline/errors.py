@@ -68,5 +68,6 @@ class ProjectError(PolicoderError):
 
 class CodingWarning(UserWarning):
     """Something a coder should know about what they just coded (it is stored all the same): a span
-    crossing units, a code on an interviewer question, a coder name like another but for case.  The
-    CLI prints each as ``warning: …``; a notebook shows it as a Python warning."""
+    crossing units, a code on an interviewer question, a coder name like another but for case, a
+    model trained on too few labels.  The CLI prints each as ``warning: …``; a notebook shows it as
+    a Python warning."""

@@ -3,31 +3,39 @@
 ``write_sheet`` makes a workbook (or a UTF-8 CSV file of the same columns) with one row per unit
 (ID, document, level, heading, text, the machine's suggestion and its cues) and empty columns for a
 coder: one 0/1 column per label of the scheme (``none`` aside), ``primary``, ``confidence`` and
-``memo``; in the workbook, drop-down lists guard the values.  ``read_sheet`` reads a filled sheet
-(XLSX, or CSV with the same columns, such as the demo gold set) and checks every row before anything is stored: an unknown unit or label is an
-error naming the row, and one bad row refuses the whole sheet.  A unit whose text changed since the
-sheet was made is a warning: the label is kept with the text it was made on, and does not count
-for the changed unit.
+``memo``; in the workbook, drop-down lists refuse any other value typed in, and a second sheet
+(``labels``) defines each label.  ``read_sheet`` reads a filled sheet (XLSX, or CSV with the same
+columns, such as the demo gold set) and checks every row before anything is stored.  What coders
+write is read as they mean it: a flag cell takes the usual tick marks (1, x, ✓, 是, TRUE …; 0, 否,
+blank), ``primary`` a label's id or any of its names (激励型, Incentive).  An unknown unit or label,
+an ambiguous name or a mark that is none of these is an error naming the row, and one bad row
+refuses the whole sheet.  A unit whose text changed since the sheet was made is a warning: the
+label is kept with the text it was made on, and does not count for the changed unit.
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import openpyxl
 from openpyxl.styles import Alignment
-from openpyxl.worksheet.datavalidation import DataValidation
 
 from .errors import InputError
 from .instruments import NONE
-from .schemes import Scheme
+from .schemes import Scheme, shipped_schemes
+from .sheets import MARKS, drop_down, read_rows, refuse, sheet_format, style_header, text_hash, tick, write_csv_sheet
 from .sheets import cell_text as _text
-from .sheets import read_rows, refuse, sheet_format, style_header, text_hash, write_csv_sheet
 
 CONFIDENCE = ("high", "medium", "low")
 INFO_COLUMNS = ("unit_id", "document", "level", "year", "heading", "text", "suggested_primary", "suggested_labels",
                 "cues", "text_hash")
 SHEET = "coding"
+LABELS_SHEET = "labels"  # the definitions; reading a workbook reads only SHEET
+GUIDE = "codebooks/instruments/GUIDE.md"  # the labelling guide of the default scheme
+CUES_SHOWN = 8  # Chinese cues per label on the labels sheet (and half as many English ones)
+_NAME_PARTS = re.compile(r"[/()、,;]")  # 约束型（强制型） is also 约束型 and 强制型; "incentive / inducement" both
 
 
 def coder_columns(scheme: Scheme) -> tuple[str, ...]:
@@ -54,25 +62,94 @@ def write_sheet(rows: list[dict], scheme: Scheme, out: Path) -> Path:
     last = len(rows) + 1
     coder_start = len(INFO_COLUMNS) + 1
     flags = [label for label in scheme.label_ids if label != NONE]
-    yes_no = DataValidation(type="list", formula1='"0,1"', allow_blank=True)
-    primary = DataValidation(type="list", formula1=f'"{",".join(scheme.label_ids)}"', allow_blank=True)
-    confidence = DataValidation(type="list", formula1=f'"{",".join(CONFIDENCE)}"', allow_blank=True)
-    for validation in (yes_no, primary, confidence):
-        sheet.add_data_validation(validation)
     letter = openpyxl.utils.get_column_letter
+
+    def cells(offset: int) -> str:
+        return f"{letter(coder_start + offset)}2:{letter(coder_start + offset)}{last}"
+
     for offset, _ in enumerate(flags):
-        yes_no.add(f"{letter(coder_start + offset)}2:{letter(coder_start + offset)}{last}")
-    primary.add(f"{letter(coder_start + len(flags))}2:{letter(coder_start + len(flags))}{last}")
-    confidence.add(f"{letter(coder_start + len(flags) + 1)}2:{letter(coder_start + len(flags) + 1)}{last}")
+        drop_down(sheet, cells(offset), ["0", "1"], "1 = 有 present, 0 = 无 absent")
+    # the primary's list: each label's id and, for coders who think in them, its Chinese name
+    names = _label_names(scheme)
+    choices = [written for label in scheme.labels for written in dict.fromkeys((label.id, label.name))
+               if written and names.get(_folded(written)) == {label.id} and not set(written) & set(',"')]
+    drop_down(sheet, cells(len(flags)), choices,
+              f"主要标签：id 或名称，见 {LABELS_SHEET} 表。The primary label: its id or name (see the {LABELS_SHEET} sheet).",
+              source=f"{LABELS_SHEET}!$A$2:$A${len(scheme.labels) + 1}")
+    drop_down(sheet, cells(len(flags) + 1), list(CONFIDENCE), "Confidence: high (高), medium (中) or low (低).")
     style_header(sheet, coder_start)
     sheet.column_dimensions["F"].width = 80
     for row_cells in sheet.iter_rows(min_row=2, min_col=6, max_col=6):
         row_cells[0].alignment = Alignment(wrap_text=True, vertical="top")
     sheet.column_dimensions[letter(len(INFO_COLUMNS))].hidden = True  # text_hash: for the import check
     sheet.freeze_panes = "G2"
+    _labels_sheet(workbook.create_sheet(LABELS_SHEET), scheme)
     out.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(out)
     return out
+
+
+def _labels_sheet(book, scheme: Scheme) -> None:
+    """What each label means, beside the sheet: id, names, definition, notes, a few of its cues; and
+    where the labelling guide is."""
+    book.append(["id", "name", "name_en", "definition", "notes", "cues"])
+    for label in scheme.labels:
+        book.append([label.id, label.name, label.name_en, label.definition, label.notes, _some_cues(scheme, label.id)])
+    style_header(book, 99)
+    for column, width in zip("ABCDEF", (16, 18, 22, 70, 50, 60)):
+        book.column_dimensions[column].width = width
+    for cells in book.iter_rows(min_row=2, min_col=4, max_col=6):
+        for cell in cells:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    book.append([])
+    if Path(scheme.source).resolve() == shipped_schemes()["default"].resolve():
+        book.append([f"编码指南 Labelling guide: {GUIDE} (in policoder): the unit, each label, choosing the "
+                     f"primary, the traps"])
+    else:
+        book.append([f"标签定义来自 Labels from: {Path(scheme.source).name} "
+                     f"(scheme {scheme.id}, version {scheme.version})"])
+
+
+def _some_cues(scheme: Scheme, label_id: str) -> str:
+    """The label's strongest cues: Chinese ones, then a few English ones ("^": at the start of the unit)."""
+    cues = sorted((cue for group in scheme.groups if group.label == label_id and group.weight > 0
+                   for cue in group.cues), key=lambda cue: -cue.weight)
+    shown = {language: list(dict.fromkeys(cue.text.lstrip("^") for cue in cues if cue.language == language))
+             for language in ("zh", "en")}
+    english = " | " + ", ".join(shown["en"][:CUES_SHOWN // 2]) if shown["en"] else ""
+    return "、".join(shown["zh"][:CUES_SHOWN]) + english
+
+
+def _label_names(scheme: Scheme) -> dict[str, set[str]]:
+    """What a coder may write in ``primary`` for a label (its id, its names and each part of a name,
+    compared case-folded) → the labels it names: more than one is an ambiguous name."""
+    names: dict[str, set[str]] = {}
+    for label in scheme.labels:
+        for name in (label.id, label.name, label.name_en):
+            folded = _folded(name)
+            for written in (folded, *_NAME_PARTS.split(folded)):
+                if written.strip():
+                    names.setdefault(written.strip(), set()).add(label.id)
+    return names
+
+
+def _folded(text: str) -> str:
+    """NFKC (full-width （ and Ａ are ( and A), case folding and _ as a space: Incentive is incentive,
+    System change is system_change."""
+    return unicodedata.normalize("NFKC", text).replace("_", " ").strip().casefold()
+
+
+def _primary(written: str, scheme: Scheme, names: dict[str, set[str]]) -> tuple[str, str | None]:
+    """The label a ``primary`` cell names, or a problem."""
+    if not written or written in scheme.label_ids:
+        return written, None
+    found = names.get(_folded(written), set())
+    if len(found) == 1:
+        return next(iter(found)), None
+    if found:
+        return written, f"primary {written!r} is a name of several labels ({', '.join(sorted(found))}); give the id"
+    known = ", ".join(f"{label.id} {label.name}".strip() for label in scheme.labels)
+    return written, f"unknown label {written!r} in primary (give a label's id or name: {known})"
 
 
 @dataclass
@@ -91,6 +168,7 @@ def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
     (document path, unit path) → unit_id, for sheets that name units that way (the gold set)."""
     header, rows = read_rows(path, SHEET)
     flags = [label for label in scheme.label_ids if label != NONE]
+    names = _label_names(scheme)
     if "primary" not in header:
         raise InputError(str(path), "has no 'primary' column; make sheets with `policoder instruments sheet`",
                          code="sheet-invalid")
@@ -107,12 +185,11 @@ def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
             continue
         unit_id = _text(row.get("unit_id")) or (by_document or {}).get((_text(row.get("document")),
                                                                         _text(row.get("unit"))), "")
-        problem = _check(values, flags, scheme, unit_id, units)
+        labels, primary, problem = _check(row, values, flags, scheme, names, unit_id, units)
         if problem:
             errors.append(f"row {number}: {problem}")
             continue
         unit = units[unit_id]
-        labels = {flag for flag in flags if values[flag] == "1"} | {values["primary"]}
         current, made_on = text_hash(unit["text"]), _text(row.get("text_hash"))
         begins = _text(row.get("text_begins"))  # the gold set's check instead of a hash (line breaks as spaces)
         if (made_on and made_on != current) or (begins and not unit["text"].replace("\n", " ").startswith(begins)):
@@ -120,26 +197,28 @@ def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
                                    f"the label is kept for the old text and does not count for the new one")
         else:
             made_on = current
-        result.codings.append({"unit_id": unit_id, "labels": labels, "primary": values["primary"],
+        result.codings.append({"unit_id": unit_id, "labels": labels, "primary": primary,
                                "confidence": values["confidence"] or None, "memo": values["memo"] or None,
                                "unit_text_hash": made_on or "unknown"})
     refuse(path, errors)
     return result
 
 
-def _check(values: dict, flags: list[str], scheme: Scheme, unit_id: str, units: dict) -> str | None:
+def _check(row: dict, values: dict, flags: list[str], scheme: Scheme, names: dict[str, set[str]], unit_id: str,
+           units: dict) -> tuple[set[str], str, str | None]:
+    """A row's labels (the primary's among them) and primary label id, or what is wrong with it."""
     if not unit_id or unit_id not in units:
-        return f"unknown unit {unit_id or '(empty)'!r}"
-    for flag in flags:
-        if values[flag] not in ("", "0", "1"):
-            return f"{flag} must be 0 or 1, got {values[flag]!r}"
-    marked = {flag for flag in flags if values[flag] == "1"}
-    problem = label_problem(marked, values["primary"], values["confidence"], scheme)
-    if problem:
-        return problem
-    if values["primary"] in flags and values[values["primary"]] == "0":
-        return f"primary is {values['primary']!r} but its column says 0"
-    return None
+        return set(), "", f"unknown unit {unit_id or '(empty)'!r}"
+    marks = {flag: tick(row.get(flag)) for flag in flags}
+    wrong = next((flag for flag, mark in marks.items() if mark is None), None)
+    if wrong:
+        return set(), "", f"{wrong} must be a mark ({MARKS}), got {values[wrong]!r}"
+    marked = {flag for flag, mark in marks.items() if mark}
+    primary, problem = _primary(values["primary"], scheme, names)
+    problem = problem or label_problem(marked, primary, values["confidence"], scheme)
+    if not problem and primary in flags and values[primary] and not marks[primary]:
+        problem = f"primary is {primary!r} but its column says {values[primary]}"
+    return marked | {primary}, primary, problem
 
 
 def label_problem(labels: set[str], primary: str, confidence: str | None, scheme: Scheme) -> str | None:

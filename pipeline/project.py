@@ -15,6 +15,7 @@ import hashlib
 import json
 import secrets
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from . import db as store
 from . import divisions, export, stats
 from .charts import Charts
 from .config import CONFIG_NAME, TEMPLATE, Config, load_config
-from .errors import ConfigError, InputError, ProjectError
+from .errors import CodingWarning, ConfigError, InputError, ProjectError
 from .executors import Executor, LocalExecutor
 from .ingest import INGEST_VERSION, discover, file_hash, load_sidecars, read_document, segment_key, segment_text
 from .records import Document, PageSpan, Problem, utc_now
@@ -47,6 +48,13 @@ from .tokens import (TokenizerSettings, prepare_tokenizer, terms_from_storage, t
 
 TOKENIZE_TASK_CHARS = 50_000
 EXPORT_TABLES = ("documents", "clauses", "turns", "codings", "coding_history", "memos", "problems")
+# Below these, `instruments train` still trains but warns that its cross-validated figures are unreliable.
+# 50 clauses: one clause moves an accuracy by 2 points, and the 95% interval of an accuracy near 0.8
+# is ±0.11 (1.96·√(0.8·0.2/50)), wider below.  5 documents: the cross-validation holds out whole
+# documents in up to 5 folds; with fewer it has fewer folds, each a large part of the data, and the
+# figures say how a handful of documents happen to read.  5 examples of a label: fewer than one per
+# fold, so some folds learn or test it from nothing, and one clause moves its F1 by 0.2 or more.
+TRAIN_MIN_UNITS, TRAIN_MIN_DOCUMENTS, TRAIN_MIN_EXAMPLES = 50, 5, 5
 
 Progress = Callable[[str, int], None]  # (path just finished, total) → None
 
@@ -666,6 +674,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         if len({u["doc_id"] for u in coded}) < 2:
             raise ProjectError("training needs human labels on units of at least two documents; "
                                "import a coding sheet first (`policoder instruments import`)", code="too-few-labels")
+        caution = _training_caution(coded, scheme)
+        if caution:
+            warnings.warn(caution, CodingWarning, stacklevel=2)
         rules = instruments.rule_classifier(scheme, settings)
         built, _ = instrument_model.examples(rules, [u["text"] for u in coded], [u["lead_in"] for u in coded],
                                              settings)
@@ -866,6 +877,22 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
 def _machine_coder(model: instrument_model.TrainedModel | None) -> str:
     """The machine coder whose labels stand where no human gave one: the configured model, else the rules."""
     return f"model:{model.id}" if model else instruments.RULES_SOURCE
+
+
+def _training_caution(coded: list[dict], scheme: Scheme) -> str | None:
+    """What makes a model's cross-validated figures unreliable (see ``TRAIN_MIN_UNITS``), or None."""
+    documents = len({unit["doc_id"] for unit in coded})
+    examples = Counter(label for unit in coded for label in unit["labels"])
+    few = {label: examples[label] for label in scheme.label_ids
+           if label != instruments.NONE and examples[label] < TRAIN_MIN_EXAMPLES}
+    if len(coded) >= TRAIN_MIN_UNITS and documents >= TRAIN_MIN_DOCUMENTS and not few:
+        return None
+    rare = f"; labels with fewer than {TRAIN_MIN_EXAMPLES} examples: " + ", ".join(
+        f"{label} {n}" for label, n in few.items()) if few else ""
+    return (f"training on {len(coded)} labelled clauses in {documents} documents (advised: at least {TRAIN_MIN_UNITS} "
+            f"clauses in {TRAIN_MIN_DOCUMENTS} documents, {TRAIN_MIN_EXAMPLES} examples of each label){rare}: "
+            f"the model is trained, but its cross-validated figures will be unreliable; label more clauses "
+            f"(`instruments suggest`) before quoting them")
 
 
 def _check_instrument_coder(coder: str) -> None:

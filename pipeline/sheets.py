@@ -1,20 +1,32 @@
 """What every coding sheet shares: its format from its file name (XLSX, or a UTF-8 CSV of the same
 columns for WPS or LibreOffice), reading a sheet back with the row numbers a user sees, cell values
-as text, the header style of the columns a coder fills, and the hash that tells whether a unit's text
-changed since the sheet was made."""
+as text, the tick marks a coder may write for "present" and "absent", drop-down lists that refuse
+other values, the header style of the columns a coder fills, and the hash that tells whether a
+unit's text changed since the sheet was made."""
 from __future__ import annotations
 
 import csv
 import hashlib
+import re
+import unicodedata
 from pathlib import Path
 
 import openpyxl
 from openpyxl.styles import Font, PatternFill
+from openpyxl.worksheet.datavalidation import DataValidation
 
 from . import export
 from .errors import InputError, ProjectError
 
 CODER_FILL = PatternFill("solid", fgColor="FFF2CC")  # the columns a coder fills stand out
+# what coders write in a yes/no cell, compared after NFKC (full-width １ and ｘ from a Chinese input
+# method are 1 and x) and case folding; TRUE/FALSE are Excel's booleans (a cell typed as a boolean
+# reads back as True/False, and as TRUE/FALSE in a CSV Excel saved)
+PRESENT = frozenset({"1", "x", "✓", "✔", "√", "yes", "是", "true"})
+ABSENT = frozenset({"0", "no", "否", "false"})
+MARKS = "1, x, ✓, √, 是, yes or TRUE for present; 0, 否, no, FALSE or blank for absent"
+_WHOLE_NUMBER = re.compile(r"([01])\.0*")  # 1.0: a number cell written back as text by a spreadsheet
+LIST_LIMIT = 255  # Excel's limit on the characters of a drop-down list written in its formula, and of its message
 
 
 def sheet_format(out: Path, xlsx_gives: str) -> str:
@@ -42,6 +54,31 @@ def cell_text(value) -> str:
     if isinstance(value, float) and value.is_integer():  # Excel gives numbers back as floats
         value = int(value)
     return str(value).strip()
+
+
+def tick(value) -> bool | None:
+    """A yes/no cell: True (present), False (absent or blank), None (not a mark: the caller says so)."""
+    if isinstance(value, bool):
+        return value
+    mark = unicodedata.normalize("NFKC", cell_text(value)).casefold()
+    if whole := _WHOLE_NUMBER.fullmatch(mark):
+        mark = whole.group(1)
+    if not mark or mark in ABSENT:
+        return False
+    return True if mark in PRESENT else None
+
+
+def drop_down(sheet, cells: str, choices: list[str], what: str, *, source: str | None = None) -> None:
+    """A drop-down list on ``cells`` that refuses anything else typed in, with an error saying, in
+    Chinese and English, ``what`` the column takes.  ``source``: a range holding the choices
+    (``labels!$A$2:$A$7``), for a list too long to write in the formula."""
+    listed_choices = ",".join(choices)
+    formula = f'"{listed_choices}"' if len(listed_choices) + 2 <= LIST_LIMIT else source
+    message = f"请从下拉列表中选择，或留空。Pick from the list, or leave the cell empty. {what}"
+    validation = DataValidation(type="list", formula1=formula, allow_blank=True, showErrorMessage=True,
+                                errorStyle="stop", errorTitle="无效的值 Invalid value", error=message[:LIST_LIMIT])
+    validation.add(cells)
+    sheet.add_data_validation(validation)
 
 
 def style_header(sheet, coder_start: int) -> None:

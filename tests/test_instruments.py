@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import sqlite3
+import warnings
 
 import numpy as np
 import openpyxl
@@ -16,7 +17,7 @@ from click.testing import CliRunner
 from pipeline import db as store
 from pipeline import init_project, open_project
 from pipeline.cli import cli
-from pipeline.errors import ConfigError, InputError, ProjectError
+from pipeline.errors import CodingWarning, ConfigError, InputError, ProjectError
 from pipeline.instrument_report import crosstab
 from pipeline.instruments import classify
 from pipeline.records import LEVELS
@@ -240,7 +241,9 @@ def test_human_labels_win_and_are_exported(coded_demo):
 
 
 def test_trained_model_is_cross_validated_by_document_and_used_when_configured(coded_demo, tmp_path):
-    model, path = coded_demo.train_instruments(out=tmp_path / "model.joblib", folds=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CodingWarning)  # 347 clauses in 16 documents: no caution
+        model, path = coded_demo.train_instruments(out=tmp_path / "model.joblib", folds=4)
     evaluation = model.evaluation
     assert evaluation["protocol"].startswith("GroupKFold(4) by document") and evaluation["n"] == 347
     assert evaluation["macro_f1_flags"] >= 0.78 and evaluation["primary_accuracy"] >= 0.72, evaluation
@@ -267,6 +270,24 @@ def test_trained_model_is_cross_validated_by_document_and_used_when_configured(c
     finally:
         configured.close()
         config.write_text(original, encoding="utf-8")
+
+
+def test_training_on_few_labels_warns_that_its_figures_are_unreliable_and_trains(small, tmp_path):
+    (small.root / "corpus" / "notice2.txt").write_text(NOTICE.replace("县人民政府", "市人民政府").replace("500", "600"),
+                                                       encoding="utf-8")
+    small.ingest()
+    for unit in small.instrument_units():
+        primary = {"一": "incentive", "二": "constraint", "三": "hortatory"}[unit["text"][0]]
+        small.label_instruments(unit["unit_id"], [primary], primary, "wang")
+    caution = ("training on 6 labelled clauses in 2 documents (advised: at least 50 clauses in 5 documents, 5 examples "
+               "of each label); labels with fewer than 5 examples: incentive 2, constraint 2, capacity 0, hortatory 2, "
+               "system_change 0: the model is trained, but its cross-validated figures will be unreliable")
+    with pytest.warns(CodingWarning, match=caution.replace("(", r"\(").replace(")", r"\)")):
+        model, path = small.train_instruments(out=tmp_path / "few.joblib")
+    assert path.is_file() and model.n_units == 6 and model.evaluation["n"] == 6
+    result = CliRunner().invoke(cli, ["instruments", "train", "-o", str(tmp_path / "cli.joblib"), "--project",
+                                      str(small.root)])
+    assert result.exit_code == 0 and f"warning: {caution}" in result.stderr and "saved" in result.stdout
 
 
 def test_a_model_never_calls_a_unit_with_an_instrument_primarily_none():
@@ -417,6 +438,144 @@ def test_a_bad_sheet_is_refused_whole_with_the_row_named(small, tmp_path):
         small.import_instrument_sheet(tmp_path / "broken.xlsx", "wang")
 
 
+def _csv_rows(path) -> list[dict]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write_csv(path, rows: list[dict]) -> None:
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_flag_cells_take_the_usual_tick_marks(small, tmp_path):
+    """x, ✓, √, 是, yes, Excel's TRUE (a boolean cell) and 1.0 (a number read back as text) are present;
+    0, 否, no, FALSE and blank absent; anything else is an error naming the row and the value."""
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    _fill(sheet, {units[0]: {"incentive": True, "constraint": False, "primary": "incentive"},  # Excel booleans
+                  units[1]: {"constraint": "✓", "incentive": "否", "primary": "constraint"},
+                  units[2]: {"hortatory": "x", "capacity": "１", "primary": "hortatory"}})  # full-width １
+    labels = {c["unit_id"]: c["labels"] for c in small.import_instrument_sheet(sheet, "wang").codings}
+    assert labels == {units[0]: {"incentive"}, units[1]: {"constraint"}, units[2]: {"hortatory", "capacity"}}
+    csv_sheet = small.instrument_sheet(tmp_path / "coding.csv")
+    rows = _csv_rows(csv_sheet)
+    rows[0].update(incentive="1.0", constraint="TRUE", hortatory="no", primary="incentive")
+    rows[1].update(constraint="√", incentive="0.0", capacity="FALSE", primary="constraint")
+    rows[2].update(hortatory="是", system_change="yes", primary="hortatory")
+    _write_csv(csv_sheet, rows)
+    labels = {c["unit_id"]: c["labels"] for c in small.import_instrument_sheet(csv_sheet, "li").codings}
+    assert labels == {units[0]: {"incentive", "constraint"}, units[1]: {"constraint"},
+                      units[2]: {"hortatory", "system_change"}}
+    rows[1].update(incentive="maybe")
+    _write_csv(csv_sheet, rows)
+    with pytest.raises(InputError, match=r"row 3: incentive must be a mark \(1, x, ✓.*\), got 'maybe'"):
+        small.import_instrument_sheet(csv_sheet, "li")
+    rows[1].update(incentive="", constraint="否")  # the primary's own column says absent
+    _write_csv(csv_sheet, rows)
+    with pytest.raises(InputError, match="row 3: primary is 'constraint' but its column says 否"):
+        small.import_instrument_sheet(csv_sheet, "li")
+
+
+def test_primary_takes_a_label_id_or_any_of_its_names(small, tmp_path):
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
+    # 约束型 and 强制型 are both in 约束型（强制型）; English names in any case
+    _fill(sheet, {units[0]: {"primary": "激励型"}, units[1]: {"primary": "强制型", "incentive": 1},
+                  units[2]: {"primary": "Hortatory / Symbolic"}})
+    codings = small.import_instrument_sheet(sheet, "wang").codings
+    assert [(c["primary"], c["labels"]) for c in codings] == [
+        ("incentive", {"incentive"}), ("constraint", {"constraint", "incentive"}), ("hortatory", {"hortatory"})]
+    _fill(sheet, {units[0]: {"primary": "Incentive"}, units[1]: {"primary": "约束型"}, units[2]: {"primary": "MANDATE"}})
+    assert [c["primary"] for c in small.import_instrument_sheet(sheet, "li").codings] == [
+        "incentive", "constraint", "constraint"]
+    _fill(sheet, {units[2]: {"primary": "奖励型"}})
+    with pytest.raises(InputError, match="row 4: unknown label '奖励型' in primary .*incentive 激励型"):
+        small.import_instrument_sheet(sheet, "zhao")
+
+
+def test_a_name_two_labels_share_is_refused_in_primary(tmp_path):
+    from pipeline.instrument_sheets import read_sheet
+    scheme_file = tmp_path / "mine.yaml"
+    scheme_file.write_text("""\
+scheme: mine
+version: 1
+labels:
+  - id: grant
+    name: 资金（补助）
+  - id: loan
+    name: 资金（贷款）
+  - id: none
+    name: 非工具
+groups:
+  - id: money
+    label: grant
+    cues:
+      zh: [补贴]
+""", encoding="utf-8")
+    scheme = load_scheme(scheme_file)
+    sheet = tmp_path / "coding.csv"
+    _write_csv(sheet, [{"unit_id": "1-1", "grant": "", "loan": "", "primary": "补助"},
+                       {"unit_id": "1-2", "grant": "", "loan": "", "primary": "资金"}])
+    units = {"1-1": {"text": "给予补贴。"}, "1-2": {"text": "提供贷款。"}}
+    with pytest.raises(InputError, match=r"row 3: primary '资金' is a name of several labels \(grant, loan\)"):
+        read_sheet(sheet, scheme, units)
+    _write_csv(sheet, [{"unit_id": "1-1", "grant": "", "loan": "", "primary": "补助"},
+                       {"unit_id": "1-2", "grant": "", "loan": "", "primary": "贷款"}])
+    assert [c["primary"] for c in read_sheet(sheet, scheme, units).codings] == ["grant", "loan"]
+
+
+def test_the_workbook_drop_downs_refuse_values_off_their_lists(small, tmp_path):
+    coding = openpyxl.load_workbook(small.instrument_sheet(tmp_path / "coding.xlsx"))["coding"]
+    header = [cell.value for cell in coding[1]]
+    letter = openpyxl.utils.get_column_letter
+    guarded = {header[openpyxl.utils.cell.range_boundaries(str(v.sqref))[0] - 1]: v
+               for v in coding.data_validations.dataValidation}
+    assert set(guarded) == {"incentive", "constraint", "capacity", "hortatory", "system_change", "primary", "confidence"}
+    for validation in guarded.values():  # Excel refuses a value typed in that is not on the list, and says why
+        assert (validation.type, validation.errorStyle, validation.showErrorMessage) == ("list", "stop", True)
+        assert "请从下拉列表中选择" in validation.error and "Pick from the list" in validation.error
+    assert guarded["incentive"].formula1 == '"0,1"' and "1 = 有 present" in guarded["incentive"].error
+    assert guarded["primary"].formula1.startswith('"incentive,激励型,constraint,约束型（强制型）,')
+    assert str(guarded["primary"].sqref) == f"{letter(header.index('primary') + 1)}2:{letter(header.index('primary') + 1)}4"
+
+
+def test_the_workbook_defines_the_labels_on_a_sheet_reading_ignores(small, tmp_path):
+    sheet = small.instrument_sheet(tmp_path / "coding.xlsx")
+    workbook = openpyxl.load_workbook(sheet)
+    assert workbook.sheetnames == ["coding", "labels"]
+    labels = list(workbook["labels"].iter_rows(values_only=True))
+    assert labels[0][:6] == ("id", "name", "name_en", "definition", "notes", "cues")
+    rows = {row[0]: row for row in labels[1:7]}
+    assert list(rows) == list(small.scheme().label_ids)
+    assert rows["incentive"][1] == "激励型" and rows["incentive"][3].startswith("Offers a target a positive inducement")
+    assert "税收优惠" in rows["incentive"][5] and "subsidy" in rows["incentive"][5]
+    assert "codebooks/instruments/GUIDE.md" in labels[-1][0] and (REPO / "codebooks/instruments/GUIDE.md").is_file()
+    # reading the workbook reads the coding sheet only, whatever a coder wrote on the labels sheet
+    workbook["labels"]["A2"] = "carrot"
+    workbook.save(sheet)
+    _fill(sheet, {workbook["coding"]["A2"].value: {"primary": "incentive"}})
+    assert [c["primary"] for c in small.import_instrument_sheet(sheet, "wang").codings] == ["incentive"]
+
+
+def test_a_long_primary_list_is_read_from_the_labels_sheet(tmp_path):
+    """Excel refuses a list written in the formula past 255 characters: a scheme of many labels
+    lists them from the labels sheet; a scheme that is not the default one names its file there."""
+    from pipeline.instrument_sheets import write_sheet
+    labels = "".join(f"  - id: label_number_{i}\n    name: 很长的标签名称第{i}号\n" for i in range(20))
+    scheme_file = tmp_path / "many.yaml"
+    scheme_file.write_text(f"scheme: many\nversion: 3\nlabels:\n{labels}  - id: none\n    name: 非工具\n"
+                           "groups:\n  - id: g\n    label: label_number_0\n    cues:\n      zh: [补贴]\n", encoding="utf-8")
+    out = write_sheet([{"unit_id": "1-1", "text": "给予补贴。"}], load_scheme(scheme_file), tmp_path / "s.xlsx")
+    workbook = openpyxl.load_workbook(out)
+    formulas = {v.formula1 for v in workbook["coding"].data_validations.dataValidation}
+    assert "labels!$A$2:$A$22" in formulas
+    assert [row[0].value for row in workbook["labels"]["A2:A22"]][-1] == "none"
+    assert "many.yaml (scheme many, version 3)" in workbook["labels"].cell(workbook["labels"].max_row, 1).value
+
+
 def _coded_then_edited(project, sheet_path, labels: dict) -> tuple:
     """A sheet coded for the first unit, whose text is then edited and ingested again."""
     sheet = project.instrument_sheet(sheet_path)
@@ -444,6 +603,44 @@ def test_a_stale_sheet_imported_later_does_not_hide_a_valid_label(small, tmp_pat
     assert small.import_instrument_sheet(old_sheet, "wang").warnings  # made on the old text: kept, flagged
     row = {r["unit_id"]: r for r in small.instrument_rows()}[first]
     assert (row["instrument_source"], row["primary_instrument"]) == ("human:wang", "incentive")
+
+
+def test_labels_gone_stale_are_printed_after_an_import_and_a_run(small, tmp_path):
+    root, runner = str(small.root), CliRunner()
+    sheet, first = _coded_then_edited(small, tmp_path / "old.xlsx", {"incentive": 1, "primary": "incentive"})
+    result = runner.invoke(cli, ["instruments", "import", str(sheet), "--coder", "wang", "--project", root])
+    assert result.exit_code == 0 and "changed since the sheet was made" in result.stderr  # this sheet's row
+    assert "label-stale" not in result.stderr  # said once, by the row's warning
+    new_sheet = small.instrument_sheet(tmp_path / "new.xlsx")
+    second = [row[0].value for row in openpyxl.load_workbook(new_sheet)["coding"].iter_rows(min_row=2)][1]
+    _fill(new_sheet, {second: {"constraint": 1, "primary": "constraint"}})
+    stale = (f"warning: corpus/notice.txt: 1 human instrument label(s) made on an earlier text of the clause no "
+             f"longer apply: {first} (wang); label them again (`instruments sheet`) [label-stale]")
+    result = runner.invoke(cli, ["instruments", "import", str(new_sheet), "--coder", "wang", "--project", root])
+    assert result.exit_code == 0 and stale in result.stderr.splitlines(), result.stderr
+    result = runner.invoke(cli, ["instruments", "import", str(new_sheet), "--coder", "li", "--project", root])
+    assert "label-stale" not in result.stderr  # wang's labels are not li's to redo
+    result = runner.invoke(cli, ["run", "--only", "ingest", "--project", root])
+    assert result.exit_code == 0 and stale in result.stderr.splitlines(), result.stderr
+
+
+def test_many_documents_with_stale_labels_are_counted_after_the_first_lines(project_dir):
+    names = [f"notice{n:02}.txt" for n in range(12)]
+    for n, name in enumerate(names):
+        (project_dir / "corpus" / name).write_text(NOTICE.replace("500", str(100 + n)), encoding="utf-8")
+    project = open_project(project_dir)
+    project.ingest()
+    for unit in project.instrument_units():
+        if unit["text"].startswith("一"):
+            project.label_instruments(unit["unit_id"], ["incentive"], "incentive", "wang")
+    for n, name in enumerate(names):
+        (project_dir / "corpus" / name).write_text(NOTICE.replace("500", str(900 + n)), encoding="utf-8")
+    project.close()
+    result = CliRunner().invoke(cli, ["run", "--only", "ingest", "--project", str(project_dir)])
+    stale = [line for line in result.stderr.splitlines() if line.endswith("[label-stale]")]
+    assert len(stale) == 10 and stale[0].startswith("warning: corpus/notice00.txt: 1 human instrument label(s)")
+    assert ("warning: and 2 more document(s) with labels or codings to revisit: see problems.csv of a run with the "
+            "report stage") in result.stderr
 
 
 def test_rows_training_agreement_and_stale_labels_read_one_rule_of_the_current_label(small):
@@ -615,6 +812,19 @@ def test_cli_instruments_commands(small, tmp_path):
     assert result.exit_code == 2 and "is not a human coder's name" in result.output
     result = runner.invoke(cli, ["instruments", "evaluate", "--project", root])
     assert result.exit_code == 1 and "no human instrument labels" in result.output
+
+
+def test_suggest_says_what_its_margin_measures(demo_model, small):
+    runner, root = CliRunner(), str(small.root)
+    result = runner.invoke(cli, ["instruments", "suggest", "--n", "2", "--project", root])
+    assert result.exit_code == 0 and "uncertainty_margin" in result.stdout
+    assert ("uncertainty_margin: the distance of a label's cue score from the scheme's threshold (2) at which the rules "
+            "give it") in result.stderr
+    help_text = " ".join(runner.invoke(cli, ["instruments", "suggest", "--help"]).output.split())
+    assert "presence probability from 0.5" in help_text and "from the scheme's threshold" in help_text
+    _configure_model(small.root, demo_model[1])
+    result = runner.invoke(cli, ["instruments", "suggest", "--n", "2", "--project", root])
+    assert result.exit_code == 0 and "presence probability from 0.5 (0 = a coin toss" in result.stderr
 
 
 def test_suggest_classifies_first_when_the_model_has_not_labelled_the_units_yet(demo_model, small):
