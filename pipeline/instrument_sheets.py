@@ -59,7 +59,7 @@ def write_sheet(rows: list[dict], scheme: Scheme, out: Path, *, shown: tuple[str
     sheet.append(header)
     for row in values:
         sheet.append(row)
-    last = len(rows) + 1
+    last = max(len(rows), 1) + 1  # a reconciliation sheet may have no rows: the drop-downs need one
     coder_start = len(INFO_COLUMNS) + len(shown) + 1
     flags = scheme.flags
     yes_no = DataValidation(type="list", formula1='"0,1"', allow_blank=True)

@@ -612,6 +612,10 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         if len(names) < 2:
             raise ProjectError(f"reconciling needs two coders or more; found {', '.join(names) or 'none'} "
                                f"(name them with --coder, or import each coder's sheet first)", code="too-few-coders")
+        unknown = [name for name in names if name not in given]
+        if unknown:
+            raise ProjectError(f"no current instrument labels by {', '.join(unknown)} (coders: "
+                               f"{', '.join(sorted(set(given) - {reconciled})) or 'none'})", code="unknown-coder")
         differing, agreed = instrument_reconcile.compare(given, names, [unit["unit_id"] for unit in units],
                                                          scheme.flags)
         return {"scheme": scheme.id, "coders": names, "differing": differing, "agreed": agreed,

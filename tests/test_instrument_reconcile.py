@@ -11,11 +11,11 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from pipeline import init_project, open_project
+from pipeline import open_project
 from pipeline.cli import cli
 from pipeline.errors import InputError, ProjectError
 
-from tests.conftest import DEMO, REPO
+from tests.conftest import REPO, copy_demo
 
 GOLD = REPO / "corpora" / "gold"
 CODERS = {"a": GOLD / "demo_instruments_coder_a.csv", "b": GOLD / "demo_instruments_coder_b.csv"}
@@ -42,8 +42,7 @@ def _view(row: dict) -> tuple:
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory):
     """The demo corpus ingested, nothing labelled: copied by each test that labels it."""
-    root = init_project(tmp_path_factory.mktemp("reconcile") / "demo", "demo copy")
-    shutil.copytree(DEMO, root / "corpus", dirs_exist_ok=True)
+    root = copy_demo(tmp_path_factory.mktemp("reconcile") / "demo")
     project = open_project(root)
     project.ingest()
     project.classify_instruments()
@@ -242,6 +241,14 @@ def test_reconciling_needs_two_independent_coders_and_the_reconciled_name_is_res
         demo.label_instruments(demo.instrument_units()[0]["unit_id"], [], "none", "reconciled")
     with pytest.raises(ProjectError, match="is the reconciled coder"):
         demo.instrument_reconciliation_sheet(tmp_path / "rec.csv", coders=["a", "reconciled"])
+    with pytest.raises(ProjectError, match=r"no current instrument labels by zz \(coders: a\)") as caught:
+        demo.instrument_reconciliation_sheet(tmp_path / "rec.csv", coders=["a", "zz"])
+    assert caught.value.code == "unknown-coder"
+    # two coders who agree everywhere: a sheet of no clauses, and importing it records every clause as agreed
+    assert demo.import_instrument_sheet(CODERS["a"], "c").codings
+    made = demo.instrument_reconciliation_sheet(tmp_path / "none.xlsx", coders=["a", "c"])
+    assert (made["differing"], made["agreed"]) == (0, 347)
+    assert demo.reconcile_instruments(tmp_path / "none.xlsx")["agreed"] == 347
 
 
 def test_the_reconciled_coder_is_a_setting(demo, tmp_path):
