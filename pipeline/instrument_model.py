@@ -4,8 +4,9 @@ Features: TF-IDF of the unit's words (policoder's tokens, punctuation dropped, s
 不得 and 应当 are evidence here), TF-IDF of character 2–3-grams (robust to segmentation), and the
 rule classifier's scores per cue group (``pipeline.instruments``), for the unit and for its lead-in.
 Targets: one logistic regression per presence flag of the scheme (multi-label: the labels coders
-mark 0/1, ``Scheme.flags``) and one for the primary label.  Evaluation splits by document (``GroupKFold``), never by unit: clauses of one document
-share wording, and a model tested on its training document's siblings looks better than it is.
+mark 0/1, ``Scheme.flags``) and one for the primary label.  Evaluation splits by document
+(``GroupKFold``), never by unit: clauses of one document share wording, and a model tested on its
+training document's siblings looks better than it is.
 """
 from __future__ import annotations
 

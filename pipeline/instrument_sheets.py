@@ -108,7 +108,7 @@ def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
     if NONE in header:
         raise InputError(str(path), "has a 'none' column; 'none' is a primary label only", code="sheet-invalid")
     result = SheetCodings()
-    ignored = [label for label in scheme.label_ids if label in header and label not in flags and label != NONE]
+    ignored = [label for label in scheme.label_ids if label in header and label not in flags]  # none: refused above
     if ignored:  # a sheet made before the scheme named its flags
         result.warnings.append(f"columns {', '.join(ignored)} ignored: scheme {scheme.id} marks only its flags "
                                f"({', '.join(flags)}) besides the primary label")

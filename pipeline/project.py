@@ -602,9 +602,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         the reconciled coder's label that stands."""
         scheme, units = self.scheme(), self.instrument_units()
         reconciled = self.config.instruments.reconciled_coder
-        given: dict[str, dict[str, dict]] = {}  # coder → unit → their current label
-        for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():
-            given.setdefault(coder, {})[unit_id] = coding
+        given = self._labels_by_coder(scheme, units)
         names = list(dict.fromkeys(coders)) if coders else sorted(set(given) - {reconciled})
         if reconciled in names:
             raise ProjectError(f"{reconciled!r} is the reconciled coder: reconcile the coders who labelled "
@@ -620,6 +618,13 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                                                          scheme.flags)
         return {"scheme": scheme.id, "coders": names, "differing": differing, "agreed": agreed,
                 "reconciled": given.get(reconciled, {})}
+
+    def _labels_by_coder(self, scheme: Scheme, units: list[dict]) -> dict[str, dict[str, dict]]:
+        """Coder → unit id → their current label (see ``_coder_labels``)."""
+        given: dict[str, dict[str, dict]] = {}
+        for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():
+            given.setdefault(coder, {})[unit_id] = coding
+        return given
 
     def instrument_reconciliation_sheet(self, out: str | Path, *, coders: list[str] | None = None) -> dict:
         """A reconciliation sheet (XLSX, or CSV when ``out`` ends in .csv) of the clauses ``coders``
@@ -651,16 +656,17 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             raise InputError(str(path), "is not a reconciliation sheet: no two coders' '<coder>: primary' columns; "
                                         "make one with `policoder instruments reconcile --coder A --coder B -o FILE`",
                              code="sheet-invalid")
-        scheme = self.scheme()
-        units = {unit["unit_id"]: unit for unit in self.instrument_units()}
+        scheme, clauses = self.scheme(), self.instrument_units()
+        units = {unit["unit_id"]: unit for unit in clauses}
         result = instrument_sheets.read_sheet(path, scheme, units, memo=instrument_reconcile.REASON)
         taken = []
-        if agreed:
-            found, decided = self.instrument_disagreements(coders), {coding["unit_id"] for coding in result.codings}
+        if agreed:  # a coder of the sheet with no labels (yet) agrees on nothing
+            given = self._labels_by_coder(scheme, clauses)
+            done = {coding["unit_id"] for coding in result.codings} | set(given.get(reconciled, {}))
             taken = [{**label, "confidence": None, "memo": None, "source": "reconcile:agreed",
                       "unit_text_hash": instrument_sheets.text_hash(units[label["unit_id"]]["text"])}
-                     for label in found["agreed"]
-                     if label["unit_id"] not in decided and label["unit_id"] not in found["reconciled"]]
+                     for label in instrument_reconcile.compare(given, coders, list(units), scheme.flags)[1]
+                     if label["unit_id"] not in done]
         added = self._add_instrument_labels(result.codings + taken, units, scheme, reconciled, f"reconcile:{path.name}")
         return {"coder": reconciled, "coders": coders, "decided": len(result.codings), "undecided": result.blank,
                 "agreed": len(taken), "added": added, "already_there": len(result.codings) + len(taken) - added,
@@ -797,10 +803,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         ``machine`` adds the rules and the configured model as coders, on every clause."""
         scheme = self.scheme()
         units = self.instrument_units()
-        given: dict[str, dict[str, dict]] = {}  # coder → unit → label
-        for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():
-            if coder in coders if coders else coder != self.config.instruments.reconciled_coder:
-                given.setdefault(coder, {})[unit_id] = coding
+        reconciled = self.config.instruments.reconciled_coder
+        given = {coder: labels for coder, labels in self._labels_by_coder(scheme, units).items()
+                 if (coder in coders if coders else coder != reconciled)}
         names = sorted(given)
         if machine:
             self.classify_instruments(units=units)
