@@ -91,6 +91,7 @@ class SheetCodings:
     blank: int = 0  # rows the coder left empty
     already_there: int = 0  # codings the same as the coder's current label of the unit's text: not stored again
     warnings: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # the sheet's header
 
 
 def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
@@ -107,7 +108,7 @@ def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
         raise InputError(str(path), "needs a 'unit_id' column (or 'document' and 'unit')", code="sheet-invalid")
     if NONE in header:
         raise InputError(str(path), "has a 'none' column; 'none' is a primary label only", code="sheet-invalid")
-    result = SheetCodings()
+    result = SheetCodings(columns=header)
     ignored = [label for label in scheme.label_ids if label in header and label not in flags]  # none: refused above
     if ignored:  # a sheet made before the scheme named its flags
         result.warnings.append(f"columns {', '.join(ignored)} ignored: scheme {scheme.id} marks only its flags "

@@ -591,6 +591,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                 key = ("/".join(parts[start:]), unit["unit_path"])
                 by_document[key] = "" if by_document.get(key, unit["unit_id"]) != unit["unit_id"] else unit["unit_id"]
         result = instrument_sheets.read_sheet(Path(path), scheme, units, by_document=by_document)
+        if instrument_reconcile.coders_of(result.columns):  # its decisions are no coder's own labels
+            raise InputError(str(path), "is a reconciliation sheet; import its decisions with "
+                                        "`policoder instruments reconcile SHEET`", code="sheet-invalid")
         added = self._add_instrument_labels(result.codings, units, scheme, coder, f"sheet:{Path(path).name}")
         result.already_there = len(result.codings) - added
         return result
@@ -651,6 +654,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         path = Path(sheet)
         reconciled = self.config.instruments.reconciled_coder
         _check_instrument_coder(reconciled)
+        # its header first (read again below: a reconciliation sheet is short), so that a coding sheet
+        # given by mistake is named as one rather than refused row by row
         coders = instrument_reconcile.coders_of(read_rows(path, instrument_sheets.SHEET)[0])
         if len(coders) < 2:
             raise InputError(str(path), "is not a reconciliation sheet: no two coders' '<coder>: primary' columns; "

@@ -224,9 +224,11 @@ def test_a_bad_decision_refuses_the_whole_sheet_with_the_row_named(demo, tmp_pat
     result = demo.reconcile_instruments(sheet)
     assert len(result["warnings"]) == 1 and "row 4: the text of unit" in result["warnings"][0]
     assert _standing(demo)[rows[2]["unit_id"]][0] == "human:b"  # not applied to the current text
-    # a coding sheet is no reconciliation sheet
+    # a coding sheet is no reconciliation sheet, and a reconciliation sheet no coder's coding sheet
     with pytest.raises(InputError, match="is not a reconciliation sheet"):
         demo.reconcile_instruments(CODERS["a"])
+    with pytest.raises(InputError, match="is a reconciliation sheet; import its decisions with"):
+        demo.import_instrument_sheet(sheet, "wang")
 
 
 def test_reconciling_needs_two_independent_coders_and_the_reconciled_name_is_reserved(demo, tmp_path):
