@@ -38,8 +38,9 @@ from pipeline import init_project, open_project  # noqa: E402
 from pipeline.instrument_model import evaluate, examples  # noqa: E402
 from pipeline.instrument_sheets import text_hash  # noqa: E402
 from pipeline.instruments import classify, rule_classifier  # noqa: E402
+from pipeline.schemes import load_scheme  # noqa: E402
 
-FLAGS = ("incentive", "constraint")
+FLAGS = load_scheme("default").flags  # the gold files' 0/1 columns: incentive, constraint
 
 
 def labelled_project(folder: Path, corpus: Path) -> object:
@@ -56,7 +57,8 @@ def truth(row: dict) -> dict:
 
 def score_rules(units: list[dict], rows: list[dict]) -> dict:
     predicted = classify([u["text"] for u in units], contexts=[u["lead_in"] for u in units])
-    return evaluate([truth(row) for row in rows], [{"labels": p.labels, "primary": p.primary} for p in predicted])
+    return evaluate([truth(row) for row in rows], [{"labels": p.labels, "primary": p.primary} for p in predicted],
+                    FLAGS)
 
 
 def demo(folder: Path, folds: int) -> tuple[dict, object]:
@@ -130,7 +132,7 @@ def written(folder: Path, models: dict[str, object], names: tuple[str, ...], poo
 
 def _scored(rows: list[dict], predictions: dict[str, list]) -> dict:
     gold = [truth(row) for row in rows]
-    return {kind: evaluate(gold, [{"labels": p.labels, "primary": p.primary} for p in predicted])
+    return {kind: evaluate(gold, [{"labels": p.labels, "primary": p.primary} for p in predicted], FLAGS)
             for kind, predicted in predictions.items()}
 
 

@@ -318,6 +318,7 @@ def _stage_key(context: _Run, stage: str) -> str:
             scheme = project.scheme()
             model = [project.root / config.instruments.model] if config.instruments.model else []
             parts = [scheme.digest, config.instruments.model, _files_digest(project.root, model),
+                     config.instruments.reconciled_coder,  # whose labels stand over the coders'
                      tokenizer, context.digest(*corpus, "instrument_codings")]
         elif stage == "topics":
             parts = [asdict(config.topics), config.project.seed, tokenizer, context.digest(*corpus),

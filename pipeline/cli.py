@@ -538,6 +538,35 @@ def instruments_import(project, sheet, coder) -> None:
               f"by {coder} from {sheet} ({result.blank} rows left blank)", markup=False, highlight=False)
 
 
+@instruments.command(name="reconcile")
+@click.argument("sheet", type=click.Path(path_type=Path), required=False)
+@click.option("--coder", "coders", multiple=True,
+              help="With -o: the coders to reconcile (repeat; default: every coder but the reconciled one).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the reconciliation sheet (.xlsx or .csv) of the clauses the coders labelled differently.")
+@click.option("--no-agreed", is_flag=True, help="With SHEET: do not record the clauses the coders agree on.")
+@project_options
+def instruments_reconcile(project, sheet, coders, output, no_agreed) -> None:
+    """-o FILE: a sheet of the clauses coders labelled differently, to decide; SHEET: import the decisions
+    (and the agreed clauses) as the reconciled coder's labels, which stand over the coders'."""
+    if (sheet is None) == (output is None):
+        raise UsageProblem("policoder instruments reconcile needs -o FILE (write the sheet) or SHEET (import it), "
+                           "not both")
+    if output is not None:
+        made = project.instrument_reconciliation_sheet(output, coders=list(coders) or None)
+        err.print(f"wrote {output}: {made['differing']} clauses {' and '.join(made['coders'])} labelled differently "
+                  f"({made['decided']} decided already), {made['agreed']} agreed", markup=False, highlight=False)
+        return
+    if coders:
+        raise UsageProblem("--coder goes with -o; an imported sheet names its coders in its columns")
+    result = project.reconcile_instruments(sheet, agreed=not no_agreed)
+    for warning in result["warnings"]:
+        err.print(f"warning: {sheet}: {warning}", markup=False, highlight=False)
+    out.print(f"{result['added']} labels recorded as {result['coder']} ({result['already_there']} already there): "
+              f"{result['decided']} decided on {sheet}, {result['agreed']} agreed by {', '.join(result['coders'])}; "
+              f"{result['undecided']} rows not decided yet", markup=False, highlight=False)
+
+
 @instruments.command(name="train")
 @click.option("--coder", "coders", multiple=True, help="Train on these coders' labels only (default: all human labels).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,

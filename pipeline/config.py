@@ -49,6 +49,7 @@ class TokenizeSection:
 class InstrumentsSection:
     scheme: str = "default"  # a shipped scheme (default, rothwell_zegveld) or a YAML file in the project
     model: str = ""  # a trained model file (policoder instruments train); empty: the scheme's rules
+    reconciled_coder: str = "reconciled"  # who reconciled labels are recorded as (they stand over the coders')
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,7 @@ workers = 1
 [instruments]
 scheme = "default"           # default | rothwell_zegveld | a scheme YAML file of your own
 model = ""                   # a model from `policoder instruments train`; empty: the scheme's rules
+reconciled_coder = "reconciled"  # who `instruments reconcile` records decisions as; they stand over the coders'
 
 [topics]
 k = 0                        # topics `policoder run` fits; 0: choose K by c_v coherence over `sweep`

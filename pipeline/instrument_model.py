@@ -3,9 +3,10 @@
 Features: TF-IDF of the unit's words (policoder's tokens, punctuation dropped, stop words kept:
 不得 and 应当 are evidence here), TF-IDF of character 2–3-grams (robust to segmentation), and the
 rule classifier's scores per cue group (``pipeline.instruments``), for the unit and for its lead-in.
-Targets: one logistic regression per label for presence (multi-label) and one for the primary
-label.  Evaluation splits by document (``GroupKFold``), never by unit: clauses of one document
-share wording, and a model tested on its training document's siblings looks better than it is.
+Targets: one logistic regression per presence flag of the scheme (multi-label: the labels coders
+mark 0/1, ``Scheme.flags``) and one for the primary label.  Evaluation splits by document
+(``GroupKFold``), never by unit: clauses of one document share wording, and a model tested on its
+training document's siblings looks better than it is.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ class Example:
 class TrainedModel:
     scheme: str
     scheme_digest: str
-    labels: tuple[str, ...]  # presence labels (every label but none)
+    labels: tuple[str, ...]  # the scheme's presence flags
     presence: dict  # label → fitted pipeline, or a constant (a label never or always present in training)
     primary: object  # fitted pipeline
     seed: int
@@ -102,7 +103,7 @@ def examples(rules: RuleClassifier, texts: list[str], contexts: list[str | None]
 def train(examples_: list[Example], targets: list[dict], groups: list[int], *, scheme, seed: int,
           folds: int = 5) -> TrainedModel:
     """Fit on every example; ``evaluation`` holds the document-grouped cross-validation of the same recipe."""
-    labels = tuple(label for label in scheme.label_ids if label != NONE)
+    labels = scheme.flags  # what coders mark besides the primary: any other label is known only as a primary
     model = _fit(examples_, targets, labels, seed)
     model.scheme, model.scheme_digest = scheme.id, scheme.digest
     model.training_hash = _training_hash(examples_, targets, groups)
@@ -128,19 +129,12 @@ def cross_validate(examples_: list[Example], targets: list[dict], groups: list[i
         for position, index in enumerate(test_index):
             present = {label for label in labels if probabilities[label][position] >= 0.5}
             predicted[index] = {"labels": present | {primary[position]}, "primary": primary[position]}
-    report = evaluate(targets, predicted, presence_flags(labels))
+    report = evaluate(targets, predicted, labels)
     report["protocol"] = f"GroupKFold({folds}) by document, pooled out-of-fold predictions"
     return report
 
 
-def presence_flags(labels: tuple[str, ...]) -> tuple[str, ...]:
-    """The presence flags a scheme is scored on: incentive and constraint where it has them (the
-    binary view of Chinese policy-tool studies), else every label but none."""
-    return ("incentive", "constraint") if {"incentive", "constraint"} <= set(labels) else \
-        tuple(label for label in labels if label != NONE)
-
-
-def evaluate(gold: list[dict], predicted: list[dict], flags: tuple[str, ...] = ("incentive", "constraint")) -> dict:
+def evaluate(gold: list[dict], predicted: list[dict], flags: tuple[str, ...]) -> dict:
     """Precision, recall and F1 of each presence flag and of each primary label, macro-F1 over the flags,
     primary accuracy and the confusion matrix of the primary label (scikit-learn's metrics)."""
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support

@@ -2,9 +2,11 @@
 
 ``write_sheet`` makes a workbook (or a UTF-8 CSV file of the same columns) with one row per unit
 (ID, document, level, heading, text, the machine's suggestion and its cues) and empty columns for a
-coder: one 0/1 column per label of the scheme (``none`` aside), ``primary``, ``confidence`` and
-``memo``; in the workbook, drop-down lists refuse any other value typed in, and a second sheet
-(``labels``) defines each label.  ``read_sheet`` reads a filled sheet (XLSX, or CSV with the same
+coder: one 0/1 column per presence flag of the scheme (``Scheme.flags``), ``primary``, ``confidence``
+and ``memo``; in the workbook, drop-down lists refuse any other value typed in, and a second sheet
+(``labels``) defines each label.  A sheet made before the scheme named its flags may have a column
+for every label: the columns of labels that are not flags are ignored, with a warning (such a label
+still counts as the primary).  ``read_sheet`` reads a filled sheet (XLSX, or CSV with the same
 columns, such as the demo gold set) and checks every row before anything is stored.  What coders
 write is read as they mean it: a flag cell takes the usual tick marks (1, x, ✓, 是, TRUE …; 0, 否,
 blank), ``primary`` a label's id or any of its names (激励型, Incentive).  An unknown unit or label,
@@ -38,30 +40,36 @@ CUES_SHOWN = 8  # Chinese cues per label on the labels sheet (and half as many E
 _NAME_PARTS = re.compile(r"[/()、,;]")  # 约束型（强制型） is also 约束型 and 强制型; "incentive / inducement" both
 
 
-def coder_columns(scheme: Scheme) -> tuple[str, ...]:
-    return (*[label for label in scheme.label_ids if label != NONE], "primary", "confidence", "memo")
+def coder_columns(scheme: Scheme, memo: str = "memo") -> tuple[str, ...]:
+    return (*scheme.flags, "primary", "confidence", memo)
 
 
-def write_sheet(rows: list[dict], scheme: Scheme, out: Path) -> Path:
+def write_sheet(rows: list[dict], scheme: Scheme, out: Path, *, shown: tuple[str, ...] = (),
+                memo: str = "memo") -> Path:
     """``rows``: units with ``unit_id, document, level, year, heading, text, suggested_primary,
-    suggested_labels, cues``.  ``out`` ending in .xlsx: a workbook with drop-down lists; in .csv: the
-    same columns as UTF-8 CSV (for coders in WPS or LibreOffice), which ``read_sheet`` reads back."""
+    suggested_labels, cues``, and the ``shown`` columns (after those, before the coder's; a
+    reconciliation sheet's coders' labels); a row's ``given`` (column → value) fills the coder's
+    columns, whose memo column is named ``memo``.  ``out`` ending in .xlsx: a workbook with drop-down
+    lists; in .csv: the same columns as UTF-8 CSV (for coders in WPS or LibreOffice), which
+    ``read_sheet`` reads back."""
     fmt = sheet_format(out, "with drop-down lists")
-    header = [*INFO_COLUMNS, *coder_columns(scheme)]
-    values = [[row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])] for row in rows]
+    filled = coder_columns(scheme, memo)
+    header = [*INFO_COLUMNS, *shown, *filled]
+    values = [[row.get(column, "") for column in INFO_COLUMNS[:-1]] + [text_hash(row["text"])]
+              + [row.get(column, "") for column in shown] + [row.get("given", {}).get(column, "") for column in filled]
+              for row in rows]
     values = [["; ".join(v) if isinstance(v, (list, tuple)) else v for v in row] for row in values]
     if fmt == "csv":
-        blank = [""] * len(coder_columns(scheme))  # the coder's columns
-        return write_csv_sheet(header, [row + blank for row in values], out)
+        return write_csv_sheet(header, values, out)
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = SHEET
     sheet.append(header)
     for row in values:
         sheet.append(row)
-    last = len(rows) + 1
-    coder_start = len(INFO_COLUMNS) + 1
-    flags = [label for label in scheme.label_ids if label != NONE]
+    last = max(len(rows), 1) + 1  # a reconciliation sheet may have no rows: the drop-downs need one
+    coder_start = len(INFO_COLUMNS) + len(shown) + 1
+    flags = scheme.flags
     letter = openpyxl.utils.get_column_letter
 
     def cells(offset: int) -> str:
@@ -160,14 +168,16 @@ class SheetCodings:
     blank: int = 0  # rows the coder left empty
     already_there: int = 0  # codings the same as the coder's current label of the unit's text: not stored again
     warnings: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # the sheet's header
 
 
 def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
-               by_document: dict[tuple[str, str], str] | None = None) -> SheetCodings:
+               by_document: dict[tuple[str, str], str] | None = None, memo: str = "memo") -> SheetCodings:
     """Read and check a filled sheet.  ``units``: unit_id → unit (with ``text``); ``by_document``:
-    (document path, unit path) → unit_id, for sheets that name units that way (the gold set)."""
+    (document path, unit path) → unit_id, for sheets that name units that way (the gold set);
+    ``memo``: the name of the memo column."""
     header, rows = read_rows(path, SHEET)
-    flags = [label for label in scheme.label_ids if label != NONE]
+    flags = list(scheme.flags)
     names = _label_names(scheme)
     if "primary" not in header:
         raise InputError(str(path), "has no 'primary' column; make sheets with `policoder instruments sheet`",
@@ -176,10 +186,15 @@ def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
         raise InputError(str(path), "needs a 'unit_id' column (or 'document' and 'unit')", code="sheet-invalid")
     if NONE in header:
         raise InputError(str(path), "has a 'none' column; 'none' is a primary label only", code="sheet-invalid")
-    result = SheetCodings()
+    result = SheetCodings(columns=header)
+    ignored = [label for label in scheme.label_ids if label in header and label not in flags]  # none: refused above
+    if ignored:  # a sheet made before the scheme named its flags
+        result.warnings.append(f"columns {', '.join(ignored)} ignored: scheme {scheme.id} marks only its flags "
+                               f"({', '.join(flags)}) besides the primary label")
     errors: list[str] = []
     for number, row in rows:
-        values = {key: _text(row.get(key)) for key in (*flags, "primary", "confidence", "memo")}
+        values = {key: _text(row.get(key)) for key in (*flags, "primary", "confidence")}
+        values["memo"] = _text(row.get(memo))
         if not any(values.values()):
             result.blank += 1
             continue

@@ -40,8 +40,9 @@ from .project_refi import RefiMethods
 from .project_topics import TopicMethods
 from .project_triangulation import TriangulationMethods
 from . import agreement as agreement_stats
-from . import instrument_model, instrument_report, instrument_sheets, instruments
+from . import instrument_model, instrument_reconcile, instrument_report, instrument_sheets, instruments
 from .schemes import Scheme, load_scheme
+from .sheets import read_rows
 from .language import detect_language
 from .tokens import (TokenizerSettings, prepare_tokenizer, terms_from_storage, tokenizer_hash,
                      tokens_for_storage)
@@ -459,7 +460,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
 
     def instrument_rows(self, *, classify: bool = True, doc_ids: list[int] | None = None) -> list[dict]:
         """One row per policy clause (of the documents ``doc_ids`` only, when given): its instruments
-        and where they come from — the latest human label made on the unit's current text, else the
+        and where they come from — the human label that stands on it (``_human_label_of``), else the
         configured model, else the rules.  ``classify=False`` when the caller has just run
         ``classify_instruments``."""
         units = self.instrument_units()
@@ -520,10 +521,19 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                 _instrument_labels(unit, machine, machine_coder, human, scheme, group_label))
         return found
 
-    def _human_label_of(self, scheme: Scheme, units: list[dict]) -> dict[str, dict]:
-        """Unit id → the human label that stands on it: the latest any coder made on its current text."""
-        current, _ = self._coder_labels(scheme, units)
-        return {unit_id: coding for (unit_id, _), coding in current.items()}  # in the order made: the latest last
+    def _human_label_of(self, scheme: Scheme, units: list[dict], coders: list[str] | None = None
+                        ) -> dict[str, dict]:
+        """Unit id → the human label that stands on it (among ``coders``, when given): the reconciled
+        coder's (``[instruments] reconciled_coder``) on its current text, else the latest any coder made
+        on it, whatever the order the labels were imported in."""
+        reconciled = self.config.instruments.reconciled_coder
+        chosen: dict[str, dict] = {}
+        for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():  # in the order made
+            if coders is not None and coder not in coders:
+                continue
+            if coder == reconciled or chosen.get(unit_id, {}).get("coder") != reconciled:
+                chosen[unit_id] = coding
+        return chosen
 
     def _coder_labels(self, scheme: Scheme, units: list[dict]
                       ) -> tuple[dict[tuple[str, str], dict], list[tuple[str, str]]]:
@@ -565,15 +575,18 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                 raise ProjectError(f"unit ids that are not policy clauses: {listed}; no sheet written",
                                    code="unknown-unit")
             rows = [row for row in rows if row["unit_id"] in wanted]
+        return instrument_sheets.write_sheet(self._sheet_rows(rows), self.scheme(), Path(out))
+
+    def _sheet_rows(self, rows: list[dict]) -> list[dict]:
+        """``instrument_rows`` as a sheet shows them: heading path, the machine's suggestion and cues."""
         heading = {u["unit_id"]: " / ".join(u["heading_path"]) for u in self.instrument_units()}
-        sheet_rows = [{**row, "heading": heading[row["unit_id"]], "suggested_primary": row["primary_instrument"],
-                       "suggested_labels": row["instruments"], "cues": row["instrument_cues"]} for row in rows]
-        return instrument_sheets.write_sheet(sheet_rows, self.scheme(), Path(out))
+        return [{**row, "heading": heading[row["unit_id"]], "suggested_primary": row["primary_instrument"],
+                 "suggested_labels": row["instruments"], "cues": row["instrument_cues"]} for row in rows]
 
     def import_instrument_sheet(self, path: str | Path, coder: str) -> instrument_sheets.SheetCodings:
         """Store a coder's filled sheet as human labels: all rows or none; nothing is ever overwritten, and
         a label the same as the coder's current one on the unit's text is not stored again."""
-        _check_instrument_coder(coder)
+        self._check_labelling_coder(coder)
         scheme = self.scheme()
         units = {u["unit_id"]: u for u in self.instrument_units()}
         # a sheet may name a document by any tail of its path (policy/x.pdf for corpora/demo/policy/x.pdf);
@@ -585,15 +598,97 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                 key = ("/".join(parts[start:]), unit["unit_path"])
                 by_document[key] = "" if by_document.get(key, unit["unit_id"]) != unit["unit_id"] else unit["unit_id"]
         result = instrument_sheets.read_sheet(Path(path), scheme, units, by_document=by_document)
+        if instrument_reconcile.coders_of(result.columns):  # its decisions are no coder's own labels
+            raise InputError(str(path), "is a reconciliation sheet; import its decisions with "
+                                        "`policoder instruments reconcile SHEET`", code="sheet-invalid")
         added = self._add_instrument_labels(result.codings, units, scheme, coder, f"sheet:{Path(path).name}")
         result.already_there = len(result.codings) - added
         return result
+
+    def instrument_disagreements(self, coders: list[str] | None = None) -> dict:
+        """The clauses two of ``coders`` or more labelled (default: every human coder but the reconciled
+        one), compared on the scheme's flags and primary label: ``differing`` (each coder's label and
+        what differs) and ``agreed`` (see ``instrument_reconcile.compare``); ``reconciled``: unit id →
+        the reconciled coder's label that stands."""
+        scheme, units = self.scheme(), self.instrument_units()
+        reconciled = self.config.instruments.reconciled_coder
+        given = self._labels_by_coder(scheme, units)
+        names = list(dict.fromkeys(coders)) if coders else sorted(set(given) - {reconciled})
+        if reconciled in names:
+            raise ProjectError(f"{reconciled!r} is the reconciled coder: reconcile the coders who labelled "
+                               f"independently", code="reserved-coder")
+        if len(names) < 2:
+            raise ProjectError(f"reconciling needs two coders or more; found {', '.join(names) or 'none'} "
+                               f"(name them with --coder, or import each coder's sheet first)", code="too-few-coders")
+        unknown = [name for name in names if name not in given]
+        if unknown:
+            raise ProjectError(f"no current instrument labels by {', '.join(unknown)} (coders: "
+                               f"{', '.join(sorted(set(given) - {reconciled})) or 'none'})", code="unknown-coder")
+        differing, agreed = instrument_reconcile.compare(given, names, [unit["unit_id"] for unit in units],
+                                                         scheme.flags)
+        return {"scheme": scheme.id, "coders": names, "differing": differing, "agreed": agreed,
+                "reconciled": given.get(reconciled, {})}
+
+    def _labels_by_coder(self, scheme: Scheme, units: list[dict]) -> dict[str, dict[str, dict]]:
+        """Coder → unit id → their current label (see ``_coder_labels``)."""
+        given: dict[str, dict[str, dict]] = {}
+        for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():
+            given.setdefault(coder, {})[unit_id] = coding
+        return given
+
+    def instrument_reconciliation_sheet(self, out: str | Path, *, coders: list[str] | None = None) -> dict:
+        """A reconciliation sheet (XLSX, or CSV when ``out`` ends in .csv) of the clauses ``coders``
+        labelled differently: each coder's flags, primary and memo side by side, what differs, and
+        the decision columns (the scheme's flags, primary, confidence and reason), filled where a
+        reconciled label stands already.  Import it with ``reconcile_instruments``."""
+        found = self.instrument_disagreements(coders)
+        scheme, coders = self.scheme(), found["coders"]
+        differing = {entry["unit_id"]: entry for entry in found["differing"]}
+        rows = [{**row, **instrument_reconcile.shown(differing[row["unit_id"]], coders, scheme.flags),
+                 "given": instrument_reconcile.decision(found["reconciled"].get(row["unit_id"]), scheme.flags)}
+                for row in self._sheet_rows([row for row in self.instrument_rows() if row["unit_id"] in differing])]
+        path = instrument_sheets.write_sheet(rows, scheme, Path(out), memo=instrument_reconcile.REASON,
+                                             shown=instrument_reconcile.coder_columns(coders, scheme.flags))
+        return {"path": str(path), "coders": coders, "differing": len(rows), "agreed": len(found["agreed"]),
+                "decided": sum(bool(row["given"]) for row in rows)}
+
+    def reconcile_instruments(self, sheet: str | Path, *, agreed: bool = True) -> dict:
+        """Record a reconciliation sheet's decisions as the reconciled coder's labels (the reason as
+        memo), checked like a coding sheet: every row or none.  A row whose decision columns are empty
+        is not decided yet: it is counted and left for later (the coders' labels go on standing there).
+        ``agreed``: the clauses the sheet's coders labelled alike (and the reconciled coder has no label
+        of) are recorded as agreed, in the same transaction.  The coders' own labels are kept as they are."""
+        path = Path(sheet)
+        reconciled = self.config.instruments.reconciled_coder
+        _check_instrument_coder(reconciled)
+        # its header first (read again below: a reconciliation sheet is short), so that a coding sheet
+        # given by mistake is named as one rather than refused row by row
+        coders = instrument_reconcile.coders_of(read_rows(path, instrument_sheets.SHEET)[0])
+        if len(coders) < 2:
+            raise InputError(str(path), "is not a reconciliation sheet: no two coders' '<coder>: primary' columns; "
+                                        "make one with `policoder instruments reconcile --coder A --coder B -o FILE`",
+                             code="sheet-invalid")
+        scheme, clauses = self.scheme(), self.instrument_units()
+        units = {unit["unit_id"]: unit for unit in clauses}
+        result = instrument_sheets.read_sheet(path, scheme, units, memo=instrument_reconcile.REASON)
+        taken = []
+        if agreed:  # a coder of the sheet with no labels (yet) agrees on nothing
+            given = self._labels_by_coder(scheme, clauses)
+            done = {coding["unit_id"] for coding in result.codings} | set(given.get(reconciled, {}))
+            taken = [{**label, "confidence": None, "memo": None, "source": "reconcile:agreed",
+                      "unit_text_hash": instrument_sheets.text_hash(units[label["unit_id"]]["text"])}
+                     for label in instrument_reconcile.compare(given, coders, list(units), scheme.flags)[1]
+                     if label["unit_id"] not in done]
+        added = self._add_instrument_labels(result.codings + taken, units, scheme, reconciled, f"reconcile:{path.name}")
+        return {"coder": reconciled, "coders": coders, "decided": len(result.codings), "undecided": result.blank,
+                "agreed": len(taken), "added": added, "already_there": len(result.codings) + len(taken) - added,
+                "warnings": result.warnings}
 
     def label_instruments(self, unit_id: str, labels: list[str], primary: str, coder: str, *,
                           confidence: str | None = None, memo: str | None = None, source: str = "workbench") -> dict:
         """One human label of one policy clause (``labels`` besides ``primary``), as a sheet row would
         store it: appended, made on the unit's current text, used by training from then on."""
-        _check_instrument_coder(coder)
+        self._check_labelling_coder(coder)
         scheme = self.scheme()
         units = {u["unit_id"]: u for u in self.instrument_units()}
         if unit_id not in units:
@@ -609,11 +704,20 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
 
     def _add_instrument_labels(self, codings: list[dict], units: dict[str, dict], scheme: Scheme, coder: str,
                                source: str) -> int:
-        """Append the labels; returns how many were new (see ``db.add_instrument_codings``)."""
+        """Append the labels (a coding's own ``source`` before ``source``) in one transaction; returns how
+        many were new (see ``db.add_instrument_codings``)."""
         return store.add_instrument_codings(self.db, [
             {**coding, "doc_id": units[coding["unit_id"]]["doc_id"],
              "content_hash": units[coding["unit_id"]]["content_hash"], "scheme": scheme.id, "coder": coder,
-             "source": source} for coding in codings], utc_now())
+             "source": coding.get("source", source)} for coding in codings], utc_now())
+
+    def _check_labelling_coder(self, coder: str) -> None:
+        """A human coder labelling as themselves: not the reconciled coder, which only reconciling writes."""
+        _check_instrument_coder(coder)
+        if coder == self.config.instruments.reconciled_coder:
+            raise ProjectError(f"{coder!r} is the reconciled coder ([instruments] reconciled_coder): its labels "
+                               f"are recorded by `policoder instruments reconcile`; label as yourself",
+                               code="reserved-coder")
 
     def instrument_review(self, doc_id: int, coder: str) -> dict:
         """A policy document's clauses as a coder reviews them: the machine's labels (the configured
@@ -646,14 +750,11 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
 
     def human_instrument_labels(self, coders: list[str] | None = None, *, units: list[dict] | None = None
                                 ) -> list[dict]:
-        """Units with a current human label (latest per unit among ``coders``), in clause order, for
-        training and evaluation.  ``units``: ``instrument_units()``, when the caller has them already."""
-        scheme = self.scheme()
+        """Units with a current human label (the one that stands among ``coders``: see
+        ``_human_label_of``), in clause order, for training and evaluation.  ``units``:
+        ``instrument_units()``, when the caller has them already."""
         units = self.instrument_units() if units is None else units
-        chosen = {}
-        for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():  # in the order made
-            if coders is None or coder in coders:
-                chosen[unit_id] = coding
+        chosen = self._human_label_of(self.scheme(), units, coders)
         return [{**unit, "labels": set(label["labels"]), "primary": label["primary"], "coder": label["coder"]}
                 for unit in units if (label := chosen.get(unit["unit_id"]))]
 
@@ -701,7 +802,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         gold = [{"labels": u["labels"], "primary": u["primary"]} for u in coded]
         guess = [{"labels": set(machine[u["unit_id"], coder]["labels"]), "primary": machine[u["unit_id"], coder]["primary"]}
                  for u in coded]
-        report = instrument_model.evaluate(gold, guess, instrument_model.presence_flags(scheme.label_ids))
+        report = instrument_model.evaluate(gold, guess, scheme.flags)
         report["classifier"] = coder
         report["in_sample"] = model is not None
         if model:
@@ -712,14 +813,14 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                              boot: int | None = None) -> dict:
         """Agreement between the coders who labelled the same clauses, on each presence flag and on the
         primary label (every coefficient of ``policoder agreement``, and Cohen's κ per coder pair).
-        A coder's label of a clause is their latest on its current text; ``coders`` picks the humans;
+        A coder's label of a clause is their latest on its current text; ``coders`` picks the humans
+        (default: all but the reconciled coder, whose labels are no independent coding);
         ``machine`` adds the rules and the configured model as coders, on every clause."""
         scheme = self.scheme()
         units = self.instrument_units()
-        given: dict[str, dict[str, dict]] = {}  # coder → unit → label
-        for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():
-            if not coders or coder in coders:
-                given.setdefault(coder, {})[unit_id] = coding
+        reconciled = self.config.instruments.reconciled_coder
+        given = {coder: labels for coder, labels in self._labels_by_coder(scheme, units).items()
+                 if (coder in coders if coders else coder != reconciled)}
         names = sorted(given)
         if machine:
             self.classify_instruments(units=units)
@@ -735,7 +836,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         rated = [unit["unit_id"] for unit in units if sum(unit["unit_id"] in given[coder] for coder in names) >= 2]
         variables = {flag: [[int(flag in given[coder][unit]["labels"]) if unit in given[coder] else None
                              for coder in names] for unit in rated]
-                     for flag in instrument_model.presence_flags(scheme.label_ids)}
+                     for flag in scheme.flags}
         variables["primary"] = [[given[coder][unit]["primary"] if unit in given[coder] else None for coder in names]
                                 for unit in rated]
         settings = self.config.agreement

@@ -2,8 +2,10 @@
 
 A scheme names its labels, groups its cue words (each group belongs to one label, with a weight and
 a priority) and may declare context rules (a negation; pay owed to someone; money a body
-administers).  ``"A…B"`` in a cue means A, then B within ``gap`` tokens.  Schemes are data: a scholar writes their own, and every mistake in one is reported with
-the file and the line.  ``load_scheme("default")`` reads a shipped scheme; a path reads any file.
+administers).  ``"A…B"`` in a cue means A, then B within ``gap`` tokens.  Its ``flags`` are the
+labels a coder marks present or absent on a clause besides the primary label, and those agreement,
+training and evaluation score: every label but ``none`` unless the scheme names them.  Schemes are
+data: a scholar writes their own, and every mistake in one is reported with the file and the line.  ``load_scheme("default")`` reads a shipped scheme; a path reads any file.
 """
 from __future__ import annotations
 
@@ -81,6 +83,7 @@ class Scheme:
     gap: int = 8
     threshold: float = 2.0
     context_rules: tuple[ContextRule, ...] = ()  # in order; the first that applies to a cue moves it
+    flags: tuple[str, ...] = ()  # presence flags: the labels coders mark 0/1 (see _flags)
     source: str = ""  # the file it was read from
     digest: str = ""  # sha256 of that file: a model trained under another digest is stale
 
@@ -117,12 +120,13 @@ def _parse(path: Path, content: bytes) -> Scheme:
     root = read_yaml(path, code=CODE, content=content)
     if not isinstance(root.value, dict):
         raise root.error("a scheme is a mapping with scheme, version, labels and groups")
-    known(root, {"scheme", "version", "title", "gap", "threshold", "labels", "context_rules", "groups"})
+    known(root, {"scheme", "version", "title", "gap", "threshold", "flags", "labels", "context_rules", "groups"})
     labels = tuple(_label(node) for node in items(root, "labels"))
     label_ids = [label.id for label in labels]
     if NONE not in label_ids:  # what a unit with no instrument gets
         raise root["labels"].error(f"the labels must include {NONE!r} (units without an instrument)")
     unique(items(root, "labels"), "label")
+    flags = _flags(root, label_ids)
     groups_nodes = items(root, "groups")
     unique(groups_nodes, "group")
     group_ids = {node["id"].value for node in groups_nodes}
@@ -135,9 +139,28 @@ def _parse(path: Path, content: bytes) -> Scheme:
     return Scheme(
         id=text(root, "scheme"), version=str(required(root, "version").value), title=text(root, "title", ""),
         labels=labels, groups=groups, gap=gap, threshold=threshold, context_rules=context_rules,
-        source=str(path),
+        flags=flags, source=str(path),
         digest=hashlib.sha256(content).hexdigest(),
     )
+
+
+def _flags(root: Node, label_ids: list[str]) -> tuple[str, ...]:
+    """The presence flags the scheme names (``flags: [incentive, constraint]``: the binary view of
+    Chinese policy-tool studies), in its order; without the key, every label but none."""
+    if "flags" not in root.children:
+        return tuple(label for label in label_ids if label != NONE)
+    node = root["flags"]
+    flags = strings(root, "flags")
+    if not flags:
+        raise node.error(f"flags must list one label or more of {', '.join(label_ids)}")
+    for index, (flag_id, item) in enumerate(zip(flags, node.children)):
+        if flag_id == NONE:
+            raise item.error(f"{NONE!r} cannot be a flag: it is a primary label only")
+        if flag_id not in label_ids:
+            raise item.error(f"flag {flag_id!r} is not one of the scheme's labels ({', '.join(label_ids)})")
+        if flag_id in flags[:index]:
+            raise item.error(f"flag {flag_id!r} appears twice")
+    return tuple(flags)
 
 
 def _label(node: Node) -> Label:

@@ -88,9 +88,14 @@ def project_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def demo_project(tmp_path: Path) -> Path:
     """A copy of the repository's demo corpus as a project of its own."""
+    return copy_demo(tmp_path / "demo")
+
+
+def copy_demo(root: Path) -> Path:
+    """A new project at ``root`` whose corpus is a copy of the repository's demo corpus."""
     from pipeline import init_project
 
-    root = init_project(tmp_path / "demo", "demo copy")
+    init_project(root, "demo copy")
     shutil.copytree(DEMO, root / "corpus", dirs_exist_ok=True)
     return root
 

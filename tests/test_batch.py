@@ -357,7 +357,7 @@ def _label_capacity(project, unit_id: str, sheet: Path) -> None:
     workbook = openpyxl.load_workbook(sheet)
     header = [cell.value for cell in workbook["coding"][1]]
     row = next(workbook["coding"].iter_rows(min_row=2))
-    row[header.index("capacity")].value, row[header.index("primary")].value = 1, "capacity"
+    row[header.index("primary")].value = "capacity"
     workbook.save(sheet)
     project.import_instrument_sheet(sheet, "wang")
 

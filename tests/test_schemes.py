@@ -62,6 +62,16 @@ def test_a_scheme_of_ones_own_is_read(tmp_path):
     assert len(scheme.digest) == 64
 
 
+def test_a_scheme_names_its_presence_flags_or_flags_every_label_but_none(tmp_path):
+    assert load_scheme("default").flags == ("incentive", "constraint")  # what GUIDE.md asks a coder
+    assert load_scheme("rothwell_zegveld").flags == ("supply", "environment", "demand")  # no flags key
+    path = tmp_path / "mine.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    assert load_scheme(path).flags == ("carrot", "stick")
+    path.write_text(GOOD.replace("version: 2\n", "version: 2\nflags: [stick]\n"), encoding="utf-8")
+    assert load_scheme(path).flags == ("stick",)
+
+
 def test_a_scheme_file_is_parsed_again_only_when_it_changes(tmp_path):
     import hashlib
 
@@ -91,6 +101,11 @@ def test_a_scheme_file_is_parsed_again_only_when_it_changes(tmp_path):
                     "    becomes: wages\ngroups:\n"), 14, "context rule 'owed_pay' names unknown group 'wages'"),
     (("groups:\n", "context_rules:\n  - id: owed_pay\n    inside: yes please\n    applies_to: [money]\n"
                     "    becomes: rules\ngroups:\n"), 12, "inside must be true or false"),
+    (("version: 2\n", "version: 2\nflags: [carrot, whip]\n"), 3, "flag 'whip' is not one of the scheme's labels"),
+    (("version: 2\n", "version: 2\nflags: [none]\n"), 3, "'none' cannot be a flag"),
+    (("version: 2\n", "version: 2\nflags:\n  - stick\n  - stick\n"), 5, "flag 'stick' appears twice"),
+    (("version: 2\n", "version: 2\nflags: []\n"), 3, "flags must list one label or more of carrot, stick, none"),
+    (("version: 2\n", "version: 2\nflags: stick\n"), 3, "flags must be a list of words"),
     (("groups:\n", "context_rules:\n  - id: owed_pay\n    applies_to: [money]\n    becomes: rules\n"
                     "  - id: owed_pay\n    applies_to: [money]\n    becomes: rules\ngroups:\n"), 14,
      "context rule id 'owed_pay' appears twice"),
