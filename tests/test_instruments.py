@@ -458,18 +458,22 @@ def test_flag_cells_take_the_usual_tick_marks(small, tmp_path):
     units = [row[0].value for row in openpyxl.load_workbook(sheet)["coding"].iter_rows(min_row=2)]
     _fill(sheet, {units[0]: {"incentive": True, "constraint": False, "primary": "incentive"},  # Excel booleans
                   units[1]: {"constraint": "✓", "incentive": "否", "primary": "constraint"},
-                  units[2]: {"hortatory": "x", "capacity": "１", "primary": "hortatory"}})  # full-width １
+                  units[2]: {"incentive": "x", "constraint": "１", "primary": "constraint"}})  # full-width １
     labels = {c["unit_id"]: c["labels"] for c in small.import_instrument_sheet(sheet, "wang").codings}
-    assert labels == {units[0]: {"incentive"}, units[1]: {"constraint"}, units[2]: {"hortatory", "capacity"}}
+    assert labels == {units[0]: {"incentive"}, units[1]: {"constraint"}, units[2]: {"incentive", "constraint"}}
     csv_sheet = small.instrument_sheet(tmp_path / "coding.csv")
     rows = _csv_rows(csv_sheet)
-    rows[0].update(incentive="1.0", constraint="TRUE", hortatory="no", primary="incentive")
-    rows[1].update(constraint="√", incentive="0.0", capacity="FALSE", primary="constraint")
-    rows[2].update(hortatory="是", system_change="yes", primary="hortatory")
+    rows[0].update(incentive="1.0", constraint="TRUE", primary="incentive")
+    rows[1].update(constraint="√", incentive="0.0", primary="constraint")
+    rows[2].update(incentive="是", constraint="no", primary="hortatory")
     _write_csv(csv_sheet, rows)
     labels = {c["unit_id"]: c["labels"] for c in small.import_instrument_sheet(csv_sheet, "li").codings}
     assert labels == {units[0]: {"incentive", "constraint"}, units[1]: {"constraint"},
-                      units[2]: {"hortatory", "system_change"}}
+                      units[2]: {"incentive", "hortatory"}}
+    rows[0].update(incentive="yes", constraint="FALSE")
+    _write_csv(csv_sheet, rows)
+    labels = {c["unit_id"]: c["labels"] for c in small.import_instrument_sheet(csv_sheet, "zhao").codings}
+    assert labels[units[0]] == {"incentive"}
     rows[1].update(incentive="maybe")
     _write_csv(csv_sheet, rows)
     with pytest.raises(InputError, match=r"row 3: incentive must be a mark \(1, x, ✓.*\), got 'maybe'"):
@@ -534,7 +538,7 @@ def test_the_workbook_drop_downs_refuse_values_off_their_lists(small, tmp_path):
     letter = openpyxl.utils.get_column_letter
     guarded = {header[openpyxl.utils.cell.range_boundaries(str(v.sqref))[0] - 1]: v
                for v in coding.data_validations.dataValidation}
-    assert set(guarded) == {"incentive", "constraint", "capacity", "hortatory", "system_change", "primary", "confidence"}
+    assert set(guarded) == {"incentive", "constraint", "primary", "confidence"}  # the flags of the scheme
     for validation in guarded.values():  # Excel refuses a value typed in that is not on the list, and says why
         assert (validation.type, validation.errorStyle, validation.showErrorMessage) == ("list", "stop", True)
         assert "请从下拉列表中选择" in validation.error and "Pick from the list" in validation.error
