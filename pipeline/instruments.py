@@ -122,8 +122,8 @@ class RuleClassifier:
             return Prediction(labels=frozenset({NONE}), primary=NONE, scores={})
         language = language or detect_language(text)
         hits = self._hits(text, language, lead_in=context)
-        if context:
-            hits += [_in_context(hit) for hit in self._hits(context, language)]
+        if context:  # the lead-in's own cues, as its end makes them mean for the items (应当提交下列材料：)
+            hits += [_in_context(hit) for hit in self._hits(context, language, lead_in=context)]
         return self._decide(hits)
 
     # --- finding cues ---------------------------------------------------------------------

@@ -38,6 +38,16 @@ GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
     ("鼓励企业参与，对参与成效突出的企业给予奖励。", None, {"incentive"}, "incentive"),  # money wins
     ("县级以上人民政府应当按照规定给予补贴。", None, {"incentive", "constraint"}, "incentive"),
     ("本办法自2024年1月1日起施行。", None, {"none"}, "none"),
+    # the items of a fund's scope are what it offers; uses laid down with what money may not pay for rule its spending
+    ("（二）企业派遣技术骨干到职业院校兼职任教的，按照每人每年1万元给予补助。", "第五条 奖补资金的支持范围和标准如下：",
+     {"incentive"}, "incentive"),
+    ("奖补资金主要用于实践教学、实训设备维护更新，不得用于发放奖金和偿还债务。", None, {"constraint"}, "constraint"),
+    ("专项资金不得用于偿还债务、对外投资、发放人员津补贴。", None, {"constraint"}, "constraint"),
+    # an applicant's papers are procedure (GUIDE.md), even with the lead-in's 应当 and 负责; a licence's conditions bind
+    ("（一）身份证件；", "申请时应当提交下列材料，并对材料的真实性负责：", {"none"}, "none"),
+    ("申报单位应当提交下列材料，并对材料的真实性负责：", None, {"constraint"}, "constraint"),
+    ("（五）开办资金不少于50万元。", "第四条 设立民办职业培训学校，应当具备下列条件：", {"constraint"}, "constraint"),
+    ("（一）坚持分类评价，区分高职和中职实施差异化考核评价；", "第三条 考核评价坚持以下原则：", {"none"}, "none"),
     # a fund set aside for uses is an offer; the matching share laid on lower governments a duty (GUIDE.md)
     ("市财政每年统筹安排产教融合专项资金不少于3000万元，各区按照不低于1:1的比例配套安排资金。", None,
      {"incentive", "constraint"}, "incentive"),
@@ -83,9 +93,9 @@ GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
     # words holding a cue that are no instrument: an organ's name, a permission
     ("由市场监督管理局发布培训机构名录。", None, {"capacity"}, "capacity"),  # 监督 in an organ's name
     ("（五）法律法规未禁止的其他合作方式。", "学校与企业可以在下列方面合作：", {"none"}, "none"),
-    # the items of a materials list name documents; a duty to submit them is the lead-in's
+    # the items of a materials list name documents, and handing them in is an application's procedure
     ("（三）项目实施方案；", "申报单位提交以下申报材料：", {"none"}, "none"),
-    ("（三）项目实施方案；", "申报单位应当提交下列材料：", {"constraint"}, "constraint"),
+    ("（三）项目实施方案；", "申报单位应当提交下列材料：", {"none"}, "none"),
     # what a check looks at is not offered; capacity a body is urged to build is not given to it
     ("（二）职业技能培训补贴落实情况；", "考核内容包括：", {"capacity", "constraint"}, "constraint"),
     ("鼓励企业与职业学校合作，开发实训课程和教学资源。", None, {"hortatory"}, "hortatory"),
