@@ -265,7 +265,7 @@ def _parts(lines: list[_Line], english: bool) -> tuple[_Part, list[_Part]]:
     attachments: list[_Part] = []
     current = body
     signed = False  # the body's 落款 date or 版记 has been passed
-    for line in lines:
+    for index, line in enumerate(lines):
         start = _attachment_start(line.text, english)
         if start:
             opens, number, title = start
@@ -273,10 +273,25 @@ def _parts(lines: list[_Line], english: bool) -> tuple[_Part, list[_Part]]:
                 current = _Part([], number, title, line.text)
                 attachments.append(current)
                 continue
+        elif signed and current is body and _unmarked_attachment(lines, index, english) and \
+                any(ATTACHMENT_NOTE.match(earlier.text) for earlier in body.lines):
+            # reprints often drop the 附件 mark: after a 附件说明 and the 落款, a title with numbered text
+            # under it is the attachment (without a 附件说明 it is a 令's text: see _content)
+            current = _Part([])
+            attachments.append(current)
         if current is body and _signs_off(line.text):
             signed = True
         current.lines.append(line)
     return body, attachments
+
+
+def _unmarked_attachment(lines: list[_Line], index: int, english: bool) -> bool:
+    """Whether ``lines[index]``, after the body's 落款, is the title of an attached text printed without
+    its 附件 mark: a title line (not a 版记, 附注 or date) followed by numbered items."""
+    text = lines[index].text
+    if not _head_like(text) or _signs_off(text) or NOTE_LINE.match(text) or match_outline(text, english=english):
+        return False
+    return _numbered(lines[index + 1:index + 4], english)
 
 
 def _organ_line(text: str, english: bool) -> bool:

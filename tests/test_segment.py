@@ -199,6 +199,24 @@ ATTACHMENT_NUMBERED = """\
 营业执照复印件
 """
 
+# a reprint that drops the 附件 mark: the attached text follows the 落款 under its own title
+ATTACHMENT_UNMARKED = """\
+关于印发管理办法的通知
+各有关单位：
+现将《某市实训基地管理办法》印发给你们，请遵照执行。
+附件：1.某市实训基地管理办法
+      2.申报书（样式）
+某市教育局
+某市财政局
+2025年3月18日
+某市实训基地管理办法
+第一章　总则
+第一条 为规范实训基地管理，制定本办法。
+第二条 实训基地应当向社会开放。
+第二章　附则
+第三条 本办法自2025年4月1日起施行。
+"""
+
 ENGLISH_GUIDE = """\
 Guidelines on Work-Based Learning
 
@@ -269,6 +287,7 @@ CASES = {
     "markdown_unnumbered": (MARKDOWN_UNNUMBERED, ["1", "2", "2-1", "3"]),
     "plan_decimal": (PLAN_DECIMAL, ["1-1", "1-2", "2-1"]),
     "attachment_numbered": (ATTACHMENT_NUMBERED, ["0", "A1-0", "A1-1", "A1-2", "A2"]),
+    "attachment_unmarked": (ATTACHMENT_UNMARKED, ["0", "A1-1-1", "A1-1-2", "A1-2-3"]),
     "english_guide": (ENGLISH_GUIDE, ["1", "2-1", "2-2", "2-2-1", "2-2-2", "2-2-3", "3", "A1"]),
     "english_legal": (ENGLISH_LEGAL, ["1-1", "1-2", "1-2-1", "1-2-2", "2-3-1", "2-3-2"]),
     "english_letters": (ENGLISH_LETTERS, ["1-1", "1-2", "1-3", "1-4", "1-5", "1-6", "1-7", "1-8", "1-9",
