@@ -37,6 +37,7 @@ from pipeline import init_project, open_project  # noqa: E402
 from pipeline.instrument_model import evaluate, examples  # noqa: E402
 from pipeline.instrument_sheets import text_hash  # noqa: E402
 from pipeline.instruments import classify, rule_classifier  # noqa: E402
+from pipeline.shipped_gold import gold_project  # noqa: E402
 from pipeline.schemes import load_scheme  # noqa: E402
 
 FLAGS = load_scheme("default").flags  # the gold files' 0/1 columns: incentive, constraint
@@ -84,21 +85,7 @@ WRITTEN_SETS = {"development (sets 1-8)": DEVELOPMENT_SETS, "held-out": ("heldou
 
 def development_model(folder: Path, folds: int) -> object:
     """A model trained on the demo labels and the development sets' labels, cross-validated by document."""
-    root = init_project(folder / "development", "evaluation")
-    for name in ("demo", *DEVELOPMENT_SETS):
-        shutil.copytree(REPO / "corpora" / name, root / "corpus" / name, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("manifest.csv", "README.md"))
-    project = open_project(root)
-    project.ingest()
-    for name in ("demo", *DEVELOPMENT_SETS):  # the gold rows name documents inside their own corpus
-        with (REPO / "corpora" / "gold" / f"{name}_instruments.csv").open(encoding="utf-8") as handle:
-            rows = [{**row, "document": f"{name}/{row['document']}"} for row in csv.DictReader(handle)]
-        sheet = folder / f"{name}_gold.csv"
-        with sheet.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        project.import_instrument_sheet(sheet, "gold")
+    project = gold_project(folder, ("demo", *DEVELOPMENT_SETS))
     model, _ = project.train_instruments(out=folder / "development_model.joblib", folds=folds)
     project.close()
     return model

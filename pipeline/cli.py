@@ -571,10 +571,12 @@ def instruments_reconcile(project, sheet, coders, output, no_agreed) -> None:
 @click.option("--coder", "coders", multiple=True, help="Train on these coders' labels only (default: all human labels).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Model file (default: models/instruments-<id>.joblib).")
+@click.option("--shipped-gold", is_flag=True,
+              help="Also train on the gold sets that come with policoder (scheme default; a source checkout).")
 @project_options
-def instruments_train(project, coders, output) -> None:
+def instruments_train(project, coders, output, shipped_gold) -> None:
     """Train the classifier on human labels; print its document-grouped cross-validation."""
-    model, path = project.train_instruments(coders=list(coders) or None, out=output)
+    model, path = project.train_instruments(coders=list(coders) or None, out=output, shipped_gold=shipped_gold)
     _print_evaluation(model.evaluation, f"model {model.id}: {model.n_units} units in {model.n_documents} documents, "
                                         f"{model.evaluation['protocol']}")
     out.print(f"saved {path}; use it with [instruments] model = \"{project.display_path(path)}\" in {CONFIG_NAME}",

@@ -16,6 +16,7 @@ import json
 import secrets
 import time
 import warnings
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from .project_refi import RefiMethods
 from .project_topics import TopicMethods
 from .project_triangulation import TriangulationMethods
 from . import agreement as agreement_stats
-from . import instrument_model, instrument_reconcile, instrument_report, instrument_sheets, instruments
+from . import instrument_model, instrument_reconcile, instrument_report, instrument_sheets, instruments, shipped_gold
 from .schemes import Scheme, load_scheme
 from .sheets import read_rows
 from .language import detect_language
@@ -768,10 +769,14 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                 for unit_id, coder in self._coder_labels(self.scheme(), units)[1]]
 
     def train_instruments(self, *, coders: list[str] | None = None, out: str | Path | None = None,
-                          folds: int = 5) -> tuple[instrument_model.TrainedModel, Path]:
-        """Train the model on the human labels, cross-validated by document; save it under models/."""
+                          folds: int = 5, shipped_gold: bool = False) -> tuple[instrument_model.TrainedModel, Path]:
+        """Train the model on the human labels, cross-validated by document; save it under models/.
+        ``shipped_gold``: add the labelled clauses of the gold sets that come with policoder
+        (``pipeline.shipped_gold``; scheme ``default`` only)."""
         scheme, settings = self.scheme(), self.tokenizer_settings()
         coded = self.human_instrument_labels(coders)
+        if shipped_gold:
+            coded += _shipped_gold_labels(scheme, offset=max((u["doc_id"] for u in coded), default=0) + 1)
         if len({u["doc_id"] for u in coded}) < 2:
             raise ProjectError("training needs human labels on units of at least two documents; "
                                "import a coding sheet first (`policoder instruments import`)", code="too-few-labels")
@@ -973,6 +978,21 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         """The batch run: every stage the options select, each only when its inputs changed; the
         datasets, the HTML report and the manifest in outputs/<run id>/ (see ``pipeline.batch``)."""
         return batch.run(self, options, progress=progress)
+
+
+def _shipped_gold_labels(scheme: Scheme, *, offset: int) -> list[dict]:
+    """The shipped gold sets' labelled clauses, their documents numbered from ``offset`` on (so that
+    the cross-validation folds keep them apart from the project's own documents)."""
+    if scheme.id != "default":
+        raise ProjectError(f"the shipped gold sets are labelled under scheme 'default', not {scheme.id!r}",
+                           code="scheme-mismatch")
+    with tempfile.TemporaryDirectory() as folder:
+        project = shipped_gold.gold_project(Path(folder))
+        try:
+            labelled = project.human_instrument_labels([shipped_gold.GOLD_CODER])
+        finally:
+            project.close()
+    return [{**unit, "doc_id": offset + unit["doc_id"]} for unit in labelled]
 
 
 def _machine_coder(model: instrument_model.TrainedModel | None) -> str:

@@ -1028,3 +1028,25 @@ def test_the_instruments_report_counts_every_file_it_writes(small, tmp_path):
         written = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
         assert summary["files"] == written and "instruments_summary.json" in written
         assert f"wrote {len(written)} files" in result.output
+
+
+def test_a_project_without_labels_trains_on_the_shipped_gold_sets(tmp_path):
+    gold = REPO / "corpora" / "gold"
+    rows = [(name, row["document"]) for name in ("demo", *(p.name for p in sorted(REPO.glob("corpora/heldout*"))))
+            for row in csv.DictReader((gold / f"{name}_instruments.csv").open(encoding="utf-8"))]
+    root = init_project(tmp_path / "empty", "no labels of its own")
+    model_file = tmp_path / "shipped.joblib"
+    result = CliRunner().invoke(cli, ["instruments", "train", "--shipped-gold", "-o", str(model_file),
+                                      "--project", str(root)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    saved = json.loads(model_file.with_suffix(".json").read_text(encoding="utf-8"))
+    # every shipped label, its documents kept apart in the folds (corpora/gold/README.md for the sets)
+    assert (saved["n_units"], saved["n_documents"]) == (len(rows), len(set(rows)))
+    cross_validated = saved["evaluation"]
+    assert cross_validated["macro_f1_flags"] >= 0.88 and cross_validated["primary_accuracy"] >= 0.82, cross_validated
+    # the labels are those of scheme default: another scheme cannot use them
+    config = root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('scheme = "default"', 'scheme = "rothwell_zegveld"'),
+                      encoding="utf-8")
+    with pytest.raises(ProjectError, match="labelled under scheme 'default', not 'rothwell_zegveld'"):
+        open_project(root).train_instruments(shipped_gold=True)
