@@ -532,7 +532,11 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         for (unit_id, coder), coding in self._coder_labels(scheme, units)[0].items():  # in the order made
             if coders is not None and coder not in coders:
                 continue
-            if coder == reconciled or chosen.get(unit_id, {}).get("coder") != reconciled:
+            standing = chosen.get(unit_id)
+            # a decision stands over every coder's label; a label taken as agreed gives way to a coder's
+            # label made after it (a correction reopens the clause)
+            if coder == reconciled or standing is None or standing["coder"] != reconciled or \
+                    standing["source"] == AGREED_SOURCE:
                 chosen[unit_id] = coding
         return chosen
 
@@ -627,8 +631,12 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
                                f"{', '.join(sorted(set(given) - {reconciled})) or 'none'})", code="unknown-coder")
         differing, agreed = instrument_reconcile.compare(given, names, [unit["unit_id"] for unit in units],
                                                          scheme.flags)
+        disputed = {entry["unit_id"] for entry in differing}
+        # a clause taken as agreed on which the coders differ now is undecided again
+        standing = {unit_id: label for unit_id, label in given.get(reconciled, {}).items()
+                    if not (label["source"] == AGREED_SOURCE and unit_id in disputed)}
         return {"scheme": scheme.id, "coders": names, "differing": differing, "agreed": agreed,
-                "reconciled": given.get(reconciled, {})}
+                "reconciled": standing}
 
     def _labels_by_coder(self, scheme: Scheme, units: list[dict]) -> dict[str, dict[str, dict]]:
         """Coder → unit id → their current label (see ``_coder_labels``)."""
@@ -676,7 +684,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         if agreed:  # a coder of the sheet with no labels (yet) agrees on nothing
             given = self._labels_by_coder(scheme, clauses)
             done = {coding["unit_id"] for coding in result.codings} | set(given.get(reconciled, {}))
-            taken = [{**label, "confidence": None, "memo": None, "source": "reconcile:agreed",
+            taken = [{**label, "confidence": None, "memo": None, "source": AGREED_SOURCE,
                       "unit_text_hash": instrument_sheets.text_hash(units[label["unit_id"]]["text"])}
                      for label in instrument_reconcile.compare(given, coders, list(units), scheme.flags)[1]
                      if label["unit_id"] not in done]
@@ -978,6 +986,9 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         """The batch run: every stage the options select, each only when its inputs changed; the
         datasets, the HTML report and the manifest in outputs/<run id>/ (see ``pipeline.batch``)."""
         return batch.run(self, options, progress=progress)
+
+
+AGREED_SOURCE = "reconcile:agreed"  # a reconciled label recorded because the coders agreed, not decided
 
 
 def _shipped_gold_labels(scheme: Scheme, *, offset: int) -> list[dict]:

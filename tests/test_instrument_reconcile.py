@@ -318,3 +318,31 @@ def test_a_sheet_with_a_column_for_every_label_still_imports(demo, tmp_path):
     assert (len(result.codings), result.blank) == (2, 1)
     assert [(c["labels"], c["primary"]) for c in result.codings] == [({"incentive"}, "incentive"),
                                                                      ({"capacity"}, "capacity")]
+
+
+def test_a_coders_correction_reopens_a_clause_taken_as_agreed_but_not_a_decided_one(tmp_path):
+    root = copy_demo(tmp_path / "demo")
+    project = open_project(root)
+    project.ingest()
+    for coder in ("a", "b"):
+        project.import_instrument_sheet(GOLD / f"demo_instruments_coder_{coder}.csv", coder)
+    sheet = tmp_path / "rec.csv"
+    project.instrument_reconciliation_sheet(sheet, coders=["a", "b"])
+    rows = _read(sheet)
+    decided = rows[0]["unit_id"]
+    rows[0].update(primary="none", reason="the adjudicator's decision")
+    _write(sheet, rows)
+    project.reconcile_instruments(sheet)  # one decision; the clauses a and b labelled alike are agreed
+    agreed_unit, agreed_primary = project.db.execute(
+        "SELECT unit_id, primary_label FROM instrument_codings WHERE source = 'reconcile:agreed' LIMIT 1").fetchone()
+    other = "incentive" if agreed_primary != "incentive" else "constraint"
+    project.label_instruments(agreed_unit, [other], other, "a", memo="corrected after the meeting")
+    project.label_instruments(decided, ["constraint"], "constraint", "b", memo="still disagrees")
+    standing = {row["unit_id"]: row for row in project.instrument_rows()}
+    assert standing[agreed_unit]["instrument_source"] == "human:a"  # the correction stands, reopened
+    assert standing[decided]["instrument_source"] == "human:reconciled"  # a decision stands over b
+    again = project.instrument_reconciliation_sheet(tmp_path / "again.csv", coders=["a", "b"])
+    listed = {row["unit_id"]: row for row in _read(tmp_path / "again.csv")}
+    assert listed[agreed_unit]["primary"] == "" and listed[decided]["primary"] == "none"
+    assert again["decided"] == 1
+    project.close()
