@@ -48,6 +48,10 @@ GOLD = REPO / "corpora" / "gold" / "demo_instruments.csv"
     ("申报单位应当提交下列材料，并对材料的真实性负责：", None, {"constraint"}, "constraint"),
     ("（五）开办资金不少于50万元。", "第四条 设立民办职业培训学校，应当具备下列条件：", {"constraint"}, "constraint"),
     ("（一）坚持分类评价，区分高职和中职实施差异化考核评价；", "第三条 考核评价坚持以下原则：", {"none"}, "none"),
+    # a title's conditions stay none, papers owed by a title's holders a duty; a fee waived is relief
+    ("（二）所在单位能够提供必要的场地和经费支持；", "申请设立市级技能大师工作室，应当具备下列条件：", {"none"}, "none"),
+    ("（一）上年度校企合作情况报告；", "已认定的产教融合型企业应当于每年3月底前提交下列材料：", {"constraint"}, "constraint"),
+    ("对符合条件的困难学生一律不收取住宿费。", None, {"incentive"}, "incentive"),
     # a fund set aside for uses is an offer; the matching share laid on lower governments a duty (GUIDE.md)
     ("市财政每年统筹安排产教融合专项资金不少于3000万元，各区按照不低于1:1的比例配套安排资金。", None,
      {"incentive", "constraint"}, "incentive"),
