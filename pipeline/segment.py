@@ -67,6 +67,8 @@ _SENTENCE_MARKS = re.compile(r"[。；！？;!?]")
 # 题注 under a law's title: "2010年7月30日 …第十六次会议修正", often in brackets
 _ADOPTION = re.compile(r"^[（(]?\s*(?:19|20)\d{2}\s*年[^。]*(?:通过|批准|修正|修订|公布|施行|发布|印发)[）)]?$")
 _NOT_ADDRESSEE = re.compile(r"如下|根据|按照|为了|为贯彻|为进一步|为深入|为加快|现将|现就|通知|意见|规定")
+_LISTED = re.compile(r"^(?:\d{1,2}|[一二三四五六七八九十])\s*[.．、]\s*")  # an entry of a 附件说明: "2."
+_TITLE_MARKS = re.compile(r"[《》\s]")
 _ORGAN_PUNCTUATION = re.compile(r"[，,。；;：:！？!?、（）()《》]")
 _DATED = re.compile(r"(?:\d{4}|[〇○零一二三四五六七八九]{4})\s*年.*月.*日")  # 版记's 印发 line
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -265,6 +267,7 @@ def _parts(lines: list[_Line], english: bool) -> tuple[_Part, list[_Part]]:
     attachments: list[_Part] = []
     current = body
     signed = False  # the body's 落款 date or 版记 has been passed
+    listed = _listed_titles(lines)
     for index, line in enumerate(lines):
         start = _attachment_start(line.text, english)
         if start:
@@ -273,16 +276,42 @@ def _parts(lines: list[_Line], english: bool) -> tuple[_Part, list[_Part]]:
                 current = _Part([], number, title, line.text)
                 attachments.append(current)
                 continue
-        elif signed and current is body and _unmarked_attachment(lines, index, english) and \
-                any(ATTACHMENT_NOTE.match(earlier.text) for earlier in body.lines):
-            # reprints often drop the 附件 mark: after a 附件说明 and the 落款, a title with numbered text
-            # under it is the attachment (without a 附件说明 it is a 令's text: see _content)
-            current = _Part([])
-            attachments.append(current)
+        elif signed and listed and (current is body or current.lines):
+            # reprints often drop the 附件 mark: after the 落款, a title the 附件说明 named opens its
+            # attachment, and so does a title with numbered text under it where the body ends (a 令's
+            # text follows its date without any 附件说明: see _content)
+            number = listed.get(_bare_title(line.text))
+            if number or (current is body and _unmarked_attachment(lines, index, english)):
+                current = _Part([], number)
+                attachments.append(current)
         if current is body and _signs_off(line.text):
             signed = True
         current.lines.append(line)
     return body, attachments
+
+
+def _listed_titles(lines: list[_Line]) -> dict[str, int]:
+    """The titles the body's 附件说明 names (附件：1.某某办法 / 2.某某表), bare, with their numbers."""
+    titles: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        if _signs_off(line.text):
+            break
+        if ATTACHMENT_NOTE.match(line.text):
+            named = [ATTACHMENT_NOTE.sub("", line.text)]
+            for later in lines[index + 1:]:  # 2.某某表 on the lines below
+                if not _LISTED.match(later.text):
+                    break
+                named.append(later.text)
+            for entry in named:
+                found = _LISTED.match(entry)
+                titles.setdefault(_bare_title(entry[found.end():] if found else entry), len(titles) + 1)
+            break
+    titles.pop("", None)
+    return titles
+
+
+def _bare_title(text: str) -> str:
+    return _TITLE_MARKS.sub("", text)
 
 
 def _unmarked_attachment(lines: list[_Line], index: int, english: bool) -> bool:

@@ -217,6 +217,23 @@ ATTACHMENT_UNMARKED = """\
 第三条 本办法自2025年4月1日起施行。
 """
 
+# two attached texts without their marks, each named by the 附件说明
+TWO_UNMARKED = """\
+某市教育局关于印发职业教育两项办法的通知
+各职业院校：
+现将《某市实训基地管理办法》和《某市兼职教师管理办法》印发给你们，请认真贯彻执行。
+附件：1.《某市实训基地管理办法》
+      2.某市兼职教师管理办法
+某市教育局
+2025年3月1日
+某市实训基地管理办法
+第一条 为规范实训基地管理，制定本办法。
+第二条 对考核优秀的实训基地给予10万元奖励。
+某市兼职教师管理办法
+第一条 为加强兼职教师队伍建设，制定本办法。
+第二条 兼职教师不得同时在三所以上学校任教。
+"""
+
 ENGLISH_GUIDE = """\
 Guidelines on Work-Based Learning
 
@@ -288,6 +305,10 @@ CASES = {
     "plan_decimal": (PLAN_DECIMAL, ["1-1", "1-2", "2-1"]),
     "attachment_numbered": (ATTACHMENT_NUMBERED, ["0", "A1-0", "A1-1", "A1-2", "A2"]),
     "attachment_unmarked": (ATTACHMENT_UNMARKED, ["0", "A1-1-1", "A1-1-2", "A1-2-3"]),
+    "two_unmarked": (TWO_UNMARKED, ["0", "A1-1", "A1-2", "A2-1", "A2-2"]),
+    # the first marked, the second not: the 附件说明 still names it
+    "marked_then_unmarked": (TWO_UNMARKED.replace("2025年3月1日\n", "2025年3月1日\n附件1\n"),
+                             ["0", "A1-1", "A1-2", "A2-1", "A2-2"]),
     "english_guide": (ENGLISH_GUIDE, ["1", "2-1", "2-2", "2-2-1", "2-2-2", "2-2-3", "3", "A1"]),
     "english_legal": (ENGLISH_LEGAL, ["1-1", "1-2", "1-2-1", "1-2-2", "2-3-1", "2-3-2"]),
     "english_letters": (ENGLISH_LETTERS, ["1-1", "1-2", "1-3", "1-4", "1-5", "1-6", "1-7", "1-8", "1-9",
