@@ -611,11 +611,12 @@ def mark_missing(db: sqlite_utils.Database, paths: Iterable[str]) -> None:
 
 # --- tokens ------------------------------------------------------------------------------
 
-_UNITS = """
-    SELECT doc_id, unit_id, start, text, position FROM clauses
+_UNITS_OF = """
+    SELECT doc_id, unit_id, start, text, position FROM clauses{where}
     UNION ALL
-    SELECT doc_id, turn_id, start, text, number FROM turns
+    SELECT doc_id, turn_id, start, text, number FROM turns{where}
 """
+_UNITS = _UNITS_OF.format(where="")
 
 
 def units_without_tokens(db: sqlite_utils.Database, tokenizer_hash: str) -> list[dict]:
@@ -647,20 +648,23 @@ def tokenized_units(db: sqlite_utils.Database, tokenizer_hash: str, *, doc_ids: 
                     ) -> Iterator[dict]:
     """Every unit (of the documents ``doc_ids`` only, when given) with its tokens and its document's
     descriptive fields, in reading order (the units of a document share one dict of its attributes)."""
-    only = " AND d.id IN (SELECT value FROM json_each(?))" if doc_ids is not None else ""
+    # the documents chosen in each part of the union: SQLite would otherwise gather every unit first
+    units = _UNITS_OF.format(where=" WHERE doc_id IN (SELECT value FROM json_each(:docs))") if doc_ids is not None \
+        else _UNITS
     sql = f"""
         SELECT u.doc_id, u.unit_id, u.start, u.text, t.tokens,
                d.kind, d.level, d.date, d.issuer, d.province, d.city, d.county, d.attributes
-        FROM ({_UNITS}) u
-        JOIN unit_tokens t ON t.unit_id = u.unit_id AND t.tokenizer_hash = ?
+        FROM ({units}) u
+        JOIN unit_tokens t ON t.unit_id = u.unit_id AND t.tokenizer_hash = :tokenizer
         JOIN documents d ON d.id = u.doc_id
-        WHERE d.status != 'missing'{only}
+        WHERE d.status != 'missing'
         ORDER BY u.doc_id, u.position
     """
     columns = ("doc_id", "unit_id", "start", "text", "tokens", "kind", "level", "date", "issuer", "province",
                "city", "county", "attributes")
     attributes: dict[int, dict] = {}  # a document's, read once for all its units
-    for row in db.execute(sql, [tokenizer_hash, *([orjson.dumps(doc_ids).decode()] if doc_ids is not None else [])]):
+    parameters = {"tokenizer": tokenizer_hash, "docs": orjson.dumps(doc_ids or []).decode()}
+    for row in db.execute(sql, parameters if doc_ids is not None else {"tokenizer": tokenizer_hash}):
         record = dict(zip(columns, row))
         if record["doc_id"] not in attributes:
             attributes = {record["doc_id"]: orjson.loads(record["attributes"])}
