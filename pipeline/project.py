@@ -350,6 +350,10 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         """Every unit (of the documents ``doc_ids`` only, when given) as terms (stop words and
         punctuation dropped unless configured) with its groups."""
         self.tokenize()
+        return self._tokenized_terms(kind=kind, doc_ids=doc_ids)
+
+    def _tokenized_terms(self, *, kind: str | None = None, doc_ids: list[int] | None = None) -> list[stats.UnitTerms]:
+        """``unit_terms`` of units tokenized already."""
         keep = self.config.tokenize.keep_stopwords
         units, of_document = [], {}
         for row in store.tokenized_units(self.db, tokenizer_hash(self.tokenizer_settings()), doc_ids=doc_ids):
@@ -378,7 +382,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         todo = [doc_id for doc_id in keys if doc_id not in found]
         if todo:
             of_document: dict[int, list[stats.UnitTerms]] = {}
-            for unit in self.unit_terms(doc_ids=todo):
+            for unit in self._tokenized_terms(doc_ids=todo):
                 of_document.setdefault(unit.doc_id, []).append(unit)
             made = [(doc_id, keys[doc_id], orjson.dumps(stats.document_terms(of_document[doc_id])).decode())
                     for doc_id in todo]

@@ -35,8 +35,8 @@ SWEEP_FILES = ("coherence_by_k.csv", "coherence_by_k.png", "sweep_summary.json")
 
 
 class TopicMethods:
-    """Mixed into ``Project`` (which gives ``db``, ``config``, ``root``, ``unit_terms``, ``document_terms`` and
-    ``display_path``)."""
+    """Mixed into ``Project`` (which gives ``db``, ``config``, ``root``, ``unit_terms`` (``_tokenized_terms``:
+    without tokenizing first), ``document_terms`` and ``display_path``)."""
 
     def topics(self, k: int, out: str | Path, *, seed: int | None = None, per: str = "document",
                kind: str | None = "policy", stability_seeds: int = 3, corpus: topics.CorpusSettings | None = None,
@@ -79,8 +79,9 @@ class TopicMethods:
         settings = topics.CorpusSettings(no_below=section.no_below, no_above=section.no_above, phrases=section.phrases)
         if documents is None:
             documents = {d: entry for d, entry in self.document_terms().items() if entry["groups"]["kind"] == "policy"}
+        # the units were tokenized for ``document_terms``
         texts = _TopicTexts.kept(documents, section.per,
-                                 lambda doc_ids: self.unit_terms(kind="policy", doc_ids=doc_ids))
+                                 lambda doc_ids: self._tokenized_terms(kind="policy", doc_ids=doc_ids))
         if len(texts.meta) < 2:
             return {"skipped": f"{len(texts.meta)} {section.per}(s) to model; a topic model needs at least two"}
         # what a fit depends on besides the texts: when any of it changes, the kept model is not used
