@@ -715,16 +715,19 @@ def write_document_terms(db: sqlite_utils.Database, rows: list[tuple[int, str, s
 
 def policy_units(db: sqlite_utils.Database) -> list[dict]:
     """Every clause of a present policy document, with the document fields the instrument tables group by."""
-    sql = """
-        SELECT c.doc_id, c.unit_id, c.path, c.heading_path, c.text, c.start, c."end",
-               d.path, d.title, d.doc_number, d.issuer, d.date, d.level, d.language, d.content_hash
+    present = "d.kind = 'policy' AND d.status != 'missing'"
+    sql = f"""
+        SELECT c.doc_id, c.unit_id, c.path, c.heading_path, c.text, c.start, c."end"
         FROM clauses c JOIN documents d ON d.id = c.doc_id
-        WHERE d.kind = 'policy' AND d.status != 'missing'
+        WHERE {present}
         ORDER BY c.doc_id, c.position
     """
     columns = ("doc_id", "unit_id", "unit_path", "heading_path", "text", "start", "end", "document", "title",
                "doc_number", "issuer", "date", "level", "language", "content_hash")
-    rows = [dict(zip(columns, row)) for row in db.execute(sql)]
+    # the document's fields read once per document, not once per clause (a quarter of the time)
+    documents = {row[0]: row[1:] for row in db.execute(
+        f"SELECT id, path, title, doc_number, issuer, date, level, language, content_hash FROM documents d WHERE {present}")}
+    rows = [dict(zip(columns, row + documents[row[0]])) for row in db.execute(sql)]
     for row in rows:
         row["heading_path"] = orjson.loads(row["heading_path"])
     return rows
