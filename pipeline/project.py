@@ -373,7 +373,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         only documents whose key changed (every one with ``force``) are read as terms again."""
         self.tokenize()
         tokenizer = tokenizer_hash(self.tokenizer_settings())
-        base = [_code_digest(stats.document_terms, terms_from_storage), tokenizer, self.config.tokenize.keep_stopwords]
+        code = _code_digest(stats.document_terms, terms_from_storage, store.tokenized_units, Project._tokenized_terms)
+        base = [code, tokenizer, self.config.tokenize.keep_stopwords]
         keys = {doc_id: hashlib.sha256(orjson.dumps([*base, digest])).hexdigest()
                 for doc_id, digest in store.unit_digests(self.db, tokenizer).items()}
         kept = store.document_terms(self.db)
