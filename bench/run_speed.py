@@ -18,6 +18,9 @@ interview transcripts with 问/答 turns.  Runs, each in a fresh project folder 
 
 Peak memory is the largest resident set of this process and its child processes together,
 sampled every 0.2 s with psutil (Dask workers included: they are children of this process).
+CPU seconds are this process's and its child processes' that ended within the run (the local
+workers and the drawing process; not the Dask workers, which end with the cluster): the work done,
+which other jobs on a shared machine do not inflate as they do the wall-clock seconds.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import json
 import logging
 import platform
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -185,15 +189,22 @@ class PeakMemory:
 def timed_run(root: Path, options: RunOptions) -> dict:
     project = open_project(root)
     with PeakMemory() as memory:
-        began = time.perf_counter()
+        began, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
         report = project.run(options)
         seconds = time.perf_counter() - began
+        cpu_seconds = time.process_time() - cpu + _children_cpu() - children
     project.close()
     counts = report.manifest["counts"]
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak / 2**20),
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), "peak_rss_mb": round(memory.peak / 2**20),
             "stages": {s.stage: {"status": s.status, "seconds": s.seconds} for s in report.stages},
             "documents": counts.get("documents"), "clauses": counts.get("clauses"), "turns": counts.get("turns"),
             "codings": counts.get("codings"), "executor": report.manifest["executor"]}
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's ended child processes (the run's workers and drawing process)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def new_project(folder: Path, corpus: Path, workers: int) -> Path:
@@ -230,7 +241,7 @@ def main() -> None:
         results["full"] = timed_run(root, local)
         print("full", json.dumps(results["full"], ensure_ascii=False), flush=True)
         results["unchanged"] = timed_run(root, local)
-        print("unchanged", results["unchanged"]["seconds"], flush=True)
+        print("unchanged", results["unchanged"]["seconds"], results["unchanged"]["cpu_seconds"], flush=True)
         changed = root / "corpus" / "policy" / "national_00000.txt"
         text = changed.read_text(encoding="utf-8")
         changed.write_text(text.replace("第一条　", "第一条　对成效突出的单位给予一次性奖励。", 1), encoding="utf-8")
@@ -246,6 +257,8 @@ def main() -> None:
     full = results["full"]["seconds"]
     results["ratios"] = {"unchanged_to_full": round(results["unchanged"]["seconds"] / full, 4),
                          "one_changed_to_full": round(results["one_changed"]["seconds"] / full, 4),
+                         "one_changed_to_full_cpu": round(results["one_changed"]["cpu_seconds"]
+                                                          / results["full"]["cpu_seconds"], 4),
                          "dask_to_local": round(results["dask"]["seconds"] / full, 3)}
     results["machine"] = {"python": platform.python_version(), "cpus": psutil.cpu_count(),
                           "memory_gb": round(psutil.virtual_memory().total / 2**30)}

@@ -126,7 +126,7 @@ class _Run:
     keys: dict = field(default_factory=dict)
     digests: dict = field(default_factory=dict)
     instrument_rows: list[dict] | None = None  # as the instruments stage made them, when it ran
-    units: list | None = None  # every unit as terms (see ``unit_terms``)
+    terms: dict | None = None  # every document's term counts and text fingerprints (see ``document_terms``)
     clauses: list[dict] | None = None  # the policy clauses (see ``instrument_units``)
     drawing: dict = field(default_factory=dict)  # stage → its Charts, drawn beside the later stages
     unfinished: list = field(default_factory=list)  # stages waiting for their charts (see ``_keyed``)
@@ -150,12 +150,12 @@ class _Run:
             found.append(self.digests[key])
         return found
 
-    def unit_terms(self) -> list:
-        """Every unit as terms, read once a run for the topics and the terms dataset: no
-        corpus-wide stage writes tokens."""
-        if self.units is None:
-            self.units = self.project.unit_terms()
-        return self.units
+    def document_terms(self) -> dict[int, dict]:
+        """Every document's ``Project.document_terms``, read once a run for the topics and the terms
+        dataset: no corpus-wide stage writes tokens."""
+        if self.terms is None:
+            self.terms = self.project.document_terms(force=self.options.force)
+        return self.terms
 
     def instrument_units(self) -> list[dict]:
         """The policy clauses as ``Project.instrument_units`` gives them, read once a run (for the
@@ -321,7 +321,8 @@ def _stage_key(context: _Run, stage: str) -> str:
                      config.instruments.reconciled_coder,  # whose labels stand over the coders'
                      tokenizer, context.digest(*corpus, "instrument_codings")]
         elif stage == "topics":
-            parts = [asdict(config.topics), config.project.seed, tokenizer, context.digest(*corpus),
+            parts = [asdict(config.topics), config.project.seed, tokenizer, config.tokenize.keep_stopwords,
+                     context.digest(*corpus),
                      _files_digest(project.root, [project.root / "topic_labels"])]
         elif stage == "autocode":
             # the kinds of documents auto-coded: an edited policy text leaves transcripts' codings be
@@ -449,7 +450,8 @@ def _topics(context: _Run, folder: Path) -> dict:
     kept = context.cache / "topics"
     return context.project._run_topics(folder, workers=context.options.workers or 1,
                                        kept=None if context.options.force or not kept.is_dir() else kept,
-                                       units=[u for u in context.unit_terms() if u.groups["kind"] == "policy"],
+                                       documents={doc_id: entry for doc_id, entry in context.document_terms().items()
+                                                  if entry["groups"]["kind"] == "policy"},
                                        drawing=context.charts("topics", folder))
 
 
@@ -587,7 +589,7 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
     tables["survey_summary"] = _survey_summary(project, missed) if project.config.survey.files else []
     tables["triangulation"] = _stage_csv(context, "triangulation", "joint_display.csv")
     tables["problems"] = _current_problems(context) + _stage_problems(results)
-    tables["terms"] = stats.term_frequencies(context.unit_terms(), min_freq=2)
+    tables["terms"] = stats.kept_term_frequencies(context.document_terms().values(), min_freq=2)
     return {name: tables[name] for name in DATASETS}
 
 

@@ -112,7 +112,9 @@ def write_parquet(rows: list[dict], out: Path, *, columns: tuple[str, ...] = ())
     for name in frame.columns:
         if frame[name].dtype != object:  # a numeric or boolean column holds one kind of value
             continue
-        kinds = {type(v) for v in frame[name] if v is not None and v == v}
+        kinds = set(map(type, frame[name])) - {type(None)}  # the kinds of its values, None and NaN aside
+        if float in kinds and len(kinds) > 1 and all(v != v for v in frame[name] if type(v) is float):
+            kinds.discard(float)
         if len(kinds) > 1:
             frame[name] = [None if v is None or v != v else str(v) for v in frame[name]]
     return atomic_write(out, lambda p: frame.to_parquet(p, index=False))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import secrets
 import time
@@ -354,24 +355,51 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         report.seconds = time.perf_counter() - started
         return report
 
-    def unit_terms(self, *, kind: str | None = None) -> list[stats.UnitTerms]:
-        """Every unit as terms (stop words and punctuation dropped unless configured) with its groups."""
+    def unit_terms(self, *, kind: str | None = None, doc_ids: list[int] | None = None) -> list[stats.UnitTerms]:
+        """Every unit (of the documents ``doc_ids`` only, when given) as terms (stop words and
+        punctuation dropped unless configured) with its groups."""
         self.tokenize()
+        return self._tokenized_terms(kind=kind, doc_ids=doc_ids)
+
+    def _tokenized_terms(self, *, kind: str | None = None, doc_ids: list[int] | None = None) -> list[stats.UnitTerms]:
+        """``unit_terms`` of units tokenized already."""
         keep = self.config.tokenize.keep_stopwords
         units, of_document = [], {}
-        for row in store.tokenized_units(self.db, tokenizer_hash(self.tokenizer_settings())):
+        for row in store.tokenized_units(self.db, tokenizer_hash(self.tokenizer_settings()), doc_ids=doc_ids):
             if kind and row["kind"] != kind:
                 continue
             if row["doc_id"] not in of_document:
-                of_document[row["doc_id"]] = {
-                    "doc": str(row["doc_id"]), "kind": row["kind"], "year": (row["date"] or "")[:4],
-                    **{k: row[k] or "" for k in ("level", "issuer", "province", "city", "county")},
-                    **{k: str(v) for k, v in row["attributes"].items()},
-                }
+                of_document[row["doc_id"]] = _groups(row)
             terms, spans = terms_from_storage(row["tokens"], row["text"], keep_stopwords=keep)
             units.append(stats.UnitTerms(doc_id=row["doc_id"], unit_id=row["unit_id"], terms=terms,
                                          groups=dict(of_document[row["doc_id"]]), text=row["text"], spans=spans))
         return units
+
+    def document_terms(self, *, force: bool = False) -> dict[int, dict]:
+        """Each present document's ``stats.document_terms`` (term counts and text fingerprints) and
+        ``groups`` (as its units have them), in reading order.  Entries are kept in the database,
+        keyed on the document's units, their tokens, the settings and the code that makes them:
+        only documents whose key changed (every one with ``force``) are read as terms again."""
+        self.tokenize()
+        tokenizer = tokenizer_hash(self.tokenizer_settings())
+        code = _code_digest(stats.document_terms, terms_from_storage, store.tokenized_units, Project._tokenized_terms)
+        base = [code, tokenizer, self.config.tokenize.keep_stopwords]
+        keys = {doc_id: hashlib.sha256(orjson.dumps([*base, digest])).hexdigest()
+                for doc_id, digest in store.unit_digests(self.db, tokenizer).items()}
+        kept = store.document_terms(self.db)
+        found = {doc_id: orjson.loads(kept[doc_id][1]) for doc_id, key in keys.items()
+                 if not force and doc_id in kept and kept[doc_id][0] == key}
+        todo = [doc_id for doc_id in keys if doc_id not in found]
+        if todo:
+            of_document: dict[int, list[stats.UnitTerms]] = {}
+            for unit in self._tokenized_terms(doc_ids=todo):
+                of_document.setdefault(unit.doc_id, []).append(unit)
+            made = [(doc_id, keys[doc_id], orjson.dumps(stats.document_terms(of_document[doc_id])).decode())
+                    for doc_id in todo]
+            store.write_document_terms(self.db, made)
+            found.update((doc_id, orjson.loads(entry)) for doc_id, _, entry in made)
+        groups = {row["doc_id"]: _groups(row) for row in store.document_fields(self.db)}
+        return {doc_id: {**found[doc_id], "groups": groups[doc_id]} for doc_id in keys}
 
     def terms(self, *, by: str | None = None, min_freq: int = 1, top: int | None = None,
               kind: str | None = None) -> list[dict]:
@@ -1004,6 +1032,26 @@ def _shipped_gold_labels(scheme: Scheme, *, offset: int) -> list[dict]:
         finally:
             project.close()
     return [{**unit, "doc_id": offset + unit["doc_id"]} for unit in labelled]
+
+
+def _groups(row: dict) -> dict[str, str]:
+    """A document's group fields (``UnitTerms.groups``) from its row."""
+    return {"doc": str(row["doc_id"]), "kind": row["kind"], "year": (row["date"] or "")[:4],
+            **{k: row[k] or "" for k in ("level", "issuer", "province", "city", "county")},
+            **{k: str(v) for k, v in row["attributes"].items()}}
+
+
+@functools.cache
+def _code_digest(*functions: Callable) -> str:
+    """A digest of the source of ``functions``: a kept entry they made stands only while their code
+    is the same (the policoder version where the source cannot be read)."""
+    hasher = hashlib.sha256()
+    for function in functions:
+        try:
+            hasher.update(inspect.getsource(function).encode())
+        except (OSError, TypeError):
+            hasher.update(_version("policoder").encode())
+    return hasher.hexdigest()
 
 
 def _machine_coder(model: instrument_model.TrainedModel | None) -> str:

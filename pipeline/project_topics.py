@@ -16,6 +16,7 @@ import hashlib
 import json
 import shutil
 from importlib.metadata import version
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ SWEEP_FILES = ("coherence_by_k.csv", "coherence_by_k.png", "sweep_summary.json")
 
 
 class TopicMethods:
-    """Mixed into ``Project`` (which gives ``db``, ``config``, ``root``, ``unit_terms`` and ``display_path``)."""
+    """Mixed into ``Project`` (which gives ``db``, ``config``, ``root``, ``unit_terms`` (``_tokenized_terms``:
+    without tokenizing first), ``document_terms`` and ``display_path``)."""
 
     def topics(self, k: int, out: str | Path, *, seed: int | None = None, per: str = "document",
                kind: str | None = "policy", stability_seeds: int = 3, corpus: topics.CorpusSettings | None = None,
@@ -57,7 +59,7 @@ class TopicMethods:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         topics.save(folder / MODEL_FILE, topics.Saved(fitted, built, texts.fingerprints, info))
-        return self._write_topics(folder, fitted, texts, units, info, representatives=representatives)
+        return self._write_topics(folder, fitted, texts, info, representatives=representatives)
 
     def topic_sweep(self, ks: list[int], out: str | Path, *, seed: int | None = None, per: str = "document",
                     kind: str | None = "policy", workers: int = 1, corpus: topics.CorpusSettings | None = None) -> dict:
@@ -68,17 +70,20 @@ class TopicMethods:
         return _sweep(built, ks, seed, per, Path(out), workers)
 
     def _run_topics(self, folder: Path, *, workers: int, kept: Path | None,
-                    units: list[stats.UnitTerms] | None = None, drawing: Charts | None = None) -> dict:
+                    documents: dict[int, dict] | None = None, drawing: Charts | None = None) -> dict:
         """The batch run's topic model: the configured K, or the K the sweep chooses; fitted afresh, or
-        the model kept in ``kept`` with the changed texts folded in.  What and why, for the manifest.
-        ``units``: the policy units as terms, when the caller has them already; ``drawing``: see
-        ``_write_topics``."""
+        the model kept in ``kept`` with the changed texts folded in (only their terms are read).
+        What and why, for the manifest.  ``documents``: the ``document_terms`` of the policy
+        documents, when the caller has them already; ``drawing``: see ``_write_topics``."""
         section, seed = self.config.topics, self.config.project.seed
         settings = topics.CorpusSettings(no_below=section.no_below, no_above=section.no_above, phrases=section.phrases)
-        units = self.unit_terms(kind="policy") if units is None else units
-        texts = _TopicTexts.of(units, section.per)
-        if len(texts.terms) < 2:
-            return {"skipped": f"{len(texts.terms)} {section.per}(s) to model; a topic model needs at least two"}
+        if documents is None:
+            documents = {d: entry for d, entry in self.document_terms().items() if entry["groups"]["kind"] == "policy"}
+        # the units were tokenized for ``document_terms``
+        texts = _TopicTexts.kept(documents, section.per,
+                                 lambda doc_ids: self._tokenized_terms(kind="policy", doc_ids=doc_ids))
+        if len(texts.meta) < 2:
+            return {"skipped": f"{len(texts.meta)} {section.per}(s) to model; a topic model needs at least two"}
         # what a fit depends on besides the texts: when any of it changes, the kept model is not used
         fit_on = hashlib.sha256(orjson.dumps([
             dataclasses.asdict(settings), section.k, section.sweep, section.per, section.method, seed,
@@ -106,14 +111,13 @@ class TopicMethods:
                      "fit_on": fit_on, "k": k, "reason": reason}
             topics.save(folder / MODEL_FILE, topics.Saved(fitted, built, texts.fingerprints, info))
             fit = {"fit": "fitted", "folded_in": 0, "changed_since_fit": 0}
-        summary = self._write_topics(folder, fitted, texts, units, info, kept=kept, drawing=drawing,
+        summary = self._write_topics(folder, fitted, texts, info, kept=kept, drawing=drawing,
                                      fitted_texts=saved.texts if fit["fit"] == "kept" else None)
         return {"k": info["k"], "reason": info["reason"], "method": section.method, "per": section.per,
                 "seed": seed, "model_id": info["model_id"], "unstable_topics": summary["unstable_topics"], **fit,
                 "refit_after": section.refit_after}
 
-    def _write_topics(self, folder: Path, fitted: topics.Fitted, texts: _TopicTexts, units: list[stats.UnitTerms],
-                      info: dict, *, representatives: int = 5, fitted_texts: dict[str, str] | None = None,
+    def _write_topics(self, folder: Path, fitted: topics.Fitted, texts: _TopicTexts, info: dict, *, representatives: int = 5, fitted_texts: dict[str, str] | None = None,
                       kept: Path | None = None, drawing: Charts | None = None) -> dict:
         """A model's tables, charts and summary into ``folder``, its terms and shares into the database;
         ``fitted_texts`` are the texts of a kept model's fit (None: the model was fitted on these texts);
@@ -150,16 +154,16 @@ class TopicMethods:
                      "fitted": bool(fitted_here),
                      **{f"topic_{t}": round(float(v), 6) for t, v in enumerate(row)}}
                     for m, row, fitted_here in zip(meta, shares, in_fit)]
+        picked = [(topic, rank, i) for topic in range(k)
+                  for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
         # for a model of whole documents, the unit of each representative document that carries the topic most
-        units_of: dict[int, list] = {}
-        if per == "document":
-            for unit in units:
-                units_of.setdefault(unit.doc_id, []).append((unit.unit_id, unit.terms))
+        units_of = texts.units_of([meta[i]["doc_id"] for _, _, i in picked]) if per == "document" else {}
         representative = [
             {"topic": topic, "rank": rank, "doc_id": meta[i]["doc_id"],
-             "unit_id": meta[i]["unit_id"] or topics.best_unit(fitted, topic, units_of.get(meta[i]["doc_id"], [])),
+             "unit_id": meta[i]["unit_id"] or topics.best_unit(
+                 fitted, topic, [(unit.unit_id, unit.terms) for unit in units_of.get(meta[i]["doc_id"], [])]),
              "share": round(float(shares[i, topic]), 6), "label": labels.get(topic, "")}
-            for topic in range(k) for rank, i in enumerate(np.argsort(-shares[:, topic], kind="stable")[:representatives], 1)]
+            for topic, rank, i in picked]
         by_frex = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted, by="frex")]
         for name, rows in (("topics", described), ("topics_frex", by_frex), ("doc_topics", doc_rows),
                            ("representative", representative), ("stability", stable), ("prevalence", prevalence)):
@@ -179,35 +183,59 @@ class TopicMethods:
 @dataclasses.dataclass(frozen=True)
 class _TopicTexts:
     """The texts a topic model reads: one per document (its units' terms joined) or one per unit,
-    with their IDs and groups."""
+    with their IDs, groups and fingerprints.  Their terms are read when asked for (``terms_of``:
+    a kept model folds in only the changed texts), from ``read``, which gives the units of some
+    documents."""
 
     per: str
     meta: list[dict]
-    terms: list[list[str]]
+    fingerprints: dict[str, str]  # text key → a digest of its terms: what a later run compares to find changed texts
+    read: Callable[[list[int]], list[stats.UnitTerms]]
 
     @classmethod
     def of(cls, units: list[stats.UnitTerms], per: str) -> _TopicTexts:
-        if per == "unit":
-            return cls(per, [{"doc_id": u.doc_id, "unit_id": u.unit_id, **u.groups} for u in units],
-                       [list(u.terms) for u in units])
-        if per != "document":
-            raise ProjectError(f"topics are fitted per 'document' or per 'unit', not {per!r}",
-                               code="unknown-group-field")
-        documents: dict[int, dict] = {}
+        """The texts of ``units`` (in memory)."""
+        meta, terms = _texts(units, per)
+        of_document: dict[int, list[stats.UnitTerms]] = {}
         for unit in units:
-            entry = documents.setdefault(unit.doc_id, {"meta": {"doc_id": unit.doc_id, "unit_id": "", **unit.groups},
-                                                       "terms": []})
-            entry["terms"] += unit.terms
-        return cls(per, [d["meta"] for d in documents.values()], [d["terms"] for d in documents.values()])
+            of_document.setdefault(unit.doc_id, []).append(unit)
+        return cls(per, meta, {_key(m): stats.terms_fingerprint(t) for m, t in zip(meta, terms)},
+                   lambda doc_ids: [unit for doc_id in doc_ids for unit in of_document.get(doc_id, [])])
+
+    @classmethod
+    def kept(cls, documents: dict[int, dict], per: str, read: Callable[[list[int]], list[stats.UnitTerms]]
+             ) -> _TopicTexts:
+        """The texts of documents given by their ``Project.document_terms`` entries."""
+        _texts([], per)  # the check of ``per``
+        if per == "document":
+            meta = [{"doc_id": doc_id, "unit_id": "", **entry["groups"]} for doc_id, entry in documents.items()]
+            prints = [entry["text"] for entry in documents.values()]
+        else:
+            found = [({"doc_id": doc_id, "unit_id": unit_id, **entry["groups"]}, print_)
+                     for doc_id, entry in documents.items() for unit_id, print_ in entry["unit_texts"]]
+            meta, prints = [m for m, _ in found], [p for _, p in found]
+        return cls(per, meta, {_key(m): p for m, p in zip(meta, prints)}, read)
 
     def keys(self) -> list[str]:
-        return [f"{m['doc_id']}/{m['unit_id']}" for m in self.meta]
+        return list(map(_key, self.meta))
+
+    def units_of(self, doc_ids: list[int]) -> dict[int, list[stats.UnitTerms]]:
+        """The units of some documents, by document."""
+        found: dict[int, list[stats.UnitTerms]] = {}
+        for unit in self.read(sorted(set(doc_ids))):
+            found.setdefault(unit.doc_id, []).append(unit)
+        return found
+
+    def terms_of(self, indexes) -> list[list[str]]:
+        """The terms of the texts at ``indexes`` (reading only their documents' units)."""
+        wanted = [self.meta[i] for i in indexes]
+        meta, terms = _texts(self.read(sorted({m["doc_id"] for m in wanted})), self.per)
+        by_key = dict(zip(map(_key, meta), terms))
+        return [by_key[_key(m)] for m in wanted]
 
     @functools.cached_property
-    def fingerprints(self) -> dict[str, str]:
-        """Text key → a digest of its terms: what a later run compares to find changed texts."""
-        return {key: hashlib.sha256("\x1f".join(terms).encode()).hexdigest()[:16]
-                for key, terms in zip(self.keys(), self.terms)}
+    def terms(self) -> list[list[str]]:
+        return self.terms_of(range(len(self.meta)))
 
     def in_fit(self, fitted: dict[str, str]) -> np.ndarray:
         """Which texts the model was fitted on exactly as they are now."""
@@ -217,6 +245,24 @@ class _TopicTexts:
         """Texts new, changed or gone since the fit."""
         now = self.fingerprints
         return sum(fitted.get(key) != print_ for key, print_ in now.items()) + len(fitted.keys() - now.keys())
+
+
+def _key(meta: dict) -> str:
+    return f"{meta['doc_id']}/{meta['unit_id']}"
+
+
+def _texts(units: list[stats.UnitTerms], per: str) -> tuple[list[dict], list[list[str]]]:
+    """The texts of ``units``: their IDs and groups, and their terms."""
+    if per == "unit":
+        return [{"doc_id": u.doc_id, "unit_id": u.unit_id, **u.groups} for u in units], [list(u.terms) for u in units]
+    if per != "document":
+        raise ProjectError(f"topics are fitted per 'document' or per 'unit', not {per!r}", code="unknown-group-field")
+    documents: dict[int, dict] = {}
+    for unit in units:
+        entry = documents.setdefault(unit.doc_id, {"meta": {"doc_id": unit.doc_id, "unit_id": "", **unit.groups},
+                                                   "terms": []})
+        entry["terms"] += unit.terms
+    return [d["meta"] for d in documents.values()], [d["terms"] for d in documents.values()]
 
 
 def _fit(built: topics.Corpus, texts: _TopicTexts, settings: topics.CorpusSettings, k: int, seed: int,
@@ -235,13 +281,13 @@ def _folded(saved: topics.Saved, texts: _TopicTexts) -> topics.Fitted:
     folded in for the others."""
     order = {key: index for index, key in enumerate(saved.texts)}
     in_fit = texts.in_fit(saved.texts)
-    shares = np.zeros((len(texts.terms), saved.fitted.beta.shape[0]))
+    shares = np.zeros((len(texts.meta), saved.fitted.beta.shape[0]))
     keys = texts.keys()
     for index in np.flatnonzero(in_fit):
         shares[index] = saved.fitted.shares[order[keys[index]]]
     new = np.flatnonzero(~in_fit)
     if len(new):
-        shares[new] = topics.fold_in(saved.fitted, saved.corpus, [texts.terms[i] for i in new])
+        shares[new] = topics.fold_in(saved.fitted, saved.corpus, texts.terms_of(new))
     return dataclasses.replace(saved.fitted, shares=shares)
 
 

@@ -10,9 +10,11 @@ the value ``""``.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -99,15 +101,49 @@ def term_frequencies(units: list[UnitTerms], *, by: str | None = None, min_freq:
         docs[key].update(terms)
     rows = []
     for key in sorted(freq):
-        total = sum(freq[key].values())
-        counted = sorted(freq[key].items(), key=lambda item: (-item[1], item[0]))
-        for term, n in counted[:top]:
-            if n < min_freq:
-                break
-            row = {by: key} if by else {}
-            row.update(term=term, freq=n, df=docs[key][term], units=in_units[key][term], per_10k=n / total * PER)
-            rows.append(row)
+        rows += _frequency_rows(freq[key], docs[key], in_units[key], {by: key} if by else {}, min_freq, top)
     return rows
+
+
+def _frequency_rows(freq: Counter, docs: Counter, in_units: Counter, group: dict, min_freq: int,
+                    top: int | None) -> list[dict]:
+    """``term_frequencies``' rows of one group, from its counts: occurrences, documents and units per term."""
+    total = sum(freq.values())
+    rows = []
+    for term, n in sorted(freq.items(), key=lambda item: (-item[1], item[0]))[:top]:
+        if n < min_freq:
+            break
+        rows.append({**group, "term": term, "freq": n, "df": docs[term], "units": in_units[term],
+                     "per_10k": n / total * PER})
+    return rows
+
+
+def document_terms(units: list[UnitTerms]) -> dict:
+    """What a corpus-wide count needs of one document's ``units``, without its units: how often
+    each term occurs (``freq``) and in how many units (``units``), and the fingerprints of its
+    text (``text``: its units' terms joined, as a topic model of documents reads it) and of each
+    unit's (``unit_texts``: [unit id, fingerprint], as a model of units reads them)."""
+    freq, in_units = Counter(), Counter()
+    for unit in units:
+        freq.update(unit.terms)
+        in_units.update(set(unit.terms))
+    return {"freq": freq, "units": in_units, "text": terms_fingerprint([t for unit in units for t in unit.terms]),
+            "unit_texts": [[unit.unit_id, terms_fingerprint(unit.terms)] for unit in units]}
+
+
+def kept_term_frequencies(documents: Iterable[dict], *, min_freq: int = 1, top: int | None = None) -> list[dict]:
+    """``term_frequencies`` of the whole corpus (no group) from each document's ``document_terms``."""
+    freq, docs, in_units = Counter(), Counter(), Counter()
+    for document in documents:
+        freq.update(document["freq"])
+        docs.update(document["freq"].keys())
+        in_units.update(document["units"])
+    return _frequency_rows(freq, docs, in_units, {}, min_freq, top)
+
+
+def terms_fingerprint(terms: Iterable[str]) -> str:
+    """A digest of a text's terms in order: what a later run compares to find a changed text."""
+    return hashlib.sha256("\x1f".join(terms).encode()).hexdigest()[:16]
 
 
 # --- TF-IDF ---------------------------------------------------------------------------------

@@ -162,6 +162,31 @@ def test_a_rerun_after_one_change_writes_the_bytes_of_a_forced_run(small_project
             assert (rerun.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
 
 
+def test_term_counts_kept_per_document_stand_only_while_their_units_and_settings_do(small_project):
+    """The terms dataset and the topic texts come from term counts kept per document: after an edit
+    and after a setting the terms depend on changed (keep_stopwords, which the topic stage's key
+    now holds too), a rerun writes what a forced run, which makes every entry again, writes."""
+    project = open_project(small_project)
+    first = project.run()
+    files = ["terms.csv", "parquet/terms.parquet", "clauses.csv", "topics/doc_topics.csv", "topics/topics.csv"]
+    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专款专用", "补助资金必须专款专用于实训")
+    edited = project.run()
+    assert (edited.folder / "terms.csv").read_bytes() != (first.folder / "terms.csv").read_bytes()
+    forced = project.run(RunOptions(force=True))
+    for name in files:
+        assert (edited.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
+    config = small_project / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("keep_stopwords = false", "keep_stopwords = true"),
+                      encoding="utf-8")
+    project = open_project(small_project)
+    kept_words = project.run()
+    assert statuses(kept_words)["topics"] == "ran"
+    assert "的" in {row["term"] for row in read_csv(kept_words.folder / "terms.csv")}  # a stop word, now kept
+    forced = project.run(RunOptions(force=True))
+    for name in files:
+        assert (kept_words.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
+
+
 def test_agreement_reruns_only_when_a_coded_document_changes(small_project):
     project = open_project(small_project)
     project.run()

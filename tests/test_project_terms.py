@@ -4,7 +4,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from pipeline import open_project
+from pipeline import open_project, stats
 from pipeline import db as store
 from pipeline.cli import cli
 from pipeline.tokens import rows_from_storage, tokenize_rows
@@ -48,6 +48,43 @@ def test_tokens_are_cached_and_only_changed_units_are_redone(project):
     again = project.tokenize()
     assert again.tokenized == 1 and again.cached == first.tokenized - 1
     assert "公共实训基地" in {t for u in project.unit_terms() for t in u.terms}
+
+
+def test_kept_document_terms_count_what_the_units_count_and_stale_ones_are_made_again(project):
+    """The corpus term table from the entries kept per document is the one counted from every unit;
+    after an edit only the edited document's entry is made again, and a setting the terms depend on
+    (keep_stopwords) makes every entry again: no stale entry is read."""
+    entries = project.document_terms()
+    assert stats.kept_term_frequencies(entries.values()) == stats.term_frequencies(project.unit_terms())
+    kept = store.document_terms(project.db)
+    assert set(kept) == set(entries) and len(entries) == 2
+    county = project.root / "corpus" / "county.txt"
+    county.write_text(COUNTY.replace("实训基地", "公共实训基地"), encoding="utf-8")
+    project.ingest()
+    edited = project.document("county.txt")["id"]
+    again = project.document_terms()
+    now = store.document_terms(project.db)
+    assert {doc_id for doc_id in now if now[doc_id] != kept[doc_id]} == {edited}
+    counted = stats.kept_term_frequencies(again.values())
+    assert counted == stats.term_frequencies(project.unit_terms())
+    assert "公共实训基地" in {row["term"] for row in counted}
+    # an entry whose key is current but whose counts were tampered with is read as kept (the key is
+    # what is trusted); --force makes it again
+    store.write_document_terms(project.db, [(edited, now[edited][0], json.dumps({**json.loads(now[edited][1]),
+                                                                                  "freq": {"篡改": 1}}))])
+    assert "篡改" in project.document_terms()[edited]["freq"]
+    assert project.document_terms(force=True)[edited]["freq"] == again[edited]["freq"]
+    config = project.root / "policoder.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("keep_stopwords = false", "keep_stopwords = true"),
+                      encoding="utf-8")
+    reopened = open_project(project.root)
+    try:
+        kept_words = reopened.document_terms()
+        assert all(store.document_terms(reopened.db)[d][0] != now[d][0] for d in now)
+        assert stats.kept_term_frequencies(kept_words.values()) == stats.term_frequencies(reopened.unit_terms())
+        assert sum(e["freq"].get("的", 0) for e in kept_words.values()) > 0  # a stop word, now kept
+    finally:
+        reopened.close()
 
 
 def test_a_metadata_sheet_changes_no_tokens(project):
