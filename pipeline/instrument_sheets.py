@@ -31,6 +31,7 @@ from .sheets import MARKS, drop_down, read_rows, refuse, sheet_format, style_hea
 from .sheets import cell_text as _text
 
 CONFIDENCE = ("high", "medium", "low")
+CONFIDENCE_NAMES = {"高": "high", "中": "medium", "低": "low"}  # what a Chinese coder writes instead
 INFO_COLUMNS = ("unit_id", "document", "level", "year", "heading", "text", "suggested_primary", "suggested_labels",
                 "cues", "text_hash")
 SHEET = "coding"
@@ -194,6 +195,7 @@ def read_sheet(path: Path, scheme: Scheme, units: dict[str, dict], *,
     errors: list[str] = []
     for number, row in rows:
         values = {key: _text(row.get(key)) for key in (*flags, "primary", "confidence")}
+        values["confidence"] = CONFIDENCE_NAMES.get(values["confidence"], values["confidence"])
         values["memo"] = _text(row.get(memo))
         if not any(values.values()):
             result.blank += 1

@@ -22,9 +22,9 @@ CODER_FILL = PatternFill("solid", fgColor="FFF2CC")  # the columns a coder fills
 # what coders write in a yes/no cell, compared after NFKC (full-width １ and ｘ from a Chinese input
 # method are 1 and x) and case folding; TRUE/FALSE are Excel's booleans (a cell typed as a boolean
 # reads back as True/False, and as TRUE/FALSE in a CSV Excel saved)
-PRESENT = frozenset({"1", "x", "✓", "✔", "√", "yes", "是", "true"})
-ABSENT = frozenset({"0", "no", "否", "false"})
-MARKS = "1, x, ✓, √, 是, yes or TRUE for present; 0, 否, no, FALSE or blank for absent"
+PRESENT = frozenset({"1", "x", "✓", "✔", "√", "yes", "y", "是", "有", "true"})
+ABSENT = frozenset({"0", "no", "n", "否", "无", "false"})
+MARKS = "1, x, ✓, √, 是, 有, yes or TRUE for present; 0, 否, 无, no, FALSE or blank for absent"
 _WHOLE_NUMBER = re.compile(r"([01])\.0*")  # 1.0: a number cell written back as text by a spreadsheet
 LIST_LIMIT = 255  # Excel's limit on the characters of a drop-down list written in its formula, and of its message
 

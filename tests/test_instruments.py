@@ -485,9 +485,11 @@ def test_flag_cells_take_the_usual_tick_marks(small, tmp_path):
     assert labels == {units[0]: {"incentive", "constraint"}, units[1]: {"constraint"},
                       units[2]: {"incentive", "hortatory"}}
     rows[0].update(incentive="yes", constraint="FALSE")
+    rows[1].update(constraint="有", incentive="无", confidence="高")  # the drop-down's own words
     _write_csv(csv_sheet, rows)
-    labels = {c["unit_id"]: c["labels"] for c in small.import_instrument_sheet(csv_sheet, "zhao").codings}
-    assert labels[units[0]] == {"incentive"}
+    codings = {c["unit_id"]: c for c in small.import_instrument_sheet(csv_sheet, "zhao").codings}
+    assert codings[units[0]]["labels"] == {"incentive"} and codings[units[1]]["labels"] == {"constraint"}
+    assert codings[units[1]]["confidence"] == "high"
     rows[1].update(incentive="maybe")
     _write_csv(csv_sheet, rows)
     with pytest.raises(InputError, match=r"row 3: incentive must be a mark \(1, x, ✓.*\), got 'maybe'"):
