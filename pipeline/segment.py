@@ -304,9 +304,10 @@ def _listed_titles(lines: list[_Line]) -> dict[str, int]:
                 named.append(later.text)
             for entry in named:
                 found = _LISTED.match(entry)
-                titles.setdefault(_bare_title(entry[found.end():] if found else entry), len(titles) + 1)
+                title = _bare_title(entry[found.end():] if found else entry)
+                if title:  # "附件：" alone, its entries on the lines below
+                    titles.setdefault(title, len(titles) + 1)
             break
-    titles.pop("", None)
     return titles
 
 

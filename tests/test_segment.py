@@ -309,6 +309,7 @@ CASES = {
     # the first marked, the second not: the 附件说明 still names it
     "marked_then_unmarked": (TWO_UNMARKED.replace("2025年3月1日\n", "2025年3月1日\n附件1\n"),
                              ["0", "A1-1", "A1-2", "A2-1", "A2-2"]),
+    "note_entries_below": (TWO_UNMARKED.replace("附件：1.", "附件：\n1."), ["0", "A1-1", "A1-2", "A2-1", "A2-2"]),
     "english_guide": (ENGLISH_GUIDE, ["1", "2-1", "2-2", "2-2-1", "2-2-2", "2-2-3", "3", "A1"]),
     "english_legal": (ENGLISH_LEGAL, ["1-1", "1-2", "1-2-1", "1-2-2", "2-3-1", "2-3-2"]),
     "english_letters": (ENGLISH_LETTERS, ["1-1", "1-2", "1-3", "1-4", "1-5", "1-6", "1-7", "1-8", "1-9",
