@@ -4,8 +4,9 @@
 the written sets; how they were made: ``corpora/gold/README.md``) by ``codebooks/instruments/GUIDE.md``
 under the ``default`` scheme.  ``gold_project`` ingests chosen sets into a throw-away project and
 imports their labels as coder ``gold``; a scholar without labels of their own trains on them with
-``policoder instruments train --shipped-gold``.  The sets ship with a source checkout (the README's
-``pip install -e .``), not with a wheel.
+``policoder instruments train --shipped-gold``.  The sets ship with a source checkout, not with a
+wheel: they are looked for beside the package (an editable install) and in the working directory (a
+checkout installed with ``pip install .``, as the README does, and run from there).
 """
 from __future__ import annotations
 
@@ -15,15 +16,20 @@ from pathlib import Path
 
 from .errors import ProjectError
 
-CORPORA = Path(__file__).resolve().parent.parent / "corpora"
 GOLD_CODER = "gold"
+
+
+def corpora() -> Path:
+    """The checkout's ``corpora/`` folder: beside the package, else in the working directory."""
+    beside = Path(__file__).resolve().parent.parent / "corpora"
+    return beside if (beside / "gold").is_dir() else Path.cwd() / "corpora"
 
 
 def gold_sets() -> tuple[str, ...]:
     """The sets that have both their documents and their labels here, demo first."""
-    gold = CORPORA / "gold"
-    names = sorted(path.name.removesuffix("_instruments.csv") for path in gold.glob("*_instruments.csv")
-                   if (CORPORA / path.name.removesuffix("_instruments.csv")).is_dir()) if gold.is_dir() else []
+    folder = corpora()
+    names = [path.name.removesuffix("_instruments.csv") for path in (folder / "gold").glob("*_instruments.csv")
+             if (folder / path.name.removesuffix("_instruments.csv")).is_dir()]
     return tuple(sorted(names, key=lambda name: (name != "demo", len(name), name)))
 
 
@@ -32,20 +38,21 @@ def gold_project(folder: Path, names: tuple[str, ...] | None = None):
     with their labels imported as coder ``gold``."""
     from .project import init_project, open_project
 
-    available = gold_sets()
+    available, source = gold_sets(), corpora()
     names = available if names is None else names
     missing = [name for name in names if name not in available]
     if not available or missing:
-        raise ProjectError(f"shipped gold sets not found ({', '.join(missing) or 'none'} under {CORPORA}); they "
-                           "come with a source checkout of policoder (pip install -e .)", code="shipped-gold-missing")
+        raise ProjectError(f"shipped gold sets not found ({', '.join(missing) or 'none'} under {source}); they "
+                           "come with a source checkout of policoder: run from it, or install it with pip install -e",
+                           code="shipped-gold-missing")
     root = init_project(folder / "shipped-gold", "shipped gold sets")
     for name in names:
-        shutil.copytree(CORPORA / name, root / "corpus" / name, dirs_exist_ok=True,
+        shutil.copytree(source / name, root / "corpus" / name, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("manifest.csv", "README.md"))
     project = open_project(root)
     project.ingest()
     for name in names:  # the gold rows name documents inside their own corpus
-        with (CORPORA / "gold" / f"{name}_instruments.csv").open(encoding="utf-8") as handle:
+        with (source / "gold" / f"{name}_instruments.csv").open(encoding="utf-8") as handle:
             rows = [{**row, "document": f"{name}/{row['document']}"} for row in csv.DictReader(handle)]
         sheet = folder / f"{name}_gold.csv"
         with sheet.open("w", encoding="utf-8", newline="") as handle:
