@@ -673,7 +673,8 @@ def stale_label_problems(stale: list[dict]) -> list[dict]:
         by_path.setdefault(label["path"], []).append(f"{label['unit_id']} ({label['coder']})")
     return [{"path": path, "code": "label-stale", "severity": "warning",
              "message": f"{len(units)} human instrument label(s) made on an earlier text of the clause no "
-                        f"longer apply: {', '.join(units)}; label them again (`instruments sheet`)"}
+                        f"longer apply: {', '.join(units)}; label them again (`instruments sheet`; a reconciled "
+                        f"label: `instruments reconcile`)"}
             for path, units in by_path.items()]
 
 

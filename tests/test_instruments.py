@@ -637,7 +637,8 @@ def test_labels_gone_stale_are_printed_after_an_import_and_a_run(small, tmp_path
     second = [row[0].value for row in openpyxl.load_workbook(new_sheet)["coding"].iter_rows(min_row=2)][1]
     _fill(new_sheet, {second: {"constraint": 1, "primary": "constraint"}})
     stale = (f"warning: corpus/notice.txt: 1 human instrument label(s) made on an earlier text of the clause no "
-             f"longer apply: {first} (wang); label them again (`instruments sheet`) [label-stale]")
+             f"longer apply: {first} (wang); label them again (`instruments sheet`; a reconciled label: "
+             f"`instruments reconcile`) [label-stale]")
     result = runner.invoke(cli, ["instruments", "import", str(new_sheet), "--coder", "wang", "--project", root])
     assert result.exit_code == 0 and stale in result.stderr.splitlines(), result.stderr
     result = runner.invoke(cli, ["instruments", "import", str(new_sheet), "--coder", "li", "--project", root])
