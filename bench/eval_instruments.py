@@ -8,9 +8,9 @@
    ``corpora/gold/heldout*_instruments.csv``), written and labelled blind: sets 1 to 8 were held out
    until their errors were read on 2026-12-02 and are development sets since; sets 9 and 10 were held
    out and scored once, and are training data for the model since; sets 11 and 12 are held out: no
-   rule may be changed by reading the errors of sets 9 to 12.  Each set, and the development sets pooled; the rules, the
-   model trained on the demo labels, and a model trained on the demo and development labels together
-   (cross-validated by document first).
+   rule may be changed by reading the errors of sets 9 to 12.  Each set, and the development sets
+   pooled; the rules, the model trained on the demo labels, and a model trained on the demo and
+   development labels together (cross-validated by document first).
 3. Real documents (when the folder exists; nobody here wrote them): the rules against the labels in
    ``bench/data/real_instruments.csv`` — two coders labelled every clause by
    ``codebooks/instruments/GUIDE.md`` and a third reconciled them — and against each of two more

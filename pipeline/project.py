@@ -15,9 +15,9 @@ import hashlib
 import inspect
 import json
 import secrets
+import tempfile
 import time
 import warnings
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
