@@ -469,8 +469,10 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         for coder in [instruments.RULES_SOURCE] + ([f"model:{model.id}"] if model else []):
             known = store.prediction_keys(self.db, scheme.id, coder)
             base = [tokenizer_hash(settings), scheme.digest, coder]
-            keys = {u["unit_id"]: hashlib.sha256(orjson.dumps([*base, u["text"], u["lead_in"]])).hexdigest()
-                    for u in units}
+            # the model also reads the heading path; the rules do not
+            read = (lambda u: [u["text"], u["lead_in"]]) if coder == instruments.RULES_SOURCE else \
+                (lambda u: [u["text"], u["lead_in"], u["heading_path"]])
+            keys = {u["unit_id"]: hashlib.sha256(orjson.dumps([*base, *read(u)])).hexdigest() for u in units}
             todo = [u for u in units if force or known.get(u["unit_id"]) != keys[u["unit_id"]]]
             texts, contexts = [u["text"] for u in todo], [u["lead_in"] for u in todo]
             if not todo:
@@ -478,7 +480,8 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             elif model is None or coder == instruments.RULES_SOURCE:
                 predictions = [rules().predict(text, context=context) for text, context in zip(texts, contexts)]
             else:
-                predictions = model.predict(*instrument_model.examples(rules(), texts, contexts, settings))
+                predictions = model.predict(*instrument_model.examples(
+                    rules(), texts, contexts, settings, headings=[u["heading_path"] for u in todo]))
             store.write_predictions(self.db, scheme.id, coder, [
                 {"unit_id": u["unit_id"], "doc_id": u["doc_id"], "key": keys[u["unit_id"]], "labels": p.labels,
                  "primary": p.primary, "scores": p.scores,
@@ -821,7 +824,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             warnings.warn(caution, CodingWarning, stacklevel=2)
         rules = instruments.rule_classifier(scheme, settings)
         built, _ = instrument_model.examples(rules, [u["text"] for u in coded], [u["lead_in"] for u in coded],
-                                             settings)
+                                             settings, headings=[u["heading_path"] for u in coded])
         model = instrument_model.train(built, [{"labels": u["labels"], "primary": u["primary"]} for u in coded],
                                        [u["doc_id"] for u in coded], scheme=scheme, seed=self.config.project.seed,
                                        folds=folds)
