@@ -40,7 +40,7 @@ from .charts import DIGESTS, Charts, Drawer, link_or_copy
 from .errors import PolicoderError, ProjectError
 from .executors import make_executor
 from .ingest import INGEST_VERSION, SEGMENT_VERSION
-from .project_topics import MODEL_FILE
+from .project_topics import MODEL_FILE, PREVALENCE_FILE
 from .records import utc_now
 from .tokens import tokenizer_hash
 
@@ -508,7 +508,8 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
         # a stage that failed in this run has no files of this run: its last ones are not copied as if they were
         if stage.status != "failed" and kept.is_dir() and any(p.name != KEY_FILE for p in kept.iterdir()):
             shutil.copytree(kept, folder / stage.stage, copy_function=link_or_copy,
-                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE, DIGESTS, INSTRUMENT_LABELS))
+                            ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE, DIGESTS, INSTRUMENT_LABELS,
+                                                           PREVALENCE_FILE))
     _copy_database(project.db.conn, folder / project.db_path.name)
     return result
 

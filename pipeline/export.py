@@ -104,20 +104,29 @@ def _cells(rows: list[dict], header: list[str]):
 
 
 def write_parquet(rows: list[dict], out: Path, *, columns: tuple[str, ...] = ()) -> Path:
-    """A Parquet copy of a table (needs pyarrow): lists become "a; b" as in CSV, and a column that
-    mixes kinds of values (numbers and text) is stored as text, which Parquet's typed columns need."""
-    import pandas
+    """A Parquet copy of a table (needs pyarrow): lists become "a; b" as in CSV, NaN is null, and a
+    column that mixes kinds of values (numbers and text) is stored as text, which Parquet's typed
+    columns need.  pyarrow builds it from the columns directly (a third of pandas' time)."""
+    import pyarrow
+    import pyarrow.parquet
 
-    frame = pandas.DataFrame(list(map(flat, rows)) if rows else [], columns=list(rows[0]) if rows else list(columns))
-    for name in frame.columns:
-        if frame[name].dtype != object:  # a numeric or boolean column holds one kind of value
-            continue
-        kinds = set(map(type, frame[name])) - {type(None)}  # the kinds of its values, None and NaN aside
-        if float in kinds and len(kinds) > 1 and all(v != v for v in frame[name] if type(v) is float):
-            kinds.discard(float)
-        if len(kinds) > 1:
-            frame[name] = [None if v is None or v != v else str(v) for v in frame[name]]
-    return atomic_write(out, lambda p: frame.to_parquet(p, index=False))
+    header = list(rows[0]) if rows else list(columns)
+    flattened = list(map(flat, rows))
+    table = pyarrow.Table.from_arrays([_parquet_column([row.get(name) for row in flattened]) for name in header],
+                                      names=header)
+    return atomic_write(out, lambda p: pyarrow.parquet.write_table(table, p))
+
+
+def _parquet_column(values: list):
+    import pyarrow
+
+    kinds = set(map(type, values)) - {type(None)}
+    if float in kinds:  # NaN is null, and a column whose floats are all NaN has no float in it
+        values = [None if type(v) is float and v != v else v for v in values]
+        kinds = set(map(type, values)) - {type(None)}
+    if len(kinds) > 1 and kinds != {int, float}:  # ints and floats are one kind: numbers
+        values = [None if v is None else str(v) for v in values]
+    return pyarrow.array(values)
 
 
 def write_workbook(tables: dict[str, list[dict]], out: Path, *,

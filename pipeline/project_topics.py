@@ -30,6 +30,7 @@ from .records import utc_now
 from .stats import find_cjk_font
 from .tokens import tokenizer_hash
 
+PREVALENCE_FILE = ".prevalence.json"  # each covariate group's prevalence rows by the digest of its shares
 MODEL_FILE = "topic_model.joblib"  # the fitted model beside its tables, for the next run to fold texts into
 SWEEP_FILES = ("coherence_by_k.csv", "coherence_by_k.png", "sweep_summary.json")
 
@@ -127,9 +128,14 @@ class TopicMethods:
         model_id, stable = info["model_id"], info["stability"]
         labels = topics.read_labels(self.root / "topic_labels" / f"{model_id}.yaml", k)
         described = [{**row, "label": labels.get(row["topic"], "")} for row in topics.describe(fitted)]
+        # a group whose texts' shares are as in the kept folder's model keeps its rows (its bootstrap is its own)
+        earlier = orjson.loads((kept / PREVALENCE_FILE).read_bytes()) if kept and (kept / PREVALENCE_FILE).is_file() \
+            else None
+        groups_kept: dict[str, list[dict]] = {}
         prevalence = [{"covariate": covariate, **row} for covariate in ("level", "year", "issuer", "kind")
                       for row in topics.prevalence(shares, [m.get(covariate, "") or "(unknown)" for m in meta],
-                                                   seed=fitted.seed)]
+                                                   seed=fitted.seed, earlier=earlier, kept=groups_kept)]
+        (folder / PREVALENCE_FILE).write_bytes(orjson.dumps(groups_kept))
         # the charts first: those to draw are drawn in another process while the rest is written
         notes, own = [], drawing is None
         drawing = Charts(folder, kept) if own else drawing

@@ -20,7 +20,9 @@ What the numbers are, and how they were made, travels with them in the returned 
 from __future__ import annotations
 
 import gc
+import hashlib
 import math
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -284,27 +286,43 @@ def stability(corpus: Corpus, k: int, seeds: Sequence[int], top_n: int = TOP_N, 
 
 
 def prevalence(shares: np.ndarray, groups: Sequence[str], *, boot: int = 1000, seed: int = 0,
-               level: float = 0.95) -> list[dict]:
+               level: float = 0.95, earlier: dict | None = None, kept: dict | None = None) -> list[dict]:
     """Mean topic share per group with a percentile bootstrap interval (texts resampled within the
-    group).  Descriptive: not a structural topic model, no covariate enters the fit."""
-    rng = np.random.default_rng(seed)
+    group).  Descriptive: not a structural topic model, no covariate enters the fit.
+
+    Each group is resampled by its own generator, ``numpy.random.default_rng([seed, crc32(group)])``,
+    so its rows depend on its own texts alone: ``earlier`` (rows by ``prevalence_key``, from an
+    earlier call) gives those of a group whose shares are unchanged, and ``kept`` receives every
+    group's rows by key, for the next call."""
     rows = []
     labels = np.array(list(groups))
     low, high = (1 - level) / 2, 1 - (1 - level) / 2
     for group in sorted(set(groups)):
         members = shares[labels == group]
-        n = len(members)
-        draws = rng.integers(0, n, size=(boot, n))
-        # how often each text is drawn in each resample, times the shares: the resamples' means
-        # without a boot × texts × topics array (a gigabyte for a national database)
-        drawn = np.bincount((np.arange(boot)[:, None] * n + draws).ravel(), minlength=boot * n).reshape(boot, n)
-        means = drawn @ members / n  # boot × topics
-        bounds = np.quantile(means, [low, high], axis=0)  # every topic's at once: the same numbers as one by one
-        for topic in range(shares.shape[1]):
-            rows.append({"group": group, "topic": topic, "n": len(members),
-                         "mean_share": round(float(members[:, topic].mean()), 6),
-                         "ci_low": round(float(bounds[0, topic]), 6), "ci_high": round(float(bounds[1, topic]), 6)})
+        key = prevalence_key(members, group, boot=boot, seed=seed, level=level)
+        found = (earlier or {}).get(key) or _group_prevalence(members, group, boot, seed, low, high)
+        if kept is not None:
+            kept[key] = found
+        rows += found
     return rows
+
+
+def prevalence_key(members: np.ndarray, group: str, *, boot: int, seed: int, level: float) -> str:
+    members = np.ascontiguousarray(members, dtype=np.float64)
+    return hashlib.sha256(repr((group, members.shape, boot, seed, level)).encode() + members.tobytes()).hexdigest()
+
+
+def _group_prevalence(members: np.ndarray, group: str, boot: int, seed: int, low: float, high: float) -> list[dict]:
+    n = len(members)
+    draws = np.random.default_rng([seed, zlib.crc32(group.encode())]).integers(0, n, size=(boot, n))
+    # how often each text is drawn in each resample, times the shares: the resamples' means
+    # without a boot × texts × topics array (a gigabyte for a national database)
+    drawn = np.bincount((np.arange(boot)[:, None] * n + draws).ravel(), minlength=boot * n).reshape(boot, n)
+    means = drawn @ members / n  # boot × topics
+    bounds = np.quantile(means, [low, high], axis=0)  # every topic's at once: the same numbers as one by one
+    return [{"group": group, "topic": topic, "n": n, "mean_share": round(float(members[:, topic].mean()), 6),
+             "ci_low": round(float(bounds[0, topic]), 6), "ci_high": round(float(bounds[1, topic]), 6)}
+            for topic in range(members.shape[1])]
 
 
 def read_labels(path, k: int) -> dict[int, str]:

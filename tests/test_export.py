@@ -37,3 +37,20 @@ def test_csv_has_a_bom_for_excel_and_lists_joined(tmp_path):
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     with out.open(encoding="utf-8-sig", newline="") as stream:
         assert list(csv.DictReader(stream)) == [{"unit_id": "1-1", "codes": "甲; 乙"}]
+
+
+def test_parquet_keeps_each_columns_kind_and_stores_mixed_columns_as_text(tmp_path):
+    rows = [{"unit_id": "3-2-4", "n": 7, "share": 0.25, "topic": 1, "codes": ["激励", "约束"], "note": float("nan"),
+             "mixed": 3, "empty": None},
+            {"unit_id": "3-2-5", "n": None, "share": float("nan"), "topic": 0.5, "codes": [], "note": "待核",
+             "mixed": "三", "empty": None}]
+    frame = pandas.read_parquet(export.write_parquet(rows, tmp_path / "t.parquet"))
+    assert list(frame.columns) == list(rows[0])
+    assert frame["n"].tolist()[0] == 7 and pandas.isna(frame["n"][1])  # an integer column with a blank
+    assert frame["share"][0] == 0.25 and pandas.isna(frame["share"][1])  # NaN: an undefined statistic, blank
+    assert frame["topic"].tolist() == [1.0, 0.5]  # integers and floats are one kind: numbers
+    assert frame["codes"].tolist() == ["激励; 约束", ""]
+    assert frame["note"].tolist() == [None, "待核"]  # NaN beside text is a blank, not the text "nan"
+    assert frame["mixed"].tolist() == ["3", "三"] and frame["empty"].isna().all()
+    header_only = pandas.read_parquet(export.write_parquet([], tmp_path / "e.parquet", columns=("doc_id", "theme")))
+    assert list(header_only.columns) == ["doc_id", "theme"] and len(header_only) == 0

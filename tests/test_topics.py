@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
+import zlib
 
 import numpy as np
 import pytest
@@ -65,12 +66,32 @@ def test_prevalence_means_and_bootstrap_interval_by_hand():
     # a bootstrap mean of three values lies between their extremes, and the interval holds the mean
     assert 0.2 <= rows["a", 0]["ci_low"] < 0.4 < rows["a", 0]["ci_high"] <= 0.6
     assert rows["b", 0]["ci_low"] == rows["b", 0]["ci_high"] == 1.0  # one document: no spread
-    # the interval is the percentiles of the resamples' means, drawn as a plain resampling does
-    draws = np.random.default_rng(3).integers(0, 3, size=(2000, 3))
+    # the interval is the percentiles of the resamples' means, drawn as a plain resampling does with
+    # the group's own generator
+    draws = np.random.default_rng([3, zlib.crc32(b"a")]).integers(0, 3, size=(2000, 3))
     means = shares[:3][draws].mean(axis=1)
     for topic in (0, 1):
         assert rows["a", topic]["ci_low"] == pytest.approx(np.quantile(means[:, topic], 0.025), abs=1e-6)
         assert rows["a", topic]["ci_high"] == pytest.approx(np.quantile(means[:, topic], 0.975), abs=1e-6)
+
+
+def test_prevalence_of_a_group_depends_on_its_own_texts_and_is_reused_when_they_are_unchanged():
+    rng = np.random.default_rng(0)
+    shares = rng.dirichlet(np.ones(3), size=40)
+    groups = ["国家"] * 15 + ["省级"] * 25
+    kept: dict = {}
+    first = topics.prevalence(shares, groups, seed=7, kept=kept)
+    assert len(kept) == 2 and sorted(first, key=str) == sorted(sum(kept.values(), []), key=str)
+    # one text of 省级 changes: 国家's rows are as before; 省级's are drawn again, as from scratch
+    changed = shares.copy()
+    changed[30] = [0.9, 0.05, 0.05]
+    again = topics.prevalence(changed, groups, seed=7, earlier=kept)
+    assert [r for r in again if r["group"] == "国家"] == [r for r in first if r["group"] == "国家"]
+    assert again == topics.prevalence(changed, groups, seed=7)
+    assert [r for r in again if r["group"] == "省级"] != [r for r in first if r["group"] == "省级"]
+    # rows given as earlier ones are used only for the same shares: a stale entry is never read
+    stale = {key: [{**row, "mean_share": -1.0} for row in rows] for key, rows in kept.items()}
+    assert all(r["mean_share"] >= 0 for r in topics.prevalence(changed * 1.0 + 0.0, ["省级"] * 40, seed=7, earlier=stale))
 
 
 def test_topic_commands_write_their_files(demo_project, tmp_path):
