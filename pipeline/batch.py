@@ -613,11 +613,10 @@ def _with_topic_shares(project, clauses: list[dict], model_id: str | None) -> li
                             **{f"topic_{topic}": found.get(topic) for topic in topics}}
         return columns[key]
 
-    rows = []
-    for clause in clauses:
+    for clause in clauses:  # the clauses dataset's own rows (``clause_rows``): their columns are added in place
         own = (clause["doc_id"], clause["unit_id"])
-        rows.append({**clause, **(of(own, "unit") if own in shares else of((clause["doc_id"], ""), "document"))})
-    return rows
+        clause.update(of(own, "unit") if own in shares else of((clause["doc_id"], ""), "document"))
+    return clauses
 
 
 def _with_attributes(codings: list[dict], documents: list[dict], turns: list[dict]) -> list[dict]:

@@ -986,14 +986,14 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         already)."""
         labelled = {row["unit_id"]: row for row in (self.instrument_rows() if instrument_rows is None
                                                      else instrument_rows)}
-        documents = {row["id"]: row for row in store.rows(self.db, "documents")}
+        documents = {row["id"]: (row["level"], (row["date"] or "")[:4]) for row in store.rows(self.db, "documents")}
         empty = {"instruments": [], "primary_instrument": None, "instrument_source": None}
-        rows = []
-        for row in store.rows(self.db, "clauses"):
-            document, found = documents[row["doc_id"]], labelled.get(row["unit_id"])
-            rows.append({**row, "level": document["level"], "year": (document["date"] or "")[:4],
-                         "addressed_levels": found["addressed_levels"] if found else divisions.addressed_levels(row["text"]),
-                         **({k: found[k] for k in store.INSTRUMENT_COLUMNS} if found else empty)})
+        rows = list(store.rows(self.db, "clauses"))
+        for row in rows:  # each a fresh dict: its columns are added in place, in the export's order
+            found = labelled.get(row["unit_id"])
+            row["level"], row["year"] = documents[row["doc_id"]]
+            row["addressed_levels"] = found["addressed_levels"] if found else divisions.addressed_levels(row["text"])
+            row.update({k: found[k] for k in store.INSTRUMENT_COLUMNS} if found else empty)
         return rows
 
     def document(self, reference: str) -> dict:
