@@ -217,11 +217,13 @@ def test_rules_reach_their_floors_on_the_gold_set(coded_demo):
     ("heldout5", 295, 0.84, 0.77), ("heldout6", 308, 0.86, 0.84), ("heldout7", 282, 0.89, 0.84),
     ("heldout8", 292, 0.90, 0.83), ("heldout9", 273, 0.83, 0.78), ("heldout10", 290, 0.84, 0.77),
     ("heldout11", 285, 0.85, 0.79), ("heldout12", 260, 0.79, 0.71), ("heldout13", 342, 0.80, 0.79),
-    ("heldout14", 379, 0.79, 0.71), ("heldout15", 431, 0.82, 0.71), ("heldout16", 345, 0.83, 0.79)])
+    ("heldout14", 379, 0.79, 0.71), ("heldout15", 431, 0.82, 0.71), ("heldout16", 345, 0.83, 0.79),
+    ("heldout17", 628, 0.69, 0.67), ("heldout18", 598, 0.76, 0.71), ("heldout19", 642, 0.62, 0.69),
+    ("heldout20", 747, 0.74, 0.69)])
 def test_rules_reach_their_floors_on_documents_written_after_the_rules(tmp_path, held_out, units_labelled, macro_f1,
                                                                        primary):
     # corpora/heldout*/: documents written and labelled blind; sets 1–5 became development sets on
-    # 2026-12-02, after each had been scored once as held out; sets 6–8 followed; 9–12 were never read (corpora/gold/README.md)
+    # 2026-12-02, after each had been scored once as held out; sets 6–8 followed; 9–20 were never read (corpora/gold/README.md)
     root = init_project(tmp_path / held_out, "held-out copy")
     shutil.copytree(REPO / "corpora" / held_out, root / "corpus", dirs_exist_ok=True)
     project = open_project(root)
@@ -1052,7 +1054,8 @@ def test_a_project_without_labels_trains_on_the_shipped_gold_sets(tmp_path):
     # every shipped label, its documents kept apart in the folds (corpora/gold/README.md for the sets)
     assert (saved["n_units"], saved["n_documents"]) == (len(rows), len(set(rows)))
     cross_validated = saved["evaluation"]
-    assert cross_validated["macro_f1_flags"] >= 0.88 and cross_validated["primary_accuracy"] >= 0.82, cross_validated
+    # 0.867 / 0.843 on all 7,639 labels (sets 17-20, of kinds the earlier sets lack, pull it down from 0.90)
+    assert cross_validated["macro_f1_flags"] >= 0.86 and cross_validated["primary_accuracy"] >= 0.83, cross_validated
     # the labels are those of scheme default: another scheme cannot use them
     config = root / "policoder.toml"
     config.write_text(config.read_text(encoding="utf-8").replace('scheme = "default"', 'scheme = "rothwell_zegveld"'),
