@@ -1054,7 +1054,7 @@ def test_a_project_without_labels_trains_on_the_shipped_gold_sets(tmp_path):
     # every shipped label, its documents kept apart in the folds (corpora/gold/README.md for the sets)
     assert (saved["n_units"], saved["n_documents"]) == (len(rows), len(set(rows)))
     cross_validated = saved["evaluation"]
-    # 0.867 / 0.843 on all 7,639 labels (sets 17-20, of kinds the earlier sets lack, pull it down from 0.90)
+    # about 0.87 / 0.85 on all 7,639 labels (sets 17-20, of kinds the earlier sets lack, pull it down from 0.90)
     assert cross_validated["macro_f1_flags"] >= 0.86 and cross_validated["primary_accuracy"] >= 0.83, cross_validated
     # the labels are those of scheme default: another scheme cannot use them
     config = root / "policoder.toml"
