@@ -1,6 +1,6 @@
 """Evaluation: the trained model's recipe on each written set left out in turn.
 
-    python bench/loso_instruments.py [--written 16] [--left-out 9..16] [--out bench/results/loso_instruments.json]
+    python bench/loso_instruments.py [--written 20] [--left-out 9..20] [--out bench/results/loso_instruments.json]
 
 For each left-out set: a model is trained by the recipe of ``pipeline/instrument_model.py`` on the
 demo labels and the labels of every other written set up to ``--written`` (``corpora/gold/``; the
@@ -43,8 +43,8 @@ def labelled_units(folder: Path, name: str) -> list[tuple[object, object, dict]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--written", type=int, default=16, help="the written sets 1 to N are read; later ones are held out")
-    parser.add_argument("--left-out", default="9..16", help="the written sets left out in turn, e.g. 9..16")
+    parser.add_argument("--written", type=int, default=20, help="the written sets 1 to N are read; later ones are held out")
+    parser.add_argument("--left-out", default="9..20", help="the written sets left out in turn, e.g. 9..20")
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "loso_instruments.json")
     args = parser.parse_args()
