@@ -54,3 +54,7 @@ def test_parquet_keeps_each_columns_kind_and_stores_mixed_columns_as_text(tmp_pa
     assert frame["mixed"].tolist() == ["3", "三"] and frame["empty"].isna().all()
     header_only = pandas.read_parquet(export.write_parquet([], tmp_path / "e.parquet", columns=("doc_id", "theme")))
     assert list(header_only.columns) == ["doc_id", "theme"] and len(header_only) == 0
+    # rows whose keys differ from the first row's (order or presence): cells are looked up by name
+    uneven = [{"a": 1, "b": "x"}, {"b": "y", "a": 2}, {"a": 3}]
+    frame = pandas.read_parquet(export.write_parquet(uneven, tmp_path / "u.parquet"))
+    assert frame["a"].tolist() == [1, 2, 3] and frame["b"].tolist() == ["x", "y", None]
