@@ -219,11 +219,12 @@ def test_rules_reach_their_floors_on_the_gold_set(coded_demo):
     ("heldout11", 285, 0.85, 0.79), ("heldout12", 260, 0.79, 0.71), ("heldout13", 342, 0.80, 0.79),
     ("heldout14", 379, 0.79, 0.71), ("heldout15", 431, 0.82, 0.71), ("heldout16", 345, 0.83, 0.79),
     ("heldout17", 628, 0.69, 0.67), ("heldout18", 598, 0.76, 0.71), ("heldout19", 642, 0.62, 0.69),
-    ("heldout20", 747, 0.74, 0.69)])
+    ("heldout20", 747, 0.74, 0.69), ("heldout21", 318, 0.83, 0.76), ("heldout22", 318, 0.84, 0.77),
+    ("heldout23", 345, 0.83, 0.79), ("heldout24", 297, 0.89, 0.85)])
 def test_rules_reach_their_floors_on_documents_written_after_the_rules(tmp_path, held_out, units_labelled, macro_f1,
                                                                        primary):
     # corpora/heldout*/: documents written and labelled blind; sets 1–5 became development sets on
-    # 2026-12-02, after each had been scored once as held out; sets 6–8 followed; 9–20 were never read (corpora/gold/README.md)
+    # 2026-12-02, after each had been scored once as held out; sets 6–8 followed; 9–24 were never read (corpora/gold/README.md)
     root = init_project(tmp_path / held_out, "held-out copy")
     shutil.copytree(REPO / "corpora" / held_out, root / "corpus", dirs_exist_ok=True)
     project = open_project(root)
@@ -1041,6 +1042,23 @@ def test_the_instruments_report_counts_every_file_it_writes(small, tmp_path):
         assert f"wrote {len(written)} files" in result.output
 
 
+def test_the_model_trained_on_the_development_sets_reaches_the_goal_on_the_held_out_sets(tmp_path):
+    # sets 21-24 were written and labelled after the recipe was chosen and scored once with it
+    # (0.923 / 0.899 pooled, bench/eval_instruments.py); the goal is 0.88 / 0.78
+    from pipeline.shipped_gold import gold_project
+
+    training = gold_project(tmp_path / "train", ("demo", "heldout", *(f"heldout{n}" for n in range(2, 21))))
+    model, path = training.train_instruments(out=tmp_path / "development.joblib", folds=2)
+    training.close()
+    assert model.n_units == 7639
+    held_out = gold_project(tmp_path / "held-out", tuple(f"heldout{n}" for n in range(21, 25)))
+    _configure_model(held_out.root, path)
+    held_out.close()
+    report = open_project(held_out.root).evaluate_instruments(coders=["gold"])
+    assert report["n"] == 1278 and report["classifier"].startswith("model:"), report
+    assert report["macro_f1_flags"] >= 0.91 and report["primary_accuracy"] >= 0.88, report
+
+
 def test_a_project_without_labels_trains_on_the_shipped_gold_sets(tmp_path):
     gold = REPO / "corpora" / "gold"
     rows = [(name, row["document"]) for name in ("demo", *(p.name for p in sorted(REPO.glob("corpora/heldout*"))))
@@ -1054,8 +1072,8 @@ def test_a_project_without_labels_trains_on_the_shipped_gold_sets(tmp_path):
     # every shipped label, its documents kept apart in the folds (corpora/gold/README.md for the sets)
     assert (saved["n_units"], saved["n_documents"]) == (len(rows), len(set(rows)))
     cross_validated = saved["evaluation"]
-    # about 0.87 / 0.85 on all 7,639 labels (sets 17-20, of kinds the earlier sets lack, pull it down from 0.90)
-    assert cross_validated["macro_f1_flags"] >= 0.86 and cross_validated["primary_accuracy"] >= 0.83, cross_validated
+    # 0.885 / 0.859 on all 8,917 labels (sets 17-20, of kinds the other sets lack, pull it down from 0.90)
+    assert cross_validated["macro_f1_flags"] >= 0.87 and cross_validated["primary_accuracy"] >= 0.84, cross_validated
     # the labels are those of scheme default: another scheme cannot use them
     config = root / "policoder.toml"
     config.write_text(config.read_text(encoding="utf-8").replace('scheme = "default"', 'scheme = "rothwell_zegveld"'),
