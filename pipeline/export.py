@@ -122,7 +122,7 @@ def _columns(rows: list[dict], header: list[str]) -> list[tuple]:
     if not rows:
         return [() for _ in header]
     rows = list(map(flat, rows))
-    if all(len(row) == len(header) for row in rows) and all(list(row) == header for row in rows):
+    if all(list(row) == header for row in rows):
         return list(zip(*(row.values() for row in rows)))
     return [tuple(row.get(name) for row in rows) for name in header]
 
