@@ -36,7 +36,7 @@ from filelock import FileLock, Timeout
 
 from . import db as store
 from . import export, instrument_report, instruments, run_report, stats, survey
-from .charts import DIGESTS, Charts, Drawer, link_or_copy
+from .charts import DIGESTS, Charts, Drawer, Drawing, link_or_copy
 from .errors import PolicoderError, ProjectError
 from .executors import make_executor
 from .ingest import INGEST_VERSION, SEGMENT_VERSION
@@ -499,9 +499,10 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
                 shutil.copytree(previous / name, folder / name, copy_function=link_or_copy)
             elif (previous / name).is_file():
                 link_or_copy(str(previous / name), str(folder / name))
-        result = StageResult("report", "up to date", counts=state["summary"], key=key)
+        result, workbook = StageResult("report", "up to date", counts=state["summary"], key=key), None
     else:
-        result = StageResult("report", "ran", counts=_write_datasets(context, results), key=key)
+        counts, workbook = _write_datasets(context, results)
+        result = StageResult("report", "ran", counts=counts, key=key)
     context.finish()  # the charts were drawn beside the datasets
     for stage in results:
         kept = context.cache / stage.stage
@@ -511,6 +512,8 @@ def _report(context: _Run, results: list[StageResult]) -> StageResult:
                             ignore=shutil.ignore_patterns(KEY_FILE, MODEL_FILE, DIGESTS, INSTRUMENT_LABELS,
                                                            PREVALENCE_FILE))
     _copy_database(project.db.conn, folder / project.db_path.name)
+    if workbook is not None:  # written in the drawing process meanwhile
+        workbook.result()
     return result
 
 
@@ -534,8 +537,9 @@ def _report_key(context: _Run, results: list[StageResult]) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
-    """The run's datasets as CSV, one workbook and Parquet (with pyarrow); their row counts."""
+def _write_datasets(context: _Run, results: list[StageResult]) -> tuple[dict, Drawing]:
+    """The run's datasets as CSV, one workbook and Parquet (with pyarrow): their row counts, and the
+    workbook being written in the drawing process (``result()`` waits for it)."""
     folder = context.partial
     missed: dict[str, str] = {}
     tables = _datasets(context, results, missed)
@@ -553,8 +557,7 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> dict:
     else:
         for name, rows in tables.items():
             export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
-    workbook.result()
-    return counts
+    return counts, workbook
 
 
 def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str]) -> dict[str, list[dict]]:
@@ -576,7 +579,7 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
         except PolicoderError as error:  # a malformed scheme or a stale model: the clauses go out unlabelled
             missed["clause instruments"] = str(error)
             labelled = []
-        return project.clause_rows(labelled)
+        return project.clause_rows(labelled, units=context.instrument_units())
 
     tables["clauses"] = built("clauses", clauses)
     # documents that left the corpus stay listed (status 'missing'); their units are not data

@@ -714,23 +714,28 @@ def write_document_terms(db: sqlite_utils.Database, rows: list[tuple[int, str, s
 # --- policy instruments ------------------------------------------------------------------
 
 def policy_units(db: sqlite_utils.Database) -> list[dict]:
-    """Every clause of a present policy document, with the document fields the instrument tables group by."""
+    """Every clause of a present policy document, with the document fields the instrument tables group
+    by, and (``clause``) its row as ``rows(db, "clauses")`` gives it: the clauses dataset is made of
+    these, without reading every clause's text a second time."""
     present = "d.kind = 'policy' AND d.status != 'missing'"
+    exported = EXPORT_COLUMNS["clauses"]
     sql = f"""
-        SELECT c.doc_id, c.unit_id, c.path, c.heading_path, c.text, c.start, c."end"
+        SELECT {', '.join(f'c."{column}"' for column in exported)}
         FROM clauses c JOIN documents d ON d.id = c.doc_id
         WHERE {present}
         ORDER BY c.doc_id, c.position
     """
-    columns = ("doc_id", "unit_id", "unit_path", "heading_path", "text", "start", "end", "document", "title",
-               "doc_number", "issuer", "date", "level", "language", "content_hash")
+    columns = ("document", "title", "doc_number", "issuer", "date", "level", "language", "content_hash")
     # the document's fields read once per document, not once per clause (a quarter of the time)
-    documents = {row[0]: row[1:] for row in db.execute(
+    documents = {row[0]: dict(zip(columns, row[1:])) for row in db.execute(
         f"SELECT id, path, title, doc_number, issuer, date, level, language, content_hash FROM documents d WHERE {present}")}
-    rows = [dict(zip(columns, row + documents[row[0]])) for row in db.execute(sql)]
-    for row in rows:
-        row["heading_path"] = orjson.loads(row["heading_path"])
-    return rows
+    units = []
+    for row in db.execute(sql):
+        clause = dict(zip(exported, row))
+        units.append({"doc_id": clause["doc_id"], "unit_id": clause["unit_id"], "unit_path": clause["path"],
+                      "heading_path": orjson.loads(clause["heading_path"]), "text": clause["text"],
+                      "start": clause["start"], "end": clause["end"], **documents[clause["doc_id"]], "clause": clause})
+    return units
 
 
 def prediction_keys(db: sqlite_utils.Database, scheme: str, coder: str) -> dict[str, str]:

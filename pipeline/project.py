@@ -980,15 +980,16 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
             return self.clause_rows()
         return list(store.rows(self.db, table, with_text=with_text))
 
-    def clause_rows(self, instrument_rows: list[dict] | None = None) -> list[dict]:
+    def clause_rows(self, instrument_rows: list[dict] | None = None, *, units: list[dict] | None = None) -> list[dict]:
         """Each clause with its document's level and year, the levels it addresses, and its instruments
         (human, model or rules: see ``instrument_rows``, which the caller may pass when it has them
-        already)."""
+        already).  ``units``: the ``instrument_units()`` the caller has, whose clauses (those of the
+        present documents only) are the rows then."""
         labelled = {row["unit_id"]: row for row in (self.instrument_rows() if instrument_rows is None
                                                      else instrument_rows)}
         documents = {row["id"]: (row["level"], (row["date"] or "")[:4]) for row in store.rows(self.db, "documents")}
         empty = {"instruments": [], "primary_instrument": None, "instrument_source": None}
-        rows = list(store.rows(self.db, "clauses"))
+        rows = list(store.rows(self.db, "clauses")) if units is None else [dict(unit["clause"]) for unit in units]
         for row in rows:  # each a fresh dict: its columns are added in place, in the export's order
             found = labelled.get(row["unit_id"])
             row["level"], row["year"] = documents[row["doc_id"]]
