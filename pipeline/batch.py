@@ -126,7 +126,7 @@ class _Run:
     keys: dict = field(default_factory=dict)
     digests: dict = field(default_factory=dict)
     instrument_rows: list[dict] | None = None  # as the instruments stage made them, when it ran
-    terms: dict | None = None  # every document's term counts and text fingerprints (see ``document_terms``)
+    terms: dict | None = None  # every document's text fingerprints (see ``document_terms``)
     clauses: list[dict] | None = None  # the policy clauses (see ``instrument_units``)
     drawing: dict = field(default_factory=dict)  # stage → its Charts, drawn beside the later stages
     unfinished: list = field(default_factory=list)  # stages waiting for their charts (see ``_keyed``)
@@ -151,8 +151,8 @@ class _Run:
         return found
 
     def document_terms(self) -> dict[int, dict]:
-        """Every document's ``Project.document_terms``, read once a run for the topics and the terms
-        dataset: no corpus-wide stage writes tokens."""
+        """Every document's ``Project.document_terms``, read once a run for the topics (and bringing
+        the corpus's term counts, the terms dataset, up to date): no corpus-wide stage writes tokens."""
         if self.terms is None:
             self.terms = self.project.document_terms(force=self.options.force)
         return self.terms
@@ -593,7 +593,8 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
     tables["survey_summary"] = _survey_summary(project, missed) if project.config.survey.files else []
     tables["triangulation"] = _stage_csv(context, "triangulation", "joint_display.csv")
     tables["problems"] = _current_problems(context) + _stage_problems(results)
-    tables["terms"] = stats.kept_term_frequencies(context.document_terms().values(), min_freq=2)
+    context.document_terms()  # the corpus's term counts brought up to date, once a run
+    tables["terms"] = stats.total_term_frequencies(store.corpus_terms(project.db)[1], min_freq=2)
     return {name: tables[name] for name in DATASETS}
 
 

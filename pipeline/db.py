@@ -364,6 +364,25 @@ def m010_document_terms(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m011_corpus_terms(db: sqlite_utils.Database) -> None:
+    """A document's term counts and its fingerprints kept apart (a topic model reads only the
+    fingerprints), and the corpus's term counts kept as the sum of the entries it names, so that a
+    run after one document changed adds and takes away that document's counts only.  Derived: the
+    older entries are dropped and made again."""
+    db.executescript(
+        """
+        DELETE FROM document_terms;
+        ALTER TABLE document_terms ADD COLUMN prints TEXT NOT NULL DEFAULT '';  -- JSON: see Project.document_terms
+        CREATE TABLE corpus_terms (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            documents TEXT NOT NULL,                -- JSON {doc_id: key} of the entries summed
+            totals TEXT NOT NULL                    -- JSON {"freq", "docs", "units"}: term → count
+        ) STRICT;
+        """
+    )
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction, all or nothing, that takes the write lock when it begins (BEGIN
@@ -701,14 +720,35 @@ def document_fields(db: sqlite_utils.Database) -> Iterator[dict]:
 
 
 def document_terms(db: sqlite_utils.Database) -> dict[int, tuple[str, str]]:
-    """doc_id → the key and JSON of its kept ``document_terms`` entry."""
-    return {doc_id: (key, terms) for doc_id, key, terms in db.execute("SELECT doc_id, key, terms FROM document_terms")}
+    """doc_id → the key and the fingerprints (JSON) of its kept ``document_terms`` entry."""
+    return {doc_id: (key, prints) for doc_id, key, prints in db.execute("SELECT doc_id, key, prints FROM document_terms")}
 
 
-def write_document_terms(db: sqlite_utils.Database, rows: list[tuple[int, str, str]]) -> None:
-    """Keep (doc_id, key, JSON) entries, replacing a document's older one."""
+def document_term_counts(db: sqlite_utils.Database, doc_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """doc_id → the key and the term counts (JSON) of the kept entries of ``doc_ids``."""
+    rows = db.execute("SELECT doc_id, key, terms FROM document_terms WHERE doc_id IN (SELECT value FROM json_each(?))",
+                      [orjson.dumps(doc_ids).decode()])
+    return {doc_id: (key, terms) for doc_id, key, terms in rows}
+
+
+def write_document_terms(db: sqlite_utils.Database, rows: list[tuple[int, str, str, str]],
+                         corpus: tuple[dict[int, str], dict] | None = None) -> None:
+    """Keep (doc_id, key, counts JSON, fingerprints JSON) entries, replacing a document's older one,
+    and with ``corpus`` ({doc_id: key} of the entries summed, their totals) the corpus's term counts,
+    in one transaction: the totals are always those of the entries they name."""
     with transaction(db):
-        db.conn.executemany("INSERT OR REPLACE INTO document_terms (doc_id, key, terms) VALUES (?, ?, ?)", rows)
+        db.conn.executemany("INSERT OR REPLACE INTO document_terms (doc_id, key, terms, prints) VALUES (?, ?, ?, ?)",
+                            rows)
+        if corpus is not None:
+            db.execute("INSERT OR REPLACE INTO corpus_terms (id, documents, totals) VALUES (1, ?, ?)",
+                       [orjson.dumps({str(doc_id): key for doc_id, key in corpus[0].items()}).decode(),
+                        orjson.dumps(corpus[1]).decode()])
+
+
+def corpus_terms(db: sqlite_utils.Database) -> tuple[dict[int, str], dict] | None:
+    """The kept corpus term counts: {doc_id: key} of the entries summed and their totals."""
+    row = db.execute("SELECT documents, totals FROM corpus_terms WHERE id = 1").fetchone()
+    return ({int(doc_id): key for doc_id, key in orjson.loads(row[0]).items()}, orjson.loads(row[1])) if row else None
 
 
 # --- policy instruments ------------------------------------------------------------------

@@ -376,10 +376,12 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         return units
 
     def document_terms(self, *, force: bool = False) -> dict[int, dict]:
-        """Each present document's ``stats.document_terms`` (term counts and text fingerprints) and
-        ``groups`` (as its units have them), in reading order.  Entries are kept in the database,
-        keyed on the document's units, their tokens, the settings and the code that makes them:
-        only documents whose key changed (every one with ``force``) are read as terms again."""
+        """Each present document's text fingerprints (``text``, ``unit_texts``: see
+        ``stats.document_terms``) and ``groups`` (as its units have them), in reading order: what a
+        kept topic model compares with.  Each document's entry, its term counts too, is kept in the
+        database, keyed on its units, their tokens, the settings and the code that makes them: only
+        documents whose key changed (every one with ``force``) are read as terms again, and the
+        corpus's term counts (``corpus_term_frequencies``) take theirs in by difference."""
         self.tokenize()
         tokenizer = tokenizer_hash(self.tokenizer_settings())
         code = _code_digest(stats.document_terms, terms_from_storage, store.tokenized_units, Project._tokenized_terms)
@@ -390,16 +392,48 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         found = {doc_id: orjson.loads(kept[doc_id][1]) for doc_id, key in keys.items()
                  if not force and doc_id in kept and kept[doc_id][0] == key}
         todo = [doc_id for doc_id in keys if doc_id not in found]
-        if todo:
+        corpus = None if force else store.corpus_terms(self.db)
+        if todo or corpus is None or corpus[0] != keys:
             of_document: dict[int, list[stats.UnitTerms]] = {}
-            for unit in self._tokenized_terms(doc_ids=todo):
+            for unit in self._tokenized_terms(doc_ids=todo) if todo else ():
                 of_document.setdefault(unit.doc_id, []).append(unit)
-            made = [(doc_id, keys[doc_id], orjson.dumps(stats.document_terms(of_document[doc_id])).decode())
-                    for doc_id in todo]
-            store.write_document_terms(self.db, made)
-            found.update((doc_id, orjson.loads(entry)) for doc_id, _, entry in made)
+            made = {doc_id: stats.document_terms(of_document[doc_id]) for doc_id in todo}
+            store.write_document_terms(self.db, [
+                (doc_id, keys[doc_id], orjson.dumps({k: entry[k] for k in ("freq", "units")}).decode(),
+                 orjson.dumps({k: entry[k] for k in ("text", "unit_texts")}).decode())
+                for doc_id, entry in made.items()], (keys, self._corpus_totals(keys, made, corpus)))
+            found.update((doc_id, {"text": entry["text"], "unit_texts": entry["unit_texts"]})
+                         for doc_id, entry in made.items())
         groups = {row["doc_id"]: _groups(row) for row in store.document_fields(self.db)}
         return {doc_id: {**found[doc_id], "groups": groups[doc_id]} for doc_id in keys}
+
+    def _corpus_totals(self, keys: dict[int, str], made: dict[int, dict],
+                       corpus: tuple[dict[int, str], dict] | None) -> dict:
+        """The corpus's term counts over the entries ``keys`` names (``made`` now, the others kept):
+        the kept totals less the entries that no longer stand, plus those that now do; summed from
+        every entry when none are kept (or an entry they took in is no longer there to take away)."""
+        summed = corpus[0] if corpus else {}
+        leaving = [doc_id for doc_id, key in summed.items() if keys.get(doc_id) != key]
+        joining = [doc_id for doc_id, key in keys.items() if summed.get(doc_id) != key]
+        # the entries leaving are still stored as they were taken in (this call writes after)
+        stored = store.document_term_counts(self.db, leaving + [d for d in joining if d not in made])
+        if corpus is None or any(stored.get(d, ("",))[0] != summed[d] for d in leaving):
+            joining, leaving = list(keys), []
+            stored = store.document_term_counts(self.db, [d for d in keys if d not in made])
+            totals = stats.term_totals()
+        else:
+            totals = stats.term_totals(corpus[1])
+        for doc_id in leaving:
+            stats.add_term_counts(totals, orjson.loads(stored[doc_id][1]), -1)
+        for doc_id in joining:
+            stats.add_term_counts(totals, made[doc_id] if doc_id in made else orjson.loads(stored[doc_id][1]))
+        return {name: dict(+counter) for name, counter in totals.items()}
+
+    def corpus_term_frequencies(self, *, min_freq: int = 1, top: int | None = None) -> list[dict]:
+        """``terms()`` of the whole corpus (no group), from the kept counts (``document_terms``): the
+        run's terms dataset, without reading every document's terms."""
+        self.document_terms()
+        return stats.total_term_frequencies(store.corpus_terms(self.db)[1], min_freq=min_freq, top=top)
 
     def terms(self, *, by: str | None = None, min_freq: int = 1, top: int | None = None,
               kind: str | None = None) -> list[dict]:

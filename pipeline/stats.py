@@ -131,14 +131,25 @@ def document_terms(units: list[UnitTerms]) -> dict:
             "unit_texts": [[unit.unit_id, terms_fingerprint(unit.terms)] for unit in units]}
 
 
-def kept_term_frequencies(documents: Iterable[dict], *, min_freq: int = 1, top: int | None = None) -> list[dict]:
-    """``term_frequencies`` of the whole corpus (no group) from each document's ``document_terms``."""
-    freq, docs, in_units = Counter(), Counter(), Counter()
-    for document in documents:
-        freq.update(document["freq"])
-        docs.update(document["freq"].keys())
-        in_units.update(document["units"])
-    return _frequency_rows(freq, docs, in_units, {}, min_freq, top)
+def add_term_counts(totals: dict[str, Counter], counts: dict, sign: int = 1) -> None:
+    """Add one document's counts (``document_terms``' ``freq`` and ``units``) to the corpus's
+    ``totals`` (``freq``; ``docs``, the documents a term occurs in; ``units``), or with ``sign``
+    −1 take them away: counts are whole numbers, so a total made by difference is exact."""
+    totals["freq"].update({term: sign * n for term, n in counts["freq"].items()})
+    totals["docs"].update(dict.fromkeys(counts["freq"], sign))
+    totals["units"].update({term: sign * n for term, n in counts["units"].items()})
+
+
+def term_totals(totals: dict | None = None) -> dict[str, Counter]:
+    """Corpus totals (see ``add_term_counts``) as counters, from their JSON form, or empty; a term
+    whose count came to zero is dropped."""
+    return {name: +Counter((totals or {}).get(name, {})) for name in ("freq", "docs", "units")}
+
+
+def total_term_frequencies(totals: dict, *, min_freq: int = 1, top: int | None = None) -> list[dict]:
+    """``term_frequencies`` of the whole corpus (no group) from its totals (``add_term_counts``)."""
+    counted = term_totals(totals)
+    return _frequency_rows(counted["freq"], counted["docs"], counted["units"], {}, min_freq, top)
 
 
 def terms_fingerprint(terms: Iterable[str]) -> str:

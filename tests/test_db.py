@@ -30,7 +30,7 @@ def test_db_schema_is_migrated_once_and_strict(db, tmp_path):
     assert store.schema_version(db) == ["m001_documents_units_problems", "m002_unit_tokens", "m003_instruments",
                                         "m004_topics", "m005_coding", "m006_stages",
                                         "m007_made_at", "m008_places", "m009_assignment_release",
-                                        "m010_document_terms"]
+                                        "m010_document_terms", "m011_corpus_terms"]
     again = store.connect(tmp_path / "p.db")  # reopening applies nothing twice
     assert store.schema_version(again) == store.schema_version(db)
     assert "STRICT" in db.execute("SELECT sql FROM sqlite_master WHERE name = 'clauses'").fetchone()[0]

@@ -51,11 +51,11 @@ def test_tokens_are_cached_and_only_changed_units_are_redone(project):
 
 
 def test_kept_document_terms_count_what_the_units_count_and_stale_ones_are_made_again(project):
-    """The corpus term table from the entries kept per document is the one counted from every unit;
+    """The corpus term table from the counts kept per document is the one counted from every unit;
     after an edit only the edited document's entry is made again, and a setting the terms depend on
     (keep_stopwords) makes every entry again: no stale entry is read."""
     entries = project.document_terms()
-    assert stats.kept_term_frequencies(entries.values()) == stats.term_frequencies(project.unit_terms())
+    assert project.corpus_term_frequencies() == stats.term_frequencies(project.unit_terms())
     kept = store.document_terms(project.db)
     assert set(kept) == set(entries) and len(entries) == 2
     county = project.root / "corpus" / "county.txt"
@@ -65,26 +65,66 @@ def test_kept_document_terms_count_what_the_units_count_and_stale_ones_are_made_
     again = project.document_terms()
     now = store.document_terms(project.db)
     assert {doc_id for doc_id in now if now[doc_id] != kept[doc_id]} == {edited}
-    counted = stats.kept_term_frequencies(again.values())
+    counted = project.corpus_term_frequencies()
     assert counted == stats.term_frequencies(project.unit_terms())
     assert "公共实训基地" in {row["term"] for row in counted}
-    # an entry whose key is current but whose counts were tampered with is read as kept (the key is
-    # what is trusted); --force makes it again
-    store.write_document_terms(project.db, [(edited, now[edited][0], json.dumps({**json.loads(now[edited][1]),
-                                                                                  "freq": {"篡改": 1}}))])
-    assert "篡改" in project.document_terms()[edited]["freq"]
-    assert project.document_terms(force=True)[edited]["freq"] == again[edited]["freq"]
+    # an entry whose key is current but whose fingerprints were tampered with is read as kept (the
+    # key is what is trusted); --force makes it again
+    counts = store.document_term_counts(project.db, [edited])[edited][1]
+    store.write_document_terms(project.db, [(edited, now[edited][0], counts,
+                                             json.dumps({**json.loads(now[edited][1]), "text": "篡改"}))])
+    assert project.document_terms()[edited]["text"] == "篡改"
+    assert project.document_terms(force=True)[edited]["text"] == again[edited]["text"]
     config = project.root / "policoder.toml"
     config.write_text(config.read_text(encoding="utf-8").replace("keep_stopwords = false", "keep_stopwords = true"),
                       encoding="utf-8")
     reopened = open_project(project.root)
     try:
-        kept_words = reopened.document_terms()
+        reopened.document_terms()
         assert all(store.document_terms(reopened.db)[d][0] != now[d][0] for d in now)
-        assert stats.kept_term_frequencies(kept_words.values()) == stats.term_frequencies(reopened.unit_terms())
-        assert sum(e["freq"].get("的", 0) for e in kept_words.values()) > 0  # a stop word, now kept
+        counted = reopened.corpus_term_frequencies()
+        assert counted == stats.term_frequencies(reopened.unit_terms())
+        assert "的" in {row["term"] for row in counted}  # a stop word, now kept
     finally:
         reopened.close()
+
+
+def test_the_corpus_term_counts_made_by_difference_are_those_counted_from_every_unit(project):
+    """Each step changes the corpus (an edit, a document gone, one new, one back) and the kept totals
+    take in and give up only the documents that changed; they are always the counts of every unit
+    (the independent count, ``stats.term_frequencies``), and those summed afresh."""
+    corpus = project.root / "corpus"
+
+    def check():
+        counted = project.corpus_term_frequencies()
+        assert counted == stats.term_frequencies(project.unit_terms())
+        summed = store.corpus_terms(project.db)
+        assert summed[0] == {doc_id: key for doc_id, (key, _) in store.document_terms(project.db).items()
+                             if doc_id in project.document_terms()}
+        return counted
+
+    first = check()
+    assert "税收优惠" in {row["term"] for row in first}
+    (corpus / "county.txt").write_text(COUNTY.replace("一票否决", "一票否决，通报批评"), encoding="utf-8")
+    project.ingest()
+    assert "通报批评" in {row["term"] for row in check()}
+    (corpus / "national.txt").unlink()
+    project.ingest()
+    assert "税收优惠" not in {row["term"] for row in check()}  # only the national document had it
+    (corpus / "city.txt").write_text(NATIONAL.replace("教育部", "苏州市人民政府").replace("税收优惠", "租金减免"),
+                                     encoding="utf-8")
+    project.ingest()
+    assert "租金" in {row["term"] for row in check()}
+    (corpus / "city.txt").unlink()
+    (corpus / "national.txt").write_text(NATIONAL, encoding="utf-8")
+    (corpus / "county.txt").write_text(COUNTY, encoding="utf-8")
+    project.ingest()
+    assert check() == first
+    # an entry the totals took in is gone (its document deleted): the totals are summed afresh
+    project.db.execute("DELETE FROM document_terms WHERE doc_id = ?", [project.document("county.txt")["id"]])
+    (corpus / "county.txt").write_text(COUNTY.replace("订单班", "冠名班，通报批评"), encoding="utf-8")
+    project.ingest()
+    assert "通报批评" in {row["term"] for row in check()}
 
 
 def test_a_metadata_sheet_changes_no_tokens(project):
