@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
-import importlib
 import json
 import os
 import platform
@@ -538,25 +537,20 @@ def _report_key(context: _Run, results: list[StageResult]) -> str:
 
 
 def _write_datasets(context: _Run, results: list[StageResult]) -> tuple[dict, Drawing]:
-    """The run's datasets as CSV, one workbook and Parquet (with pyarrow): their row counts, and the
-    workbook being written in the drawing process (``result()`` waits for it)."""
+    """The run's datasets as CSV, one workbook and Parquet: their row counts, and the workbook being
+    written in the drawing process (``result()`` waits for it)."""
     folder = context.partial
     missed: dict[str, str] = {}
     tables = _datasets(context, results, missed)
     columns = {name: _dataset_columns(name, tables[name]) for name in tables}
-    tables = {name: [export.flat(row) for row in rows] for name, rows in tables.items()}  # once for three formats
+    tables = {name: [export.flat(row) for row in rows] for name, rows in tables.items()}  # once for CSV and Arrow
     counts = {name: len(rows) for name, rows in tables.items()} | ({"not_built": missed} if missed else {})
+    arrow = {name: export.arrow_table(rows, columns=columns[name]) for name, rows in tables.items()}
     # the workbook in the drawing process, on the other core, beside the CSV and Parquet files
-    workbook = context.drawer.submit(export.write_workbook, tables, folder / WORKBOOK, columns=columns)
+    workbook = context.drawer.submit(export.write_workbook, arrow, folder / WORKBOOK)
     for name, rows in tables.items():
         export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
-    try:
-        importlib.import_module("pyarrow")  # optional: pip install 'policoder[parquet]'
-    except ImportError as error:
-        counts["parquet"] = f"not written: {error}"
-    else:
-        for name, rows in tables.items():
-            export.write_parquet(rows, folder / "parquet" / f"{name}.parquet", columns=columns[name])
+        export.write_parquet(arrow[name], folder / "parquet" / f"{name}.parquet")
     return counts, workbook
 
 

@@ -104,16 +104,24 @@ def _cells(rows: list[dict], header: list[str]):
         yield list(map(row.get, header))
 
 
-def write_parquet(rows: list[dict], out: Path, *, columns: tuple[str, ...] = ()) -> Path:
-    """A Parquet copy of a table (needs pyarrow): lists become "a; b" as in CSV, NaN is null, and a
-    column that mixes kinds of values (numbers and text) is stored as text, which Parquet's typed
-    columns need.  pyarrow builds it from the columns directly (a third of pandas' time)."""
+def arrow_table(rows: list[dict], *, columns: tuple[str, ...] = ()):
+    """A table in Arrow's columns, as the Parquet copy and the workbook store it: lists become "a; b"
+    as in CSV, NaN is null, and a column that mixes kinds of values (numbers and text) is text,
+    which typed columns need.  pyarrow builds it from the columns directly (a third of pandas' time);
+    ``columns`` gives the header when there are no rows."""
+    import pyarrow
+
+    header = list(rows[0]) if rows else list(columns)
+    return pyarrow.Table.from_arrays([_parquet_column(list(values)) for values in _columns(rows, header)],
+                                     names=header)
+
+
+def write_parquet(rows, out: Path, *, columns: tuple[str, ...] = ()) -> Path:
+    """A Parquet copy of a table: its rows, or their ``arrow_table``."""
     import pyarrow
     import pyarrow.parquet
 
-    header = list(rows[0]) if rows else list(columns)
-    table = pyarrow.Table.from_arrays([_parquet_column(list(values)) for values in _columns(rows, header)],
-                                      names=header)
+    table = rows if isinstance(rows, pyarrow.Table) else arrow_table(rows, columns=columns)
     return atomic_write(out, lambda p: pyarrow.parquet.write_table(table, p))
 
 
@@ -140,22 +148,36 @@ def _parquet_column(values: list):
     return pyarrow.array(values)
 
 
-def write_workbook(tables: dict[str, list[dict]], out: Path, *,
-                   columns: dict[str, tuple[str, ...]] | None = None) -> Path:
-    """One sheet per table under a frozen header row.  Text is written as text, never as a formula
-    (a transcript line starting with "=" stays a line), and cut at Excel's cell limit of 32,767
-    characters (a table is copied only when one of its cells is that long).  rust_xlsxwriter (through rustpy-xlsxwriter) writes the batch benchmark's 643,000
-    cells 14 times faster than openpyxl's streamed writer did (0.9 s against 12.7 s)."""
+def write_workbook(tables: dict, out: Path, *, columns: dict[str, tuple[str, ...]] | None = None) -> Path:
+    """One sheet per table (its rows, or their ``arrow_table``) under a frozen header row, each cell
+    of the kind its Parquet column has.  Text is written as text, never as a formula (a transcript
+    line starting with "=" stays a line), and cut at Excel's cell limit of 32,767 characters.
+    rust_xlsxwriter (through rustpy-xlsxwriter) reads the tables' Arrow columns (as pandas frames
+    backed by them): no Python object per cell, and a table passes to another process as its buffers.
+    It writes the batch benchmark's 643,000 cells 14 times faster than openpyxl's streamed writer did
+    (0.9 s against 12.7 s), from rows."""
+    import pandas
+    import pyarrow
     import rustpy_xlsxwriter
 
     columns = columns or {}
     sheets = []
-    for name, rows in tables.items():
-        header = list(rows[0]) if rows else list(columns.get(name, ()))
-        records = list(map(flat, rows))
-        if not all(len(v) <= CELL_LIMIT for row in records for v in row.values() if isinstance(v, str)):
-            records = [{k: v[:CELL_LIMIT] if isinstance(v, str) else v for k, v in row.items()} for row in records]
-        # a table without rows keeps its header: a record of blanks writes the header and no cell
-        sheets.append((name[:31], records or ([dict.fromkeys(header)] if header else [])))
+    for name, table in tables.items():
+        if not isinstance(table, pyarrow.Table):
+            table = arrow_table(table, columns=columns.get(name, ()))
+        sheets.append((name[:31], _within_cell_limit(table).to_pandas(types_mapper=pandas.ArrowDtype)))
     return atomic_write(out, lambda p: rustpy_xlsxwriter.write_worksheets(
         sheets, str(p), freeze_panes={"general": {"row": 1, "col": 0}}))
+
+
+def _within_cell_limit(table):
+    """``table`` with its text cut at Excel's cell limit (columns with no longer text as they are)."""
+    import pyarrow
+    import pyarrow.compute
+
+    for index, column in enumerate(table.columns):
+        if pyarrow.types.is_string(column.type) and (pyarrow.compute.max(pyarrow.compute.utf8_length(column)).as_py()
+                                                     or 0) > CELL_LIMIT:
+            table = table.set_column(index, table.field(index),
+                                     pyarrow.compute.utf8_slice_codeunits(column, 0, CELL_LIMIT))
+    return table

@@ -32,6 +32,21 @@ def test_workbook_keeps_text_as_text_types_headers_and_excels_cell_limit(tmp_pat
     assert frame["unit_id"].tolist() == ["3-2-4", "3-2-5"] and frame["n"].tolist() == [7, 8]
 
 
+def test_a_workbook_has_the_kinds_of_the_parquet_copy_from_rows_or_their_arrow_table(tmp_path):
+    """A column that mixes numbers and text is text in both (typed columns need one kind); a
+    workbook given the rows' Arrow table (as a run hands it to its drawing process) is the same."""
+    rows = [{"item": "q1", "value": 3, "note": "长" * 33_000}, {"item": "q2", "value": "三", "note": None}]
+
+    def cells(path):
+        return [[(cell.data_type, cell.value) for cell in row] for row in openpyxl.load_workbook(path)["t"].iter_rows()]
+
+    from_rows = cells(export.write_workbook({"t": rows}, tmp_path / "rows.xlsx"))
+    assert from_rows[1][1] == ("s", "3") and from_rows[2][1] == ("s", "三")
+    assert len(from_rows[1][2][1]) == 32_767 and from_rows[2][2][1] is None
+    assert cells(export.write_workbook({"t": export.arrow_table(rows)}, tmp_path / "arrow.xlsx")) == from_rows
+    assert pandas.read_parquet(export.write_parquet(rows, tmp_path / "t.parquet"))["value"].tolist() == ["3", "三"]
+
+
 def test_csv_has_a_bom_for_excel_and_lists_joined(tmp_path):
     out = export.write_table([{"unit_id": "1-1", "codes": ["甲", "乙"]}], "csv", tmp_path / "t.csv")
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
