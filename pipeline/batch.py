@@ -34,7 +34,7 @@ import orjson
 from filelock import FileLock, Timeout
 
 from . import db as store
-from . import export, instrument_report, instruments, run_report, stats, survey
+from . import clause_dataset, export, instrument_report, instruments, run_report, stats, survey
 from .charts import DIGESTS, Charts, Drawer, Drawing, link_or_copy
 from .errors import PolicoderError, ProjectError
 from .executors import make_executor
@@ -125,6 +125,7 @@ class _Run:
     keys: dict = field(default_factory=dict)
     digests: dict = field(default_factory=dict)
     instrument_rows: list[dict] | None = None  # as the instruments stage made them, when it ran
+    instrument_labels: dict | None = None  # what they were made from (``Project.instrument_labels``)
     terms: dict | None = None  # every document's text fingerprints (see ``document_terms``)
     clauses: list[dict] | None = None  # the policy clauses (see ``instrument_units``)
     drawing: dict = field(default_factory=dict)  # stage → its Charts, drawn beside the later stages
@@ -420,7 +421,7 @@ def _instruments(context: _Run, folder: Path) -> dict:
     classified = project.classify_instruments(force=context.options.force, units=units)
     labels = project.instrument_labels(classify=False, units=units, earlier=_kept_labels(context))
     # the report stage's clauses dataset reads the same rows: nothing between writes them
-    context.instrument_rows = instrument_report.rows_of(units, labels)
+    context.instrument_rows, context.instrument_labels = instrument_report.rows_of(units, labels), labels
     notes = (project.instruments_report(folder, rows=context.instrument_rows, labels=labels,
                                         drawing=context.charts("instruments", folder))["notes"]
              if classified["units"] else [])
@@ -434,15 +435,15 @@ def _kept_labels(context: _Run) -> dict | None:
     return orjson.loads(kept.read_bytes()) if kept.is_file() and not context.options.force else None
 
 
-def _instrument_rows(context: _Run) -> list[dict]:
-    """The clauses' instruments: as the instruments stage made them in this run, or else (the stage
-    up to date or not selected) from its kept labels where they still stand."""
+def _instrument_rows(context: _Run) -> tuple[list[dict], dict[str, dict]]:
+    """The clauses' instruments and the labels they were made from: as the instruments stage made
+    them in this run, or else (the stage up to date or not selected) from its kept labels where
+    they still stand."""
     if context.instrument_rows is None:
-        project = context.project
         units = context.instrument_units()
-        context.instrument_rows = instrument_report.rows_of(units, project.instrument_labels(
-            units=units, earlier=_kept_labels(context)))
-    return context.instrument_rows
+        labels = context.project.instrument_labels(units=units, earlier=_kept_labels(context))
+        context.instrument_rows, context.instrument_labels = instrument_report.rows_of(units, labels), labels
+    return context.instrument_rows, context.instrument_labels
 
 
 def _topics(context: _Run, folder: Path) -> dict:
@@ -542,21 +543,27 @@ def _write_datasets(context: _Run, results: list[StageResult]) -> tuple[dict, Dr
     folder = context.partial
     missed: dict[str, str] = {}
     tables = _datasets(context, results, missed)
+    clauses = _clauses(context, results, missed)
     columns = {name: _dataset_columns(name, tables[name]) for name in tables}
     tables = {name: [export.flat(row) for row in rows] for name, rows in tables.items()}  # once for CSV and Arrow
-    counts = {name: len(rows) for name, rows in tables.items()} | ({"not_built": missed} if missed else {})
-    arrow = {name: export.arrow_table(rows, columns=columns[name]) for name, rows in tables.items()}
+    arrow = {name: clauses.table if name == "clauses" else export.arrow_table(tables[name], columns=columns[name])
+             for name in DATASETS}
+    counts = {name: table.num_rows for name, table in arrow.items()} | ({"not_built": missed} if missed else {})
     # the workbook in the drawing process, on the other core, beside the CSV and Parquet files
     workbook = context.drawer.submit(export.write_workbook, arrow, folder / WORKBOOK)
-    for name, rows in tables.items():
-        export.write_table(rows, "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
-        export.write_parquet(arrow[name], folder / "parquet" / f"{name}.parquet")
+    for name, table in arrow.items():
+        if name == "clauses":
+            export.write_csv_lines(clauses.header, clauses.lines(), folder / f"{name}.csv")
+        else:
+            export.write_table(tables[name], "csv", folder / f"{name}.csv", sheet=name, columns=columns[name])
+        export.write_parquet(table, folder / "parquet" / f"{name}.parquet")
+    clauses.keep()  # for the next run: its pieces are made of what their keys say, whenever this run ends
     return counts, workbook
 
 
 def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str]) -> dict[str, list[dict]]:
-    """Every dataset; one that a malformed codebook or scheme keeps from being built is empty, and
-    ``missed`` says why."""
+    """Every dataset but the clauses (``_clauses``); one that a malformed codebook or scheme keeps
+    from being built is empty, and ``missed`` says why."""
     project = context.project
 
     def built(name: str, make: Callable[[], list[dict]]) -> list[dict]:
@@ -567,21 +574,9 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
             return []
 
     tables = {name: built(name, lambda name=name: project.rows(name)) for name in ("documents", "turns", "codings")}
-    def clauses() -> list[dict]:
-        try:
-            labelled = _instrument_rows(context)
-        except PolicoderError as error:  # a malformed scheme or a stale model: the clauses go out unlabelled
-            missed["clause instruments"] = str(error)
-            labelled = []
-        return project.clause_rows(labelled, units=context.instrument_units())
-
-    tables["clauses"] = built("clauses", clauses)
     # documents that left the corpus stay listed (status 'missing'); their units are not data
     missing = {d["id"] for d in tables["documents"] if d["status"] == "missing"}
-    for name in ("clauses", "turns"):
-        tables[name] = [r for r in tables[name] if r["doc_id"] not in missing]
-    topics = next((r.counts for r in results if r.stage == "topics"), {})
-    tables["clauses"] = _with_topic_shares(project, tables["clauses"], topics.get("model_id"))
+    tables["turns"] = [r for r in tables["turns"] if r["doc_id"] not in missing]
     tables["codings"] = _with_attributes(tables["codings"], tables["documents"], tables["turns"])
     tables["agreement"] = _stage_csv(context, "reliability", "agreement.csv")
     tables["survey_summary"] = _survey_summary(project, missed) if project.config.survey.files else []
@@ -589,32 +584,21 @@ def _datasets(context: _Run, results: list[StageResult], missed: dict[str, str])
     tables["problems"] = _current_problems(context) + _stage_problems(results)
     context.document_terms()  # the corpus's term counts brought up to date, once a run
     tables["terms"] = stats.total_term_frequencies(store.corpus_terms(project.db)[1], min_freq=2)
-    return {name: tables[name] for name in DATASETS}
+    return {name: tables[name] for name in DATASETS if name != "clauses"}
 
 
-def _with_topic_shares(project, clauses: list[dict], model_id: str | None) -> list[dict]:
-    """Each clause with the topic shares of the run's model: its own when the model reads units,
-    its document's when the model reads whole documents (``topic_shares_of`` says which)."""
-    if not model_id:
-        return clauses
-    shares: dict[tuple[int, str], dict[int, float]] = {}
-    for row in store.topic_shares(project.db, model_id):
-        shares.setdefault((row["doc_id"], row["unit_id"]), {})[row["topic"]] = row["share"]
-    topics = sorted({topic for found in shares.values() for topic in found})
-    columns: dict[tuple[int, str], dict] = {}  # a text's topic columns, made once (a document's serve its clauses)
-
-    def of(key: tuple[int, str], whose: str) -> dict:
-        if key not in columns:
-            found = shares.get(key, {})
-            columns[key] = {"topic_shares_of": whose if found else "",
-                            "dominant_topic": max(found, key=found.get) if found else None,
-                            **{f"topic_{topic}": found.get(topic) for topic in topics}}
-        return columns[key]
-
-    for clause in clauses:  # the clauses dataset's own rows (``clause_rows``): their columns are added in place
-        own = (clause["doc_id"], clause["unit_id"])
-        clause.update(of(own, "unit") if own in shares else of((clause["doc_id"], ""), "document"))
-    return clauses
+def _clauses(context: _Run, results: list[StageResult], missed: dict[str, str]) -> clause_dataset.ClauseDataset:
+    """The clauses dataset (the present documents' clauses), each document's rows kept from the last
+    run while what they are made of is unchanged; unlabelled when the instruments cannot be read."""
+    try:
+        labelled, labels = _instrument_rows(context)
+    except PolicoderError as error:  # a malformed scheme or a stale model: the clauses go out unlabelled
+        missed["clause instruments"] = str(error)
+        labelled, labels = [], {}
+    model_id = next((r.counts for r in results if r.stage == "topics"), {}).get("model_id")
+    shares = store.topic_shares(context.project.db, model_id) if model_id else []
+    return clause_dataset.build(context.project, context.instrument_units(), labelled, labels, shares, model_id,
+                                context.cache / "report" / clause_dataset.KEPT, reuse=not context.options.force)
 
 
 def _with_attributes(codings: list[dict], documents: list[dict], turns: list[dict]) -> list[dict]:

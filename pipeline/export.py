@@ -112,7 +112,7 @@ def arrow_table(rows: list[dict], *, columns: tuple[str, ...] = ()):
     import pyarrow
 
     header = list(rows[0]) if rows else list(columns)
-    return pyarrow.Table.from_arrays([_parquet_column(list(values)) for values in _columns(rows, header)],
+    return pyarrow.Table.from_arrays([_parquet_column(list(values)) for values in columns_of(rows, header)],
                                      names=header)
 
 
@@ -125,7 +125,7 @@ def write_parquet(rows, out: Path, *, columns: tuple[str, ...] = ()) -> Path:
     return atomic_write(out, lambda p: pyarrow.parquet.write_table(table, p))
 
 
-def _columns(rows: list[dict], header: list[str]) -> list[tuple]:
+def columns_of(rows: list[dict], header: list[str]) -> list[tuple]:
     """The table's columns, each a tuple of its cells: transposed by ``zip`` when every row has the
     header's keys in order, as rows of one query do, instead of a lookup per cell."""
     if not rows:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import json
 import secrets
 import tempfile
@@ -35,7 +34,7 @@ from .config import CONFIG_NAME, TEMPLATE, Config, load_config
 from .errors import CodingWarning, ConfigError, InputError, ProjectError
 from .executors import Executor, LocalExecutor
 from .ingest import INGEST_VERSION, discover, file_hash, load_sidecars, read_document, segment_key, segment_text
-from .records import Document, PageSpan, Problem, utc_now
+from .records import Document, PageSpan, Problem, code_digest, utc_now
 from .coding import is_machine
 from .project_coding import CodingMethods, _check_coder
 from .project_refi import RefiMethods
@@ -384,7 +383,7 @@ class Project(CodingMethods, RefiMethods, TopicMethods, TriangulationMethods):
         corpus's term counts (``corpus_term_frequencies``) take theirs in by difference."""
         self.tokenize()
         tokenizer = tokenizer_hash(self.tokenizer_settings())
-        code = _code_digest(stats.document_terms, terms_from_storage, store.tokenized_units, Project._tokenized_terms)
+        code = code_digest(stats.document_terms, terms_from_storage, store.tokenized_units, Project._tokenized_terms)
         base = [code, tokenizer, self.config.tokenize.keep_stopwords]
         keys = {doc_id: hashlib.sha256(orjson.dumps([*base, digest])).hexdigest()
                 for doc_id, digest in store.unit_digests(self.db, tokenizer).items()}
@@ -1080,18 +1079,6 @@ def _groups(row: dict) -> dict[str, str]:
 
 
 @functools.cache
-def _code_digest(*functions: Callable) -> str:
-    """A digest of the source of ``functions``: a kept entry they made stands only while their code
-    is the same (the policoder version where the source cannot be read)."""
-    hasher = hashlib.sha256()
-    for function in functions:
-        try:
-            hasher.update(inspect.getsource(function).encode())
-        except (OSError, TypeError):
-            hasher.update(_version("policoder").encode())
-    return hasher.hexdigest()
-
-
 def _machine_coder(model: instrument_model.TrainedModel | None) -> str:
     """The machine coder whose labels stand where no human gave one: the configured model, else the rules."""
     return f"model:{model.id}" if model else instruments.RULES_SOURCE

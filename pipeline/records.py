@@ -5,8 +5,12 @@ database or the console.  Field names are the column names used by ``pipeline.db
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib.metadata import version
 
 LEVELS = ("national", "provincial", "municipal", "county")
 KINDS = ("policy", "transcript")
@@ -136,3 +140,15 @@ class Token:
 def utc_now() -> str:
     """When human work and runs are recorded (UTC, to the second)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def code_digest(*functions: Callable) -> str:
+    """A digest of the source of ``functions``: an entry kept for a later run, made by them, stands
+    only while their code is the same (the policoder version where the source cannot be read)."""
+    hasher = hashlib.sha256()
+    for function in functions:
+        try:
+            hasher.update(inspect.getsource(function).encode())
+        except (OSError, TypeError):
+            hasher.update(version("policoder").encode())
+    return hasher.hexdigest()

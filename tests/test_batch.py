@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import openpyxl
+import pandas
 import pytest
 
 from pipeline import ProjectError, RunOptions, init_project, open_project
@@ -160,6 +161,51 @@ def test_a_rerun_after_one_change_writes_the_bytes_of_a_forced_run(small_project
         forced = project.run(RunOptions(force=True))
         for name in files:
             assert (rerun.folder / name).read_bytes() == (forced.folder / name).read_bytes(), name
+
+
+def test_the_clauses_of_unchanged_documents_are_taken_from_the_pieces_the_last_run_kept(small_project):
+    """A rerun after one edit makes only the edited document's rows of the clauses dataset: the
+    others come from the table the last run kept (a kept cell, tampered with, shows through while
+    its document's key stands), and ``--force`` makes every row again."""
+    import pyarrow
+
+    config = small_project / "policoder.toml"  # the edited text is folded into the kept topic model
+    config.write_text(config.read_text(encoding="utf-8").replace("refit_after = 0.1 ", "refit_after = 1.0 "),
+                      encoding="utf-8")
+    project = open_project(small_project)
+    project.run()
+    kept = small_project / "outputs" / ".stages" / "report" / "clauses.arrow"
+
+    def read() -> pyarrow.Table:
+        return pyarrow.ipc.open_file(pyarrow.py_buffer(kept.read_bytes())).read_all()
+
+    table = read()
+    keys = [key for key, _ in json.loads(table.schema.metadata[b"policoder"])["keys"]]
+    assert len(keys) == len({row["doc_id"] for row in read_csv(project.run().folder / "clauses.csv")})
+    edited = project.document("js_edu_2021_training_bases.txt")["id"]
+    other = next(i for i, doc_id in enumerate(table.column("doc_id").to_pylist()) if doc_id != edited)
+    text = table.column("text").to_pylist()
+    lines = table.column("_csv").to_pylist()
+    text[other], lines[other] = "篡改", lines[other].replace(text[other], "篡改")
+    table = table.set_column(table.schema.get_field_index("text"), "text", pyarrow.array(text))
+    table = table.set_column(table.schema.get_field_index("_csv"), "_csv", pyarrow.array(lines))
+    with pyarrow.OSFile(str(kept), "wb") as sink, pyarrow.ipc.new_file(sink, table.schema) as out:
+        out.write_table(table)
+    _edit(small_project, "js_edu_2021_training_bases.txt", "补助资金必须专款专用", "对成效突出的基地给予奖励；补助资金必须专款专用")
+    rerun = project.run()
+    now = [key for key, _ in json.loads(read().schema.metadata[b"policoder"])["keys"]]
+    documents = list(dict.fromkeys(table.column("doc_id").to_pylist()))  # in the table's order, as the keys
+    assert [documents[i] for i, (a, b) in enumerate(zip(keys, now)) if a != b] == [edited]
+    rows = read_csv(rerun.folder / "clauses.csv")
+    assert rows[other]["text"] == "篡改"
+    assert pandas.read_parquet(rerun.folder / "parquet" / "clauses.parquet")["text"][other] == "篡改"
+    assert any("对成效突出的基地给予奖励" in row["text"] for row in rows if row["doc_id"] == str(edited))
+    forced = project.run(RunOptions(force=True))
+    assert read_csv(forced.folder / "clauses.csv")[other]["text"] == text_of(project, rows[other]["unit_id"])
+
+
+def text_of(project, unit_id: str) -> str:
+    return project.db.execute("SELECT text FROM clauses WHERE unit_id = ?", [unit_id]).fetchone()[0]
 
 
 def test_term_counts_kept_per_document_stand_only_while_their_units_and_settings_do(small_project):
