@@ -206,57 +206,64 @@ def run(project, options: RunOptions | None = None, *, progress: StageProgress |
                            code="run-in-progress") from None
     collecting = gc.isenabled()
     try:
-        _remove_leftovers(outputs)
-        config = project.config
-        executor = make_executor(options.executor or config.run.executor, scheduler=options.scheduler
-                                 or config.run.scheduler, workers=options.workers
-                                 or max(config.ingest.workers, config.tokenize.workers))
-        started_at, began = utc_now(), time.perf_counter()
-        run_id = project._start_run("run")
-        partial = outputs / f".incomplete-{run_id}"
-        partial.mkdir()
-        context = _Run(project, run_id, options, executor, partial, outputs / ".stages", progress, Drawer())
-        results = []
-        try:
-            # the executor is closed (a Dask client's threads stopped) before the drawing process forks
-            try:
-                results += [_stage(context, stage) for stage in PER_DOCUMENT]
-                executed = executor.describe()
-            finally:
-                executor.close()
-            _pause_collector()
-            results += [_stage(context, stage) for stage in STAGES[len(PER_DOCUMENT):-1]]
-            if "report" in selected:
-                stage_began = time.perf_counter()
-                report_result = _report(context, results)
-                report_result.seconds = round(time.perf_counter() - stage_began, 3)
-                results.append(report_result)
-            else:
-                context.finish()
-        finally:
-            context.drawer.close()
-        folder = None
-        if "report" in selected:
-            manifest = _manifest(context, results, started_at, executed)
-            manifest["seconds"] = round(time.perf_counter() - began, 3)
-            (partial / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2),
-                                                   encoding="utf-8")
-            run_report.write_run_report(partial)
-            folder = outputs / run_id
-            partial.rename(folder)
-            _point_latest(outputs, run_id)
-            if report_result.status == "ran":  # this run's datasets stand until the report's inputs change
-                store.record_stage(project.db, "report", report_result.key, run_id, utc_now(), report_result.counts)
-        else:
-            results.append(StageResult("report", "not selected"))
-            shutil.rmtree(partial)
-            manifest = _manifest(context, results, started_at, executed)
-        store.finish_run(project.db, run_id, utc_now())
-        return RunReport(run_id, folder, results, context.reports.get("ingest"), manifest)
+        return _run_locked(project, options, selected, outputs, progress)
     finally:
+        # after the run's objects were freed with its frame: else the collector's first pass would walk them all
         if collecting:
             gc.enable()
         lock.release()
+
+
+def _run_locked(project, options: RunOptions, selected: tuple[str, ...], outputs: Path,
+                progress: StageProgress | None) -> RunReport:
+    """``run`` once it holds the project's run lock."""
+    _remove_leftovers(outputs)
+    config = project.config
+    executor = make_executor(options.executor or config.run.executor, scheduler=options.scheduler
+                             or config.run.scheduler, workers=options.workers
+                             or max(config.ingest.workers, config.tokenize.workers))
+    started_at, began = utc_now(), time.perf_counter()
+    run_id = project._start_run("run")
+    partial = outputs / f".incomplete-{run_id}"
+    partial.mkdir()
+    context = _Run(project, run_id, options, executor, partial, outputs / ".stages", progress, Drawer())
+    results = []
+    try:
+        # the executor is closed (a Dask client's threads stopped) before the drawing process forks
+        try:
+            results += [_stage(context, stage) for stage in PER_DOCUMENT]
+            executed = executor.describe()
+        finally:
+            executor.close()
+        _pause_collector()
+        results += [_stage(context, stage) for stage in STAGES[len(PER_DOCUMENT):-1]]
+        if "report" in selected:
+            stage_began = time.perf_counter()
+            report_result = _report(context, results)
+            report_result.seconds = round(time.perf_counter() - stage_began, 3)
+            results.append(report_result)
+        else:
+            context.finish()
+    finally:
+        context.drawer.close()
+    folder = None
+    if "report" in selected:
+        manifest = _manifest(context, results, started_at, executed)
+        manifest["seconds"] = round(time.perf_counter() - began, 3)
+        (partial / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2),
+                                               encoding="utf-8")
+        run_report.write_run_report(partial)
+        folder = outputs / run_id
+        partial.rename(folder)
+        _point_latest(outputs, run_id)
+        if report_result.status == "ran":  # this run's datasets stand until the report's inputs change
+            store.record_stage(project.db, "report", report_result.key, run_id, utc_now(), report_result.counts)
+    else:
+        results.append(StageResult("report", "not selected"))
+        shutil.rmtree(partial)
+        manifest = _manifest(context, results, started_at, executed)
+    store.finish_run(project.db, run_id, utc_now())
+    return RunReport(run_id, folder, results, context.reports.get("ingest"), manifest)
 
 
 def _stage(context: _Run, stage: str) -> StageResult:
