@@ -1078,7 +1078,6 @@ def _groups(row: dict) -> dict[str, str]:
             **{k: str(v) for k, v in row["attributes"].items()}}
 
 
-@functools.cache
 def _machine_coder(model: instrument_model.TrainedModel | None) -> str:
     """The machine coder whose labels stand where no human gave one: the configured model, else the rules."""
     return f"model:{model.id}" if model else instruments.RULES_SOURCE

@@ -5,6 +5,7 @@ database or the console.  Field names are the column names used by ``pipeline.db
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from collections.abc import Callable
@@ -142,6 +143,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+@functools.cache  # reading source is slow, and code does not change within a process
 def code_digest(*functions: Callable) -> str:
     """A digest of the source of ``functions``: an entry kept for a later run, made by them, stands
     only while their code is the same (the policoder version where the source cannot be read)."""
