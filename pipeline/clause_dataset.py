@@ -33,7 +33,6 @@ _INTEGERS = frozenset({"doc_id", "page", "start", "end", "dominant_topic"})
 class ClauseDataset:
     header: list[str]
     table: object  # pyarrow.Table of the rows, in the header's columns
-    made: int  # documents whose rows were made in this run (the others' were kept)
     pieces: object  # the table with each row's CSV line, as the next run reads it
     path: Path  # where it is kept
 
@@ -92,7 +91,7 @@ def build(project, units: list[dict], instrument_rows: list[dict], labels: dict[
         else schema.empty_table()
     index = {"keys": [[keys[doc_id], len(of_document)] for doc_id, of_document in documents]}
     # in one piece, as a table made at once is: Parquet's bytes depend on how a column is cut
-    return ClauseDataset(header, table.drop_columns([CSV_COLUMN]).combine_chunks(), len(todo),
+    return ClauseDataset(header, table.drop_columns([CSV_COLUMN]).combine_chunks(),
                          table.replace_schema_metadata({"policoder": orjson.dumps(index)}), kept)
 
 
