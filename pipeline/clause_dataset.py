@@ -67,8 +67,8 @@ def build(project, units: list[dict], instrument_rows: list[dict], labels: dict[
     if model_id and units:
         header += [*TOPIC_COLUMNS, *(f"topic_{topic}" for topic in topics)]
     schema = pyarrow.schema([(name, _type(name)) for name in header] + [(CSV_COLUMN, pyarrow.string())])
-    table_key = _digest([code_digest(build, _made, _with_topic_shares, type(project).clause_rows, export.flat,
-                                     export.csv_lines, export.columns_of, divisions.addressed_levels), header])
+    table_key = _digest([code_digest(build, _made, _with_topic_shares, type(project).clause_rows, export, divisions),
+                         header])
     documents = [(doc_id, list(of_document)) for doc_id, of_document in groupby(units, key=itemgetter("doc_id"))]
     keys = {doc_id: _digest([table_key, [unit["clause"] for unit in of_document],
                              of_document[0]["level"], of_document[0]["year"],
@@ -91,7 +91,8 @@ def build(project, units: list[dict], instrument_rows: list[dict], labels: dict[
         else schema.empty_table()
     index = {"keys": [[keys[doc_id], len(of_document)] for doc_id, of_document in documents]}
     # in one piece, as a table made at once is: Parquet's bytes depend on how a column is cut
-    return ClauseDataset(header, table.drop_columns([CSV_COLUMN]).combine_chunks(),
+    # (without the kept table's index, which a first slice taken from it brings along)
+    return ClauseDataset(header, table.drop_columns([CSV_COLUMN]).replace_schema_metadata(None).combine_chunks(),
                          table.replace_schema_metadata({"policoder": orjson.dumps(index)}), kept)
 
 
@@ -138,18 +139,15 @@ def _kept(path: Path, schema) -> tuple[object | None, dict[str, int]]:
     """The kept table (when it has ``schema``) and where each of its pieces, by key, begins."""
     import pyarrow
 
+    at, start = {}, 0
     try:  # read whole, not mapped: a mapped file cut short under the reader ends the process
         table = pyarrow.ipc.open_file(pyarrow.py_buffer(path.read_bytes())).read_all()
-        index = orjson.loads(table.schema.metadata[b"policoder"])
-    except (OSError, KeyError, TypeError, pyarrow.ArrowInvalid, orjson.JSONDecodeError):
+        for key, rows in orjson.loads(table.schema.metadata[b"policoder"])["keys"]:
+            at.setdefault(key, start)
+            start += rows
+    except (OSError, KeyError, TypeError, ValueError, pyarrow.ArrowInvalid):
         return None, {}  # none yet, or unreadable: every piece is made
-    if not table.schema.remove_metadata().equals(schema):
-        return None, {}
-    at, start = {}, 0
-    for key, rows in index["keys"]:
-        at.setdefault(key, start)
-        start += rows
-    return (table, at) if start == table.num_rows else (None, {})
+    return (table, at) if start == table.num_rows and table.schema.remove_metadata().equals(schema) else (None, {})
 
 
 def _type(column: str):
