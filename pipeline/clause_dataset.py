@@ -110,11 +110,9 @@ def _made(project, units: list[dict], instrument_rows: list[dict], shares: dict,
     at: dict[int, int] = {}
     for index, row in enumerate(rows):
         at.setdefault(row["doc_id"], index)
-    columns = export.columns_of(rows, header)
-    arrays = [pyarrow.array(list(values), type=schema.field(name).type, from_pandas=True)
-              for name, values in zip(header, columns)]
     lines = [export.csv_lines([row], header) for row in rows]
-    return pyarrow.Table.from_arrays([*arrays, pyarrow.array(lines, pyarrow.string())], schema=schema), at
+    cells = export.arrow_table(rows, columns=tuple(header), schema=schema.remove(schema.get_field_index(CSV_COLUMN)))
+    return cells.append_column(schema.field(CSV_COLUMN), pyarrow.array(lines, pyarrow.string())), at
 
 
 def _with_topic_shares(clauses: list[dict], shares: dict, topics: list[int]) -> None:

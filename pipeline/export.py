@@ -104,16 +104,20 @@ def _cells(rows: list[dict], header: list[str]):
         yield list(map(row.get, header))
 
 
-def arrow_table(rows: list[dict], *, columns: tuple[str, ...] = ()):
+def arrow_table(rows: list[dict], *, columns: tuple[str, ...] = (), schema=None):
     """A table in Arrow's columns, as the Parquet copy and the workbook store it: lists become "a; b"
     as in CSV, NaN is null, and a column that mixes kinds of values (numbers and text) is text,
-    which typed columns need.  pyarrow builds it from the columns directly (a third of pandas' time);
-    ``columns`` gives the header when there are no rows."""
+    which typed columns need; with ``schema`` (pyarrow's) the columns have its types instead.
+    pyarrow builds it from the columns directly (a third of pandas' time); ``columns`` gives the
+    header when there are no rows."""
     import pyarrow
 
     header = list(rows[0]) if rows else list(columns)
-    return pyarrow.Table.from_arrays([_parquet_column(list(values)) for values in columns_of(rows, header)],
-                                     names=header)
+    if schema is None:
+        return pyarrow.Table.from_arrays([_parquet_column(list(values)) for values in columns_of(rows, header)],
+                                         names=header)
+    return pyarrow.Table.from_arrays([pyarrow.array(list(values), type=schema.field(name).type, from_pandas=True)
+                                      for name, values in zip(header, columns_of(rows, header))], schema=schema)
 
 
 def write_parquet(rows, out: Path, *, columns: tuple[str, ...] = ()) -> Path:
